@@ -1,0 +1,178 @@
+"""A researcher runs each shipped competency query with `kgserver query` and gets
+exactly what the article states, with its references attached."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+QUERIES = Path(__file__).resolve().parent.parent / "queries"
+
+
+def ask(store: Path, name: str) -> list[dict[str, str]]:
+    """Run a shipped query through the CLI as JSON and return its rows as plain strings."""
+    out = subprocess.run(
+        [sys.executable, "-m", "kgserver", "query", "--store", str(store),
+         "--file", str(QUERIES / name), "--format", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    results = json.loads(out)
+    return [{k: v["value"] for k, v in b.items()} for b in results["results"]["bindings"]]
+
+
+def rows(result: list[dict[str, str]], *keys: str) -> set[tuple[str | None, ...]]:
+    """Project rows to the named columns, so a test states only what it checks."""
+    return {tuple(r.get(k) for k in keys) for r in result}
+
+
+def test_cq01_receptors_kind_and_relative_strength(built_store: Path) -> None:
+    result = ask(built_store, "cq01-receptors.rq")
+    established = {r for r in rows(result, "entity", "receptor", "kind", "strength", "rank", "stance", "doi")
+                   if r[5] == "supports" and r[4] is not None}
+    niciu = "10.1007/s40263-013-0096-4"
+    assert established == {
+        (e, "μ-opioid receptor", "competitive antagonism", "main", "1", "supports", niciu) for e in ("naltrexone", "6-β-naltrexol")
+    } | {
+        (e, "κ-opioid receptor", "competitive antagonism", "main", "1", "supports", niciu) for e in ("naltrexone", "6-β-naltrexol")
+    } | {
+        (e, "δ-opioid receptor", "competitive antagonism", "to a lesser extent", "2", "supports", niciu)
+        for e in ("naltrexone", "6-β-naltrexol")
+    }
+    hypothesised = rows([r for r in result if r["stance"] == "hypothesised"], "receptor", "kind", "regimen", "doi")
+    assert hypothesised == {
+        ("Toll-like receptor 4", "antagonism", "low-dose naltrexone", "10.1007/s10067-014-2517-2"),
+        ("opioid receptors", "inhibition", "low-dose naltrexone", None),
+    }
+    assert ("naltrexone", "opioid receptors", "antagonism", "strong") in rows(result, "entity", "receptor", "kind", "strength")
+
+
+def test_cq02_low_dose_amount_range_unit_and_relation(built_store: Path) -> None:
+    [row] = ask(built_store, "cq02-low-dose.rq")
+    assert float(row["amount"]) == 4.5 and row["unit"] == "milligram" and float(row["amountInMg"]) == 4.5
+    assert row["range"] == "within a couple of milligrams of that value"
+    assert float(row["fraction"]) == 0.1
+    assert row["fractionWords"] == "about 1/10th the size of the dose used normally"
+    assert row["relativeTo"] == "standard-dose naltrexone"
+    assert (float(row["curatorMinMg"]), float(row["curatorMaxMg"])) == (2.5, 6.5)
+    assert row["interpretedBy"] == "LDN-KG curators"
+    assert row["doi"] == "10.1007/s10067-014-2517-2"
+
+
+def test_cq03_claims_per_condition_with_stance_level_sources_and_year(built_store: Path) -> None:
+    result = ask(built_store, "cq03-conditions.rq")
+    per_condition: dict[str, int] = {}
+    for r in result:
+        per_condition[r["condition"]] = per_condition.get(r["condition"], 0) + 1
+    assert per_condition == {
+        "Crohn's disease": 4, "Hashimoto's disease": 4, "multiple sclerosis": 6,
+        "chronic pain": 3, "autoimmune disorders": 3, "cancers": 3,
+        "fibromyalgia": 6, "irritable bowel disease": 2, "long COVID": 4,
+        "chronic conditions involving immune system dysregulation": 1,
+    }
+    fibromyalgia = rows([r for r in result if r["condition"] == "fibromyalgia"], "stance", "evidenceLevel", "doi", "pmid", "year")
+    assert fibromyalgia == {
+        ("promising", "review", "10.3390/medsci6040082", "30248938", "2018"),
+        ("insufficient evidence", "review", "10.3390/medsci6040082", "30248938", "2018"),
+        ("promising", "systematic review", "10.31128/AJGP-09-22-6564", "37021443", "2023"),
+        ("supports", "systematic review", "10.31128/AJGP-09-22-6564", "37021443", "2023"),
+        ("insufficient evidence", "systematic review", "10.31128/AJGP-09-22-6564", "37021443", "2023"),
+        ("reports", "trial protocol", "10.1186/s13063-021-05776-7", "34781989", "2021"),
+    }
+    crohns = rows([r for r in result if r["condition"] == "Crohn's disease"], "stance", "pmcid", "year")
+    assert crohns == {("reports", "PMC6494424", "2018"), ("insufficient evidence", "PMC6494424", "2018"),
+                      ("reports", None, None), ("insufficient evidence", None, None)}
+
+
+def test_cq04_conditions_where_efficacy_is_lacking_or_not_shown(built_store: Path) -> None:
+    result = ask(built_store, "cq04-efficacy-lacking.rq")
+    assert rows(result, "condition", "stance") == {
+        ("Crohn's disease", "insufficient evidence"), ("Hashimoto's disease", "insufficient evidence"),
+        ("multiple sclerosis", "insufficient evidence"), ("multiple sclerosis", "efficacy not shown"),
+        ("long COVID", "efficacy not shown"),
+        ("fibromyalgia", "insufficient evidence"), ("irritable bowel disease", "insufficient evidence"),
+    }
+    long_covid = {r.get("doi") for r in result if r["condition"] == "long COVID"}
+    assert long_covid == {"10.1016/j.bbih.2022.100485", None}  # O'Kelly et al. and the Reuters article
+
+
+def test_cq05_mechanism_hypotheses(built_store: Path) -> None:
+    result = ask(built_store, "cq05-hypotheses.rq")
+    assert rows(result, "sourcing", "source") == {
+        ("sourced", "The use of low-dose naltrexone (LDN) as a novel anti-inflammatory treatment for chronic pain"),
+        ("sourced", "What is the evidence for low dose naltrexone for treatment of multiple sclerosis?"),
+        ("unsourced", None),
+    }
+    assert all("hypothesi" in r["text"] or "may" in r["text"] for r in result)
+
+
+def test_cq06_every_source_with_identifiers_type_and_claims(built_store: Path) -> None:
+    result = ask(built_store, "cq06-sources.rq")
+    by_refs = {frozenset(r.get("references", "").split(",")) - {""}: r for r in result}
+    assert len(result) == 14  # 13 distinct references (4 and 7 are one paper) and the article
+    assert set().union(*by_refs) == {str(n) for n in range(1, 15)}
+    younger = by_refs[frozenset({"4", "7"})]
+    assert (younger["doi"], younger["pmid"], younger["pmcid"], younger["year"], younger["type"]) == (
+        "10.1007/s10067-014-2517-2", "24526250", "PMC3962576", "2014", "Journal article")
+    assert younger["claims"] == "4"
+    raknes = by_refs[frozenset({"12"})]
+    assert (raknes["doi"], raknes["pmid"], raknes["pmcid"], raknes["year"], raknes["type"]) == (
+        "10.1002/pds.4110", "27670755", "PMC5298009", "2016", "Study report article")
+    types = {tuple(sorted(refs)): r["type"] for refs, r in by_refs.items()}
+    assert types[("2",)] == types[("6",)] == types[("14",)] == "Systematic review article"
+    assert types[("9",)] == "Trial protocol article" and types[("10",)] == "News article"
+    assert types[("1",)] == types[("5",)] == "Web document" and types[("13",)] == "Review article"
+    article = by_refs[frozenset()]
+    assert article["type"] == "Encyclopedia article" and int(article["claims"]) == 39
+
+
+def test_cq07_standard_indications_versus_off_label_uses(built_store: Path) -> None:
+    result = ask(built_store, "cq07-indications.rq")
+    assert rows(result, "use", "relation", "condition") == {
+        ("standard indication", "treats", "opioid dependence"),
+        ("standard indication", "treats", "alcohol dependence"),
+        ("off-label low-dose use", "off-label use for", "Crohn's disease"),
+        ("off-label low-dose use", "off-label use for", "Hashimoto's disease"),
+        ("off-label low-dose use", "off-label use for", "multiple sclerosis"),
+        ("off-label low-dose use", "studied to treat", "chronic pain"),
+        ("off-label low-dose use", "studied to treat", "autoimmune disorders"),
+        ("off-label low-dose use", "studied to treat", "cancers"),
+        ("off-label low-dose use", "in clinical trials for", "fibromyalgia"),
+        ("off-label low-dose use", "in clinical trials for", "long COVID"),
+    }
+
+
+def test_cq08_systematic_reviews_and_their_conditions(built_store: Path) -> None:
+    result = ask(built_store, "cq08-systematic-reviews.rq")
+    assert rows(result, "condition", "doi", "year") == {
+        ("Crohn's disease", "10.1002/14651858.CD010410.pub3", "2018"),
+        ("chronic pain", "10.1007/s11916-020-00898-0", "2020"),
+        ("fibromyalgia", "10.31128/AJGP-09-22-6564", "2023"),
+    }
+
+
+def test_cq09_ultra_low_doses_units_and_co_administration(built_store: Path) -> None:
+    [row] = ask(built_store, "cq09-ultra-low-doses.rq")
+    assert set(row["units"].split(", ")) == {"microgram", "nanogram", "picogram"}
+    assert row["coAdministeredWith"] == "opioid analgesics"
+    assert set(row["goals"].split("; ")) == {"increasing pain relief", "reducing side effects"}
+    assert row["doi"] == "10.1007/s10067-014-2517-2"
+
+
+def test_cq10_regulatory_status_per_jurisdiction_rests_on_an_unsourced_statement(built_store: Path) -> None:
+    result = ask(built_store, "cq10-regulatory-status.rq")
+    assert rows(result, "jurisdiction", "status", "sourcing", "flaggedSince", "evidenceSource") == {
+        (j, "not licensed or approved", "citation needed", "2024-02", None)
+        for j in ("United Kingdom", "European Union", "United States")
+    }
+    assert {r["url"] for r in result} == {
+        "https://en.wikipedia.org/w/index.php?title=Low-dose_naltrexone&oldid=1227531363"}
+
+
+@pytest.mark.parametrize("query", sorted(p.name for p in QUERIES.glob("*.rq")))
+def test_every_shipped_query_has_a_test(query: str) -> None:
+    tested = {n for n in globals() if n.startswith("test_cq")}
+    assert any(n.startswith("test_" + query.split("-")[0]) for n in tested), query
