@@ -1,0 +1,28 @@
+# Two entry points: `make serve` builds the store and serves it; `make test` runs the test suite.
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+STORE  := var/store
+HOST   := 127.0.0.1
+PORT   := 8000
+
+.PHONY: serve test install install-test java
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+
+install: $(PYTHON)
+	$(PYTHON) -m pip install --quiet -e .
+
+install-test: $(PYTHON)
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+
+# HermiT needs a Java runtime; install one only when none is on PATH.
+java:
+	@command -v java >/dev/null 2>&1 || (apt-get update && apt-get install -y default-jre-headless)
+
+serve: install java
+	$(VENV)/bin/kgserver build --store $(STORE)
+	$(VENV)/bin/kgserver serve --store $(STORE) --host $(HOST) --port $(PORT)
+
+test: install-test java
+	$(VENV)/bin/pytest -q

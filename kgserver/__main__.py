@@ -1,0 +1,5 @@
+"""`python -m kgserver` runs the kgserver command."""
+
+from kgserver.cli import main
+
+main()

@@ -1,0 +1,215 @@
+"""The kgserver command: build, query, validate, check, export and serve LDN-KG."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kgserver import formats
+from kgserver import store as kgstore
+from kgserver.build import build as build_store
+from kgserver.build import render_summary
+from kgserver.config import Settings
+from kgserver.errors import InputError, KgError
+from kgserver.parsing import PARSERS, parse_additions
+from kgserver.reasoning import reason, require_java
+from kgserver.sources import Sources, read_sources, read_store_sources
+from kgserver.validation import render_json, render_text, validate, validate_additions
+
+
+def _store_option(required: bool, help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--store",
+        "store_dir",
+        required=required,
+        metavar="DIR",
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
+class KgCommandGroup(click.Group):
+    """A click group whose every failure ends in one line on stderr, never a traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except KgError as error:
+            if error.detail:
+                click.echo(error.detail)
+            _fail(error.message, error.exit_code)
+        except click.exceptions.NoArgsIsHelpError as error:
+            click.echo(error.format_message(), err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            _fail(error.format_message(), error.exit_code)
+        except click.Abort:
+            _fail("interrupted", 130)
+        except OSError as error:
+            _fail(f"{error.filename or 'system error'}: {error.strerror or error}", 2)
+        except Exception as error:  # the user gets one line, whatever went wrong
+            _fail(f"internal error ({type(error).__name__}: {error}); please report it", 2)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, exit_code: int) -> None:
+    click.echo(f"kgserver: error: {' '.join(message.split())}", err=True)
+    sys.exit(exit_code)
+
+
+@click.group(cls=KgCommandGroup)
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Build, query, validate and serve LDN-KG, the low-dose naltrexone knowledge graph.
+
+    Sources are read from ontology/, graph/ and shapes/ under the project root
+    (LDNKG_ROOT, by default this checkout).
+    """
+    ctx.obj = Settings.from_env()
+
+
+@cli.command()
+@_store_option(required=True, help_text="Directory of the store to create or replace.")
+@click.pass_obj
+def build(settings: Settings, store_dir: Path) -> None:
+    """Parse, validate and reason over the sources, then load them into the store at DIR.
+
+    Example: kgserver build --store var/store
+    """
+    require_java()
+    summary = build_store(settings, store_dir, progress=click.echo)
+    click.echo(render_summary(summary))
+
+
+@cli.command()
+@_store_option(required=True, help_text="Directory of a built store.")
+@click.argument("sparql", required=False)
+@click.option(
+    "--file", "query_file", type=click.Path(dir_okay=False, path_type=Path), help="Read the query from a .rq file."
+)
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice([*formats.RESULTS_FORMATS, *formats.GRAPH_FORMATS]),
+    help="Serialise results instead of printing a table.",
+)
+@click.pass_obj
+def query(
+    settings: Settings, store_dir: Path, sparql: str | None, query_file: Path | None, format_name: str | None
+) -> None:
+    """Run a SPARQL query over all graphs of the store ('-' reads it from stdin).
+
+    Example: kgserver query --store var/store 'SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }'
+    """
+    text = _query_text(sparql, query_file)
+    store = kgstore.open_read_only(store_dir)
+    result = kgstore.query(store, text, settings.prefixes)
+    if format_name is None:
+        click.echo(formats.render_text(result, settings.prefixes))
+    else:
+        sys.stdout.buffer.write(formats.render_named(result, format_name, settings.prefixes).body)
+        sys.stdout.buffer.flush()
+
+
+def _query_text(sparql: str | None, query_file: Path | None) -> str:
+    if sparql is not None and query_file is not None:
+        raise InputError("give the query as an argument or with --file, not both")
+    if query_file is not None:
+        try:
+            return query_file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise InputError(f"{query_file}: cannot read the query ({error.strerror})") from None
+    if sparql is None:
+        raise InputError("no query given; pass it as an argument, '-' for stdin, or --file F.rq")
+    return sys.stdin.read() if sparql == "-" else sparql
+
+
+@cli.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_store_option(required=False, help_text="Validate in the context of this store instead of the sources.")
+@click.option(
+    "--input-format",
+    type=click.Choice(sorted(PARSERS)),
+    help="RDF syntax of FILES; by default guessed from the extension.",
+)
+@click.pass_obj
+def validate_cmd(
+    settings: Settings, files: tuple[Path, ...], output: str, store_dir: Path | None, input_format: str | None
+) -> None:
+    """Check additions in FILES against the shapes and the ontology, in the context of the graph.
+
+    Exit status: 0 conforms, 1 does not conform, 2 bad input.
+
+    Example: kgserver validate new-trial.ttl
+    """
+    require_java()
+    additions = parse_additions(files, settings.base, input_format)
+    sources = _sources(settings, store_dir)
+    report = validate_additions(additions, sources.data, sources.shapes, sources.ontology)
+    click.echo(render_json(report) if output == "json" else render_text(report))
+    if not report.conforms:
+        sys.exit(1)
+
+
+@cli.command()
+@_store_option(required=False, help_text="Check this store's graphs instead of the sources.")
+@click.pass_obj
+def check(settings: Settings, store_dir: Path | None) -> None:
+    """Validate the whole graph against the shapes and check its consistency with HermiT.
+
+    Example: kgserver check
+    """
+    require_java()
+    sources = _sources(settings, store_dir)
+    report = validate(sources.data, sources.shapes, sources.ontology)
+    click.echo(render_text(report))
+    reasoning = reason(sources.ontology, sources.data)
+    click.echo("consistent" if reasoning.consistent else f"inconsistent: {reasoning.explanation}")
+    if not (report.conforms and reasoning.consistent):
+        sys.exit(1)
+
+
+@cli.command()
+@_store_option(required=True, help_text="Directory of a built store.")
+@click.option("--format", "format_name", type=click.Choice(["nquads", "trig"]), default="nquads", show_default=True)
+def export(store_dir: Path, format_name: str) -> None:
+    """Write every quad of the store to stdout, named graphs included.
+
+    Example: kgserver export --store var/store > ldn-kg.nq
+    """
+    store = kgstore.open_read_only(store_dir)
+    kgstore.export(store, sys.stdout.buffer, formats.GRAPH_FORMATS[format_name])
+    sys.stdout.buffer.flush()
+
+
+@cli.command()
+@_store_option(required=True, help_text="Directory of a built store.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256))
+@click.pass_obj
+def serve(settings: Settings, store_dir: Path, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the store over HTTP with gunicorn: /health and the SPARQL endpoint /sparql.
+
+    Example: kgserver serve --store var/store --port 8000
+    """
+    from kgserver.web.server import serve as run_server
+
+    kgstore.require_store(store_dir)  # fail here, in one line, rather than in every worker
+    run_server(settings, store_dir, host=host, port=port, workers=workers, threads=threads)
+
+
+def _sources(settings: Settings, store_dir: Path | None) -> Sources:
+    return read_store_sources(store_dir, settings) if store_dir else read_sources(settings)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="kgserver")

@@ -1,0 +1,28 @@
+"""The project's error type: a failure explained in one line for the person who caused it."""
+
+from __future__ import annotations
+
+
+class KgError(Exception):
+    """A failure the user can act on; the CLI prints it as one line, the web app as a response."""
+
+    exit_code: int = 2
+    http_status: int = 500
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class InputError(KgError):
+    """The user's input (an RDF file, a query, an option) cannot be used as given."""
+
+    http_status = 400
+
+
+class NotConformingError(KgError):
+    """The data breaks the shapes or the ontology; `detail` holds the full report."""
+
+    exit_code = 1
+    http_status = 422

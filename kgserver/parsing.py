@@ -1,0 +1,194 @@
+"""Safe parsing of RDF files: nothing is fetched, and every error names FILE:LINE."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from xml.sax import SAXParseException
+
+from rdflib import Dataset, Graph
+
+from kgserver.errors import InputError
+
+# Format names accepted on the command line, and the rdflib parser behind each.
+PARSERS: dict[str, str] = {
+    "turtle": "turtle",
+    "ntriples": "nt",
+    "nquads": "nquads",
+    "trig": "trig",
+    "jsonld": "json-ld",
+    "rdfxml": "xml",
+    "n3": "n3",
+}
+
+EXTENSIONS: dict[str, str] = {
+    ".ttl": "turtle",
+    ".nt": "ntriples",
+    ".nq": "nquads",
+    ".trig": "trig",
+    ".jsonld": "jsonld",
+    ".json": "jsonld",
+    ".rdf": "rdfxml",
+    ".owl": "rdfxml",
+    ".xml": "rdfxml",
+    ".n3": "n3",
+}
+
+_QUAD_FORMATS = frozenset({"nquads", "trig"})
+_LINE_BASED_FORMATS = frozenset({"ntriples", "nquads"})
+_NETWORK_EVENTS = frozenset({"urllib.Request", "socket.connect", "socket.getaddrinfo"})
+_MAX_MESSAGE = 240
+
+_offline = contextvars.ContextVar("kgserver_parsing_offline", default=False)
+
+
+def _refuse_network_while_parsing(event: str, args: tuple[Any, ...]) -> None:
+    """Audit hook: a parser that tries to open a connection is stopped, whatever the reason."""
+    if event in _NETWORK_EVENTS and _offline.get():
+        raise InputError("the file refers to a remote document; fetching anything is refused")
+
+
+sys.addaudithook(_refuse_network_while_parsing)
+
+
+@contextmanager
+def _offline_parsing() -> Iterator[None]:
+    token = _offline.set(True)
+    try:
+        yield
+    finally:
+        _offline.reset(token)
+
+
+def guess_format(path: Path) -> str:
+    """The format name for a file extension, so users rarely need --input-format."""
+    try:
+        return EXTENSIONS[path.suffix.lower()]
+    except KeyError:
+        known = " ".join(sorted(EXTENSIONS))
+        raise InputError(
+            f"{path}: unknown RDF format for extension '{path.suffix}' "
+            f"(known: {known}); name it with --input-format"
+        ) from None
+
+
+def parse_file(path: Path, base: str, input_format: str | None = None, label: str | None = None) -> Graph:
+    """Parse one RDF file into a graph, merging named graphs of quad formats.
+
+    Relative IRIs resolve against `base`. JSON-LD may only use inline contexts: a context
+    given by reference (URL or file) is refused rather than fetched.
+    """
+    name = label or str(path)
+    fmt = input_format or guess_format(path)
+    data = _read(path, name)
+    if fmt == "jsonld":
+        _refuse_context_references(data, name)
+    return _parse_bytes(data, fmt, base, name)
+
+
+def parse_additions(paths: Iterable[Path], base: str, input_format: str | None = None) -> Graph:
+    """Parse the files a user submits; each must hold at least one triple."""
+    additions = Graph()
+    for path in paths:
+        graph = parse_file(path, base, input_format)
+        if len(graph) == 0:
+            raise InputError(f"{path}: no triples found (the file is empty or holds only prefixes)")
+        additions += graph
+    return additions
+
+
+def _read(path: Path, name: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a directory, not an RDF file") from None
+    except OSError as error:
+        raise InputError(f"{name}: cannot read the file ({error.strerror})") from None
+
+
+def _refuse_context_references(data: bytes, name: str) -> None:
+    """Refuse JSON-LD that names a context by reference, since resolving it would fetch it."""
+    try:
+        document = json.loads(data)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{name}:{error.lineno}: {error.msg}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: the file is not UTF-8 text") from None
+    for reference in _context_references(document):
+        raise InputError(
+            f"{name}: remote JSON-LD context '{reference}' refused; put the @context inline"
+        )
+
+
+def _context_references(node: Any) -> Iterator[str]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _context_references(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "@context":
+                contexts = value if isinstance(value, list) else [value]
+                yield from (context for context in contexts if isinstance(context, str))
+            if key == "@import" and isinstance(value, str):
+                yield value
+            yield from _context_references(value)
+
+
+def _parse_bytes(data: bytes, fmt: str, base: str, name: str) -> Graph:
+    parser = PARSERS[fmt]
+    target = Dataset() if fmt in _QUAD_FORMATS else Graph()
+    try:
+        with _offline_parsing():
+            target.parse(data=data, format=parser, publicID=base)
+    except InputError as error:
+        raise InputError(f"{name}: {error.message}") from None
+    except Exception as error:  # parsers raise many types; all mean bad input
+        line, problem = _locate(error, data, fmt)
+        where = f"{name}:{line}" if line else name
+        raise InputError(f"{where}: {problem}") from None
+    if isinstance(target, Dataset):
+        merged = Graph()
+        for subject, predicate, obj, _graph in target.quads((None, None, None, None)):
+            merged.add((subject, predicate, obj))
+        return merged
+    return target
+
+
+def _locate(error: Exception, data: bytes, fmt: str) -> tuple[int | None, str]:
+    """The line and a one-line description of a parse error, read from the parser's exception."""
+    if isinstance(error, json.JSONDecodeError):
+        return error.lineno, error.msg
+    if isinstance(error, SAXParseException):
+        return error.getLineNumber(), error.getMessage()
+    message = str(error)
+    at_line = re.search(r"at line (\d+)", message)
+    if at_line:
+        why = re.search(r"Bad syntax \((.*?)\) at \^", message, re.DOTALL)
+        return int(at_line.group(1)), _one_line(why.group(1) if why else message)
+    if fmt in _LINE_BASED_FORMATS:
+        return _first_bad_line(data, fmt), _one_line(message)
+    return None, _one_line(message or type(error).__name__)
+
+
+def _first_bad_line(data: bytes, fmt: str) -> int | None:
+    """Find the failing statement of a line-based format, whose parser does not report it."""
+    parser = PARSERS[fmt]
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+        try:
+            Dataset().parse(data=line, format=parser)
+        except Exception:  # any failure marks the line
+            return number
+    return None
+
+
+def _one_line(message: str) -> str:
+    text = " ".join(message.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."

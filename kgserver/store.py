@@ -1,0 +1,195 @@
+"""The persistent store: named graphs, the dataset version, and the one gate every query passes."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from pyoxigraph import (
+    Literal,
+    NamedNode,
+    QueryBoolean,
+    QuerySolutions,
+    QueryTriples,
+    RdfFormat,
+    Store,
+)
+from rdflib import Graph
+from rdflib.compare import to_canonical_graph
+
+from kgserver.config import Settings
+from kgserver.errors import InputError, KgError
+
+T = TypeVar("T")
+QueryResult = QuerySolutions | QueryBoolean | QueryTriples
+
+_DCTERMS_HAS_VERSION = "http://purl.org/dc/terms/hasVersion"
+_OWL_VERSION_INFO = "http://www.w3.org/2002/07/owl#versionInfo"
+_UPDATE_KEYWORDS = re.compile(
+    r"^\s*(INSERT|DELETE|LOAD|CLEAR|DROP|CREATE|ADD|MOVE|COPY|WITH)\b", re.IGNORECASE
+)
+_PROLOGUE = re.compile(r"^\s*(#[^\n]*\n|PREFIX\s+[^\s:]*:\s*<[^>]*>|BASE\s*<[^>]*>)", re.IGNORECASE)
+
+
+def open_store(path: Path) -> Store:
+    """Open (or create) a writable on-disk store."""
+    try:
+        return Store(str(path))
+    except OSError as error:
+        raise KgError(f"{path}: cannot open the store for writing ({error})") from None
+
+
+def require_store(path: Path) -> None:
+    """Fail with a hint unless a built store exists at `path`, without opening it.
+
+    Opening starts RocksDB's background threads, which a process must not have before it
+    forks (gunicorn's workers crash on exit if it did), so the server checks with this.
+    """
+    if not (path / "CURRENT").is_file():
+        raise InputError(f"{path}: no store here; create it with: kgserver build --store {path}")
+
+
+def open_read_only(path: Path) -> Store:
+    """Open an existing store for reading only, as the server and the query command do."""
+    require_store(path)
+    try:
+        return Store.read_only(str(path))
+    except OSError as error:
+        raise KgError(f"{path}: cannot open the store ({error})") from None
+
+
+def write_store(target: Path, fill: Callable[[Store], T]) -> T:
+    """Build a new store with `fill` and put it at `target` only if `fill` succeeds.
+
+    The store is written into a sibling directory `target.tmp-<pid>` and renamed over
+    `target` at the end, so a failed build never leaves a half-written store behind and
+    the previous store stays as it was. `fill` must not keep a reference to the store.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        store = open_store(staging)
+        outcome = fill(store)
+        store.flush()
+        del store
+        gc.collect()  # the store closes when its last reference goes; it must be closed to move
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _swap_into_place(staging, target)
+    return outcome
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    retired = target.with_name(f"{target.name}.old-{os.getpid()}")
+    had_target = target.exists()
+    if had_target:
+        os.replace(target, retired)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        if had_target:
+            os.replace(retired, target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def replace_graph(store: Store, graph_iri: str, graph: Graph) -> None:
+    """Replace a named graph's content in one transaction: readers see the old or the new graph."""
+    triples = graph.serialize(format="nt", encoding="utf-8").decode("utf-8")
+    store.update(f"DROP SILENT GRAPH <{graph_iri}> ;\nINSERT DATA {{ GRAPH <{graph_iri}> {{\n{triples}}} }}")
+
+
+def read_graph(store: Store, graph_iri: str) -> Graph:
+    """A named graph of the store as an rdflib graph, for validation and reasoning."""
+    data = store.dump(format=RdfFormat.N_TRIPLES, from_graph=NamedNode(graph_iri))
+    graph = Graph()
+    graph.parse(data=data, format="nt")
+    return graph
+
+
+def graph_sizes(store: Store, graph_iris: tuple[str, ...]) -> dict[str, int]:
+    """The number of triples in each of the given named graphs."""
+    return {iri: sum(1 for _ in store.quads_for_pattern(None, None, None, NamedNode(iri))) for iri in graph_iris}
+
+
+def stamp_version(store: Store, settings: Settings) -> str:
+    """Compute the dataset version from the content and record it in the meta graph.
+
+    The version is "sha256:" and the hash of the canonical N-Quads of every graph but
+    the meta graph. Blank nodes are relabelled canonically first and nothing time-dependent
+    is stored, so building twice from unchanged sources gives the same version.
+    """
+    digest = hashlib.sha256()
+    for iri in sorted(settings.named_graphs):
+        if iri == settings.meta_graph:
+            continue
+        canonical = to_canonical_graph(read_graph(store, iri))
+        lines = canonical.serialize(format="nt", encoding="utf-8").decode("utf-8").splitlines()
+        for line in sorted(filter(None, lines)):
+            digest.update(f"{line[:-1].rstrip()} <{iri}> .\n".encode())
+    version = f"sha256:{digest.hexdigest()}"
+    meta = Graph()
+    dataset = f"<{settings.dataset_iri}>"
+    meta.parse(
+        data=f'{dataset} <{_DCTERMS_HAS_VERSION}> "{version}" .\n'
+        f'{dataset} <{_OWL_VERSION_INFO}> "{version}" .\n',
+        format="nt",
+    )
+    replace_graph(store, settings.meta_graph, meta)
+    return version
+
+
+def dataset_version(store: Store, settings: Settings) -> str | None:
+    """The version recorded by the last build, or None for a store not made by `kgserver build`."""
+    for quad in store.quads_for_pattern(
+        NamedNode(settings.dataset_iri),
+        NamedNode(_DCTERMS_HAS_VERSION),
+        None,
+        NamedNode(settings.meta_graph),
+    ):
+        if isinstance(quad.object, Literal):
+            return quad.object.value
+    return None
+
+
+def query(store: Store, sparql: str, prefixes: Mapping[str, str] | None = None) -> QueryResult:
+    """Run a read-only SPARQL query over the union of all named graphs.
+
+    This is the one gate for queries from the CLI and the web: updates are refused and
+    syntax errors become one-line InputErrors that give the position. `prefixes` may be
+    used in the query without PREFIX declarations.
+    """
+    try:
+        return store.query(sparql, use_default_graph_as_union=True, prefixes=dict(prefixes or {}))
+    except SyntaxError as error:
+        if _looks_like_update(sparql):
+            raise InputError("SPARQL update is not accepted: this endpoint only answers queries") from None
+        raise InputError(f"SPARQL syntax error: {_shorten(' '.join(str(error).split()))}") from None
+    except OSError as error:
+        raise KgError(f"the store could not answer the query ({error})") from None
+
+
+def _shorten(message: str, limit: int = 200) -> str:
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _looks_like_update(sparql: str) -> bool:
+    rest = sparql
+    while prologue := _PROLOGUE.match(rest):
+        rest = rest[prologue.end():]
+    return bool(_UPDATE_KEYWORDS.match(rest))
+
+
+def export(store: Store, output: BinaryIO, fmt: RdfFormat = RdfFormat.N_QUADS) -> None:
+    """Write every quad of the store to `output` in a dataset format (N-Quads or TriG)."""
+    if not fmt.supports_datasets:
+        raise InputError(f"{fmt.name} cannot hold named graphs; export as N-Quads or TriG")
+    store.dump(output, format=fmt)

@@ -1,0 +1,252 @@
+"""pySHACL against the shapes: results as data first, then rendered for people or programs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import pyshacl
+from rdflib import RDF, RDFS, SH, BNode, Graph, Literal, URIRef
+from rdflib.namespace import SKOS, NamespaceManager
+from rdflib.term import Node
+
+from kgserver.reasoning import reason
+
+SEVERITIES = ("Violation", "Warning", "Info")
+
+INCONSISTENT_MESSAGE = "The additions make the graph logically inconsistent with the ontology: "
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """One SHACL result, with terms already written compactly for display."""
+
+    severity: str
+    focus_node: str | None
+    focus_name: str | None
+    focus_label: str | None
+    path: str | None
+    value: str | None
+    message: str
+    source_shape: str | None
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """All results of one validation; the data conforms when none is a Violation."""
+
+    results: tuple[ValidationResult, ...]
+
+    @property
+    def conforms(self) -> bool:
+        return self.count("Violation") == 0
+
+    def count(self, severity: str) -> int:
+        return sum(1 for result in self.results if result.severity == severity)
+
+
+def validate(data: Graph, shapes: Graph, ontology: Graph) -> ValidationReport:
+    """Validate `data` against `shapes`, with RDFS inference over the ontology.
+
+    SPARQL-based constraints and SHACL-AF features are enabled. pySHACL adds triples to
+    the shapes graph it is given, so it gets a copy; the data and ontology stay untouched.
+    """
+    shapes_copy = Graph()
+    shapes_copy += shapes
+    _conforms, results_graph, _text = pyshacl.validate(
+        data,
+        shacl_graph=shapes_copy,
+        ont_graph=ontology,
+        inference="rdfs",
+        advanced=True,
+        allow_warnings=True,
+        meta_shacl=False,
+    )
+    namespaces = _namespaces(data, shapes, ontology)
+    results = (
+        _result(results_graph, node, data, shapes, namespaces)
+        for node in results_graph.subjects(RDF.type, SH.ValidationResult)
+    )
+    return ValidationReport(_sorted(results))
+
+
+def validate_additions(
+    additions: Graph, existing: Graph, shapes: Graph, ontology: Graph, with_reasoner: bool = True
+) -> ValidationReport:
+    """Validate additions in the context of the existing graph.
+
+    The data validated is existing + additions, but only results whose focus node occurs
+    (as subject or object) in the additions are reported: the existing graph is expected to
+    conform already, so other results are not the submitter's to fix. With `with_reasoner`,
+    HermiT also checks ontology + existing + additions, and an inconsistency is reported
+    as a Violation without a focus node.
+    """
+    report = validate(existing + additions, shapes, ontology)
+    touched = {_node_key(node) for node in _nodes(additions)}
+    results = [result for result in report.results if result.focus_node in touched]
+    if with_reasoner:
+        reasoning = reason(ontology, existing, additions)
+        if not reasoning.consistent:
+            results.append(
+                ValidationResult(
+                    severity="Violation",
+                    focus_node=None,
+                    focus_name=None,
+                    focus_label=None,
+                    path=None,
+                    value=None,
+                    message=INCONSISTENT_MESSAGE + reasoning.explanation,
+                    source_shape=None,
+                )
+            )
+    return ValidationReport(_sorted(results))
+
+
+def render_text(report: ValidationReport) -> str:
+    """The report for people: one line per result, grouped by severity, then a summary line."""
+    lines = []
+    for result in report.results:
+        focus = _display_focus(result)
+        path = f"  {result.path}" if result.path else ""
+        value = f" (value: {result.value})" if result.value is not None else ""
+        lines.append(f"{result.severity.upper():<10} {focus}{path}: {result.message}{value}")
+    lines.append(_summary(report))
+    return "\n".join(lines)
+
+
+def render_json(report: ValidationReport) -> str:
+    """The report for programs, with the same fields as ValidationResult."""
+    document = {
+        "conforms": report.conforms,
+        "violations": report.count("Violation"),
+        "warnings": report.count("Warning"),
+        "infos": report.count("Info"),
+        "results": [asdict(result) for result in report.results],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def _summary(report: ValidationReport) -> str:
+    violations, warnings, infos = (report.count(severity) for severity in SEVERITIES)
+    summary = f"{violations} {_plural(violations, 'violation')}, {warnings} {_plural(warnings, 'warning')}"
+    return summary + (f", {infos} {_plural(infos, 'info')}" if infos else "")
+
+
+def _plural(count: int, word: str) -> str:
+    return word if count == 1 else f"{word}s"
+
+
+def _display_focus(result: ValidationResult) -> str:
+    if result.focus_name is None:
+        return "(whole graph)"
+    return f"{result.focus_label} ({result.focus_name})" if result.focus_label else result.focus_name
+
+
+def _sorted(results: Iterable[ValidationResult]) -> tuple[ValidationResult, ...]:
+    """Results in a stable order: by severity, then focus node, path and message."""
+    ordered = sorted(
+        results,
+        key=lambda r: (SEVERITIES.index(r.severity), r.focus_node or "", r.path or "", r.message, r.value or ""),
+    )
+    return tuple(dict.fromkeys(ordered))
+
+
+def _result(report: Graph, node: Node, data: Graph, shapes: Graph, namespaces: NamespaceManager) -> ValidationResult:
+    focus = report.value(node, SH.focusNode)
+    path = report.value(node, SH.resultPath)
+    value = report.value(node, SH.value)
+    shape = report.value(node, SH.sourceShape)
+    messages = sorted(str(message) for message in report.objects(node, SH.resultMessage))
+    return ValidationResult(
+        severity=_severity(report.value(node, SH.resultSeverity)),
+        focus_node=_node_key(focus) if focus is not None else None,
+        focus_name=_term(focus, namespaces) if focus is not None else None,
+        focus_label=_label(data, focus),
+        path=_path(report, path, namespaces) if path is not None else None,
+        value=_term(value, namespaces) if value is not None else None,
+        message=" / ".join(messages) or _component(report, node),
+        source_shape=_shape(shapes, shape, namespaces) if shape is not None else None,
+    )
+
+
+def _severity(term: Node | None) -> str:
+    name = str(term).removeprefix(str(SH)) if term is not None else "Violation"
+    return name if name in SEVERITIES else "Violation"
+
+
+def _component(report: Graph, node: Node) -> str:
+    component = report.value(node, SH.sourceConstraintComponent)
+    return str(component).removeprefix(str(SH)) if component is not None else "constraint not met"
+
+
+def _node_key(node: Node) -> str:
+    """How a focus node is identified in results: its IRI, or _:label for a blank node."""
+    return f"_:{node}" if isinstance(node, BNode) else str(node)
+
+
+def _nodes(graph: Graph) -> set[Node]:
+    return set(graph.subjects()) | {obj for obj in graph.objects() if not isinstance(obj, Literal)}
+
+
+def _label(data: Graph, node: Node | None) -> str | None:
+    if node is None:
+        return None
+    for predicate in (RDFS.label, SKOS.prefLabel):
+        label = data.value(node, predicate)
+        if label is not None:
+            return str(label)
+    return None
+
+
+def _namespaces(*graphs: Graph) -> NamespaceManager:
+    manager = NamespaceManager(Graph(), bind_namespaces="core")
+    for graph in graphs:
+        for prefix, namespace in graph.namespaces():
+            manager.bind(prefix, namespace, override=False, replace=False)
+    return manager
+
+
+def _term(term: Node, namespaces: NamespaceManager) -> str:
+    if isinstance(term, URIRef):
+        return _compact(term, namespaces)
+    if isinstance(term, Literal):
+        return term.n3(namespaces)
+    return f"_:{term}"
+
+
+def _compact(iri: URIRef, namespaces: NamespaceManager) -> str:
+    try:
+        prefix, _namespace, name = namespaces.compute_qname(iri, generate=False)
+    except (KeyError, ValueError):
+        return f"<{iri}>"
+    return f"{prefix}:{name}"
+
+
+def _path(graph: Graph, path: Node, namespaces: NamespaceManager) -> str:
+    """A SHACL property path written in SPARQL property-path syntax."""
+    if isinstance(path, URIRef):
+        return _compact(path, namespaces)
+    for operator, template in (
+        (SH.inversePath, "^{}"),
+        (SH.zeroOrMorePath, "{}*"),
+        (SH.oneOrMorePath, "{}+"),
+        (SH.zeroOrOnePath, "{}?"),
+    ):
+        inner = graph.value(path, operator)
+        if inner is not None:
+            return template.format(_path(graph, inner, namespaces))
+    alternatives = graph.value(path, SH.alternativePath)
+    if alternatives is not None:
+        return "(" + "|".join(_path(graph, item, namespaces) for item in graph.items(alternatives)) + ")"
+    return "/".join(_path(graph, item, namespaces) for item in graph.items(path))
+
+
+def _shape(shapes: Graph, shape: Node, namespaces: NamespaceManager) -> str:
+    """A shape's name; a blank-node property shape is named by its node shape and path."""
+    if isinstance(shape, URIRef):
+        return _compact(shape, namespaces)
+    parent = shapes.value(predicate=SH.property, object=shape)
+    path = shapes.value(shape, SH.path)
+    described = _path(shapes, path, namespaces) if path is not None else "anonymous shape"
+    return f"{_shape(shapes, parent, namespaces)} / {described}" if parent is not None else described

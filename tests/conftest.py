@@ -1,0 +1,129 @@
+"""Shared fixtures: the kgserver command, a store built once from the project's sources, queries on it.
+
+The sources are those under LDNKG_ROOT if set, else this checkout's ontology/, graph/ and
+shapes/; a checkout without an ontology yet falls back to tests/fixtures/mini.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kgserver import store as kgstore
+from kgserver.config import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+MINI_ROOT = REPO / "tests" / "fixtures" / "mini"
+SOURCE_DIRS = ("ontology", "graph", "shapes")
+
+RunKgserver = Callable[..., subprocess.CompletedProcess[str]]
+RunQuery = Callable[[Path, str], list[dict[str, str]]]
+
+
+def project_root() -> Path:
+    """Where the sources under test are: LDNKG_ROOT, this checkout, or the mini fixture."""
+    if os.environ.get("LDNKG_ROOT"):
+        return Path(os.environ["LDNKG_ROOT"]).resolve()
+    if any((REPO / "ontology").glob("*.ttl")):
+        return REPO
+    return MINI_ROOT
+
+
+def pytest_report_header() -> str:
+    return f"LDN-KG sources: {project_root()}"
+
+
+def _kgserver_executable() -> str:
+    beside_python = Path(sys.executable).parent / "kgserver"
+    return str(beside_python) if beside_python.exists() else (shutil.which("kgserver") or "kgserver")
+
+
+def _run_kgserver(
+    *args: str | Path,
+    root: Path | None = None,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run `kgserver ARGS` as a user would, against `root` (default: the project's sources)."""
+    environment = {**os.environ, "LDNKG_ROOT": str(root or project_root()), **(env or {})}
+    return subprocess.run(
+        [_kgserver_executable(), *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def kgserver() -> RunKgserver:
+    """Run the kgserver command in a subprocess; keyword `root` picks other sources."""
+    return _run_kgserver
+
+
+@pytest.fixture(scope="session")
+def sources_root() -> Path:
+    """The directory holding the ontology/, graph/ and shapes/ under test."""
+    return project_root()
+
+
+@pytest.fixture(scope="session")
+def mini_root() -> Path:
+    """The mini fixture: a tiny ontology, data graph and shapes whose outcomes are known."""
+    return MINI_ROOT
+
+
+@pytest.fixture(scope="session")
+def built_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store built once, with `kgserver build`, from the project's sources."""
+    store = tmp_path_factory.mktemp("built") / "store"
+    result = _run_kgserver("build", "--store", store)
+    assert result.returncode == 0, f"kgserver build failed:\n{result.stdout}\n{result.stderr}"
+    return store
+
+
+@pytest.fixture(scope="session")
+def run_query() -> RunQuery:
+    """Run a SPARQL query on a built store; rows as {variable: value} with unbound variables left out.
+
+    Values are the IRI, the literal's lexical form, or the blank node label. An ASK
+    query gives one row, {"result": "true"} or {"result": "false"}. The project's prefixes
+    (ldn:, kg:, rdfs: ...) may be used without PREFIX declarations, as with `kgserver query`.
+    """
+    prefixes = Settings(root=project_root()).prefixes
+
+    def run(store_path: Path, sparql: str) -> list[dict[str, str]]:
+        store = kgstore.open_read_only(store_path)
+        result = kgstore.query(store, sparql, prefixes)
+        if isinstance(result, kgstore.QueryBoolean):
+            return [{"result": "true" if result else "false"}]
+        if not isinstance(result, kgstore.QuerySolutions):
+            raise TypeError("run_query answers SELECT and ASK queries")
+        names = [variable.value for variable in result.variables]
+        return [
+            {name: solution[name].value for name in names if solution[name] is not None}
+            for solution in result
+        ]
+
+    return run
+
+
+@pytest.fixture
+def copy_sources(tmp_path: Path) -> Callable[[Path], Path]:
+    """Copy a root's ontology/, graph/ and shapes/ to a scratch root that a test may change."""
+
+    def copy(root: Path) -> Path:
+        target = tmp_path / "sources"
+        for folder in SOURCE_DIRS:
+            shutil.copytree(root / folder, target / folder)
+        return target
+
+    return copy

@@ -1,0 +1,133 @@
+"""`kgserver build`: reproducible stores, failures that leave the previous store alone, reasoning."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from rdflib import Dataset, Graph
+from rdflib.compare import isomorphic
+
+BASE = "https://w3id.org/ldn-kg/"
+LDN = f"{BASE}ontology#"
+KG = f"{BASE}id/"
+INFERRED = f"{BASE}graph/inferred"
+DATA = f"{BASE}graph/data"
+
+
+def _version(build_output: str) -> str:
+    match = re.search(r"^dataset version\s+(sha256:[0-9a-f]{64})$", build_output, re.MULTILINE)
+    assert match, build_output
+    return match.group(1)
+
+
+def _graphs(kgserver, store: Path) -> dict[str, Graph]:
+    exported = kgserver("export", "--store", store)
+    assert exported.returncode == 0, exported.stderr
+    dataset = Dataset()
+    dataset.parse(data=exported.stdout, format="nquads")
+    return {str(graph.identifier): graph for graph in dataset.graphs() if len(graph)}
+
+
+def _stored_version(run_query, store: Path) -> str:
+    rows = run_query(store, f"SELECT ?v WHERE {{ <{BASE}dataset> <http://purl.org/dc/terms/hasVersion> ?v }}")
+    return rows[0]["v"]
+
+
+@pytest.fixture(scope="module")
+def mini_store(tmp_path_factory: pytest.TempPathFactory, kgserver, mini_root) -> Path:
+    """A store built from the mini fixture, whose entailments are known."""
+    store = tmp_path_factory.mktemp("mini") / "store"
+    result = kgserver("build", "--store", store, root=mini_root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return store
+
+
+def test_building_twice_gives_the_same_store(kgserver, built_store, run_query, tmp_path):
+    again = tmp_path / "again"
+    result = kgserver("build", "--store", again)
+    assert result.returncode == 0, result.stderr
+    assert _version(result.stdout) == _stored_version(run_query, built_store)
+    first, second = _graphs(kgserver, built_store), _graphs(kgserver, again)
+    assert first.keys() == second.keys()
+    for name in first:
+        assert isomorphic(first[name], second[name]), name
+
+
+def test_build_prints_progress_and_a_summary(kgserver, mini_root, tmp_path):
+    result = kgserver("build", "--store", tmp_path / "store", root=mini_root)
+    assert "parsing ontology/mini.ttl ... 23 triples" in result.stdout
+    assert "reasoning with HermiT" in result.stdout
+    for graph in ("ontology", "data", "shapes", "inferred", "meta"):
+        assert re.search(rf"^{BASE}graph/{graph}\s+\d+$", result.stdout, re.MULTILINE)
+    assert re.search(r"^total\s+\d+$", result.stdout, re.MULTILINE)
+    assert "time taken" in result.stdout
+
+
+def test_a_syntax_error_stops_the_build_and_keeps_the_previous_store(
+    kgserver, built_store, sources_root, copy_sources, run_query, tmp_path
+):
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    root = copy_sources(sources_root)
+    (root / "graph" / "zz_broken.ttl").write_text('@prefix ex: <http://example.org/> .\nex:a ex:b "unterminated .\n')
+
+    result = kgserver("build", "--store", store, root=root)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "graph/zz_broken.ttl:2:" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert _stored_version(run_query, store) == _stored_version(run_query, built_store)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["sources", "store"]
+
+
+def test_a_violation_stops_the_build_and_keeps_the_previous_store(
+    kgserver, mini_store, mini_root, copy_sources, run_query, tmp_path
+):
+    store = tmp_path / "store"
+    shutil.copytree(mini_store, store)
+    root = copy_sources(mini_root)
+    (root / "graph" / "unlabelled.ttl").write_text(f"<{KG}mystery> a <{LDN}Drug> .\n")
+
+    result = kgserver("build", "--store", store, root=root)
+
+    assert result.returncode == 1
+    assert "VIOLATION  kg:mystery  rdfs:label: A drug needs a label." in result.stdout
+    assert "does not conform" in result.stderr
+    assert _stored_version(run_query, store) == _stored_version(run_query, mini_store)
+
+
+def test_an_inconsistency_stops_the_build(kgserver, mini_root, copy_sources, tmp_path):
+    root = copy_sources(mini_root)
+    (root / "graph" / "clash.ttl").write_text(
+        f'<{KG}chimera> a <{LDN}Drug>, <{LDN}Condition> ;\n'
+        '  <http://www.w3.org/2000/01/rdf-schema#label> "chimera" ;\n'
+        '  <http://www.w3.org/2000/01/rdf-schema#comment> "both" .\n'
+    )
+
+    result = kgserver("build", "--store", tmp_path / "store", root=root)
+
+    assert result.returncode == 1
+    assert "inconsistent" in result.stderr
+    assert f"{KG}chimera is both a {LDN}Condition and a {LDN}Substance" in result.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def test_the_inferred_graph_holds_entailments_not_assertions(mini_store, run_query):
+    rows = run_query(mini_store, f"SELECT ?s ?p ?o WHERE {{ GRAPH <{INFERRED}> {{ ?s ?p ?o }} }}")
+    inferred = {(row["s"], row["p"], row["o"]) for row in rows}
+    assert inferred == {
+        (f"{KG}fibromyalgia", f"{LDN}treatedBy", f"{KG}naltrexone"),  # owl:inverseOf
+        (f"{KG}naltrexone", "http://www.w3.org/1999/02/22-rdf-syntax-ns#type", f"{LDN}Drug"),
+        (f"{KG}naltrexone", "http://www.w3.org/1999/02/22-rdf-syntax-ns#type", f"{LDN}Substance"),
+        (f"{LDN}OpioidAntagonist", "http://www.w3.org/2000/01/rdf-schema#subClassOf", f"{LDN}Substance"),
+    }
+
+
+def test_dates_the_reasoner_cannot_take_are_kept_in_the_data_graph(mini_store, run_query):
+    pattern = f"<{KG}naltrexone> <{LDN}approvalDate> ?date"
+    rows = run_query(mini_store, f"SELECT ?date WHERE {{ GRAPH <{DATA}> {{ {pattern} }} }}")
+    assert rows == [{"date": "1984-11-20"}]

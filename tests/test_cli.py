@@ -1,0 +1,258 @@
+"""`kgserver query`, `validate`, `check` and `export` as a user runs them in a terminal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+CLASSES = "SELECT ?class WHERE { ?class a <http://www.w3.org/2002/07/owl#Class> } ORDER BY ?class LIMIT 3"
+
+LDN = "https://w3id.org/ldn-kg/ontology#"
+KG = "https://w3id.org/ldn-kg/id/"
+RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+
+GOOD_ADDITION = f"""\
+@prefix ldn: <{LDN}> .
+@prefix kg: <{KG}> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+kg:ldn a ldn:Drug ; rdfs:label "low-dose naltrexone" ; ldn:treats kg:fibromyalgia .
+"""
+
+
+def one_error_line(result) -> str:
+    """The single line a failing command prints on stderr (and no traceback anywhere)."""
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("kgserver: error: ")
+    return lines[0]
+
+
+# --- query -------------------------------------------------------------------------------
+
+
+def test_query_prints_an_aligned_table(kgserver, built_store):
+    result = kgserver("query", "--store", built_store, CLASSES)
+    assert result.returncode == 0, result.stderr
+    header, rule, *rows, count = result.stdout.strip().splitlines()
+    assert header.strip() == "class"
+    assert set(rule.strip()) == {"-"}
+    assert count == f"({len(rows)} rows)" and len(rows) == 3
+
+
+def test_query_answers_ask_with_true_or_false(kgserver, built_store):
+    assert kgserver("query", "--store", built_store, "ASK { ?s ?p ?o }").stdout.strip() == "true"
+
+
+def test_query_as_csv(kgserver, built_store):
+    result = kgserver("query", "--store", built_store, "--format", "csv", COUNT_ALL)
+    assert result.returncode == 0, result.stderr
+    [row] = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert int(row["n"]) > 0
+
+
+def test_query_as_json_reads_the_query_from_a_file(kgserver, built_store, tmp_path):
+    query_file = tmp_path / "count.rq"
+    query_file.write_text(COUNT_ALL)
+    result = kgserver("query", "--store", built_store, "--file", query_file, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["head"]["vars"] == ["n"]
+    assert int(answer["results"]["bindings"][0]["n"]["value"]) > 0
+
+
+def test_query_from_stdin_prints_turtle_for_construct(kgserver, built_store):
+    construct = "CONSTRUCT { ?c a owl:Class } WHERE { ?c a owl:Class } LIMIT 1"
+    result = kgserver("query", "--store", built_store, "-", stdin=construct)
+    assert result.returncode == 0, result.stderr
+    assert "@prefix owl: <http://www.w3.org/2002/07/owl#> ." in result.stdout
+    assert " a owl:Class ." in result.stdout
+
+
+def test_query_syntax_error_is_one_line_with_the_position(kgserver, built_store):
+    result = kgserver("query", "--store", built_store, "SELECT ?s WHERE { ?s ?p }")
+    assert result.returncode == 2
+    assert "SPARQL syntax error: error at 1:" in one_error_line(result)
+
+
+def test_query_refuses_updates(kgserver, built_store):
+    result = kgserver("query", "--store", built_store, "INSERT DATA { <urn:a> <urn:b> <urn:c> }")
+    assert result.returncode == 2
+    assert "SPARQL update is not accepted" in one_error_line(result)
+
+
+def test_query_on_a_missing_store_says_how_to_build_one(kgserver, tmp_path):
+    result = kgserver("query", "--store", tmp_path / "nowhere", COUNT_ALL)
+    assert result.returncode == 2
+    assert "kgserver build --store" in one_error_line(result)
+
+
+def test_query_format_must_fit_the_kind_of_result(kgserver, built_store):
+    result = kgserver("query", "--store", built_store, "--format", "turtle", COUNT_ALL)
+    assert result.returncode == 2
+    assert "does not apply to SELECT/ASK results" in one_error_line(result)
+
+
+# --- validate: bad input -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("broken.ttl", '@prefix ex: <http://example.org/> .\nex:a ex:b ex:c .\nex:a ex:b "open\n', "broken.ttl:3: "),
+        ("broken.nt", "<urn:a> <urn:b> <urn:c> .\n<urn:a> oops .\n", "broken.nt:2: "),
+        ("broken.jsonld", '{"@id": "http://example.org/a",\n "http://example.org/b": 1\n', "broken.jsonld:3: "),
+        ("broken.rdf", f'<rdf:RDF xmlns:rdf="{RDF_NS}">\n<rdf:Description>\n\n</rdf:RDF>\n', "broken.rdf:4: "),
+        ("empty.ttl", "   \n\n", "empty.ttl: no triples found"),
+        ("prefixes-only.ttl", "@prefix ex: <http://example.org/> .\n", "prefixes-only.ttl: no triples found"),
+        ("data.csv", "a,b,c\n", "data.csv: unknown RDF format for extension '.csv'"),
+    ],
+)
+def test_validate_rejects_bad_input_in_one_line(kgserver, tmp_path, name, content, expected):
+    (tmp_path / name).write_text(content)
+    result = kgserver("validate", tmp_path / name)
+    assert result.returncode == 2
+    assert expected in one_error_line(result)
+
+
+def test_validate_rejects_a_missing_file(kgserver, tmp_path):
+    result = kgserver("validate", tmp_path / "absent.ttl")
+    assert result.returncode == 2
+    assert "absent.ttl: no such file" in one_error_line(result)
+
+
+def test_validate_takes_the_syntax_from_input_format(kgserver, tmp_path, mini_root):
+    addition = tmp_path / "addition.txt"
+    addition.write_text(GOOD_ADDITION)
+    result = kgserver("validate", "--input-format", "turtle", addition, root=mini_root)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def listener():
+    """A loopback TCP server that records whether anyone connected to it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    connections: list[object] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connections.append(server.accept())
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", connections
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_validate_fetches_nothing_from_the_network(kgserver, tmp_path, listener, mini_root):
+    url, connections = listener
+    remote = {"@context": f"{url}/context.jsonld", "@id": "ex:a", "ex:b": "c"}
+    (tmp_path / "remote.jsonld").write_text(json.dumps(remote))
+    (tmp_path / "entity.rdf").write_text(
+        f'<?xml version="1.0"?>\n<!DOCTYPE rdf:RDF [<!ENTITY remote SYSTEM "{url}/entity">]>\n'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:ex="http://example.org/">\n'
+        '<rdf:Description rdf:about="http://example.org/a"><ex:b>&remote;</ex:b></rdf:Description>\n</rdf:RDF>\n'
+    )
+    remote_context = kgserver("validate", tmp_path / "remote.jsonld")
+    assert remote_context.returncode == 2
+    assert "remote JSON-LD context" in one_error_line(remote_context)
+    kgserver("validate", tmp_path / "entity.rdf", root=mini_root)
+    assert connections == []
+
+
+def test_validate_without_java_says_how_to_install_it(kgserver, tmp_path):
+    (tmp_path / "a.ttl").write_text(GOOD_ADDITION)
+    result = kgserver("validate", tmp_path / "a.ttl", env={"PATH": str(Path(sys.executable).parent)})
+    assert result.returncode == 2
+    assert "Java is needed for the HermiT reasoner" in one_error_line(result)
+
+
+# --- validate: conformance (mini fixture, whose shapes are known) ----------------------------
+
+
+def test_validate_accepts_a_conforming_addition(kgserver, tmp_path, mini_root):
+    (tmp_path / "good.ttl").write_text(GOOD_ADDITION)
+    result = kgserver("validate", tmp_path / "good.ttl", root=mini_root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0 violations, 1 warning"
+
+
+def test_validate_reports_violations_of_the_addition_only(kgserver, tmp_path, mini_root):
+    (tmp_path / "unlabelled.nt").write_text(
+        f"<{KG}mystery> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{LDN}Drug> .\n"
+    )
+    result = kgserver("validate", tmp_path / "unlabelled.nt", root=mini_root)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "VIOLATION  kg:mystery  rdfs:label: A drug needs a label.",
+        "1 violation, 0 warnings",
+    ]
+
+
+def test_validate_reports_an_inconsistency_as_a_violation_in_json(kgserver, tmp_path, mini_root):
+    (tmp_path / "clash.jsonld").write_text(
+        json.dumps(
+            {
+                "@context": {"ldn": LDN, "kg": KG, "label": "http://www.w3.org/2000/01/rdf-schema#label"},
+                "@id": "kg:chimera",
+                "@type": ["ldn:Drug", "ldn:Condition"],
+                "label": "chimera",
+            }
+        )
+    )
+    result = kgserver("validate", "--format", "json", tmp_path / "clash.jsonld", root=mini_root)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["conforms"] is False
+    [inconsistency] = [r for r in report["results"] if r["focus_node"] is None]
+    assert inconsistency["severity"] == "Violation"
+    assert inconsistency["message"].startswith("The additions make the graph logically inconsistent")
+
+
+def test_validate_in_the_context_of_a_built_store(kgserver, tmp_path, mini_root):
+    store = tmp_path / "store"
+    assert kgserver("build", "--store", store, root=mini_root).returncode == 0
+    (tmp_path / "good.ttl").write_text(GOOD_ADDITION)
+    result = kgserver("validate", "--store", store, tmp_path / "good.ttl", root=tmp_path / "no-sources-here")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- check and export ----------------------------------------------------------------------
+
+
+def test_check_validates_and_reasons_over_the_whole_graph(kgserver):
+    result = kgserver("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "consistent"
+
+
+def test_check_reports_an_inconsistent_graph(kgserver, mini_root, copy_sources):
+    root = copy_sources(mini_root)
+    (root / "graph" / "clash.ttl").write_text(f"<{KG}fibromyalgia> a <{LDN}Drug> .\n")
+    result = kgserver("check", root=root)
+    assert result.returncode == 1
+    assert result.stdout.strip().splitlines()[-1].startswith("inconsistent: HermiT found the graph inconsistent")
+
+
+def test_export_writes_every_named_graph(kgserver, built_store):
+    result = kgserver("export", "--store", built_store)
+    assert result.returncode == 0, result.stderr
+    graphs = {line.rsplit(" ", 2)[-2] for line in result.stdout.splitlines() if line}
+    assert {g.split("/")[-1].rstrip(">") for g in graphs} == {"ontology", "data", "shapes", "inferred", "meta"}

@@ -1,0 +1,145 @@
+"""`kgserver serve`: started as a user would, then called over HTTP on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+SPARQL_JSON = "application/sparql-results+json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(built_store: Path, sources_root: Path):
+    """The base URL of `kgserver serve` running on the built store."""
+    port = _free_port()
+    kgserver = Path(sys.executable).parent / "kgserver"
+    process = subprocess.Popen(
+        [str(kgserver), "serve", "--store", str(built_store), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--threads", "2"],
+        env={**os.environ, "LDNKG_ROOT": str(sources_root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(base, process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _wait_until_healthy(base: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"kgserver serve exited: {process.stderr.read()}")
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    pytest.fail("kgserver serve did not become healthy within 60 s")
+
+
+def _query_url(server: str, sparql: str) -> str:
+    return f"{server}/sparql?" + urllib.parse.urlencode({"query": sparql})
+
+
+def _get(url: str, accept: str | None = None) -> tuple[int, str, bytes]:
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    return _send(request)
+
+
+def _post(url: str, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, str, bytes]:
+    headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
+    return _send(urllib.request.Request(url, data=body, headers=headers, method="POST"))
+
+
+def _send(request: urllib.request.Request) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get_content_type(), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get_content_type(), error.read()
+
+
+def _count(body: bytes) -> int:
+    return int(json.loads(body)["results"]["bindings"][0]["n"]["value"])
+
+
+def test_health_reports_the_store(server):
+    status, content_type, body = _get(f"{server}/health")
+    health = json.loads(body)
+    assert (status, content_type) == (200, "application/json")
+    assert health["status"] == "ok"
+    assert health["triples"] > 0
+    assert health["version"].startswith("sha256:")
+
+
+def test_sparql_get_returns_json_results(server):
+    status, content_type, body = _get(_query_url(server, COUNT_ALL))
+    assert (status, content_type) == (200, SPARQL_JSON)
+    assert _count(body) > 0
+
+
+def test_sparql_post_form_and_query_body_agree_with_get(server):
+    _, _, by_get = _get(_query_url(server, COUNT_ALL))
+    form = _post(f"{server}/sparql", urllib.parse.urlencode({"query": COUNT_ALL}).encode(), FORM)
+    direct = _post(f"{server}/sparql", COUNT_ALL.encode(), "application/sparql-query")
+    assert form[:2] == direct[:2] == (200, SPARQL_JSON)
+    assert _count(form[2]) == _count(direct[2]) == _count(by_get)
+
+
+def test_sparql_negotiates_csv(server):
+    status, content_type, body = _get(_query_url(server, COUNT_ALL), accept="text/csv")
+    assert (status, content_type) == (200, "text/csv")
+    assert body.decode().splitlines()[0] == "n"
+
+
+def test_sparql_construct_returns_turtle(server):
+    construct = "CONSTRUCT WHERE { ?s a <http://www.w3.org/2002/07/owl#Class> } LIMIT 2"
+    status, content_type, body = _get(_query_url(server, construct))
+    assert (status, content_type) == (200, "text/turtle")
+    assert b"owl:Class" in body
+
+
+def test_sparql_malformed_query_is_400_with_the_parser_message(server):
+    status, _, body = _get(_query_url(server, "SELECT ?s WHERE { ?s ?p }"))
+    assert status == 400
+    assert body.decode().startswith("SPARQL syntax error: error at 1:")
+
+
+def test_sparql_without_a_query_is_400(server):
+    status, _, body = _get(f"{server}/sparql", accept="application/json")
+    assert status == 400
+    assert json.loads(body)["error"].startswith("no query")
+
+
+def test_sparql_refuses_updates(server):
+    update = "INSERT DATA { <urn:a> <urn:b> <urn:c> }"
+    as_form = _post(f"{server}/sparql", urllib.parse.urlencode({"update": update}).encode(), FORM)
+    as_query = _post(f"{server}/sparql", update.encode(), "application/sparql-query")
+    assert as_form[0] == as_query[0] == 400
+    assert b"SPARQL update is not accepted" in as_form[2]
+    assert b"SPARQL update is not accepted" in as_query[2]
