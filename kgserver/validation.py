@@ -47,7 +47,11 @@ class ValidationReport:
 
 
 def validate(data: Graph, shapes: Graph, ontology: Graph) -> ValidationReport:
-    """Validate `data` against `shapes`, with RDFS inference over the ontology.
+    """Validate `data` against `shapes`, with the ontology's class hierarchy but no inference.
+
+    RDFS inference would let rdfs:range type a wrong value into the expected class (a drug
+    given as a condition would become a condition) and so hide sh:class violations; class
+    membership through rdfs:subClassOf is followed by SHACL itself.
 
     SPARQL-based constraints and SHACL-AF features are enabled. pySHACL adds triples to
     the shapes graph it is given, so it gets a copy; the data and ontology stay untouched.
@@ -58,7 +62,7 @@ def validate(data: Graph, shapes: Graph, ontology: Graph) -> ValidationReport:
         data,
         shacl_graph=shapes_copy,
         ont_graph=ontology,
-        inference="rdfs",
+        inference="none",
         advanced=True,
         allow_warnings=True,
         meta_shacl=False,
