@@ -25,4 +25,5 @@ serve: install java
 	$(VENV)/bin/kgserver serve --store $(STORE) --host $(HOST) --port $(PORT)
 
 test: install-test java
+	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 	$(VENV)/bin/pytest -q

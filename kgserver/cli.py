@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,7 @@ from kgserver import formats
 from kgserver import store as kgstore
 from kgserver.build import build as build_store
 from kgserver.build import render_summary
-from kgserver.config import Settings
+from kgserver.config import ServerSettings, Settings
 from kgserver.errors import InputError, KgError
 from kgserver.parsing import PARSERS, parse_additions
 from kgserver.reasoning import reason, require_java
@@ -192,18 +196,77 @@ def export(store_dir: Path, format_name: str) -> None:
 @_store_option(required=True, help_text="Directory of a built store.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per gunicorn worker.")
+@click.option(
+    "--query-workers",
+    type=click.IntRange(1, 64),
+    help="Query processes per gunicorn worker [env LDNKG_QUERY_WORKERS; default 2].",
+)
+@click.option(
+    "--query-timeout",
+    type=click.FloatRange(min=0.001),
+    help="Seconds a query may run before it is stopped [env LDNKG_QUERY_TIMEOUT; default 10].",
+)
+@click.option(
+    "--row-cap", type=click.IntRange(min=1), help="Most rows or triples in one answer [env LDNKG_ROW_CAP; default 10000]."
+)
+@click.option(
+    "--max-request-bytes",
+    type=click.IntRange(min=1024),
+    help="Largest request accepted [env LDNKG_MAX_REQUEST_BYTES; default 1048576].",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="An origin allowed to read responses in a browser; repeatable [env LDNKG_CORS_ORIGINS; default *].",
+)
+@click.option(
+    "--service-allow",
+    multiple=True,
+    metavar="IRI",
+    help="A SERVICE endpoint queries may call; repeatable [env LDNKG_SERVICE_ALLOW; default none].",
+)
 @click.pass_obj
-def serve(settings: Settings, store_dir: Path, host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the store over HTTP with gunicorn: /health and the SPARQL endpoint /sparql.
+def serve(
+    settings: Settings,
+    store_dir: Path,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    query_workers: int | None,
+    query_timeout: float | None,
+    row_cap: int | None,
+    max_request_bytes: int | None,
+    cors_origins: tuple[str, ...],
+    service_allow: tuple[str, ...],
+) -> None:
+    """Serve the store over HTTP with gunicorn: /health, /metrics and the SPARQL endpoint /sparql.
 
-    Example: kgserver serve --store var/store --port 8000
+    Example: kgserver serve --store var/store --port 8000 --query-timeout 5
     """
+    try:
+        limits = ServerSettings.from_env(
+            query_workers=query_workers,
+            query_timeout=query_timeout,
+            row_cap=row_cap,
+            max_request_bytes=max_request_bytes,
+            cors_origins=cors_origins or None,
+            service_allow=service_allow or None,
+        )
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    kgstore.require_store(store_dir)  # fail here, in one line, rather than in every worker
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # must be set before prometheus_client is imported, so every worker writes its metrics to files
+        metrics_dir = tempfile.mkdtemp(prefix="kgserver-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
     from kgserver.web.server import serve as run_server
 
-    kgstore.require_store(store_dir)  # fail here, in one line, rather than in every worker
-    run_server(settings, store_dir, host=host, port=port, workers=workers, threads=threads)
+    run_server(settings, store_dir, limits, host=host, port=port, workers=workers, threads=threads)
 
 
 def _sources(settings: Settings, store_dir: Path | None) -> Sources:

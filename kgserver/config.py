@@ -1,10 +1,12 @@
-"""One Settings object: where the sources are and which IRIs name the graphs."""
+"""The Settings object (sources and IRIs) and ServerSettings (the web server's limits and policies)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_BASE = "https://w3id.org/ldn-kg/"
 
@@ -97,3 +99,60 @@ class Settings:
 
     def shapes_files(self) -> list[Path]:
         return sorted((self.root / "shapes").glob("*.ttl"))
+
+
+def _env_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma- or space-separated environment value as a tuple; unset keeps the default."""
+    if value is None:
+        return default
+    return tuple(item for item in value.replace(",", " ").split() if item)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The limits and policies of the web server, from `kgserver serve` flags and LDNKG_* variables.
+
+    Every limit the SPARQL endpoint enforces is read from here and nowhere else.
+    """
+
+    query_timeout: float = 10.0
+    row_cap: int = 10_000
+    max_request_bytes: int = 1 << 20
+    cors_origins: tuple[str, ...] = ("*",)
+    service_allow: tuple[str, ...] = ()
+    query_workers: int = 2
+    queue_wait: float = 2.0
+    cache_bytes: int = 32 << 20
+    cache_entry_bytes: int = 256 << 10
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
+        """Defaults, then LDNKG_* environment variables, then explicit overrides (None means unset)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, variable, convert in (
+            ("query_timeout", "LDNKG_QUERY_TIMEOUT", float),
+            ("row_cap", "LDNKG_ROW_CAP", int),
+            ("max_request_bytes", "LDNKG_MAX_REQUEST_BYTES", int),
+            ("query_workers", "LDNKG_QUERY_WORKERS", int),
+            ("queue_wait", "LDNKG_QUEUE_WAIT", float),
+        ):
+            if env.get(variable):
+                try:
+                    values[name] = convert(env[variable])
+                except ValueError:
+                    raise ValueError(f"{variable}={env[variable]!r} is not a number") from None
+        values["cors_origins"] = _env_list(env.get("LDNKG_CORS_ORIGINS"), cls.cors_origins)
+        values["service_allow"] = _env_list(env.get("LDNKG_SERVICE_ALLOW"), cls.service_allow)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse limits that would make the endpoint unusable, before the server starts."""
+        if self.query_timeout <= 0 or self.row_cap < 1 or self.max_request_bytes < 1024 or self.query_workers < 1:
+            raise ValueError(
+                "limits must be positive: query timeout > 0, row cap >= 1, "
+                "max request bytes >= 1024, query workers >= 1"
+            )

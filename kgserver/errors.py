@@ -26,3 +26,27 @@ class NotConformingError(KgError):
 
     exit_code = 1
     http_status = 422
+
+
+class NotAcceptableError(KgError):
+    """No format the client accepts can carry the result; the message lists those offered."""
+
+    http_status = 406
+
+
+class PayloadTooLargeError(KgError):
+    """The request is bigger than the server's configured limit."""
+
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(KgError):
+    """A POST body in a media type the endpoint does not read."""
+
+    http_status = 415
+
+
+class UnavailableError(KgError):
+    """The server cannot answer now (a query over its time limit, or every query worker busy)."""
+
+    http_status = 503

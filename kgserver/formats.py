@@ -1,22 +1,29 @@
-"""Output formats for query results: every name and media type lives here, rendering comes last.
+"""Output formats for query results: the CLI's format names and the serialisers, rendering comes last.
 
-The CLI picks a format by name, the web app by media type; both call this module.
+The CLI picks a format by name here; the web endpoint negotiates in kgserver.sparql.negotiation
+and writes with the streaming writers at the end of this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
+from xml.sax.saxutils import escape as xml_escape
 
 from pyoxigraph import (
     BlankNode,
+    DefaultGraph,
     Literal,
     NamedNode,
+    Quad,
     QueryBoolean,
     QueryResultsFormat,
     QuerySolutions,
     QueryTriples,
     RdfFormat,
+    Triple,
     serialize,
 )
 
@@ -41,9 +48,6 @@ GRAPH_FORMATS: dict[str, RdfFormat] = {
     "jsonld": RdfFormat.JSON_LD,
     "n3": RdfFormat.N3,
 }
-
-# Media types a client may ask for that name a format under another type.
-_MEDIA_TYPE_ALIASES: dict[str, QueryResultsFormat] = {"application/json": QueryResultsFormat.JSON}
 
 _MAX_CELL = 80
 
@@ -73,24 +77,6 @@ def render_named(result: QueryResult, name: str, prefixes: Mapping[str, str]) ->
         kind = "CONSTRUCT/DESCRIBE" if is_graph(result) else "SELECT/ASK"
         raise InputError(f"format '{name}' does not apply to {kind} results; use one of: {', '.join(formats)}")
     return _render(result, formats[name], prefixes)
-
-
-def media_types(result: QueryResult) -> list[str]:
-    """The media types this result can be sent as, the default first."""
-    if is_graph(result):
-        return [_media_type(fmt) for fmt in GRAPH_FORMATS.values()]
-    return [_media_type(fmt) for fmt in RESULTS_FORMATS.values()] + list(_MEDIA_TYPE_ALIASES)
-
-
-def render_media_type(result: QueryResult, media_type: str, prefixes: Mapping[str, str]) -> Rendered:
-    """Serialise as one of `media_types(result)`, as chosen by content negotiation."""
-    if media_type in _MEDIA_TYPE_ALIASES:
-        return _render(result, _MEDIA_TYPE_ALIASES[media_type], prefixes)
-    formats = GRAPH_FORMATS if is_graph(result) else RESULTS_FORMATS
-    for fmt in formats.values():
-        if _media_type(fmt) == media_type:
-            return _render(result, fmt, prefixes)
-    raise InputError(f"cannot send these results as {media_type}")
 
 
 def _render(result: QueryResult, fmt: QueryResultsFormat | RdfFormat, prefixes: Mapping[str, str]) -> Rendered:
@@ -148,3 +134,141 @@ def _compact(iri: str, prefixes: Mapping[str, str]) -> str:
         if iri.startswith(namespace) and iri != namespace:
             return f"{prefix}:{iri[len(namespace):]}"
     return f"<{iri}>"
+
+
+# Streaming writers for the web endpoint. pyoxigraph serialises a whole QuerySolutions
+# iterator, but the endpoint reads solutions ahead (to learn whether the row cap is hit
+# before sending headers), so it writes the SPARQL results formats itself, row by row.
+Term = NamedNode | BlankNode | Literal | Triple
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
+
+
+def write_solutions(
+    variables: Sequence[str], rows: Iterable[Sequence[Term | None]], fmt: QueryResultsFormat, output: BinaryIO
+) -> int:
+    """Write SELECT results in a SPARQL results format, one row at a time; returns the row count."""
+    writer = _SOLUTION_WRITERS.get(fmt)
+    if writer is None:
+        raise InputError(f"{fmt.name} cannot hold SELECT results")
+    return writer(variables, rows, output)
+
+
+def write_boolean(answer: QueryBoolean, fmt: QueryResultsFormat, output: BinaryIO) -> None:
+    """Write an ASK answer in a SPARQL results format."""
+    output.write(answer.serialize(format=fmt) or b"")
+
+
+def _json_term(term: Term) -> dict[str, object]:
+    if isinstance(term, NamedNode):
+        return {"type": "uri", "value": term.value}
+    if isinstance(term, BlankNode):
+        return {"type": "bnode", "value": term.value}
+    if isinstance(term, Literal):
+        value: dict[str, object] = {"type": "literal", "value": term.value}
+        if term.language:
+            value["xml:lang"] = term.language
+        elif term.datatype.value != _XSD_STRING:
+            value["datatype"] = term.datatype.value
+        return value
+    return {
+        "type": "triple",
+        "value": {
+            "subject": _json_term(term.subject),
+            "predicate": _json_term(term.predicate),
+            "object": _json_term(term.object),
+        },
+    }
+
+
+def _write_json(variables: Sequence[str], rows: Iterable[Sequence[Term | None]], output: BinaryIO) -> int:
+    output.write(b'{"head":{"vars":' + json.dumps(list(variables), separators=(",", ":")).encode() + b'},"results":{"bindings":[')
+    count = 0
+    for row in rows:
+        binding = {name: _json_term(term) for name, term in zip(variables, row, strict=True) if term is not None}
+        output.write((b"," if count else b"") + json.dumps(binding, ensure_ascii=False, separators=(",", ":")).encode())
+        count += 1
+    output.write(b"]}}")
+    return count
+
+
+def _xml_term(term: Term) -> str:
+    if isinstance(term, NamedNode):
+        return f"<uri>{xml_escape(term.value)}</uri>"
+    if isinstance(term, BlankNode):
+        return f"<bnode>{xml_escape(term.value)}</bnode>"
+    if isinstance(term, Literal):
+        if term.language:
+            return f'<literal xml:lang="{xml_escape(term.language)}">{xml_escape(term.value)}</literal>'
+        if term.datatype.value != _XSD_STRING:
+            return f'<literal datatype="{xml_escape(term.datatype.value)}">{xml_escape(term.value)}</literal>'
+        return f"<literal>{xml_escape(term.value)}</literal>"
+    return (
+        f"<triple><subject>{_xml_term(term.subject)}</subject><predicate>{_xml_term(term.predicate)}</predicate>"
+        f"<object>{_xml_term(term.object)}</object></triple>"
+    )
+
+
+def _write_xml(variables: Sequence[str], rows: Iterable[Sequence[Term | None]], output: BinaryIO) -> int:
+    head = "".join(f'<variable name="{xml_escape(name)}"/>' for name in variables)
+    output.write(
+        f'<?xml version="1.0"?><sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>{head}</head><results>'
+        .encode()
+    )
+    count = 0
+    for row in rows:
+        cells = "".join(
+            f'<binding name="{xml_escape(name)}">{_xml_term(term)}</binding>'
+            for name, term in zip(variables, row, strict=True)
+            if term is not None
+        )
+        output.write(f"<result>{cells}</result>".encode())
+        count += 1
+    output.write(b"</results></sparql>")
+    return count
+
+
+def _csv_cell(term: Term | None) -> str:
+    if term is None:
+        return ""
+    if isinstance(term, BlankNode):
+        text = f"_:{term.value}"
+    elif isinstance(term, NamedNode | Literal):
+        text = term.value
+    else:
+        text = str(term)
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\r\n') else text
+
+
+def _write_csv(variables: Sequence[str], rows: Iterable[Sequence[Term | None]], output: BinaryIO) -> int:
+    output.write((",".join(variables) + "\r\n").encode())
+    count = 0
+    for row in rows:
+        output.write((",".join(_csv_cell(term) for term in row) + "\r\n").encode())
+        count += 1
+    return count
+
+
+def _write_tsv(variables: Sequence[str], rows: Iterable[Sequence[Term | None]], output: BinaryIO) -> int:
+    output.write(("\t".join(f"?{name}" for name in variables) + "\n").encode())
+    count = 0
+    for row in rows:
+        output.write(("\t".join("" if term is None else str(term) for term in row) + "\n").encode())
+        count += 1
+    return count
+
+
+_SOLUTION_WRITERS: dict[QueryResultsFormat, Callable[[Sequence[str], Iterable[Sequence[Term | None]], BinaryIO], int]] = {
+    QueryResultsFormat.JSON: _write_json,
+    QueryResultsFormat.XML: _write_xml,
+    QueryResultsFormat.CSV: _write_csv,
+    QueryResultsFormat.TSV: _write_tsv,
+}
+
+
+def write_triples(triples: Sequence[Triple], fmt: RdfFormat, output: BinaryIO, prefixes: Mapping[str, str]) -> None:
+    """Write CONSTRUCT/DESCRIBE triples; dataset formats (N-Quads, TriG) get them in the default graph."""
+    items: Sequence[Triple] | list[Quad] = triples
+    if fmt.supports_datasets:
+        items = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in triples]
+    serialize(items, output, fmt, prefixes=dict(prefixes))

@@ -7,7 +7,8 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -29,6 +30,7 @@ from kgserver.errors import InputError, KgError
 T = TypeVar("T")
 QueryResult = QuerySolutions | QueryBoolean | QueryTriples
 
+_BUILT_MARKER = "kgserver-built"
 _DCTERMS_HAS_VERSION = "http://purl.org/dc/terms/hasVersion"
 _OWL_VERSION_INFO = "http://www.w3.org/2002/07/owl#versionInfo"
 _UPDATE_KEYWORDS = re.compile(
@@ -80,11 +82,22 @@ def write_store(target: Path, fill: Callable[[Store], T]) -> T:
         store.flush()
         del store
         gc.collect()  # the store closes when its last reference goes; it must be closed to move
+        (staging / _BUILT_MARKER).write_text(f"{time.time():.0f}\n", encoding="utf-8")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _swap_into_place(staging, target)
     return outcome
+
+
+def built_at(path: Path) -> float:
+    """When the store at `path` was built (epoch seconds), for HTTP Last-Modified.
+
+    `write_store` leaves a marker file whose mtime is the build time; a store made
+    another way falls back to the mtime of RocksDB's CURRENT file.
+    """
+    marker = path / _BUILT_MARKER
+    return (marker if marker.is_file() else path / "CURRENT").stat().st_mtime
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -160,19 +173,37 @@ def dataset_version(store: Store, settings: Settings) -> str | None:
     return None
 
 
-def query(store: Store, sparql: str, prefixes: Mapping[str, str] | None = None) -> QueryResult:
-    """Run a read-only SPARQL query over the union of all named graphs.
+def query(
+    store: Store,
+    sparql: str,
+    prefixes: Mapping[str, str] | None = None,
+    default_graphs: Sequence[str] | None = None,
+    named_graphs: Sequence[str] | None = None,
+    base_iri: str | None = None,
+) -> QueryResult:
+    """Run a read-only SPARQL query, by default over the union of all named graphs.
 
-    This is the one gate for queries from the CLI and the web: updates are refused and
-    syntax errors become one-line InputErrors that give the position. `prefixes` may be
-    used in the query without PREFIX declarations.
+    This is the one gate to the engine for queries from the CLI and the web: updates are
+    refused and syntax errors become one-line InputErrors that give the position. `prefixes`
+    may be used in the query without PREFIX declarations. Giving `default_graphs` or
+    `named_graphs` (the protocol's default-graph-uri and named-graph-uri) replaces the
+    dataset: the default graph is then the merge of `default_graphs` (empty if none) and
+    only `named_graphs` are visible to GRAPH. Relative IRIs resolve against `base_iri`.
     """
     try:
-        return store.query(sparql, use_default_graph_as_union=True, prefixes=dict(prefixes or {}))
+        dataset: dict[str, object] = {"use_default_graph_as_union": True}
+        if default_graphs is not None or named_graphs is not None:
+            dataset = {
+                "default_graph": [NamedNode(iri) for iri in default_graphs or ()],
+                "named_graphs": [NamedNode(iri) for iri in named_graphs or ()],
+            }
+        return store.query(sparql, prefixes=dict(prefixes or {}), base_iri=base_iri, **dataset)
     except SyntaxError as error:
         if _looks_like_update(sparql):
             raise InputError("SPARQL update is not accepted: this endpoint only answers queries") from None
         raise InputError(f"SPARQL syntax error: {_shorten(' '.join(str(error).split()))}") from None
+    except ValueError as error:  # an IRI of the dataset that is not an absolute IRI
+        raise InputError(f"invalid graph IRI in the dataset: {error}") from None
     except OSError as error:
         raise KgError(f"the store could not answer the query ({error})") from None
 

@@ -131,7 +131,7 @@ def test_sparql_malformed_query_is_400_with_the_parser_message(server):
 
 
 def test_sparql_without_a_query_is_400(server):
-    status, _, body = _get(f"{server}/sparql", accept="application/json")
+    status, _, body = _post(f"{server}/sparql", b"", FORM, accept="application/json")
     assert status == 400
     assert json.loads(body)["error"].startswith("no query")
 
@@ -141,5 +141,5 @@ def test_sparql_refuses_updates(server):
     as_form = _post(f"{server}/sparql", urllib.parse.urlencode({"update": update}).encode(), FORM)
     as_query = _post(f"{server}/sparql", update.encode(), "application/sparql-query")
     assert as_form[0] == as_query[0] == 400
-    assert b"SPARQL update is not accepted" in as_form[2]
-    assert b"SPARQL update is not accepted" in as_query[2]
+    assert b"SPARQL Update is not accepted at the query endpoint" in as_form[2]
+    assert b"SPARQL Update is not accepted at the query endpoint" in as_query[2]

@@ -1,36 +1,79 @@
-"""The Flask application factory: one app per Settings and store, with no module-level state."""
+"""The Flask application factory: one app per Settings, ServerSettings and store, with no module-level state."""
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from kgserver import store as kgstore
-from kgserver.config import Settings
-from kgserver.errors import KgError
-from kgserver.web.sparql import sparql_blueprint
+from kgserver.config import ServerSettings, Settings
+from kgserver.errors import KgError, PayloadTooLargeError
+from kgserver.sparql.cache import ResultCache
+from kgserver.sparql.execution import QueryGate
+from kgserver.web import http
+from kgserver.web.metrics import Metrics
+from kgserver.web.sparql import DatasetInfo, SparqlEndpoint, sparql_blueprint
+
+_RETRY_AFTER_SECONDS = "5"
 
 
-def create_app(settings: Settings, store_path: Path) -> Flask:
-    """An app serving the store at `store_path`, opened read-only for the app's lifetime."""
-    store = kgstore.open_read_only(store_path)
-    triples = sum(kgstore.graph_sizes(store, settings.named_graphs).values())
-    version = kgstore.dataset_version(store, settings)
+def create_app(settings: Settings, store_path: Path, limits: ServerSettings | None = None) -> Flask:
+    """An app serving the store at `store_path` read-only, its queries run by a pool of workers."""
+    limits = limits or ServerSettings.from_env()
+    dataset = _dataset_info(settings, store_path)
+    gate = QueryGate(store_path, settings.prefixes, limits)
+    atexit.register(gate.close)
+    metrics = Metrics()
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = limits.max_request_bytes
 
     @app.get("/health")
     def health() -> Response:
         """Liveness and identity: the store is open, how big it is, which version it holds."""
-        return jsonify(status="ok", triples=triples, version=version)
+        return jsonify(status="ok", triples=sum(dataset.graph_sizes.values()), version=dataset.version)
 
-    app.register_blueprint(sparql_blueprint(settings, store))
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        """Prometheus metrics of the SPARQL endpoint."""
+        body, content_type = metrics.render()
+        return Response(body, content_type=content_type)
+
+    @app.after_request
+    def cors(response: Response) -> Response:
+        return http.add_cors(request, response, limits)
+
+    endpoint = SparqlEndpoint(settings, limits, dataset, gate, ResultCache(limits.cache_bytes, limits.cache_entry_bytes), metrics)
+    app.register_blueprint(sparql_blueprint(endpoint))
     app.register_error_handler(KgError, _error_response)
+    app.register_error_handler(
+        RequestEntityTooLarge,
+        lambda _: _error_response(
+            PayloadTooLargeError(f"the request is larger than this server's limit of {limits.max_request_bytes} bytes")
+        ),
+    )
     return app
+
+
+def _dataset_info(settings: Settings, store_path: Path) -> DatasetInfo:
+    """Version, build time and graph sizes, read once at start; the store is then closed here."""
+    store = kgstore.open_read_only(store_path)
+    return DatasetInfo(
+        version=kgstore.dataset_version(store, settings),
+        built_at=kgstore.built_at(store_path),
+        graph_sizes=kgstore.graph_sizes(store, settings.named_graphs),
+    )
 
 
 def _error_response(error: KgError) -> tuple[Response, int]:
     """An error in the format the client prefers: JSON if it asks for it, plain text otherwise."""
     if request.accept_mimetypes.best_match(["text/plain", "application/json"]) == "application/json":
-        return jsonify(error=error.message, status=error.http_status), error.http_status
-    return Response(error.message + "\n", mimetype="text/plain"), error.http_status
+        response = jsonify(error=error.message, status=error.http_status)
+    else:
+        response = Response(error.message + "\n", mimetype="text/plain")
+    if error.http_status == 503:
+        response.headers["Retry-After"] = _RETRY_AFTER_SECONDS
+    return response, error.http_status

@@ -1,49 +1,190 @@
-"""The SPARQL 1.1 Protocol query endpoint: request, the store's query gate, a negotiated response."""
+"""The /sparql route: protocol, policy, negotiation, then the query gate; results stream out.
+
+A request flows one way: parse the protocol request, refuse what the policy refuses,
+choose the format, answer 304 if the client's copy is current, answer from the result
+cache or through the gate, then stream the body (gzip if asked) with caching headers.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, g, request
 
 from kgserver import formats
-from kgserver import store as kgstore
-from kgserver.config import Settings
-from kgserver.errors import InputError
+from kgserver.config import ServerSettings, Settings
+from kgserver.sparql import description, negotiation, policy, protocol
+from kgserver.sparql.cache import CachedResult, ResultCache
+from kgserver.sparql.execution import Execution, Job, QueryGate, QueryTimeoutError
+from kgserver.web import http
+from kgserver.web.metrics import Metrics
 
-_QUERY_MEDIA_TYPE = "application/sparql-query"
-_UPDATE_MEDIA_TYPE = "application/sparql-update"
+log = logging.getLogger("kgserver.sparql")
 
 
-def sparql_blueprint(settings: Settings, store: kgstore.Store) -> Blueprint:
-    """The /sparql route bound to one store."""
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the web process knows about the store without querying it: version, build time, sizes."""
+
+    version: str | None
+    built_at: float
+    graph_sizes: dict[str, int]
+
+    @property
+    def last_modified(self) -> datetime:
+        return datetime.fromtimestamp(int(self.built_at), tz=timezone.utc)
+
+
+@dataclass
+class RequestStats:
+    """Facts about one request, filled in as it is answered, for the access log and the metrics."""
+
+    started: float = field(default_factory=time.monotonic)
+    rows: int | None = None
+    bytes: int = 0
+    truncated: bool = False
+    timed_out: bool = False
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class SparqlEndpoint:
+    """Everything the route needs, built once by the app factory."""
+
+    settings: Settings
+    limits: ServerSettings
+    dataset: DatasetInfo
+    gate: QueryGate
+    cache: ResultCache
+    metrics: Metrics
+
+
+def sparql_blueprint(endpoint: SparqlEndpoint) -> Blueprint:
+    """The /sparql route bound to one query gate."""
     blueprint = Blueprint("sparql", __name__)
 
-    @blueprint.route("/sparql", methods=["GET", "POST"])
+    @blueprint.before_request
+    def start() -> None:
+        g.sparql_stats = RequestStats()
+
+    @blueprint.after_request
+    def account(response: Response) -> Response:
+        """Log and count the request once its body has been sent (or abandoned)."""
+        stats: RequestStats = g.sparql_stats
+        method, status = request.method, response.status_code
+        if method != "OPTIONS":
+            response.call_on_close(lambda: _finish(endpoint.metrics, method, status, stats))
+        return response
+
+    @blueprint.route("/sparql", methods=["GET", "POST", "OPTIONS"])
     def sparql() -> Response:
         """Answer a query given as ?query=, a form field, or an application/sparql-query body."""
-        result = kgstore.query(store, _query_from_request(), settings.prefixes)
-        offered = formats.media_types(result)
-        chosen = request.accept_mimetypes.best_match(offered) or offered[0]
-        rendered = formats.render_media_type(result, chosen, settings.prefixes)
-        response = Response(rendered.body, mimetype=rendered.media_type)
-        response.vary.add("Accept")
-        return response
+        if request.method == "OPTIONS":
+            return http.preflight()
+        if protocol.wants_description(request):
+            return _service_description(endpoint)
+        return _answer(endpoint, g.sparql_stats)
 
     return blueprint
 
 
-def _query_from_request() -> str:
-    """The query text, sent in any of the protocol's three ways; updates are refused."""
-    if request.method == "POST":
-        if request.mimetype == _UPDATE_MEDIA_TYPE or "update" in request.form:
-            raise InputError("SPARQL update is not accepted: this endpoint only answers queries")
-        if request.mimetype == _QUERY_MEDIA_TYPE:
-            text = request.get_data(as_text=True)
-        else:
-            text = request.form.get("query", "")
+def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
+    """Run a query (or reuse a cached answer) and stream the negotiated serialisation."""
+    query = protocol.parse(request, endpoint.limits)
+    analysis = policy.check(query.text, endpoint.limits.service_allow)
+    fmt = negotiation.choose(analysis.form, request.accept_mimetypes, query.format_name)
+    key = (endpoint.dataset.version, query.text, query.default_graphs, query.named_graphs, fmt.name, request.base_url)
+    etag = http.etag_value(*key)
+    if request.if_none_match.contains_weak(etag):
+        return _with_validators(Response(status=304), endpoint, etag)
+    cached = endpoint.cache.get(key)
+    execution: Execution | None = None
+    if cached is not None:
+        head, chunks, stats.cached = cached.head, [cached.body], True
     else:
-        text = request.args.get("query", "")
-    if not text.strip():
-        raise InputError(
-            "no query: send it as ?query=, as a 'query' form field, or as an application/sparql-query body"
+        job = Job(
+            query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, request.base_url
         )
-    return text
+        try:
+            execution = endpoint.gate.execute(job, query.timeout)
+        except QueryTimeoutError:
+            stats.timed_out = True
+            raise
+        head, chunks = execution.head, execution
+    stats.rows, stats.truncated = head.rows, head.truncated
+    keep = None if cached else (lambda complete: endpoint.cache.put(key, CachedResult(head, complete)))
+    body = _counted(chunks, stats, keep, endpoint.cache.max_entry_bytes)
+    gzip = http.wants_gzip(request)
+    response = Response(http.gzip_stream(body) if gzip else body, mimetype=head.media_type)
+    if gzip:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["X-SPARQL-Row-Cap"] = str(endpoint.limits.row_cap)
+    if head.truncated:
+        response.headers["X-SPARQL-Truncated"] = "true"
+    if execution is not None:
+        response.call_on_close(execution.close)
+    return _with_validators(response, endpoint, etag)
+
+
+def _with_validators(response: Response, endpoint: SparqlEndpoint, etag: str) -> Response:
+    """ETag and Last-Modified from the dataset, so clients can revalidate with If-None-Match."""
+    response.set_etag(etag, weak=True)
+    response.last_modified = endpoint.dataset.last_modified
+    response.headers["Cache-Control"] = "no-cache"
+    response.vary.update(("Accept", "Accept-Encoding"))
+    return response
+
+
+def _counted(
+    chunks: Iterable[bytes], stats: RequestStats, keep: Callable[[bytes], None] | None, keep_limit: int
+) -> Iterator[bytes]:
+    """Pass the body through, counting bytes; hand a complete body of at most `keep_limit` bytes to `keep`."""
+    kept: list[bytes] | None = [] if keep is not None else None
+    try:
+        for chunk in chunks:
+            stats.bytes += len(chunk)
+            if kept is not None:
+                kept = kept if stats.bytes <= keep_limit else None
+                if kept is not None:
+                    kept.append(chunk)
+            yield chunk
+    except QueryTimeoutError:
+        stats.timed_out = True
+        raise
+    if kept is not None and keep is not None:
+        keep(b"".join(kept))
+
+
+def _service_description(endpoint: SparqlEndpoint) -> Response:
+    """The sd:Service, in the RDF format the client prefers (Turtle by default)."""
+    fmt = negotiation.choose(None, request.accept_mimetypes, request.args.get("format"))
+    triples = description.describe(
+        request.base_url, endpoint.settings, endpoint.limits, endpoint.dataset.graph_sizes
+    )
+    output = io.BytesIO()
+    formats.write_triples(triples, fmt.engine, output, description.prefixes(endpoint.settings))  # type: ignore[arg-type]
+    response = Response(output.getvalue(), mimetype=fmt.media_type)
+    response.vary.add("Accept")
+    return response
+
+
+def _finish(metrics: Metrics, method: str, status: int, stats: RequestStats) -> None:
+    """One access-log line and the metrics for a finished request."""
+    seconds = time.monotonic() - stats.started
+    metrics.observe(status, seconds, stats.timed_out, stats.truncated)
+    log.info(
+        "sparql %s %d %.0fms rows=%s bytes=%d truncated=%s%s%s",
+        method,
+        status,
+        seconds * 1000,
+        "-" if stats.rows is None else stats.rows,
+        stats.bytes,
+        "true" if stats.truncated else "false",
+        " cached" if stats.cached else "",
+        " timeout" if stats.timed_out else "",
+    )

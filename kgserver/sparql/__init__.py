@@ -1,0 +1,1 @@
+"""The SPARQL endpoint: policy (refused operations), execution (limits, workers), negotiation, service description."""

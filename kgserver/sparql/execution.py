@@ -1,0 +1,290 @@
+"""The one gate every web query passes: worker processes, the time limit, the row cap, streaming.
+
+pyoxigraph cannot cancel a running query (and its own timeout does not stop, say, a
+cross-product COUNT), so queries run in a small pool of worker processes. Each worker
+opens the store read-only once and keeps it. A query over its time limit gets its worker
+SIGKILLed and replaced; the client gets 503 "query exceeded the N s time limit and was
+stopped". The worker serialises the result itself and sends it in chunks over a pipe, so
+the web process never holds a large result whole.
+
+The row cap is never applied silently: the worker reads up to cap+1 solutions (or
+triples) before it writes anything, so the response headers can say whether the cap was
+hit (`X-SPARQL-Truncated: true`). Those at most cap+1 rows are the only part of a result
+that is held in memory, in the worker.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from itertools import islice
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from pyoxigraph import QueryBoolean, QuerySolutions
+
+from kgserver import formats
+from kgserver import store as kgstore
+from kgserver.config import ServerSettings
+from kgserver.errors import KgError, UnavailableError
+from kgserver.sparql import negotiation
+
+log = logging.getLogger("kgserver.sparql")
+
+_CHUNK_BYTES = 64 * 1024
+_WORKER_START_SECONDS = 60.0
+_PR_SET_PDEATHSIG = 1
+
+
+class QueryTimeoutError(UnavailableError):
+    """A query ran past its time limit; its worker was killed."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A query as a worker runs it: text, dataset, the negotiated format and the row cap."""
+
+    sparql: str
+    format_name: str
+    default_graphs: tuple[str, ...] | None
+    named_graphs: tuple[str, ...] | None
+    row_cap: int
+    base_iri: str | None = None
+
+
+@dataclass(frozen=True)
+class Head:
+    """What is known before the body is sent: its media type, row count and whether the cap cut it."""
+
+    media_type: str
+    rows: int
+    truncated: bool
+
+
+class _ChunkWriter:
+    """A binary file-like object that sends what is written over the pipe in chunks."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._buffer = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        if len(self._buffer) >= _CHUNK_BYTES:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._conn.send(("data", bytes(self._buffer)))
+            self._buffer.clear()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker if its parent dies, so no query outlives the server."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+
+def worker_main(store_path: str, prefixes: Mapping[str, str], conn: Connection) -> None:
+    """A worker process: open the store once, then run jobs from the pipe until it closes."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
+    store = kgstore.open_read_only(Path(store_path))
+    conn.send(("ready",))
+    while True:
+        try:
+            job: Job = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            _run(store, prefixes, job, conn)
+        except KgError as error:
+            conn.send(("error", error.http_status, error.message))
+        except Exception as error:  # the client gets a message, never a traceback
+            conn.send(("error", 500, f"internal error while answering the query ({type(error).__name__})"))
+
+
+def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
+    """Evaluate, read ahead up to cap+1 rows, announce the head, then stream the serialisation."""
+    result = kgstore.query(store, job.sparql, prefixes, job.default_graphs, job.named_graphs, job.base_iri)
+    fmt = negotiation.BY_NAME[job.format_name]
+    if fmt.is_graph != formats.is_graph(result):  # the policy guessed the form wrong: use the default
+        fmt = negotiation.GRAPHS[0] if formats.is_graph(result) else negotiation.RESULTS[0]
+    writer = _ChunkWriter(conn)
+    if isinstance(result, QueryBoolean):
+        conn.send(("head", Head(fmt.media_type, 1, False)))
+        formats.write_boolean(result, fmt.engine, writer)  # type: ignore[arg-type]
+    elif isinstance(result, QuerySolutions):
+        variables = [variable.value for variable in result.variables]
+        rows = [[solution[name] for name in variables] for solution in islice(result, job.row_cap + 1)]
+        truncated = len(rows) > job.row_cap
+        del rows[job.row_cap :]
+        conn.send(("head", Head(fmt.media_type, len(rows), truncated)))
+        formats.write_solutions(variables, rows, fmt.engine, writer)  # type: ignore[arg-type]
+    else:
+        triples = list(islice(result, job.row_cap + 1))
+        truncated = len(triples) > job.row_cap
+        del triples[job.row_cap :]
+        conn.send(("head", Head(fmt.media_type, len(triples), truncated)))
+        formats.write_triples(triples, fmt.engine, writer, prefixes)  # type: ignore[arg-type]
+    writer.flush()
+    conn.send(("done",))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+
+
+class Execution:
+    """A running query whose head is known: iterate it for the body, close it when done.
+
+    The worker goes back to the pool when the body has been read to the end; if the
+    response is abandoned (client gone, time limit hit mid-stream), the worker is killed.
+    """
+
+    def __init__(self, gate: QueryGate, worker: _Worker, head: Head, deadline: float, timeout: float) -> None:
+        self.head = head
+        self._gate = gate
+        self._worker: _Worker | None = worker
+        self._deadline = deadline
+        self._timeout = timeout
+
+    def __iter__(self) -> Iterator[bytes]:
+        worker = self._worker
+        if worker is None:
+            return
+        while True:
+            message = self._gate.receive(worker, self._deadline, self._timeout)
+            if message[0] == "data":
+                yield message[1]
+            elif message[0] == "done":
+                self._worker = None
+                self._gate.release(worker)
+                return
+            else:
+                raise KgError(f"the query failed while its results were being sent: {message[2]}")
+
+    def close(self) -> None:
+        """Kill the worker if the body was not read to the end: it may still be writing."""
+        if self._worker is not None:
+            self._gate.discard(self._worker)
+            self._worker = None
+
+
+class QueryGate:
+    """A pool of query worker processes; `execute` is the only way a web query reaches the store.
+
+    When every worker is busy a query waits at most `queue_wait` seconds, then gets 503
+    "server busy", so a few slow queries delay others only briefly and never pile up.
+    """
+
+    def __init__(self, store_path: Path, prefixes: Mapping[str, str], limits: ServerSettings) -> None:
+        self._store_path = str(store_path)
+        self._prefixes = dict(prefixes)
+        self._limits = limits
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["kgserver.sparql.execution"])
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._closed = False
+        for worker in [self._start() for _ in range(limits.query_workers)]:
+            self._idle.put(self._wait_ready(worker))
+
+    def _start(self) -> _Worker:
+        parent, child = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=worker_main, args=(self._store_path, self._prefixes, child), daemon=True, name="kgserver-query"
+        )
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _wait_ready(self, worker: _Worker) -> _Worker:
+        if not worker.conn.poll(_WORKER_START_SECONDS) or worker.conn.recv() != ("ready",):
+            self._kill(worker)
+            raise KgError("a query worker could not open the store")
+        return worker
+
+    def _replace(self) -> None:
+        """Start a fresh worker in the background, so the request that lost one answers at once."""
+        try:
+            worker = self._wait_ready(self._start())
+        except (KgError, EOFError, OSError) as error:
+            log.error("could not start a query worker: %s", error)
+            return
+        if self._closed:
+            self._kill(worker)
+        else:
+            self._idle.put(worker)
+
+    @staticmethod
+    def _kill(worker: _Worker) -> None:
+        worker.process.kill()
+        worker.process.join(5)
+        worker.conn.close()
+
+    def execute(self, job: Job, timeout: float) -> Execution:
+        """Run `job` in a free worker within `timeout` seconds; the head is known on return."""
+        deadline = time.monotonic() + timeout
+        try:
+            worker = self._idle.get(timeout=min(self._limits.queue_wait, timeout))
+        except queue.Empty:
+            raise UnavailableError("server busy: every query worker is occupied; retry shortly") from None
+        try:
+            worker.conn.send(job)
+            message = self.receive(worker, deadline, timeout)
+        except (EOFError, OSError):
+            self.discard(worker)
+            raise KgError("the query worker stopped unexpectedly") from None
+        except BaseException:
+            self.discard(worker)
+            raise
+        if message[0] == "error":
+            self.release(worker)
+            _, status, text = message
+            error = KgError(text)
+            error.http_status = status
+            raise error
+        return Execution(self, worker, message[1], deadline, timeout)
+
+    def receive(self, worker: _Worker, deadline: float, timeout: float) -> tuple[Any, ...]:
+        """The worker's next message, or QueryTimeoutError once the deadline has passed."""
+        try:
+            if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
+                raise QueryTimeoutError(f"query exceeded the {timeout:g} s time limit and was stopped")
+            return worker.conn.recv()
+        except (EOFError, OSError):
+            raise KgError("the query worker stopped unexpectedly") from None
+
+    def release(self, worker: _Worker) -> None:
+        """Give a worker that finished its job back to the pool."""
+        self._idle.put(worker)
+
+    def discard(self, worker: _Worker) -> None:
+        """SIGKILL a worker that may still be running a query, and start a replacement."""
+        self._kill(worker)
+        if not self._closed:
+            threading.Thread(target=self._replace, daemon=True, name="kgserver-query-replace").start()
+
+    def close(self) -> None:
+        """Stop every idle worker (at server shutdown)."""
+        self._closed = True
+        while True:
+            try:
+                self._kill(self._idle.get_nowait())
+            except queue.Empty:
+                return

@@ -1,0 +1,165 @@
+"""What the endpoint refuses before a query reaches the engine: updates and federated queries.
+
+pyoxigraph (like rdflib) really performs HTTP requests for SERVICE, so the check must
+happen on the query text, before evaluation. Keywords are found by a tokenizer that first
+consumes comments, string literals and <IRIs>: `SERVICE` inside a string, an IRI, a
+comment, a variable (`?service`) or a prefixed name (`ex:service`) is not the keyword.
+
+>>> analyse('SELECT * WHERE { ?s ?p "SERVICE <http://x/>" }').services
+()
+>>> analyse('PREFIX ex: <http://e/> SELECT * { SERVICE ex:s { ?a ?b ?c } }').services
+('http://e/s',)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from kgserver.errors import InputError
+
+UPDATE_REFUSED = "SPARQL Update is not accepted at the query endpoint"
+SERVICE_REFUSED = "SERVICE (federated query) is refused: this endpoint does not fetch from other servers"
+
+QUERY_FORMS = ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")
+_UPDATE_WORDS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD"})
+
+_PN = r"[A-Za-z\u00C0-\uFFFF_][\w\u00B7\u00C0-\uFFFF.\-]*"
+_TOKEN = re.compile(
+    r"""
+    (?P<comment>\#[^\r\n]*)
+  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
+               |'(?:[^'\\\r\n]|\\.)*'|"(?:[^"\\\r\n]|\\.)*")
+  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
+  | (?P<pname>(?:"""
+    + _PN
+    + r""")?:(?:[\w\u00B7\u00C0-\uFFFF.\-:%]|\\.)*)
+  | (?P<var>[?$][\w\u00B7\u00C0-\uFFFF]+)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<other>\S)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+# Where `<` is a less-than sign, the parser's tokens differ from ours: in
+# `FILTER(?a<?b)SERVICE?s#>` the parser sees SERVICE ?s and a comment, we see one IRI.
+# An IRI token holding SERVICE after an expression-ending character and before a variable
+# or comment is therefore counted as an uncheckable SERVICE (and refused).
+_HIDDEN_SERVICE = re.compile(r"(?<![\w/:.#=&\-?$%~+])service(?=[?$#])", re.IGNORECASE)
+
+# A SERVICE target that cannot be checked before evaluation: a variable.
+UNCHECKABLE = None
+
+
+@dataclass(frozen=True)
+class Token:
+    """One lexical token of a query: its kind (the group name above) and its text."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class QueryAnalysis:
+    """What the policy needs to know about a query text, computed once per text."""
+
+    form: str | None
+    is_update: bool
+    services: tuple[str | None, ...]
+
+
+def tokens(text: str) -> Iterable[Token]:
+    """The tokens of a SPARQL text, without comments; strings and IRIs stay single tokens."""
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup or "other"
+        if kind != "comment":
+            yield Token(kind, match.group())
+
+
+@lru_cache(maxsize=1024)
+def analyse(text: str) -> QueryAnalysis:
+    """The query form, whether it is an update, and its SERVICE targets (None for a variable).
+
+    Cached per text: a client repeating a query pays for tokenizing once.
+    """
+    found = list(tokens(text))
+    prefixes: dict[str, str] = {}
+    form: str | None = None
+    is_update = False
+    services: list[str | None] = []
+    for index, token in enumerate(found):
+        if token.kind != "word":
+            continue
+        word = token.text.upper()
+        if word == "PREFIX" and index + 2 < len(found) and found[index + 2].kind == "iri":
+            prefixes[found[index + 1].text.rstrip(":")] = found[index + 2].text[1:-1]
+        elif word in QUERY_FORMS and form is None:
+            form = word
+        elif word in _UPDATE_WORDS:
+            is_update = True
+        elif word == "SERVICE":
+            services.append(_service_target(found[index + 1 :], prefixes))
+    services += [UNCHECKABLE for token in found if token.kind == "iri" and _HIDDEN_SERVICE.search(token.text)]
+    return QueryAnalysis(form, is_update, tuple(services))
+
+
+def _service_target(rest: list[Token], prefixes: dict[str, str]) -> str | None:
+    """The IRI after SERVICE [SILENT], resolving a prefixed name; None when it is not a fixed IRI."""
+    if rest and rest[0].kind == "word" and rest[0].text.upper() == "SILENT":
+        rest = rest[1:]
+    if not rest:
+        return UNCHECKABLE
+    target = rest[0]
+    if target.kind == "iri":
+        return target.text[1:-1]
+    if target.kind == "pname":
+        prefix, _, local = target.text.partition(":")
+        if prefix in prefixes:
+            return prefixes[prefix] + re.sub(r"\\(.)", r"\1", local)
+    return UNCHECKABLE
+
+
+Resolver = Callable[[str], list[str]]
+
+
+def resolve_host(host: str) -> list[str]:
+    """Every address the host name resolves to (IPv4 and IPv6)."""
+    try:
+        return sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+    except (socket.gaierror, UnicodeError):
+        return []
+
+
+def is_public_address(address: str) -> bool:
+    """Whether an address is globally routable: not loopback, private, link-local, reserved or multicast."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_loopback)
+
+
+def check(text: str, service_allow: Iterable[str], resolver: Resolver = resolve_host) -> QueryAnalysis:
+    """Refuse updates and SERVICE calls before evaluation; return the analysis for negotiation.
+
+    A SERVICE is accepted only when its IRI is in the allow-list and its host resolves
+    only to public addresses: an allow-listed name that points at this machine or the
+    local network is still refused, so the endpoint cannot be used to reach them.
+    """
+    analysis = analyse(text)
+    if analysis.is_update:
+        raise InputError(UPDATE_REFUSED)
+    allowed = set(service_allow)
+    for target in analysis.services:
+        if target is UNCHECKABLE or target not in allowed:
+            raise InputError(SERVICE_REFUSED)
+        host = urlsplit(target).hostname
+        addresses = resolver(host) if host else []
+        if not addresses or not all(is_public_address(address) for address in addresses):
+            raise InputError(f"{SERVICE_REFUSED} (<{target}> does not resolve only to public addresses)")
+    return analysis

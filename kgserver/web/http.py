@@ -1,0 +1,60 @@
+"""HTTP concerns shared by the routes: CORS, streamed gzip, validators for conditional requests."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Iterable, Iterator
+
+from flask import Request, Response
+
+from kgserver.config import ServerSettings
+
+ALLOWED_METHODS = "GET, POST, OPTIONS"
+ALLOWED_HEADERS = "Accept, Content-Type, If-None-Match, If-Modified-Since"
+EXPOSED_HEADERS = "ETag, Last-Modified, X-SPARQL-Row-Cap, X-SPARQL-Truncated, Retry-After"
+
+
+def add_cors(request: Request, response: Response, limits: ServerSettings) -> Response:
+    """Let browsers on the configured origins read responses; credentials are never allowed."""
+    origin = request.headers.get("Origin")
+    if not origin or not limits.cors_origins:
+        return response
+    if "*" in limits.cors_origins:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin in limits.cors_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.vary.add("Origin")
+    else:
+        return response
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+        response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+        response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+def preflight() -> Response:
+    """The answer to an OPTIONS request; `add_cors` adds the Access-Control headers."""
+    return Response(status=204, headers={"Allow": ALLOWED_METHODS})
+
+
+def wants_gzip(request: Request) -> bool:
+    """Whether the client accepts a gzip-encoded body."""
+    return request.accept_encodings["gzip"] > 0
+
+
+def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Compress a stream chunk by chunk, so a large body is never compressed whole in memory."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip header and trailer
+    for chunk in chunks:
+        compressed = compressor.compress(chunk)
+        if compressed:
+            yield compressed
+    yield compressor.flush()
+
+
+def etag_value(*parts: object) -> str:
+    """A validator from everything a response depends on; sent weak, as gzip changes the bytes."""
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:32]

@@ -1,0 +1,633 @@
+"""/sparql as a client sees it: a real `kgserver serve` on a loopback port, called over HTTP.
+
+Two servers run on the built store: `server` with small limits, an allow-listed loopback
+SERVICE and one CORS origin; `plain` with the defaults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pyoxigraph import Literal as OxLiteral
+from pyoxigraph import QueryResultsFormat, parse_query_results
+from rdflib import Graph, Literal, Namespace, URIRef
+
+COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+CROSS_PRODUCT = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
+SPARQL_JSON = "application/sparql-results+json"
+FORM = "application/x-www-form-urlencoded"
+BASE = "https://w3id.org/ldn-kg/"
+DATA_GRAPH = f"{BASE}graph/data"
+ONTOLOGY_GRAPH = f"{BASE}graph/ontology"
+ROW_CAP = 1000
+MAX_BYTES = 4096
+ALLOWED_ORIGIN = "https://app.example.org"
+SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
+VOID = Namespace("http://rdfs.org/ns/void#")
+LDNSVC = Namespace(f"{BASE}service#")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip()
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    pid: int
+    log: Path
+
+    @property
+    def sparql(self) -> str:
+        return f"{self.base}/sparql"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _serve(store: Path, root: Path, log: Path, *flags: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """`kgserver serve` on a free port until the block ends; its stderr goes to `log`."""
+    port = _free_port()
+    kgserver = Path(sys.executable).parent / "kgserver"
+    with log.open("w") as errors:
+        process = subprocess.Popen(
+            [str(kgserver), "serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port), *flags],
+            env={**os.environ, "LDNKG_ROOT": str(root), **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, f"kgserver serve exited: {log.read_text()}"
+            assert time.monotonic() < deadline, "kgserver serve did not become healthy within 60 s"
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        yield Server(base, process.pid, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[socket.socket]:
+    """A listening loopback socket that a refused SERVICE or LOAD must never connect to."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.setblocking(False)
+        yield sock
+
+
+@pytest.fixture(scope="module")
+def server(built_store, sources_root, tmp_path_factory, listener) -> Iterator[Server]:
+    """A server with a 1000-row cap, 4 KiB requests, one CORS origin and the listener allow-listed."""
+    port = listener.getsockname()[1]
+    log = tmp_path_factory.mktemp("serve") / "stderr.log"
+    with _serve(
+        built_store, sources_root, log,
+        "--row-cap", str(ROW_CAP), "--max-request-bytes", str(MAX_BYTES), "--query-timeout", "10",
+        "--cors-origin", ALLOWED_ORIGIN, "--service-allow", f"http://127.0.0.1:{port}/sparql",
+        "--service-allow", f"http://localhost:{port}/sparql",
+        env={"LDNKG_QUERY_WORKERS": "2"},
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def plain(built_store, sources_root, tmp_path_factory) -> Iterator[Server]:
+    """A server with every setting at its default."""
+    log = tmp_path_factory.mktemp("serve-plain") / "stderr.log"
+    with _serve(built_store, sources_root, log) as running:
+        yield running
+
+
+def request(
+    url: str,
+    *,
+    method: str = "GET",
+    params: dict[str, str | list[str]] | None = None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> Reply:
+    """One HTTP request; errors come back as replies, never exceptions."""
+    if params:
+        url = f"{url}?{urllib.parse.urlencode(params, doseq=True)}"
+    prepared = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(prepared, timeout=timeout) as response:
+            return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+
+def query(server: Server, sparql: str, accept: str | None = None, **params: str | list[str]) -> Reply:
+    return request(server.sparql, params={"query": sparql, **params}, headers={"Accept": accept} if accept else {})
+
+
+def post_form(server: Server, fields: dict[str, str | list[str]], accept: str | None = None) -> Reply:
+    body = urllib.parse.urlencode(fields, doseq=True).encode()
+    headers = {"Content-Type": FORM, **({"Accept": accept} if accept else {})}
+    return request(server.sparql, method="POST", body=body, headers=headers)
+
+
+def post_query(server: Server, sparql: str, **params: str) -> Reply:
+    headers = {"Content-Type": "application/sparql-query"}
+    return request(server.sparql, method="POST", body=sparql.encode(), headers=headers, params=params or None)
+
+
+def count(reply: Reply) -> int:
+    assert reply.status == 200, reply.text
+    return int(reply.json()["results"]["bindings"][0]["n"]["value"])
+
+
+def rows(reply: Reply) -> list[dict]:
+    assert reply.status == 200, reply.text
+    return reply.json()["results"]["bindings"]
+
+
+# --- protocol -------------------------------------------------------------------------------
+
+
+def test_get_form_and_direct_post_give_the_same_answer(server):
+    by_get = query(server, COUNT_ALL)
+    by_form = post_form(server, {"query": COUNT_ALL})
+    direct = post_query(server, COUNT_ALL)
+    assert by_get.content_type == by_form.content_type == direct.content_type == SPARQL_JSON
+    assert count(by_get) == count(by_form) == count(direct) > 0
+
+
+def test_default_graph_uri_makes_that_graph_the_default(server):
+    in_data = count(query(server, "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <%s> { ?s ?p ?o } }" % DATA_GRAPH))
+    as_default = count(query(server, COUNT_ALL, **{"default-graph-uri": DATA_GRAPH}))
+    both = count(query(server, COUNT_ALL, **{"default-graph-uri": [DATA_GRAPH, ONTOLOGY_GRAPH]}))
+    assert 0 < as_default == in_data < both < count(query(server, COUNT_ALL))
+
+
+def test_named_graph_uri_limits_what_graph_sees(server):
+    graphs = "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY ?g"
+    everything = {row["g"]["value"] for row in rows(query(server, graphs))}
+    only_data = {row["g"]["value"] for row in rows(query(server, graphs, **{"named-graph-uri": DATA_GRAPH}))}
+    assert DATA_GRAPH in everything and len(everything) > 1
+    assert only_data == {DATA_GRAPH}
+    assert count(query(server, COUNT_ALL, **{"named-graph-uri": DATA_GRAPH})) == 0  # empty default graph
+
+
+def test_dataset_parameters_in_a_form_post(server):
+    fields = {"query": COUNT_ALL, "default-graph-uri": DATA_GRAPH}
+    assert count(post_form(server, fields)) == count(query(server, COUNT_ALL, **{"default-graph-uri": DATA_GRAPH}))
+
+
+def test_no_query_is_400(server):
+    empty_get = query(server, "  ")
+    empty_form = post_form(server, {"default-graph-uri": DATA_GRAPH}, accept="application/json")
+    assert empty_get.status == empty_form.status == 400
+    assert empty_form.json()["error"].startswith("no query")
+
+
+def test_two_query_parameters_are_400(server):
+    reply = request(server.sparql, params={"query": [COUNT_ALL, "ASK {}"]})
+    assert reply.status == 400
+    assert "more than one 'query'" in reply.text
+
+
+def test_syntax_error_is_400_with_line_and_column(server):
+    reply = query(server, "SELECT ?s WHERE {\n  ?s ?p }")
+    assert reply.status == 400
+    assert reply.text.startswith("SPARQL syntax error")
+    assert re.search(r"\b2:\d+\b", reply.text), reply.text
+
+
+def test_wrong_content_type_is_415(server):
+    reply = request(server.sparql, method="POST", body=COUNT_ALL.encode(), headers={"Content-Type": "text/plain"})
+    assert reply.status == 415
+    assert "application/sparql-query" in reply.text
+
+
+def test_request_over_the_size_limit_is_413(server):
+    padding = "#" + "x" * MAX_BYTES + "\n"
+    assert post_query(server, padding + COUNT_ALL).status == 413
+    assert post_form(server, {"query": padding + COUNT_ALL}).status == 413
+    assert post_query(server, "#" + "x" * (MAX_BYTES // 2) + "\n" + COUNT_ALL).status == 200
+
+
+def test_timeout_parameter_must_be_a_positive_number(server):
+    assert query(server, COUNT_ALL, timeout="soon").status == 400
+    assert query(server, COUNT_ALL, timeout="0").status == 400
+    assert query(server, COUNT_ALL, timeout="999").status == 200  # may not raise the limit, but is accepted
+
+
+# --- policy ---------------------------------------------------------------------------------
+
+
+def _triples(server: Server) -> tuple[int, int]:
+    health = request(f"{server.base}/health").json()["triples"]
+    return health, count(query(server, COUNT_ALL, timeout="5"))
+
+
+def _no_connection(listener: socket.socket) -> bool:
+    readable, _, _ = select.select([listener], [], [], 0.3)
+    return not readable
+
+
+@pytest.mark.parametrize(
+    "sparql",
+    [
+        "SELECT * WHERE { SERVICE <http://127.0.0.1:{port}/sparql> { ?s ?p ?o } }",
+        "select * where { service silent <http://127.0.0.1:{port}/other> { ?s ?p ?o } }",
+        "PREFIX far: <http://127.0.0.1:{port}/> SELECT * WHERE { SERVICE far:sparql { ?s ?p ?o } }",
+        "SELECT * WHERE { VALUES ?e { <http://127.0.0.1:{port}/sparql> } SERVICE ?e { ?s ?p ?o } }",
+        "ASK { FILTER(1<2)SERVICE?e#>\n { ?s ?p ?o } }",
+    ],
+    ids=["iri", "silent-lowercase", "prefixed-name", "variable", "hidden-by-less-than"],
+)
+def test_service_is_refused_and_nothing_is_fetched(plain, listener, sparql):
+    text = sparql.replace("{port}", str(listener.getsockname()[1]))
+    reply = query(plain, text)
+    assert reply.status == 400
+    assert reply.text.strip() == "SERVICE (federated query) is refused: this endpoint does not fetch from other servers"
+    assert _no_connection(listener)
+
+
+def test_allow_listed_service_on_a_loopback_host_is_still_refused(server, listener):
+    port = listener.getsockname()[1]
+    for host in ("127.0.0.1", "localhost"):
+        reply = query(server, f"SELECT * WHERE {{ SERVICE <http://{host}:{port}/sparql> {{ ?s ?p ?o }} }}")
+        assert reply.status == 400
+        assert reply.text.startswith("SERVICE (federated query) is refused")
+        assert "does not resolve only to public addresses" in reply.text
+    assert _no_connection(listener)
+
+
+def test_the_word_service_elsewhere_is_not_the_keyword(plain):
+    text = 'SELECT ?service WHERE { BIND("SERVICE <http://127.0.0.1/>" AS ?service) } # SERVICE <http://x/>'
+    reply = query(plain, text)
+    assert rows(reply)[0]["service"]["value"] == "SERVICE <http://127.0.0.1/>"
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        "INSERT DATA { <urn:x:a> <urn:x:b> <urn:x:c> }",
+        "LOAD <http://127.0.0.1:{port}/data.ttl>",
+        "PREFIX ex: <urn:x:> DELETE WHERE { ?s ?p ?o }",
+        "CLEAR ALL",
+        "DROP GRAPH <https://w3id.org/ldn-kg/graph/data>",
+    ],
+)
+def test_updates_are_refused_and_the_store_is_unchanged(server, listener, update):
+    before = _triples(server)
+    text = update.replace("{port}", str(listener.getsockname()[1]))
+    for reply in (query(server, text), post_query(server, text), post_form(server, {"update": text})):
+        assert reply.status == 400
+        assert reply.text.strip() == "SPARQL Update is not accepted at the query endpoint"
+    assert _triples(server) == before
+    assert _no_connection(listener)
+
+
+# --- execution: time limit, pool, row cap ---------------------------------------------------
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _busiest(pids: set[int], seconds: float) -> tuple[int, int]:
+    before = {pid: _cpu_ticks(pid) for pid in pids}
+    time.sleep(seconds)
+    deltas = {pid: _cpu_ticks(pid) - ticks for pid, ticks in before.items()}
+    pid = max(deltas, key=deltas.__getitem__)
+    return pid, deltas[pid]
+
+
+def test_runaway_query_is_stopped_while_others_are_answered(server):
+    outcome: dict[str, object] = {}
+
+    def runaway() -> None:
+        started = time.monotonic()
+        outcome["reply"] = query(server, CROSS_PRODUCT, timeout="2")
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=runaway)
+    thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    ask = query(server, "ASK { ?claim a ?type . FILTER(isIRI(?claim)) }")
+    ask_seconds = time.monotonic() - started
+    worker, ticks = _busiest(_descendants(server.pid), 0.5)
+    thread.join(timeout=10)
+
+    assert ask.status == 200 and ask.json()["boolean"] is True
+    assert ask_seconds < 1.0
+    assert ticks > 0, "the runaway query should be burning CPU in a worker"
+    reply: Reply = outcome["reply"]  # type: ignore[assignment]
+    assert reply.status == 503
+    assert reply.text.strip() == "query exceeded the 2 s time limit and was stopped"
+    assert reply.headers.get("retry-after")
+    assert outcome["seconds"] < 2 + 2
+    assert not Path(f"/proc/{worker}").exists(), "the worker running the query should have been killed"
+    time.sleep(0.5)  # let the replacement worker finish starting
+    _, still_burning = _busiest(_descendants(server.pid), 0.5)
+    assert still_burning < 10  # ticks of 1/100 s: nothing is still computing the query
+    assert count(query(server, COUNT_ALL, timeout="5")) > 0  # the pool is whole again
+    metrics = request(f"{server.base}/metrics").text
+    assert re.search(r'^kgserver_sparql_timeouts_total [1-9]', metrics, re.M)
+    assert re.search(r'^kgserver_sparql_requests_total\{status="503"\} [1-9]', metrics, re.M)
+
+
+def test_row_cap_is_signalled_never_silent(server):
+    capped = query(server, "SELECT * WHERE { ?s ?p ?o }")
+    assert len(rows(capped)) == ROW_CAP
+    assert capped.headers["x-sparql-row-cap"] == str(ROW_CAP)
+    assert capped.headers["x-sparql-truncated"] == "true"
+    small = query(server, "SELECT * WHERE { ?s ?p ?o } LIMIT 5")
+    assert len(rows(small)) == 5
+    assert small.headers["x-sparql-row-cap"] == str(ROW_CAP)
+    assert "x-sparql-truncated" not in small.headers
+    exact = query(server, f"SELECT * WHERE {{ ?s ?p ?o }} LIMIT {ROW_CAP}")
+    assert len(rows(exact)) == ROW_CAP and "x-sparql-truncated" not in exact.headers
+
+
+def test_row_cap_applies_to_construct(server):
+    reply = query(server, "CONSTRUCT WHERE { ?s ?p ?o }", accept="application/n-triples")
+    assert reply.status == 200
+    assert len(reply.text.strip().splitlines()) == ROW_CAP
+    assert reply.headers["x-sparql-truncated"] == "true"
+
+
+# --- formats and negotiation ----------------------------------------------------------------
+
+SELECT_TYPES = {
+    "json": "application/sparql-results+json",
+    "xml": "application/sparql-results+xml",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+}
+GRAPH_TYPES = {
+    "turtle": "text/turtle",
+    "ntriples": "application/n-triples",
+    "jsonld": "application/ld+json",
+    "rdfxml": "application/rdf+xml",
+    "trig": "application/trig",
+    "nquads": "application/n-quads",
+}
+LABELS = "SELECT ?c ?label WHERE { ?c a owl:Class ; rdfs:label ?label } ORDER BY ?c LIMIT 3"
+CONSTRUCT = "CONSTRUCT { ?c rdfs:label ?label } WHERE { ?c a owl:Class ; rdfs:label ?label } ORDER BY ?c LIMIT 3"
+
+
+@pytest.mark.parametrize("name", SELECT_TYPES)
+def test_select_in_every_results_format(server, name):
+    by_accept = query(server, LABELS, accept=SELECT_TYPES[name])
+    by_name = query(server, LABELS, accept="text/turtle", format=name)
+    assert by_accept.content_type == by_name.content_type == SELECT_TYPES[name]
+    assert by_accept.body == by_name.body
+    if name == "csv":  # lossy, so no parser reads it back: check it as a table
+        table = list(csv.reader(io.StringIO(by_accept.text)))
+        assert table[0] == ["c", "label"] and len(table) == 4
+        return
+    engine = {"json": QueryResultsFormat.JSON, "xml": QueryResultsFormat.XML, "tsv": QueryResultsFormat.TSV}[name]
+    solutions = list(parse_query_results(by_accept.body, format=engine))
+    assert len(solutions) == 3
+    assert all(isinstance(solution["label"], OxLiteral) for solution in solutions)
+
+
+@pytest.mark.parametrize("name", GRAPH_TYPES)
+def test_construct_in_every_rdf_format(server, name):
+    by_accept = query(server, CONSTRUCT, accept=GRAPH_TYPES[name])
+    by_name = query(server, CONSTRUCT, format=name)
+    assert by_accept.content_type == by_name.content_type == GRAPH_TYPES[name]
+    rdflib_format = {"turtle": "turtle", "ntriples": "nt", "jsonld": "json-ld", "rdfxml": "xml",
+                     "trig": "trig", "nquads": "nquads"}[name]
+    graph = Graph()
+    graph.parse(data=by_accept.body, format=rdflib_format)
+    assert len(graph) == 3
+
+
+def test_ask_as_json_and_xml(server):
+    assert query(server, "ASK { ?s ?p ?o }").json() == {"head": {}, "boolean": True}
+    xml = query(server, "ASK { ?s ?p ?o }", accept="application/sparql-results+xml")
+    assert xml.content_type == SELECT_TYPES["xml"] and b"<boolean>true</boolean>" in xml.body
+
+
+def test_accept_q_values_are_honoured(server):
+    reply = query(server, LABELS, accept="text/csv;q=0.5, application/sparql-results+xml;q=0.9, */*;q=0.1")
+    assert reply.content_type == SELECT_TYPES["xml"]
+    assert query(server, LABELS, accept="*/*").content_type == SPARQL_JSON
+    assert query(server, CONSTRUCT, accept="application/ld+json;q=0.2, text/turtle").content_type == "text/turtle"
+
+
+def test_nothing_acceptable_is_406_listing_the_offer(server):
+    reply = query(server, LABELS, accept="image/png")
+    assert reply.status == 406
+    assert all(media_type in reply.text for media_type in SELECT_TYPES.values())
+    graph = query(server, CONSTRUCT, accept="text/csv")
+    assert graph.status == 406 and "text/turtle" in graph.text
+
+
+def test_format_that_does_not_fit_the_query_form_is_400(server):
+    reply = query(server, LABELS, format="turtle")
+    assert reply.status == 400 and "json, xml, csv, tsv" in reply.text
+
+
+# --- service description --------------------------------------------------------------------
+
+
+def _description(server: Server, accept: str | None = None, rdf_format: str = "turtle") -> Graph:
+    reply = request(server.sparql, headers={"Accept": accept} if accept else {})
+    assert reply.status == 200, reply.text
+    graph = Graph()
+    graph.parse(data=reply.body, format=rdf_format)
+    return graph
+
+
+def test_service_description_lists_formats_graphs_and_limits(server):
+    graph = _description(server)
+    service = URIRef(server.sparql)
+    assert (service, SD.endpoint, service) in graph
+    assert (service, SD.supportedLanguage, SD.SPARQL11Query) in graph
+    assert {str(o) for o in graph.objects(service, SD.resultFormat)} >= {
+        "http://www.w3.org/ns/formats/SPARQL_Results_JSON", "http://www.w3.org/ns/formats/Turtle"}
+    assert len(set(graph.objects(service, SD.resultFormat))) == 10
+    assert set(graph.objects(service, SD.feature)) == {SD.UnionDefaultGraph, SD.BasicFederatedQuery}
+    assert graph.value(service, LDNSVC.rowCap) == Literal(ROW_CAP)
+    assert graph.value(service, LDNSVC.maxRequestBytes) == Literal(MAX_BYTES)
+    assert float(graph.value(service, LDNSVC.queryTimeoutSeconds)) == 10
+    sizes = {
+        str(graph.value(named, SD.name)): int(graph.value(graph.value(named, SD.graph), VOID.triples))
+        for named in graph.subjects(SD.name, None)
+    }
+    in_data = count(query(server, "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <%s> { ?s ?p ?o } }" % DATA_GRAPH))
+    assert sizes[DATA_GRAPH] == in_data
+    assert f"{BASE}graph/meta" in sizes
+
+
+def test_service_description_is_negotiated(plain):
+    graph = _description(plain, accept="application/ld+json", rdf_format="json-ld")
+    service = URIRef(plain.sparql)
+    assert set(graph.objects(service, SD.feature)) == {SD.UnionDefaultGraph}  # no allow-list, no federation
+    assert request(plain.sparql, headers={"Accept": "application/rdf+xml"}).content_type == "application/rdf+xml"
+
+
+# --- HTTP: CORS, gzip, validators, cache, log, metrics --------------------------------------
+
+
+def test_cors_for_the_configured_origin_only(server):
+    allowed = request(server.sparql, params={"query": COUNT_ALL}, headers={"Origin": ALLOWED_ORIGIN})
+    other = request(server.sparql, params={"query": COUNT_ALL}, headers={"Origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "X-SPARQL-Truncated" in allowed.headers["access-control-expose-headers"]
+    assert "access-control-allow-origin" not in other.headers
+    assert "access-control-allow-credentials" not in allowed.headers
+
+
+def test_cors_preflight(server, plain):
+    headers = {"Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST",
+               "Access-Control-Request-Headers": "content-type"}
+    reply = request(server.sparql, method="OPTIONS", headers=headers)
+    assert reply.status == 204
+    assert reply.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "POST" in reply.headers["access-control-allow-methods"]
+    assert "Content-Type" in reply.headers["access-control-allow-headers"]
+    assert "access-control-allow-credentials" not in reply.headers
+    anywhere = request(plain.sparql, method="OPTIONS", headers={**headers, "Origin": "https://any.example"})
+    assert anywhere.headers["access-control-allow-origin"] == "*"
+
+
+def test_gzip_when_asked(server):
+    plain_reply = query(server, "SELECT * WHERE { ?s ?p ?o } LIMIT 200", accept="text/csv")
+    zipped = request(server.sparql, params={"query": "SELECT * WHERE { ?s ?p ?o } LIMIT 200"},
+                     headers={"Accept": "text/csv", "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain_reply.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped.headers["vary"]
+    assert len(zipped.body) < len(plain_reply.body)
+    assert gzip.decompress(zipped.body) == plain_reply.body
+
+
+def test_etag_and_last_modified_give_304(server, built_store):
+    first = query(server, LABELS)
+    assert first.headers["etag"].startswith('W/"')
+    assert first.headers["last-modified"].endswith("GMT")
+    again = request(server.sparql, params={"query": LABELS}, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status == 304 and again.body == b""
+    assert again.headers["etag"] == first.headers["etag"]
+    other_format = request(server.sparql, params={"query": LABELS, "format": "csv"},
+                           headers={"If-None-Match": first.headers["etag"]})
+    assert other_format.status == 200
+
+
+def test_repeated_query_is_served_from_the_cache_and_logged(server):
+    text = "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p ORDER BY ?p"
+    first, second = query(server, text), query(server, text)
+    assert first.body == second.body
+    query(server, "SELECT ?o ?s WHERE { ?s ?p ?o }")  # truncated at the cap
+    time.sleep(0.3)
+    lines = [line for line in server.log.read_text().splitlines() if "kgserver.sparql sparql GET" in line]
+    assert any(re.search(r"sparql GET 200 \d+ms rows=\d+ bytes=\d+ truncated=false cached$", line) for line in lines)
+    assert any(re.search(rf"sparql GET 200 \d+ms rows={ROW_CAP} bytes=\d+ truncated=true$", line) for line in lines)
+    assert any(re.search(r"sparql GET 400 \d+ms rows=- bytes=0 truncated=false$", line) for line in lines)
+
+
+def test_metrics_count_requests_and_truncations(server):
+    query(server, "SELECT * WHERE { ?s ?p ?o }")  # truncated at the cap
+    metrics = request(f"{server.base}/metrics")
+    assert metrics.status == 200 and metrics.content_type == "text/plain"
+    assert re.search(r'^kgserver_sparql_requests_total\{status="200"\} [1-9]', metrics.text, re.M)
+    assert re.search(r"^kgserver_sparql_truncations_total [1-9]", metrics.text, re.M)
+    assert "kgserver_sparql_request_seconds_bucket" in metrics.text
+
+
+def test_format_names_clients_send_are_understood(server):
+    """SPARQLWrapper sends format=xml or json whatever the query form: for a graph they mean RDF/XML, JSON-LD."""
+    assert query(server, CONSTRUCT, format="xml").content_type == "application/rdf+xml"
+    assert query(server, CONSTRUCT, format="json-ld").content_type == "application/ld+json"
+    assert query(server, LABELS, format="xml").content_type == SELECT_TYPES["xml"]
+    assert query(server, LABELS, format="text/csv").content_type == "text/csv"
+
+
+def test_relative_iris_resolve_against_the_endpoint(server):
+    reply = query(server, "SELECT ?x WHERE { BIND(<thing> AS ?x) }")
+    assert rows(reply)[0]["x"]["value"] == f"{server.base}/thing"
+
+
+def test_when_every_query_process_is_busy_the_answer_is_503_soon(built_store, sources_root, tmp_path):
+    """One query process, held by a runaway query: the next query waits the queue time, then 503."""
+    with _serve(built_store, sources_root, tmp_path / "stderr.log", "--query-workers", "1",
+                env={"LDNKG_QUEUE_WAIT": "0.3"}) as single:
+        thread = threading.Thread(target=query, args=(single, CROSS_PRODUCT), kwargs={"timeout": "1.5"})
+        thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        busy = query(single, "ASK { ?s ?p ?o }")
+        waited = time.monotonic() - started
+        thread.join(timeout=10)
+        assert busy.status == 503 and busy.text.startswith("server busy")
+        assert waited < 1.0
+        deadline = time.monotonic() + 5  # the killed process is replaced in the background
+        while (reply := query(single, "ASK { ?s ?p ?o }")).status == 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert reply.status == 200
