@@ -217,7 +217,8 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], limit: float = 900.0)
 def running(server: str, dataset: Dataset, scratch: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
     """Load `dataset` into `server`, start it, and yield its endpoint, process and load time."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}/sparql" if server != "oxigraph" else f"http://127.0.0.1:{port}/query"
+    path = {"kgserver": "/sparql", "oxigraph": "/query", "rdflib-endpoint": "/"}[server]
+    url = f"http://127.0.0.1:{port}{path}"
     location = scratch / f"{server}-{dataset.name}"
     shutil.rmtree(location, ignore_errors=True)
     started = time.perf_counter()
@@ -309,7 +310,7 @@ class PeakMemory:
         return self.peak / 2**20
 
 
-def measure(server: str, dataset: Dataset, scratch: Path) -> ServerRun:
+def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_runs: int) -> ServerRun:
     print(f"{server} {dataset.name}: loading", file=sys.stderr, flush=True)
     with running(server, dataset, scratch) as (url, process, load):
         memory = PeakMemory(process.pid)
@@ -319,9 +320,9 @@ def measure(server: str, dataset: Dataset, scratch: Path) -> ServerRun:
         for name, text in texts.items():
             print(f"  {server} {dataset.name}: {name}", file=sys.stderr, flush=True)
             try:
-                run.cold_ms[name] = median_ms(COLD_RUNS, lambda n, t=text: ask(url, f"{t}\n# cold run {n} {time.time_ns()}"))
+                run.cold_ms[name] = median_ms(cold_runs, lambda n, t=text: ask(url, f"{t}\n# cold run {n} {time.time_ns()}"))
                 ask(url, text)
-                run.warm_ms[name] = median_ms(WARM_RUNS, lambda n, t=text: ask(url, t))
+                run.warm_ms[name] = median_ms(warm_runs, lambda n, t=text: ask(url, t))
             except (OSError, urllib.error.URLError, ValueError) as error:
                 run.errors[name] = type(error).__name__
         cheap = [texts[n] for n in ("entity lookup", "star join", "aggregation", "ASK") if n not in run.errors]
@@ -364,12 +365,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--servers", nargs="*", default=["kgserver", "oxigraph", "rdflib-endpoint"])
+    parser.add_argument("--cold-runs", type=int, default=COLD_RUNS)
+    parser.add_argument("--warm-runs", type=int, default=WARM_RUNS)
+    parser.add_argument("--no-bundled", action="store_true", help="skip the bundled graph")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kgserver-bench-sparql-") as tmp:
         scratch = Path(tmp)
-        datasets = [bundled_dataset(scratch)] + [generated_dataset(scratch, size) for size in args.sizes]
+        datasets = [] if args.no_bundled else [bundled_dataset(scratch)]
+        datasets += [generated_dataset(scratch, size) for size in args.sizes]
         for dataset in datasets:
-            report(dataset, [measure(server, dataset, scratch) for server in args.servers])
+            report(dataset, [measure(server, dataset, scratch, args.cold_runs, args.warm_runs) for server in args.servers])
 
 
 if __name__ == "__main__":
