@@ -101,6 +101,7 @@ class ServerRun:
     cold_ms: dict[str, float] = field(default_factory=dict)
     warm_ms: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    answers: dict[str, str] = field(default_factory=dict)
     throughput: float = 0.0
     peak_mb: float = 0.0
 
@@ -228,7 +229,8 @@ def running(server: str, dataset: Dataset, scratch: Path) -> Iterator[tuple[str,
         process = start([str(BIN / "kgserver"), "serve", "--store", str(location),
                          "--host", "127.0.0.1", "--port", str(port)])
     elif server == "oxigraph":
-        subprocess.run([str(BIN / "oxigraph"), "load", "--location", str(location), "--file", str(dataset.path)],
+        subprocess.run([str(BIN / "oxigraph"), "load", "--location", str(location), "--file", str(dataset.path),
+                        "--graph", DATA_GRAPH],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         load = time.perf_counter() - started
         process = start([str(BIN / "oxigraph"), "serve-read-only", "--location", str(location),
@@ -248,14 +250,15 @@ def running(server: str, dataset: Dataset, scratch: Path) -> Iterator[tuple[str,
 
 # ------------------------------------------------------------------------------- queries
 
-def ask(url: str, query: str, timeout: float = REQUEST_TIMEOUT) -> bytes:
-    """One GET per the SPARQL Protocol, asking for SPARQL JSON."""
+def ask(url: str, query: str, timeout: float = REQUEST_TIMEOUT) -> str:
+    """One GET per the SPARQL Protocol, asking for SPARQL JSON; returns the answer's gist."""
     request = urllib.request.Request(f"{url}?{urllib.parse.urlencode({'query': query})}",
                                      headers={"Accept": "application/sparql-results+json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        body = response.read()
-    json.loads(body)
-    return body
+        result = json.loads(response.read())
+    if "boolean" in result:
+        return str(result["boolean"]).lower()
+    return f"{len(result['results']['bindings'])} rows"
 
 
 def median_ms(runs: int, action: Callable[[int], object]) -> float:
@@ -286,7 +289,11 @@ def throughput(url: str, queries: list[str]) -> float:
 
 
 class PeakMemory:
-    """Samples the resident memory of a process and its children in the background."""
+    """Samples the memory of a process and its children in the background.
+
+    It adds up PSS (proportional set size), so pages that forked workers share with their
+    parent are counted once, not once per process as RSS would count them.
+    """
 
     def __init__(self, pid: int) -> None:
         self.peak = 0
@@ -299,7 +306,7 @@ class PeakMemory:
         while not self._stop.is_set():
             try:
                 tree = [self._process, *self._process.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
+                self.peak = max(self.peak, sum(p.memory_full_info().pss for p in tree))
             except psutil.Error:
                 pass
             self._stop.wait(0.1)
@@ -321,7 +328,7 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
             print(f"  {server} {dataset.name}: {name}", file=sys.stderr, flush=True)
             try:
                 run.cold_ms[name] = median_ms(cold_runs, lambda n, t=text: ask(url, f"{t}\n# cold run {n} {time.time_ns()}"))
-                ask(url, text)
+                run.answers[name] = ask(url, text)
                 run.warm_ms[name] = median_ms(warm_runs, lambda n, t=text: ask(url, t))
             except (OSError, urllib.error.URLError, ValueError) as error:
                 run.errors[name] = type(error).__name__
@@ -345,7 +352,11 @@ def report(dataset: Dataset, runs: list[ServerRun]) -> None:
         cells = [r.errors.get(query) or f"{r.warm_ms[query]:.1f}" for r in runs]
         print(f"{query + ' repeat ms':24}" + "".join(f"{c:>18}" for c in cells))
     print(f"{'throughput (req/s, 8)':24}" + "".join(f"{r.throughput:>18.1f}" for r in runs))
-    print(f"{'peak memory (MB)':24}" + "".join(f"{r.peak_mb:>18.0f}" for r in runs))
+    for query in QUERIES:
+        answers = {r.answers.get(query) for r in runs if query in r.answers}
+        if len(answers) > 1:
+            print(f"!! {query}: the servers disagree: " + ", ".join(f"{r.server}={r.answers.get(query)}" for r in runs))
+    print(f"{'peak memory PSS (MB)':24}" + "".join(f"{r.peak_mb:>18.0f}" for r in runs))
     ours = next(r for r in runs if r.server == "kgserver")
     for other in runs:
         if other is ours:
