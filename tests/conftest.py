@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from serving import serving
 
 from kgserver import store as kgstore
 from kgserver.config import Settings
@@ -141,36 +137,6 @@ def served_store(built_store: Path, sources_root: Path, tmp_path_factory: pytest
     Started as a user starts it, on a free loopback port, and stopped at the end; the server's
     output is kept in a file and shown if it fails to start.
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log_path = tmp_path_factory.mktemp("served") / "kgserver-serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [_kgserver_executable(), "serve", "--store", str(built_store), "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "1", "--threads", "4"],
-            env={**os.environ, "LDNKG_ROOT": str(sources_root)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"kgserver serve exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"kgserver serve did not become healthy within 60 s:\n{log_path.read_text()}")
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    log = tmp_path_factory.mktemp("served") / "kgserver-serve.log"
+    with serving(built_store, sources_root, log, "--workers", "1", "--threads", "4") as running:
+        yield running.base

@@ -3,63 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from serving import serving
 
 COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 SPARQL_JSON = "application/sparql-results+json"
 FORM = "application/x-www-form-urlencoded"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(built_store: Path, sources_root: Path):
+def server(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory):
     """The base URL of `kgserver serve` running on the built store."""
-    port = _free_port()
-    kgserver = Path(sys.executable).parent / "kgserver"
-    process = subprocess.Popen(
-        [str(kgserver), "serve", "--store", str(built_store), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--threads", "2"],
-        env={**os.environ, "LDNKG_ROOT": str(sources_root)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(base, process)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-
-
-def _wait_until_healthy(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"kgserver serve exited: {process.stderr.read()}")
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    pytest.fail("kgserver serve did not become healthy within 60 s")
+    log = tmp_path_factory.mktemp("serve") / "stderr.log"
+    with serving(built_store, sources_root, log, "--workers", "1", "--threads", "2") as running:
+        yield running.base
 
 
 def _query_url(server: str, sparql: str) -> str:

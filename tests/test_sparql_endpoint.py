@@ -6,7 +6,6 @@ SERVICE and one CORS origin; `plain` with the defaults.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import gzip
 import io
@@ -14,10 +13,7 @@ import json
 import os
 import re
 import select
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -28,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from serving import Server, serving
 from pyoxigraph import Literal as OxLiteral
 from pyoxigraph import QueryResultsFormat, parse_query_results
 from rdflib import Graph, Literal, Namespace, URIRef
@@ -65,52 +62,6 @@ class Reply:
         return json.loads(self.body)
 
 
-@dataclass(frozen=True)
-class Server:
-    base: str
-    pid: int
-    log: Path
-
-    @property
-    def sparql(self) -> str:
-        return f"{self.base}/sparql"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _serve(store: Path, root: Path, log: Path, *flags: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """`kgserver serve` on a free port until the block ends; its stderr goes to `log`."""
-    port = _free_port()
-    kgserver = Path(sys.executable).parent / "kgserver"
-    with log.open("w") as errors:
-        process = subprocess.Popen(
-            [str(kgserver), "serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port), *flags],
-            env={**os.environ, "LDNKG_ROOT": str(root), **(env or {})},
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"kgserver serve exited: {log.read_text()}"
-            assert time.monotonic() < deadline, "kgserver serve did not become healthy within 60 s"
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        yield Server(base, process.pid, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def listener() -> Iterator[socket.socket]:
     """A listening loopback socket that a refused SERVICE or LOAD must never connect to."""
@@ -126,7 +77,7 @@ def server(built_store, sources_root, tmp_path_factory, listener) -> Iterator[Se
     """A server with a 1000-row cap, 4 KiB requests, one CORS origin and the listener allow-listed."""
     port = listener.getsockname()[1]
     log = tmp_path_factory.mktemp("serve") / "stderr.log"
-    with _serve(
+    with serving(
         built_store, sources_root, log,
         "--row-cap", str(ROW_CAP), "--max-request-bytes", str(MAX_BYTES), "--query-timeout", "10",
         "--cors-origin", ALLOWED_ORIGIN, "--service-allow", f"http://127.0.0.1:{port}/sparql",
@@ -140,7 +91,7 @@ def server(built_store, sources_root, tmp_path_factory, listener) -> Iterator[Se
 def plain(built_store, sources_root, tmp_path_factory) -> Iterator[Server]:
     """A server with every setting at its default."""
     log = tmp_path_factory.mktemp("serve-plain") / "stderr.log"
-    with _serve(built_store, sources_root, log) as running:
+    with serving(built_store, sources_root, log) as running:
         yield running
 
 
@@ -616,7 +567,7 @@ def test_relative_iris_resolve_against_the_endpoint(server):
 
 def test_when_every_query_process_is_busy_the_answer_is_503_soon(built_store, sources_root, tmp_path):
     """One query process, held by a runaway query: the next query waits the queue time, then 503."""
-    with _serve(built_store, sources_root, tmp_path / "stderr.log", "--query-workers", "1",
+    with serving(built_store, sources_root, tmp_path / "stderr.log", "--query-workers", "1",
                 env={"LDNKG_QUEUE_WAIT": "0.3"}) as single:
         thread = threading.Thread(target=query, args=(single, CROSS_PRODUCT), kwargs={"timeout": "1.5"})
         thread.start()
