@@ -198,6 +198,39 @@ def test_wrong_content_type_is_415(server):
     assert "application/sparql-query" in reply.text
 
 
+def test_a_body_declared_in_another_charset_is_415(server):
+    body = COUNT_ALL.encode("utf-16")
+    reply = request(server.sparql, method="POST", body=body,
+                    headers={"Content-Type": "application/sparql-query; charset=UTF-16"})
+    assert reply.status == 415
+    assert "must be UTF-8, not UTF-16" in reply.text
+
+
+def test_a_body_that_is_not_utf8_is_400_saying_so(server):
+    reply = request(server.sparql, method="POST", body=b"ASK { ?s ?p \xff }",
+                    headers={"Content-Type": "application/sparql-query"})
+    assert reply.status == 400
+    assert "not valid UTF-8" in reply.text
+
+
+def test_head_answers_the_headers_and_keeps_the_query_worker(server):
+    processes_before = _descendants(server.pid)
+    reply = request(server.sparql, method="HEAD", params={"query": "ASK { ?s ?p ?o . FILTER(?o != 1) }"})
+    assert reply.status == 200 and reply.body == b""
+    assert reply.content_type == "application/sparql-results+json"
+    time.sleep(0.5)  # a killed worker would be replaced by a new process by now
+    assert _descendants(server.pid) == processes_before
+
+
+def test_an_unsupported_method_is_405_in_plain_text_with_allow(server):
+    reply = request(server.sparql, method="PUT", body=COUNT_ALL.encode(),
+                    headers={"Content-Type": "application/sparql-query"})
+    assert reply.status == 405
+    assert reply.content_type == "text/plain"
+    assert reply.text.startswith("405 Method Not Allowed")
+    assert "POST" in reply.headers["allow"]
+
+
 def test_request_over_the_size_limit_is_413(server):
     padding = "#" + "x" * MAX_BYTES + "\n"
     assert post_query(server, padding + COUNT_ALL).status == 413

@@ -48,8 +48,9 @@ def parse(request: Request, limits: ServerSettings) -> QueryRequest:
         if request.mimetype == QUERY_MEDIA_TYPE:
             if "query" in params:
                 raise InputError("the query is in the request body; do not also send a 'query' parameter")
-            texts = [request.get_data(as_text=True)]
+            texts = [_utf8_body(request)]
         elif request.mimetype == FORM_MEDIA_TYPE:
+            _require_utf8_charset(request)
             if "update" in request.form:
                 raise InputError(UPDATE_REFUSED)
             texts = params.getlist("query") + request.form.getlist("query")
@@ -79,6 +80,22 @@ def parse(request: Request, limits: ServerSettings) -> QueryRequest:
         timeout=_timeout(params.get("timeout"), limits.query_timeout),
         format_name=params.get("format") or None,
     )
+
+
+def _require_utf8_charset(request: Request) -> None:
+    """The protocol's bodies are UTF-8; a declared charset other than UTF-8 is refused with 415."""
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise UnsupportedMediaTypeError(f"the request body must be UTF-8, not {charset}")
+
+
+def _utf8_body(request: Request) -> str:
+    """A direct POST body as text, refusing bytes that are not UTF-8 instead of guessing."""
+    _require_utf8_charset(request)
+    try:
+        return request.get_data().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"the request body is not valid UTF-8 (byte {error.start})") from None
 
 
 def _timeout(requested: str | None, limit: float) -> float:

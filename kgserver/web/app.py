@@ -6,7 +6,7 @@ import atexit
 from pathlib import Path
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from kgserver import store as kgstore
 from kgserver.config import ServerSettings, Settings
@@ -55,7 +55,23 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
             PayloadTooLargeError(f"the request is larger than this server's limit of {limits.max_request_bytes} bytes")
         ),
     )
+    app.register_error_handler(HTTPException, _http_error_response)
     return app
+
+
+def _http_error_response(error: HTTPException) -> Response:
+    """Flask's own errors (404, 405...) in the same formats as ours, not as an HTML page."""
+    response = error.get_response()
+    if error.code is None or error.code < 400:
+        return response
+    failure = KgError(f"{error.code} {error.name}: {error.description}")
+    failure.http_status = error.code
+    body, status = _error_response(failure)
+    body.status_code = status
+    for header in ("Allow", "WWW-Authenticate"):
+        if header in response.headers:
+            body.headers[header] = response.headers[header]
+    return body
 
 
 def _dataset_info(settings: Settings, store_path: Path) -> DatasetInfo:

@@ -119,6 +119,8 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     stats.rows, stats.truncated = head.rows, head.truncated
     keep = None if cached else (lambda complete: endpoint.cache.put(key, CachedResult(head, complete)))
     body = _counted(chunks, stats, keep, endpoint.cache.max_entry_bytes)
+    if request.method == "HEAD":  # read the body through, so the worker goes back to the pool
+        body = [b"".join(body)]
     gzip = http.wants_gzip(request)
     response = Response(http.gzip_stream(body) if gzip else body, mimetype=head.media_type)
     if gzip:
