@@ -615,3 +615,15 @@ def test_when_every_query_process_is_busy_the_answer_is_503_soon(built_store, so
         while (reply := query(single, "ASK { ?s ?p ?o }")).status == 503 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert reply.status == 200
+
+
+def test_json_results_carry_every_kind_of_term(server):
+    sparql = ('SELECT ?iri ?lang ?int ?text ?blank WHERE { BIND(<https://w3id.org/ldn-kg/id/naltrexone> AS ?iri) '
+              'BIND(STRLANG("naltrexone", "en") AS ?lang) BIND(4 AS ?int) BIND("a \\"quoted\\" µg\\nline" AS ?text) '
+              'BIND(BNODE() AS ?blank) }')
+    [row] = rows(query(server, sparql, accept="application/sparql-results+json"))
+    assert row["iri"] == {"type": "uri", "value": "https://w3id.org/ldn-kg/id/naltrexone"}
+    assert row["lang"] == {"type": "literal", "value": "naltrexone", "xml:lang": "en"}
+    assert row["int"] == {"type": "literal", "value": "4", "datatype": "http://www.w3.org/2001/XMLSchema#integer"}
+    assert row["text"] == {"type": "literal", "value": 'a "quoted" µg\nline'}
+    assert row["blank"]["type"] == "bnode" and row["blank"]["value"]
