@@ -31,24 +31,43 @@ from pyoxigraph import (
 from kgserver.errors import InputError
 from kgserver.store import QueryResult
 
-# Formats for SELECT and ASK, in order of preference (the first is the default).
-RESULTS_FORMATS: dict[str, QueryResultsFormat] = {
-    "json": QueryResultsFormat.JSON,
-    "xml": QueryResultsFormat.XML,
-    "csv": QueryResultsFormat.CSV,
-    "tsv": QueryResultsFormat.TSV,
-}
+_FORMATS_NS = "http://www.w3.org/ns/formats/"
 
-# Formats for CONSTRUCT and DESCRIBE, in order of preference (the first is the default).
-GRAPH_FORMATS: dict[str, RdfFormat] = {
-    "turtle": RdfFormat.TURTLE,
-    "ntriples": RdfFormat.N_TRIPLES,
-    "nquads": RdfFormat.N_QUADS,
-    "trig": RdfFormat.TRIG,
-    "rdfxml": RdfFormat.RDF_XML,
-    "jsonld": RdfFormat.JSON_LD,
-    "n3": RdfFormat.N3,
-}
+
+@dataclass(frozen=True)
+class Format:
+    """An output format: its name (CLI `--format`, web `format=`), media type, engine format and W3C IRI."""
+
+    name: str
+    media_type: str
+    engine: QueryResultsFormat | RdfFormat
+    iri: str
+
+    @property
+    def is_graph(self) -> bool:
+        return isinstance(self.engine, RdfFormat)
+
+
+# The one table of formats, in order of preference (the first of each is the default).
+RESULTS: tuple[Format, ...] = (
+    Format("json", "application/sparql-results+json", QueryResultsFormat.JSON, _FORMATS_NS + "SPARQL_Results_JSON"),
+    Format("xml", "application/sparql-results+xml", QueryResultsFormat.XML, _FORMATS_NS + "SPARQL_Results_XML"),
+    Format("csv", "text/csv", QueryResultsFormat.CSV, _FORMATS_NS + "SPARQL_Results_CSV"),
+    Format("tsv", "text/tab-separated-values", QueryResultsFormat.TSV, _FORMATS_NS + "SPARQL_Results_TSV"),
+)
+GRAPHS: tuple[Format, ...] = (
+    Format("turtle", "text/turtle", RdfFormat.TURTLE, _FORMATS_NS + "Turtle"),
+    Format("ntriples", "application/n-triples", RdfFormat.N_TRIPLES, _FORMATS_NS + "N-Triples"),
+    Format("jsonld", "application/ld+json", RdfFormat.JSON_LD, _FORMATS_NS + "JSON-LD"),
+    Format("rdfxml", "application/rdf+xml", RdfFormat.RDF_XML, _FORMATS_NS + "RDF_XML"),
+    Format("trig", "application/trig", RdfFormat.TRIG, _FORMATS_NS + "TriG"),
+    Format("nquads", "application/n-quads", RdfFormat.N_QUADS, _FORMATS_NS + "N-Quads"),
+)
+BY_NAME: dict[str, Format] = {fmt.name: fmt for fmt in RESULTS + GRAPHS}
+
+# The command line's names: the same table, plus N3, which only the CLI writes.
+RESULTS_FORMATS: dict[str, QueryResultsFormat] = {fmt.name: fmt.engine for fmt in RESULTS}  # type: ignore[misc]
+GRAPH_FORMATS: dict[str, RdfFormat] = {fmt.name: fmt.engine for fmt in GRAPHS} | {"n3": RdfFormat.N3}  # type: ignore[misc]
 
 _MAX_CELL = 80
 

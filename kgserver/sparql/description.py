@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
+from kgserver import formats
 from kgserver.config import ServerSettings, Settings
-from kgserver.sparql import negotiation
 
 SD = "http://www.w3.org/ns/sparql-service-description#"
 VOID = "http://rdfs.org/ns/void#"
@@ -48,7 +48,7 @@ def describe(
     if limits.service_allow:
         triples.append(Triple(service, _sd("feature"), _sd("BasicFederatedQuery")))
         triples += [Triple(service, svc("serviceAllowed"), NamedNode(iri)) for iri in limits.service_allow]
-    triples += [Triple(service, _sd("resultFormat"), NamedNode(fmt.iri)) for fmt in negotiation.RESULTS + negotiation.GRAPHS]
+    triples += [Triple(service, _sd("resultFormat"), NamedNode(fmt.iri)) for fmt in formats.RESULTS + formats.GRAPHS]
     for iri, size in graph_sizes.items():
         named, graph = BlankNode(), BlankNode()
         triples += [

@@ -36,7 +36,6 @@ from kgserver import formats
 from kgserver import store as kgstore
 from kgserver.config import ServerSettings
 from kgserver.errors import KgError, UnavailableError
-from kgserver.sparql import negotiation
 
 log = logging.getLogger("kgserver.sparql")
 
@@ -120,9 +119,9 @@ def worker_main(store_path: str, prefixes: Mapping[str, str], conn: Connection) 
 def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
     """Evaluate, read ahead up to cap+1 rows, announce the head, then stream the serialisation."""
     result = kgstore.query(store, job.sparql, prefixes, job.default_graphs, job.named_graphs, job.base_iri)
-    fmt = negotiation.BY_NAME[job.format_name]
+    fmt = formats.BY_NAME[job.format_name]
     if fmt.is_graph != formats.is_graph(result):  # the policy guessed the form wrong: use the default
-        fmt = negotiation.GRAPHS[0] if formats.is_graph(result) else negotiation.RESULTS[0]
+        fmt = formats.GRAPHS[0] if formats.is_graph(result) else formats.RESULTS[0]
     writer = _ChunkWriter(conn)
     if isinstance(result, QueryBoolean):
         conn.send(("head", Head(fmt.media_type, 1, False)))

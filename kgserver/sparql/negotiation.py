@@ -6,46 +6,10 @@ same table, so what is advertised is exactly what is offered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from pyoxigraph import QueryResultsFormat, RdfFormat
 from werkzeug.datastructures import MIMEAccept
 
 from kgserver.errors import InputError, NotAcceptableError
-
-_FORMATS_NS = "http://www.w3.org/ns/formats/"
-
-
-@dataclass(frozen=True)
-class WebFormat:
-    """A format the endpoint sends: its `format=` name, media type, engine format and W3C format IRI."""
-
-    name: str
-    media_type: str
-    engine: QueryResultsFormat | RdfFormat
-    iri: str
-
-    @property
-    def is_graph(self) -> bool:
-        return isinstance(self.engine, RdfFormat)
-
-
-# In order of preference: the first of each list is the default.
-RESULTS: tuple[WebFormat, ...] = (
-    WebFormat("json", "application/sparql-results+json", QueryResultsFormat.JSON, _FORMATS_NS + "SPARQL_Results_JSON"),
-    WebFormat("xml", "application/sparql-results+xml", QueryResultsFormat.XML, _FORMATS_NS + "SPARQL_Results_XML"),
-    WebFormat("csv", "text/csv", QueryResultsFormat.CSV, _FORMATS_NS + "SPARQL_Results_CSV"),
-    WebFormat("tsv", "text/tab-separated-values", QueryResultsFormat.TSV, _FORMATS_NS + "SPARQL_Results_TSV"),
-)
-GRAPHS: tuple[WebFormat, ...] = (
-    WebFormat("turtle", "text/turtle", RdfFormat.TURTLE, _FORMATS_NS + "Turtle"),
-    WebFormat("ntriples", "application/n-triples", RdfFormat.N_TRIPLES, _FORMATS_NS + "N-Triples"),
-    WebFormat("jsonld", "application/ld+json", RdfFormat.JSON_LD, _FORMATS_NS + "JSON-LD"),
-    WebFormat("rdfxml", "application/rdf+xml", RdfFormat.RDF_XML, _FORMATS_NS + "RDF_XML"),
-    WebFormat("trig", "application/trig", RdfFormat.TRIG, _FORMATS_NS + "TriG"),
-    WebFormat("nquads", "application/n-quads", RdfFormat.N_QUADS, _FORMATS_NS + "N-Quads"),
-)
-BY_NAME: dict[str, WebFormat] = {fmt.name: fmt for fmt in RESULTS + GRAPHS}
+from kgserver.formats import BY_NAME, GRAPHS, RESULTS, Format
 
 # Other names clients send as `format=` (SPARQLWrapper's among them), per kind of result:
 # "xml" and "json" mean RDF/XML and JSON-LD for a graph.
@@ -64,12 +28,12 @@ _ALIASES: dict[str, str] = {
 }
 
 
-def offered(form: str | None) -> tuple[WebFormat, ...]:
+def offered(form: str | None) -> tuple[Format, ...]:
     """The formats for a query form: results for SELECT/ASK, RDF for CONSTRUCT/DESCRIBE (and the SD)."""
     return RESULTS if form in ("SELECT", "ASK") else GRAPHS
 
 
-def choose(form: str | None, accept: MIMEAccept, format_name: str | None = None) -> WebFormat:
+def choose(form: str | None, accept: MIMEAccept, format_name: str | None = None) -> Format:
     """The format to send: `format=` if given, else the best match for Accept (q-values honoured).
 
     No Accept header, or */*, gives the default. Nothing acceptable is a 406 that lists
@@ -95,7 +59,7 @@ def choose(form: str | None, accept: MIMEAccept, format_name: str | None = None)
     return BY_NAME[_ALIASES[best]] if best in _ALIASES else next(f for f in formats if f.media_type == best)
 
 
-def _by_format_name(name: str, formats: tuple[WebFormat, ...]) -> WebFormat | None:
+def _by_format_name(name: str, formats: tuple[Format, ...]) -> Format | None:
     """The format a `format=` value names among `formats`: a name, an alias or a media type."""
     key = name.strip().lower()
     aliases = _GRAPH_NAMES if formats is GRAPHS else _RESULT_NAMES
