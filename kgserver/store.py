@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from rdflib.compare import to_canonical_graph
 
 from kgserver.config import Settings
 from kgserver.errors import InputError, KgError
+from kgserver.sparql.policy import analyse
 
 T = TypeVar("T")
 QueryResult = QuerySolutions | QueryBoolean | QueryTriples
@@ -33,10 +33,6 @@ QueryResult = QuerySolutions | QueryBoolean | QueryTriples
 _BUILT_MARKER = "kgserver-built"
 _DCTERMS_HAS_VERSION = "http://purl.org/dc/terms/hasVersion"
 _OWL_VERSION_INFO = "http://www.w3.org/2002/07/owl#versionInfo"
-_UPDATE_KEYWORDS = re.compile(
-    r"^\s*(INSERT|DELETE|LOAD|CLEAR|DROP|CREATE|ADD|MOVE|COPY|WITH)\b", re.IGNORECASE
-)
-_PROLOGUE = re.compile(r"^\s*(#[^\n]*\n|PREFIX\s+[^\s:]*:\s*<[^>]*>|BASE\s*<[^>]*>)", re.IGNORECASE)
 
 
 def open_store(path: Path) -> Store:
@@ -199,7 +195,7 @@ def query(
             }
         return store.query(sparql, prefixes=dict(prefixes or {}), base_iri=base_iri, **dataset)
     except SyntaxError as error:
-        if _looks_like_update(sparql):
+        if analyse(sparql).is_update:
             raise InputError("SPARQL update is not accepted: this endpoint only answers queries") from None
         raise InputError(f"SPARQL syntax error: {_shorten(' '.join(str(error).split()))}") from None
     except ValueError as error:  # an IRI of the dataset that is not an absolute IRI
@@ -210,13 +206,6 @@ def query(
 
 def _shorten(message: str, limit: int = 200) -> str:
     return message if len(message) <= limit else message[: limit - 3] + "..."
-
-
-def _looks_like_update(sparql: str) -> bool:
-    rest = sparql
-    while prologue := _PROLOGUE.match(rest):
-        rest = rest[prologue.end():]
-    return bool(_UPDATE_KEYWORDS.match(rest))
 
 
 def export(store: Store, output: BinaryIO, fmt: RdfFormat = RdfFormat.N_QUADS) -> None:
