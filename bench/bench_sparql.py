@@ -39,6 +39,9 @@ import psutil
 import pyoxigraph
 from rdflib import Graph
 
+from kgserver import changes
+from kgserver.config import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 BASE = "https://w3id.org/ldn-kg/"
@@ -175,14 +178,11 @@ def free_port() -> int:
 
 
 def build_kgserver_store(dataset: Dataset, location: Path) -> None:
-    """A store laid out as `kgserver build` lays it out: the data graph plus a version stamp."""
+    """A store laid out as `kgserver build` lays it out: the data graph plus its change record."""
     store = pyoxigraph.Store(str(location))
     store.bulk_load(path=str(dataset.path), format=pyoxigraph.RdfFormat.N_TRIPLES,
                     to_graph=pyoxigraph.NamedNode(DATA_GRAPH))
-    version = f"bench:{dataset.name}:{dataset.path.stat().st_size}"
-    store.add(pyoxigraph.Quad(pyoxigraph.NamedNode(f"{BASE}dataset"),
-                              pyoxigraph.NamedNode("http://purl.org/dc/terms/hasVersion"),
-                              pyoxigraph.Literal(version), pyoxigraph.NamedNode(f"{BASE}graph/meta")))
+    changes.record_loaded(store, Settings.from_env(), [DATA_GRAPH])
     store.flush()
     del store
 

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kgserver import changes
 from kgserver import store as kgstore
 from kgserver.config import Settings
 from kgserver.errors import NotConformingError
@@ -19,7 +20,8 @@ class BuildSummary:
     """What a build produced, for the closing table."""
 
     graph_sizes: dict[str, int]
-    version: str
+    version: int
+    changed: bool
     seconds: float
 
     @property
@@ -62,14 +64,14 @@ def build(settings: Settings, store_dir: Path, progress: Progress = quiet) -> Bu
         settings.inferred_graph: reasoning.inferred,
     }
 
-    def fill(store: kgstore.Store) -> tuple[str, dict[str, int]]:
-        for iri, graph in graphs.items():
-            kgstore.replace_graph(store, iri, graph)
-        version = kgstore.stamp_version(store, settings)
-        return version, kgstore.graph_sizes(store, settings.named_graphs)
+    previous = kgstore.read_existing(store_dir, lambda store: changes.read_state(store, settings), changes.DatasetState())
 
-    version, sizes = kgstore.write_store(store_dir, fill)
-    return BuildSummary(sizes, version, time.perf_counter() - started)
+    def fill(store: kgstore.Store) -> tuple[changes.DatasetState, dict[str, int]]:
+        state = changes.commit(store, settings, graphs, previous=previous)
+        return state, kgstore.graph_sizes(store, settings.named_graphs)
+
+    state, sizes = kgstore.write_store(store_dir, fill)
+    return BuildSummary(sizes, state.version, state.version != previous.version, time.perf_counter() - started)
 
 
 def render_summary(summary: BuildSummary) -> str:
@@ -78,7 +80,7 @@ def render_summary(summary: BuildSummary) -> str:
     rows = [f"{'graph':<{width}}  {'triples':>9}"]
     rows += [f"{iri:<{width}}  {count:>9}" for iri, count in summary.graph_sizes.items()]
     rows.append(f"{'total':<{width}}  {summary.total:>9}")
-    rows.append(f"dataset version  {summary.version}")
+    rows.append(f"dataset version  {summary.version}{'' if summary.changed else ' (unchanged)'}")
     rows.append(f"time taken       {summary.seconds:.1f} s")
     return "\n".join(rows)
 

@@ -137,7 +137,7 @@ def _cell(term: object, prefixes: Mapping[str, str]) -> str:
     if term is None:
         return ""
     if isinstance(term, NamedNode):
-        text = _compact(term.value, prefixes)
+        text = compact_iri(term.value, prefixes)
     elif isinstance(term, BlankNode):
         text = f"_:{term.value}"
     elif isinstance(term, Literal):
@@ -148,7 +148,7 @@ def _cell(term: object, prefixes: Mapping[str, str]) -> str:
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
 
 
-def _compact(iri: str, prefixes: Mapping[str, str]) -> str:
+def compact_iri(iri: str, prefixes: Mapping[str, str]) -> str:
     """prefix:name by the longest matching namespace, or <iri> when none matches."""
     for prefix, namespace in sorted(prefixes.items(), key=lambda item: -len(item[1])):
         if iri.startswith(namespace) and iri != namespace:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import shutil
 import time
@@ -21,7 +20,6 @@ from pyoxigraph import (
     Store,
 )
 from rdflib import Graph
-from rdflib.compare import to_canonical_graph
 
 from kgserver.config import Settings
 from kgserver.errors import InputError, KgError
@@ -32,7 +30,6 @@ QueryResult = QuerySolutions | QueryBoolean | QueryTriples
 
 _BUILT_MARKER = "kgserver-built"
 _DCTERMS_HAS_VERSION = "http://purl.org/dc/terms/hasVersion"
-_OWL_VERSION_INFO = "http://www.w3.org/2002/07/owl#versionInfo"
 
 
 def open_store(path: Path) -> Store:
@@ -110,12 +107,6 @@ def _swap_into_place(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def replace_graph(store: Store, graph_iri: str, graph: Graph) -> None:
-    """Replace a named graph's content in one transaction: readers see the old or the new graph."""
-    triples = graph.serialize(format="nt", encoding="utf-8").decode("utf-8")
-    store.update(f"DROP SILENT GRAPH <{graph_iri}> ;\nINSERT DATA {{ GRAPH <{graph_iri}> {{\n{triples}}} }}")
-
-
 def read_graph(store: Store, graph_iri: str) -> Graph:
     """A named graph of the store as an rdflib graph, for validation and reasoning."""
     data = store.dump(format=RdfFormat.N_TRIPLES, from_graph=NamedNode(graph_iri))
@@ -129,35 +120,8 @@ def graph_sizes(store: Store, graph_iris: tuple[str, ...]) -> dict[str, int]:
     return {iri: sum(1 for _ in store.quads_for_pattern(None, None, None, NamedNode(iri))) for iri in graph_iris}
 
 
-def stamp_version(store: Store, settings: Settings) -> str:
-    """Compute the dataset version from the content and record it in the meta graph.
-
-    The version is "sha256:" and the hash of the canonical N-Quads of every graph but
-    the meta graph. Blank nodes are relabelled canonically first and nothing time-dependent
-    is stored, so building twice from unchanged sources gives the same version.
-    """
-    digest = hashlib.sha256()
-    for iri in sorted(settings.named_graphs):
-        if iri == settings.meta_graph:
-            continue
-        canonical = to_canonical_graph(read_graph(store, iri))
-        lines = canonical.serialize(format="nt", encoding="utf-8").decode("utf-8").splitlines()
-        for line in sorted(filter(None, lines)):
-            digest.update(f"{line[:-1].rstrip()} <{iri}> .\n".encode())
-    version = f"sha256:{digest.hexdigest()}"
-    meta = Graph()
-    dataset = f"<{settings.dataset_iri}>"
-    meta.parse(
-        data=f'{dataset} <{_DCTERMS_HAS_VERSION}> "{version}" .\n'
-        f'{dataset} <{_OWL_VERSION_INFO}> "{version}" .\n',
-        format="nt",
-    )
-    replace_graph(store, settings.meta_graph, meta)
-    return version
-
-
 def dataset_version(store: Store, settings: Settings) -> str | None:
-    """The version recorded by the last build, or None for a store not made by `kgserver build`."""
+    """The dataset's version as text, or None for a store not made by `kgserver build`."""
     for quad in store.quads_for_pattern(
         NamedNode(settings.dataset_iri),
         NamedNode(_DCTERMS_HAS_VERSION),
@@ -167,6 +131,18 @@ def dataset_version(store: Store, settings: Settings) -> str | None:
         if isinstance(quad.object, Literal):
             return quad.object.value
     return None
+
+
+def read_existing(path: Path, read: Callable[[Store], T], default: T) -> T:
+    """Apply `read` to the store at `path` opened read-only and close it again; `default` if none is there."""
+    if not (path / "CURRENT").is_file():
+        return default
+    store = open_read_only(path)
+    try:
+        return read(store)
+    finally:
+        del store
+        gc.collect()
 
 
 def query(

@@ -56,7 +56,7 @@ def test_health_reports_the_store(server):
     assert (status, content_type) == (200, "application/json")
     assert health["status"] == "ok"
     assert health["triples"] > 0
-    assert health["version"].startswith("sha256:")
+    assert health["version"].isdigit()
 
 
 def test_sparql_get_returns_json_results(server):

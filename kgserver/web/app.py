@@ -13,9 +13,10 @@ from kgserver.config import ServerSettings, Settings
 from kgserver.errors import KgError, PayloadTooLargeError
 from kgserver.sparql.cache import ResultCache
 from kgserver.sparql.execution import QueryGate
-from kgserver.web import http
+from kgserver.web import http, templating
+from kgserver.web.dataset import LiveDataset
 from kgserver.web.metrics import Metrics
-from kgserver.web.sparql import DatasetInfo, SparqlEndpoint, sparql_blueprint
+from kgserver.web.sparql import SparqlEndpoint, sparql_blueprint
 
 _RETRY_AFTER_SECONDS = "5"
 
@@ -23,11 +24,13 @@ _RETRY_AFTER_SECONDS = "5"
 def create_app(settings: Settings, store_path: Path, limits: ServerSettings | None = None) -> Flask:
     """An app serving the store at `store_path` read-only, its queries run by a pool of workers."""
     limits = limits or ServerSettings.from_env()
-    dataset = _dataset_info(settings, store_path)
+    kgstore.require_store(store_path)
+    dataset = LiveDataset(settings, store_path)
     gate = QueryGate(store_path, settings.prefixes, limits)
     atexit.register(gate.close)
     metrics = Metrics()
     app = Flask(__name__)
+    templating.install(app, settings)
     app.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = limits.max_request_bytes
 
@@ -72,16 +75,6 @@ def _http_error_response(error: HTTPException) -> Response:
         if header in response.headers:
             body.headers[header] = response.headers[header]
     return body
-
-
-def _dataset_info(settings: Settings, store_path: Path) -> DatasetInfo:
-    """Version, build time and graph sizes, read once at start; the store is then closed here."""
-    store = kgstore.open_read_only(store_path)
-    return DatasetInfo(
-        version=kgstore.dataset_version(store, settings),
-        built_at=kgstore.built_at(store_path),
-        graph_sizes=kgstore.graph_sizes(store, settings.named_graphs),
-    )
 
 
 def _error_response(error: KgError) -> tuple[Response, int]:

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from flask import Blueprint, Response, g, request
 
@@ -22,22 +21,10 @@ from kgserver.sparql import description, negotiation, policy, protocol
 from kgserver.sparql.cache import CachedResult, ResultCache
 from kgserver.sparql.execution import Execution, Job, QueryGate, QueryTimeoutError
 from kgserver.web import http
+from kgserver.web.dataset import LiveDataset
 from kgserver.web.metrics import Metrics
 
 log = logging.getLogger("kgserver.sparql")
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What the web process knows about the store without querying it: version, build time, sizes."""
-
-    version: str | None
-    built_at: float
-    graph_sizes: dict[str, int]
-
-    @property
-    def last_modified(self) -> datetime:
-        return datetime.fromtimestamp(int(self.built_at), tz=timezone.utc)
 
 
 @dataclass
@@ -58,7 +45,7 @@ class SparqlEndpoint:
 
     settings: Settings
     limits: ServerSettings
-    dataset: DatasetInfo
+    dataset: LiveDataset
     gate: QueryGate
     cache: ResultCache
     metrics: Metrics

@@ -1,0 +1,224 @@
+"""The dataset's version and change records, kept in the meta graph so they commit with the data.
+
+Every change to the dataset (a build that changes something, later a submission or a
+retraction) replaces or deletes whole named graphs and moves the dataset version on by
+one. The meta graph records, for each graph the dataset has ever held, the version in
+which it last changed, when, its size and a hash of its content, or that it was deleted.
+That is all a harvester needs to stay in sync (the change feed serves, for each graph
+changed since the version it holds, the graph as it is now), and because the records are
+written in the same transaction as the graphs they describe, they never disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pyoxigraph import Literal, NamedNode, RdfFormat, Store
+from rdflib import BNode, Graph
+from rdflib.compare import to_canonical_graph
+
+from kgserver.config import Settings
+
+_DCTERMS = "http://purl.org/dc/terms/"
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+_OWL_VERSION_INFO = "http://www.w3.org/2002/07/owl#versionInfo"
+_VOID_TRIPLES = "http://rdfs.org/ns/void#triples"
+
+
+@dataclass(frozen=True)
+class GraphChange:
+    """The last change to one named graph: the version it happened in, when, and what the graph became."""
+
+    graph: str
+    version: int
+    modified: datetime
+    triples: int
+    content_hash: str | None  # None when the change deleted the graph
+
+    @property
+    def deleted(self) -> bool:
+        return self.content_hash is None
+
+
+@dataclass(frozen=True)
+class DatasetState:
+    """The dataset's current version, when it last changed, and the last change of every graph."""
+
+    version: int = 0
+    modified: datetime | None = None
+    changes: tuple[GraphChange, ...] = field(default_factory=tuple)
+
+    @property
+    def live_graphs(self) -> tuple[str, ...]:
+        """The named graphs the dataset holds now (the meta graph aside)."""
+        return tuple(change.graph for change in self.changes if not change.deleted)
+
+    def change_of(self, graph: str) -> GraphChange | None:
+        return next((change for change in self.changes if change.graph == graph), None)
+
+    def since(self, version: int) -> tuple[GraphChange, ...]:
+        """The graphs changed after `version`, oldest change first: what a replica at `version` lacks."""
+        return tuple(change for change in self.changes if change.version > version)
+
+
+def _terms(settings: Settings) -> dict[str, NamedNode]:
+    ldn = settings.prefixes["ldn"]
+    return {
+        "version_number": NamedNode(f"{ldn}versionNumber"),
+        "changed_in": NamedNode(f"{ldn}changedInVersion"),
+        "deleted_in": NamedNode(f"{ldn}deletedInVersion"),
+        "content_hash": NamedNode(f"{ldn}contentHash"),
+        "modified": NamedNode(f"{_DCTERMS}modified"),
+        "has_version": NamedNode(f"{_DCTERMS}hasVersion"),
+        "triples": NamedNode(_VOID_TRIPLES),
+    }
+
+
+def read_state(store: Store, settings: Settings) -> DatasetState:
+    """The state recorded in the store's meta graph; an empty state for a store without records."""
+    terms, meta = _terms(settings), NamedNode(settings.meta_graph)
+
+    def value(subject: NamedNode, predicate: NamedNode) -> str | None:
+        for quad in store.quads_for_pattern(subject, predicate, None, meta):
+            return quad.object.value
+        return None
+
+    dataset = NamedNode(settings.dataset_iri)
+    number = value(dataset, terms["version_number"])
+    if number is None:
+        return DatasetState()
+    changes = []
+    for predicate, deleted in ((terms["changed_in"], False), (terms["deleted_in"], True)):
+        for quad in store.quads_for_pattern(None, predicate, None, meta):
+            graph = quad.subject
+            modified = value(graph, terms["modified"])
+            changes.append(
+                GraphChange(
+                    graph=graph.value,
+                    version=int(quad.object.value),
+                    modified=_parse_time(modified),
+                    triples=0 if deleted else int(value(graph, terms["triples"]) or 0),
+                    content_hash=None if deleted else value(graph, terms["content_hash"]),
+                )
+            )
+    changes.sort(key=lambda change: (change.version, change.graph))
+    return DatasetState(int(number), _parse_time(value(dataset, terms["modified"])), tuple(changes))
+
+
+def content_hash(graph: Graph) -> str:
+    """A hash of a graph's content that ignores blank node labels and triple order."""
+    has_blank_nodes = any(isinstance(term, BNode) for triple in graph for term in triple)
+    lines = (to_canonical_graph(graph) if has_blank_nodes else graph).serialize(format="nt", encoding="utf-8")
+    digest = hashlib.sha256()
+    for line in sorted(filter(None, lines.splitlines())):
+        digest.update(line + b"\n")
+    return f"sha256:{digest.hexdigest()}"
+
+
+def commit(
+    store: Store,
+    settings: Settings,
+    replace: Mapping[str, Graph],
+    delete: Iterable[str] = (),
+    previous: DatasetState | None = None,
+    now: datetime | None = None,
+) -> DatasetState:
+    """Replace and delete named graphs and record the change, all in one transaction.
+
+    Graphs whose content equals what `previous` (by default the store's own state) records
+    are left alone, so committing unchanged content changes nothing and keeps the version;
+    otherwise the version moves on by one. A build passes the state of the store it
+    replaces as `previous` and commits every graph into a fresh store: the history carries
+    over, and a graph the old store had but the new one lacks is recorded as deleted.
+    """
+    fresh = not store.contains_named_graph(NamedNode(settings.meta_graph))
+    previous = read_state(store, settings) if previous is None else previous
+    hashes = {iri: content_hash(graph) for iri, graph in replace.items()}
+    changed = [iri for iri in replace if _hash_of(previous, iri) != hashes[iri]]
+    dropped = set(delete) | (set(previous.live_graphs) if fresh else set())
+    removed = sorted(iri for iri in dropped if iri in previous.live_graphs and iri not in replace)
+    if not changed and not removed and not fresh:
+        return previous
+    moved = bool(changed or removed)
+    version = previous.version + 1 if moved else previous.version
+    when = (now or datetime.now(UTC)).replace(microsecond=0)
+    records = {change.graph: change for change in previous.changes}
+    for iri in changed:
+        records[iri] = GraphChange(iri, version, when, len(replace[iri]), hashes[iri])
+    for iri in removed:
+        records[iri] = GraphChange(iri, version, when, 0, None)
+    state = DatasetState(
+        version,
+        when if moved else previous.modified,
+        tuple(sorted(records.values(), key=lambda change: (change.version, change.graph))),
+    )
+    written = list(replace) if fresh else changed
+    operations = [f"DROP SILENT GRAPH <{iri}>" for iri in [*written, *removed, settings.meta_graph]]
+    operations += [_insert_data(iri, replace[iri].serialize(format="nt", encoding="utf-8").decode("utf-8")) for iri in written]
+    operations.append(_insert_data(settings.meta_graph, _meta_ntriples(state, settings)))
+    store.update(" ;\n".join(operations))
+    return state
+
+
+def _hash_of(state: DatasetState, graph: str) -> str | None:
+    change = state.change_of(graph)
+    return None if change is None else change.content_hash
+
+
+def _insert_data(graph: str, ntriples: str) -> str:
+    return f"INSERT DATA {{ GRAPH <{graph}> {{\n{ntriples}}} }}"
+
+
+def _meta_ntriples(state: DatasetState, settings: Settings) -> str:
+    """The meta graph for `state`, as N-Triples."""
+    terms = _terms(settings)
+    dataset = NamedNode(settings.dataset_iri)
+    version = Literal(str(state.version))
+    triples = [
+        (dataset, terms["has_version"], version),
+        (dataset, NamedNode(_OWL_VERSION_INFO), version),
+        (dataset, terms["version_number"], Literal(str(state.version), datatype=NamedNode(f"{_XSD}integer"))),
+    ]
+    if state.modified is not None:
+        triples.append((dataset, terms["modified"], _time_literal(state.modified)))
+    for change in state.changes:
+        graph = NamedNode(change.graph)
+        number = Literal(str(change.version), datatype=NamedNode(f"{_XSD}integer"))
+        triples.append((graph, terms["deleted_in" if change.deleted else "changed_in"], number))
+        triples.append((graph, terms["modified"], _time_literal(change.modified)))
+        if not change.deleted:
+            triples.append((graph, terms["triples"], Literal(str(change.triples), datatype=NamedNode(f"{_XSD}integer"))))
+            triples.append((graph, terms["content_hash"], Literal(change.content_hash or "")))
+    return "".join(f"{s} {p} {o} .\n" for s, p, o in triples)
+
+
+def _time_literal(moment: datetime) -> Literal:
+    return Literal(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), datatype=NamedNode(f"{_XSD}dateTime"))
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text)
+
+
+def record_loaded(store: Store, settings: Settings, graphs: Iterable[str], now: datetime | None = None) -> DatasetState:
+    """Record graphs loaded into a fresh store by other means (a bulk load) as version 1.
+
+    For stores too big to pass through rdflib, such as the benchmarks' generated graphs:
+    the hash is taken over the sorted N-Triples, which is exact when there are no blank nodes.
+    """
+    when = (now or datetime.now(UTC)).replace(microsecond=0)
+    changes = []
+    for iri in graphs:
+        data = store.dump(format=RdfFormat.N_TRIPLES, from_graph=NamedNode(iri))
+        lines = sorted(filter(None, data.splitlines()))
+        digest = hashlib.sha256(b"".join(line + b"\n" for line in lines)).hexdigest()
+        changes.append(GraphChange(iri, 1, when, len(lines), f"sha256:{digest}"))
+    state = DatasetState(1, when, tuple(changes))
+    store.update(f"DROP SILENT GRAPH <{settings.meta_graph}> ;\n" + _insert_data(settings.meta_graph, _meta_ntriples(state, settings)))
+    return state
+
