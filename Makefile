@@ -5,7 +5,7 @@ STORE  := var/store
 HOST   := 127.0.0.1
 PORT   := 8000
 
-.PHONY: serve test install install-test java
+.PHONY: serve test install install-test java chromium
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -20,10 +20,14 @@ install-test: $(PYTHON)
 java:
 	@command -v java >/dev/null 2>&1 || (apt-get update && apt-get install -y default-jre-headless)
 
+# The browser tests drive Debian's Chromium headless; install it only when none is on PATH.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+
 serve: install java
 	$(VENV)/bin/kgserver build --store $(STORE)
 	$(VENV)/bin/kgserver serve --store $(STORE) --host $(HOST) --port $(PORT)
 
-test: install-test java
+test: install-test java chromium
 	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 	$(VENV)/bin/pytest -q

@@ -6,10 +6,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rdflib import Graph
+
 from kgserver import changes
 from kgserver import store as kgstore
 from kgserver.config import Settings
 from kgserver.errors import NotConformingError
+from kgserver.examples import example_graph
 from kgserver.reasoning import reason
 from kgserver.sources import Progress, quiet, read_sources
 from kgserver.validation import render_text, validate
@@ -62,9 +65,12 @@ def build(settings: Settings, store_dir: Path, progress: Progress = quiet) -> Bu
         settings.data_graph: sources.data,
         settings.shapes_graph: sources.shapes,
         settings.inferred_graph: reasoning.inferred,
+        settings.examples_graph: example_graph(settings),
     }
-
-    previous = kgstore.read_existing(store_dir, lambda store: changes.read_state(store, settings), changes.DatasetState())
+    previous, carried = kgstore.read_existing(store_dir, lambda store: _history(store, settings), (changes.DatasetState(), {}))
+    if carried:
+        progress(f"keeping {len(carried)} graphs added since the last build (curators' submissions and their records)")
+    graphs |= carried
 
     def fill(store: kgstore.Store) -> tuple[changes.DatasetState, dict[str, int]]:
         state = changes.commit(store, settings, graphs, previous=previous)
@@ -72,6 +78,17 @@ def build(settings: Settings, store_dir: Path, progress: Progress = quiet) -> Bu
 
     state, sizes = kgstore.write_store(store_dir, fill)
     return BuildSummary(sizes, state.version, state.version != previous.version, time.perf_counter() - started)
+
+
+def _history(store: kgstore.Store, settings: Settings) -> tuple[changes.DatasetState, dict[str, Graph]]:
+    """The state of the store a build replaces, and the graphs it holds that no build makes.
+
+    Those graphs came in through the curation gate after the last build; a rebuild from
+    the sources must keep them, so the new store starts with them unchanged.
+    """
+    state = changes.read_state(store, settings)
+    built = set(settings.named_graphs)
+    return state, {iri: kgstore.read_graph(store, iri) for iri in state.live_graphs if iri not in built}
 
 
 def render_summary(summary: BuildSummary) -> str:

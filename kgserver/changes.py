@@ -136,6 +136,8 @@ def commit(
     """
     fresh = not store.contains_named_graph(NamedNode(settings.meta_graph))
     previous = read_state(store, settings) if previous is None else previous
+    delete = {*delete, *(iri for iri, graph in replace.items() if not len(graph))}  # a quad store has no empty graphs
+    replace = {iri: graph for iri, graph in replace.items() if len(graph)}
     hashes = {iri: content_hash(graph) for iri, graph in replace.items()}
     changed = [iri for iri in replace if _hash_of(previous, iri) != hashes[iri]]
     dropped = set(delete) | (set(previous.live_graphs) if fresh else set())

@@ -64,17 +64,22 @@ class Settings:
         return self._graph("meta")
 
     @property
+    def examples_graph(self) -> str:
+        return self._graph("examples")
+
+    @property
     def dataset_iri(self) -> str:
         return f"{self.base}dataset"
 
     @property
     def named_graphs(self) -> tuple[str, ...]:
-        """All graphs of the store, in the order they are built and reported."""
+        """The graphs a build makes, in the order they are built and reported (curators' graphs come on top)."""
         return (
             self.ontology_graph,
             self.data_graph,
             self.shapes_graph,
             self.inferred_graph,
+            self.examples_graph,
             self.meta_graph,
         )
 
@@ -124,6 +129,7 @@ class ServerSettings:
     queue_wait: float = 2.0
     cache_bytes: int = 32 << 20
     cache_entry_bytes: int = 256 << 10
+    dump_dir: Path | None = None  # where dump files are cached; None: a `<store>.dumps` directory beside the store
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
@@ -144,6 +150,8 @@ class ServerSettings:
                     raise ValueError(f"{variable}={env[variable]!r} is not a number") from None
         values["cors_origins"] = _env_list(env.get("LDNKG_CORS_ORIGINS"), cls.cors_origins)
         values["service_allow"] = _env_list(env.get("LDNKG_SERVICE_ALLOW"), cls.service_allow)
+        if env.get("LDNKG_DUMP_DIR"):
+            values["dump_dir"] = Path(env["LDNKG_DUMP_DIR"])
         values.update({key: value for key, value in overrides.items() if value is not None})
         settings = cls(**values)
         settings.check()

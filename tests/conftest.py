@@ -19,6 +19,9 @@ from serving import serving
 from kgserver import store as kgstore
 from kgserver.config import Settings
 
+# The browser fixtures (`chromium`, `visit`) for every test module, started once per session.
+pytest_plugins = ["browser"]
+
 REPO = Path(__file__).resolve().parent.parent
 MINI_ROOT = REPO / "tests" / "fixtures" / "mini"
 SOURCE_DIRS = ("ontology", "graph", "shapes")

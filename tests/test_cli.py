@@ -255,4 +255,4 @@ def test_export_writes_every_named_graph(kgserver, built_store):
     result = kgserver("export", "--store", built_store)
     assert result.returncode == 0, result.stderr
     graphs = {line.rsplit(" ", 2)[-2] for line in result.stdout.splitlines() if line}
-    assert {g.split("/")[-1].rstrip(">") for g in graphs} == {"ontology", "data", "shapes", "inferred", "meta"}
+    assert {g.split("/")[-1].rstrip(">") for g in graphs} == {"ontology", "data", "shapes", "inferred", "examples", "meta"}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from werkzeug.datastructures import MIMEAccept
 
-from kgserver.errors import InputError, NotAcceptableError
-from kgserver.formats import BY_NAME, GRAPHS, RESULTS, Format
+from kgserver.formats import GRAPHS, RESULTS, Format
+from kgserver.negotiate import negotiate
 
 # Other names clients send as `format=` (SPARQLWrapper's among them), per kind of result:
 # "xml" and "json" mean RDF/XML and JSON-LD for a graph.
@@ -34,34 +34,7 @@ def offered(form: str | None) -> tuple[Format, ...]:
 
 
 def choose(form: str | None, accept: MIMEAccept, format_name: str | None = None) -> Format:
-    """The format to send: `format=` if given, else the best match for Accept (q-values honoured).
-
-    No Accept header, or */*, gives the default. Nothing acceptable is a 406 that lists
-    the media types on offer.
-    """
+    """The format to send for a query form: `format=` if given, else the best match for Accept."""
     formats = offered(form)
-    if format_name:
-        chosen = _by_format_name(format_name, formats)
-        if chosen is None:
-            names = ", ".join(fmt.name for fmt in formats)
-            raise InputError(f"format={format_name} does not apply to {form or 'this'} results; use one of: {names}")
-        return chosen
-    if not accept:
-        return formats[0]
-    candidates = [fmt.media_type for fmt in formats]
-    candidates += [alias for alias, name in _ALIASES.items() if BY_NAME[name] in formats]
-    best = accept.best_match(candidates)
-    if best is None:
-        raise NotAcceptableError(
-            "none of the accepted media types can carry these results; offered: "
-            + ", ".join(fmt.media_type for fmt in formats)
-        )
-    return BY_NAME[_ALIASES[best]] if best in _ALIASES else next(f for f in formats if f.media_type == best)
-
-
-def _by_format_name(name: str, formats: tuple[Format, ...]) -> Format | None:
-    """The format a `format=` value names among `formats`: a name, an alias or a media type."""
-    key = name.strip().lower()
-    aliases = _GRAPH_NAMES if formats is GRAPHS else _RESULT_NAMES
-    key = aliases.get(key, key)
-    return next((fmt for fmt in formats if key in (fmt.name, fmt.media_type)), None)
+    names = _GRAPH_NAMES if formats is GRAPHS else _RESULT_NAMES
+    return negotiate(formats, accept, format_name, f"{form or 'these'} results", names, _ALIASES)

@@ -15,7 +15,11 @@ from kgserver.sparql.cache import ResultCache
 from kgserver.sparql.execution import QueryGate
 from kgserver.web import http, templating
 from kgserver.web.dataset import LiveDataset
+from kgserver.web.home import home_blueprint
 from kgserver.web.metrics import Metrics
+from kgserver.web.publishing import publishing_blueprint
+from kgserver.web.query_page import query_page_blueprint
+from kgserver.web.resources import resources_blueprint
 from kgserver.web.sparql import SparqlEndpoint, sparql_blueprint
 
 _RETRY_AFTER_SECONDS = "5"
@@ -51,6 +55,10 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
 
     endpoint = SparqlEndpoint(settings, limits, dataset, gate, ResultCache(limits.cache_bytes, limits.cache_entry_bytes), metrics)
     app.register_blueprint(sparql_blueprint(endpoint))
+    app.register_blueprint(resources_blueprint(settings, dataset))
+    app.register_blueprint(query_page_blueprint(settings))
+    app.register_blueprint(publishing_blueprint(settings, dataset, limits))
+    app.register_blueprint(home_blueprint(settings, dataset))
     app.register_error_handler(KgError, _error_response)
     app.register_error_handler(
         RequestEntityTooLarge,

@@ -58,3 +58,4 @@ def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
 def etag_value(*parts: object) -> str:
     """A validator from everything a response depends on; sent weak, as gzip changes the bytes."""
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:32]
+

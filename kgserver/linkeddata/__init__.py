@@ -1,0 +1,1 @@
+"""Linked data for people and programs: resource descriptions, pages, VoID, dumps and the change feed."""

@@ -1,0 +1,43 @@
+"""The home page (/): what the graph holds, where it comes from, and the evidence map.
+
+    curl -i http://127.0.0.1:8000/
+    curl -i -H 'If-None-Match: W/"<etag from above>"' http://127.0.0.1:8000/   # 304 until the data changes
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template, request
+
+from kgserver.config import Settings
+from kgserver.linkeddata import evidence_map, pages
+from kgserver.web import http
+from kgserver.web.dataset import LiveDataset
+
+
+def home_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
+    """The / route for one dataset."""
+    blueprint = Blueprint("home", __name__)
+
+    @blueprint.get("/")
+    def home() -> Response:
+        """The home page, revalidated by an ETag that changes with the dataset's version."""
+        etag = http.etag_value("home", dataset.version, settings.base)
+        if request.if_none_match.contains_weak(etag):
+            return _validated(Response(status=304), etag, dataset)
+        store = dataset.store
+        body = render_template(
+            "home.html",
+            summary=pages.home_summary(store, settings),
+            chart=evidence_map.layout(pages.evidence_facts(store, settings), pages.stances(store, settings)),
+        )
+        return _validated(Response(body, mimetype="text/html"), etag, dataset)
+
+    return blueprint
+
+
+def _validated(response: Response, etag: str, dataset: LiveDataset) -> Response:
+    """ETag and Last-Modified, so browsers and caches revalidate instead of fetching again."""
+    response.set_etag(etag, weak=True)
+    response.last_modified = dataset.last_modified
+    response.cache_control.no_cache = True
+    return response

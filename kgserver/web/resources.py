@@ -1,0 +1,249 @@
+"""Dereferenceable IRIs: GET /x/y answers for the IRI {base}x/y, as a page or as RDF, whatever host serves it.
+
+A request flows one way: the path becomes an IRI (refused if it cannot be one), the form is
+chosen (suffix, then ?format=, then Accept), a current copy is answered 304, the IRI is
+described (kgserver.linkeddata.describe), and the description is rendered last, with
+Content-Location, Link alternates, Vary, ETag and Last-Modified.
+
+    curl -H 'Accept: text/turtle' http://127.0.0.1:8000/id/naltrexone
+    curl http://127.0.0.1:8000/id/naltrexone.jsonld
+    curl 'http://127.0.0.1:8000/ontology?format=nt'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from flask import Blueprint, Response, g, render_template, request
+from pyoxigraph import NamedNode, RdfFormat, Store, Triple, serialize
+from werkzeug.datastructures import MIMEAccept
+
+from kgserver.config import Settings
+from kgserver.errors import InputError
+from kgserver.formats import BY_NAME, compact_iri
+from kgserver.linkeddata import describe
+from kgserver.negotiate import negotiate
+from kgserver.web import http
+from kgserver.web.dataset import LiveDataset
+from kgserver.web.views import special_view
+
+CONTEXT_PATH = "/context.jsonld"
+JSONLD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+MAX_PATH_CHARS = 1024
+_NOT_IN_IRIS = frozenset('<>"{}|\\^` ')
+
+
+@dataclass(frozen=True)
+class Representation:
+    """A form a resource is sent in: its name (also its suffix), media type and writer (None: HTML)."""
+
+    name: str
+    media_type: str
+    engine: RdfFormat | None
+
+
+def _rdf(name: str, suffix: str) -> Representation:
+    fmt = BY_NAME[name]
+    assert isinstance(fmt.engine, RdfFormat)
+    return Representation(suffix, fmt.media_type, fmt.engine)
+
+
+# In order of preference: no Accept, or */*, gets Turtle; browsers ask for text/html by name.
+REPRESENTATIONS: tuple[Representation, ...] = (
+    _rdf("turtle", "ttl"),
+    _rdf("jsonld", "jsonld"),
+    _rdf("rdfxml", "rdf"),
+    _rdf("ntriples", "nt"),
+    Representation("html", "text/html", None),
+)
+_BY_SUFFIX = {rep.name: rep for rep in REPRESENTATIONS}
+# Media types clients send that mean one of the above: rdflib asks for N3 and N-Triples by these.
+_MEDIA_ALIASES = {
+    "application/xhtml+xml": "html",
+    "text/n3": "ttl",
+    "text/rdf+n3": "ttl",
+    "application/x-turtle": "ttl",
+    "text/plain": "nt",
+}
+_NAME_ALIASES = {
+    "turtle": "ttl", "json-ld": "jsonld", "rdfxml": "rdf", "xml": "rdf", "ntriples": "nt", "n-triples": "nt",
+}
+
+
+class ResourceNotFound(Exception):
+    """No graph mentions the IRI; the route answers 404 in the chosen form."""
+
+
+def resources_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
+    """The catch-all resource route (lowest priority: every other route wins) and the JSON-LD @context."""
+    blueprint = Blueprint("resources", __name__)
+
+    @blueprint.get(CONTEXT_PATH)
+    def jsonld_context() -> Response:
+        """The @context of every JSON-LD answer: the project's prefixes, at a stable address."""
+        body = json.dumps({"@context": settings.prefixes}, indent=1).encode("utf-8")
+        response = Response(body, mimetype="application/ld+json")
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
+
+    @blueprint.get("/<path:path>")
+    def resource(path: str) -> Response:
+        """The IRI {base}{path} as a page or RDF; a .ttl/.jsonld/.rdf/.nt/.html suffix fixes the form."""
+        return _answer(settings, dataset, path)
+
+    @blueprint.after_request
+    def vary(response: Response) -> Response:
+        """Negotiated answers, 404 and 406 included, differ by Accept; caches must know."""
+        if g.get("resource_negotiated"):
+            response.vary.add("Accept")
+        return response
+
+    return blueprint
+
+
+def _answer(settings: Settings, dataset: LiveDataset, path: str) -> Response:
+    """Resolve, negotiate, revalidate, describe and render, in that order."""
+    g.resource_negotiated = not request.args.get("format")  # a 400 below is worded for the Accept header
+    _check_path(path)
+    store = dataset.store
+    resolved_path, suffix = _resolve_suffix(store, settings, path)
+    iri = settings.base + resolved_path
+    g.resource_negotiated = suffix is None and not request.args.get("format")
+    rep = choose(request.accept_mimetypes, request.args.get("format"), suffix)
+    if any(segment in (".", "..") for segment in resolved_path.split("/")) or not describe.mentions(store, iri):
+        return _not_found(iri, rep)
+    etag = http.etag_value(dataset.version, iri, rep.name)  # the version is read per request: it changes
+    if request.if_none_match.contains_weak(etag) or _unmodified_since(dataset):
+        return _with_headers(Response(status=304), dataset, etag, resolved_path, rep)
+    description = describe.describe(store, settings, iri)
+    if description is None:  # the dataset changed between the two reads
+        return _not_found(iri, rep)
+    if rep.engine is None:
+        body = _page(store, dataset, description, resolved_path).encode("utf-8")
+    else:
+        body = _serialise(list(description.triples), rep.engine, settings.prefixes)
+    gzip = http.wants_gzip(request)
+    response = Response(http.gzip_stream([body]) if gzip else body, mimetype=rep.media_type)
+    if gzip:
+        response.headers["Content-Encoding"] = "gzip"
+    return _with_headers(response, dataset, etag, resolved_path, rep)
+
+
+def _check_path(path: str) -> None:
+    """Refuse, as a 400, a path that cannot be part of an IRI: too long, control characters, spaces, <>."""
+    if len(path) > MAX_PATH_CHARS:
+        raise InputError(f"the path is longer than {MAX_PATH_CHARS} characters; no IRI of this dataset is that long")
+    if any(char in _NOT_IN_IRIS or ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in path):
+        raise InputError("the path holds characters that cannot appear in an IRI (controls, spaces, <>\"{}|\\^`)")
+    try:
+        NamedNode("https://iri.invalid/" + path)
+    except ValueError:
+        raise InputError("the path is not part of a valid IRI") from None
+
+
+def _resolve_suffix(store: Store, settings: Settings, path: str) -> tuple[str, str | None]:
+    """Split `/id/x.ttl` into (`id/x`, "ttl") unless `id/x.ttl` is itself an IRI of the dataset."""
+    stem, dot, suffix = path.rpartition(".")
+    if not dot or suffix not in _BY_SUFFIX or not stem or "/" in suffix:
+        return path, None
+    if describe.mentions(store, settings.base + path):
+        return path, None
+    return stem, suffix
+
+
+def choose(accept: MIMEAccept, format_name: str | None = None, suffix: str | None = None) -> Representation:
+    """The form to send: the suffix if any, else `format=`, else the best match for Accept (q-values honoured).
+
+    No Accept header, or */*, gives Turtle. Nothing acceptable is a 406 listing what is offered.
+    """
+    if suffix is not None:
+        return _BY_SUFFIX[suffix]
+    return negotiate(REPRESENTATIONS, accept, format_name, "this resource", _NAME_ALIASES, _MEDIA_ALIASES)
+
+
+def alternates(path: str) -> list[tuple[str, str, str]]:
+    """(format name, media type, href) of every form of the resource at `path`, for Link headers and pages."""
+    return [(rep.name, rep.media_type, f"/{path}.{rep.name}") for rep in REPRESENTATIONS]
+
+
+def _with_headers(response: Response, dataset: LiveDataset, etag: str, path: str, rep: Representation) -> Response:
+    """Validators, the form-specific address, the alternates and (for JSON-LD) the published @context."""
+    response.set_etag(etag, weak=True)
+    response.last_modified = dataset.last_modified
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Content-Location"] = f"/{path}.{rep.name}"
+    links = [f'<{href}>; rel="alternate"; type="{media_type}"' for _, media_type, href in alternates(path)]
+    if rep.name == "jsonld":
+        links.append(f'<{CONTEXT_PATH}>; rel="{JSONLD_CONTEXT_REL}"; type="application/ld+json"')
+    response.headers["Link"] = ", ".join(links)
+    response.vary.add("Accept-Encoding")
+    return response
+
+
+def _unmodified_since(dataset: LiveDataset) -> bool:
+    """If-Modified-Since, honoured only when the client sent no If-None-Match (which takes precedence)."""
+    since = request.if_modified_since
+    return not request.if_none_match and since is not None and dataset.last_modified <= since
+
+
+def _not_found(iri: str, rep: Representation) -> Response:
+    """404: a page for browsers, a line of plain text for everything else (as Fuseki answers)."""
+    message = f"No resource {iri} in this dataset. Search for it with SPARQL at /sparql.\n"
+    if rep.engine is None:
+        page = render_template("resource.html", not_found=True, iri=iri, message=message.strip(), **_EMPTY_PAGE)
+        return Response(page, status=404, mimetype="text/html")
+    return Response(message, status=404, mimetype="text/plain")
+
+
+_EMPTY_PAGE: dict[str, object] = {
+    "label": None, "types": [], "definition": None, "properties": [], "incoming": [],
+    "incoming_truncated": False, "terms": [], "alternates": [],
+}
+
+
+def _page(store: Store, dataset: LiveDataset, description: describe.Description, path: str) -> str:
+    """The special page for the resource's kind if there is one (kgserver.web.views), else the generic page."""
+    summary = describe.summarise(store, description)
+    context: dict[str, object] = {field.name: getattr(summary, field.name) for field in fields(summary)}
+    context |= {"alternates": alternates(path), "not_found": False, "summary": summary, "description": description}
+    special = special_view(dataset, description.iri, description.types)
+    template, extra = special if special is not None else ("resource.html", {})
+    return render_template(template, **(context | extra))
+
+
+def _serialise(triples: list[Triple], fmt: RdfFormat, prefixes: Mapping[str, str]) -> bytes:
+    """The triples in an RDF format; JSON-LD compacted against the published @context, which it embeds."""
+    if fmt is RdfFormat.JSON_LD:
+        return _jsonld(triples, prefixes)
+    return serialize(triples, format=fmt, prefixes=dict(prefixes)) or b""
+
+
+def _jsonld(triples: list[Triple], prefixes: Mapping[str, str]) -> bytes:
+    """Expanded JSON-LD from the engine, with IRIs shortened to the context's prefixes (prefix:name)."""
+    expanded = json.loads(serialize(triples, format=RdfFormat.JSON_LD) or b"[]")
+    document = {"@context": dict(prefixes), "@graph": _compact(expanded, prefixes, None)}
+    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _compact(value: object, prefixes: Mapping[str, str], key: str | None) -> object:
+    """Shorten property names and @id/@type values; values of literals stay as they are."""
+    if isinstance(value, list):
+        return [_compact(item, prefixes, key) for item in value]
+    if isinstance(value, dict):
+        return {
+            (name if name.startswith("@") else _curie(name, prefixes)): _compact(item, prefixes, name)
+            for name, item in value.items()
+        }
+    if isinstance(value, str) and key in ("@id", "@type"):
+        return _curie(value, prefixes)
+    return value
+
+
+def _curie(iri: str, prefixes: Mapping[str, str]) -> str:
+    """prefix:name when a prefix of the context covers `iri` (and JSON-LD would expand it back), else the IRI."""
+    compact = compact_iri(iri, prefixes)
+    if compact.startswith("<") or compact.split(":", 1)[1].startswith("//"):
+        return iri
+    return compact

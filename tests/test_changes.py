@@ -1,0 +1,60 @@
+"""The dataset's change records: each commit moves the version by one, records only what changed, atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyoxigraph import NamedNode, Store
+from rdflib import Graph
+
+from kgserver import changes
+from kgserver.config import Settings
+
+SETTINGS = Settings(root=Path("."))
+A = f"{SETTINGS.base}graph/submission/a"
+B = f"{SETTINGS.base}graph/submission/b"
+
+
+def graph(*objects: str) -> Graph:
+    return Graph().parse(data="".join(f'<http://example.org/s> <http://example.org/p> "{o}" .\n' for o in objects), format="nt")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(str(tmp_path / "store"))
+
+
+def test_each_commit_that_changes_something_moves_the_version_by_one(store: Store) -> None:
+    first = changes.commit(store, SETTINGS, {A: graph("1")})
+    second = changes.commit(store, SETTINGS, {B: graph("2")})
+    assert (first.version, second.version) == (1, 2)
+    assert second.change_of(A).version == 1 and second.change_of(B).version == 2
+    assert changes.read_state(store, SETTINGS) == second
+
+
+def test_committing_the_same_content_again_changes_nothing(store: Store) -> None:
+    state = changes.commit(store, SETTINGS, {A: graph("1", "2")})
+    assert changes.commit(store, SETTINGS, {A: graph("2", "1")}) == state
+
+
+def test_a_deleted_graph_leaves_the_store_and_is_recorded_as_deleted(store: Store) -> None:
+    changes.commit(store, SETTINGS, {A: graph("1"), B: graph("2")})
+    state = changes.commit(store, SETTINGS, {}, delete=[A])
+    assert state.version == 2 and state.live_graphs == (B,)
+    assert state.change_of(A).deleted and state.since(1) == (state.change_of(A),)
+    assert not store.contains_named_graph(NamedNode(A))
+
+
+def test_an_empty_graph_is_no_graph(store: Store) -> None:
+    changes.commit(store, SETTINGS, {A: graph("1")})
+    state = changes.commit(store, SETTINGS, {A: Graph()})
+    assert state.change_of(A).deleted and not store.contains_named_graph(NamedNode(A))
+
+
+def test_a_fresh_store_takes_the_history_of_the_one_it_replaces(store: Store, tmp_path: Path) -> None:
+    old = changes.commit(store, SETTINGS, {A: graph("1"), B: graph("2")})
+    fresh = Store(str(tmp_path / "fresh"))
+    state = changes.commit(fresh, SETTINGS, {A: graph("1")}, previous=old)
+    assert state.version == 2 and state.change_of(A).version == 1 and state.change_of(B).deleted
+    assert fresh.contains_named_graph(NamedNode(A)) and not fresh.contains_named_graph(NamedNode(B))

@@ -1,0 +1,162 @@
+"""A researcher downloads the dumps: whole dataset and per graph, gzip N-Quads and Turtle, checked and cached."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import re
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rdflib import Dataset, Graph
+from rdflib.compare import isomorphic
+from serving import serving
+
+BASE = "https://w3id.org/ldn-kg/"
+GRAPHS = ("ontology", "data", "shapes", "inferred", "examples", "meta")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> Reply:
+    """One HTTP request; error statuses are replies too."""
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+
+@pytest.fixture(scope="module")
+def version(served_store: str) -> str:
+    """The dataset version the server holds, as the dump listing names it."""
+    listing = fetch(f"{served_store}/dumps", headers={"Accept": "text/html"})
+    assert listing.status == 200
+    return re.search(r"ldn-kg-v(\d+)\.nq\.gz", listing.body.decode()).group(1)
+
+
+@pytest.fixture(scope="module")
+def exported(kgserver, built_store: Path) -> Dataset:
+    """What `kgserver export` writes for the served store."""
+    result = kgserver("export", "--store", built_store)
+    assert result.returncode == 0, result.stderr
+    dataset = Dataset()
+    dataset.parse(data=result.stdout, format="nquads")
+    return dataset
+
+
+def named_graphs(dataset: Dataset) -> dict[str, Graph]:
+    return {str(graph.identifier): graph for graph in dataset.graphs() if len(graph)}
+
+
+def test_the_whole_dataset_dump_equals_kgserver_export(served_store, version, exported):
+    reply = fetch(f"{served_store}/dumps/ldn-kg-v{version}.nq.gz")
+
+    assert reply.status == 200 and reply.headers["content-type"] == "application/gzip"
+    downloaded = Dataset()
+    downloaded.parse(data=gzip.decompress(reply.body).decode("utf-8"), format="nquads")
+    ours, theirs = named_graphs(downloaded), named_graphs(exported)
+    assert ours.keys() == theirs.keys() == {f"{BASE}graph/{name}" for name in GRAPHS}
+    for name, graph in ours.items():
+        assert isomorphic(graph, theirs[name]), name
+
+
+def test_the_turtle_dump_is_the_union_of_the_graphs(served_store, version, exported):
+    reply = fetch(f"{served_store}/dumps/ldn-kg-v{version}.ttl.gz")
+
+    union = Graph().parse(data=gzip.decompress(reply.body).decode("utf-8"), format="turtle")
+    expected = Graph()
+    for graph in named_graphs(exported).values():
+        expected += graph
+    assert isomorphic(union, expected)
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_each_graph_has_its_own_dumps(served_store, version, exported, name):
+    iri = f"{BASE}graph/{name}"
+    quads = fetch(f"{served_store}/dumps/graph-{name}-v{version}.nq.gz")
+    turtle = fetch(f"{served_store}/dumps/graph-{name}-v{version}.ttl.gz")
+
+    as_quads = Dataset()
+    as_quads.parse(data=gzip.decompress(quads.body).decode("utf-8"), format="nquads")
+    assert set(named_graphs(as_quads)) == {iri}
+    as_turtle = Graph().parse(data=gzip.decompress(turtle.body).decode("utf-8"), format="turtle")
+    assert isomorphic(named_graphs(as_quads)[iri], named_graphs(exported)[iri])
+    assert isomorphic(as_turtle, named_graphs(exported)[iri])
+
+
+def test_a_dump_says_its_version_checksum_and_size(served_store, version):
+    reply = fetch(f"{served_store}/dumps/ldn-kg-v{version}.nq.gz")
+
+    digest = base64.b64encode(hashlib.sha256(reply.body).digest()).decode()
+    assert reply.headers["repr-digest"] == f"sha-256=:{digest}:"
+    assert reply.headers["digest"] == f"sha-256={digest}"
+    assert reply.headers["x-dataset-version"] == version
+    assert int(reply.headers["content-length"]) == len(reply.body)
+    assert "last-modified" in reply.headers
+    assert f"ldn-kg-v{version}.nq.gz" in reply.headers["content-disposition"]
+
+
+def test_a_client_with_the_current_copy_gets_304(served_store, version):
+    url = f"{served_store}/dumps/graph-data-v{version}.ttl.gz"
+    first = fetch(url)
+
+    again = fetch(url, headers={"If-None-Match": first.headers["etag"]})
+
+    assert again.status == 304 and again.body == b""
+    assert again.headers["etag"] == first.headers["etag"]
+
+
+def test_head_gives_the_headers_without_the_body(served_store, version):
+    url = f"{served_store}/dumps/ldn-kg-v{version}.ttl.gz"
+    full = fetch(url)
+
+    head = fetch(url, method="HEAD")
+
+    assert head.status == 200 and head.body == b""
+    assert head.headers["content-length"] == str(len(full.body))
+    assert head.headers["repr-digest"] == full.headers["repr-digest"]
+
+
+def test_an_old_version_is_refused_with_the_current_name(served_store, version):
+    reply = fetch(f"{served_store}/dumps/ldn-kg-v{int(version) - 1}.nq.gz")
+
+    assert reply.status == 404
+    assert f"/dumps/ldn-kg-v{version}.nq.gz" in reply.body.decode()
+
+
+@pytest.mark.parametrize(
+    "path", ["/dumps/../../etc/passwd", "/dumps/%2e%2e/%2e%2e/etc/passwd", "/dumps/..%2fstore%2fCURRENT", "/dumps/.lock"]
+)
+def test_a_path_outside_the_dumps_is_not_found(served_store, path):
+    assert fetch(f"{served_store}{path}").status == 404
+
+
+def test_concurrent_first_requests_write_the_dump_once(built_store, sources_root, version, tmp_path):
+    dump_dir = tmp_path / "dumps"
+    dump_dir.mkdir()
+    name = f"ldn-kg-v{version}.ttl.gz"
+    killed_writer = dump_dir / f".{name}.tmp-99999-1"  # what a writer killed mid-way leaves
+    killed_writer.write_bytes(b"\x1f\x8b half a file")
+    log = tmp_path / "serve.log"
+    flags = ("--workers", "2", "--threads", "4")
+    with serving(built_store, sources_root, log, *flags, env={"LDNKG_DUMP_DIR": str(dump_dir)}) as server, \
+            ThreadPoolExecutor(12) as pool:
+        replies = list(pool.map(lambda _: fetch(f"{server.base}/dumps/{name}"), range(12)))
+
+    assert {reply.status for reply in replies} == {200}
+    assert len({reply.body for reply in replies}) == 1
+    assert sorted(path.name for path in dump_dir.iterdir() if not path.name.startswith(".")) == [name]
+    assert not list(dump_dir.glob("*.tmp-*"))
+    assert gzip.decompress(replies[0].body)

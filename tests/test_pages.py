@@ -1,0 +1,494 @@
+"""The pages people read, as a browser fetches them: a claim, a condition, a source, the ontology, the shapes, home.
+
+A real `kgserver serve` answers on the built store. What each page lists is compared with what
+a SPARQL query over the same store answers (or with the Turtle sources themselves), so a page
+shows the data, all of it and nothing else. A second server holds labels and quotes written to
+break out of HTML; its pages must show them as text.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from rdflib import OWL, RDF, SH, SKOS, Graph, URIRef
+from serving import Server, serving
+
+BASE = "https://w3id.org/ldn-kg/"
+LDN = f"{BASE}ontology#"
+SHP = f"{BASE}shapes#"
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(1)>'
+IMG_TTL = IMG.replace('"', '\\"')  # the same inside a Turtle string
+
+
+# --------------------------------------------------------------------------------------------
+# Reading pages
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Element:
+    """An HTML element with its attributes, children and text, enough to look things up in a page."""
+
+    tag: str
+    attrs: dict[str, str]
+    children: list[Element] = field(default_factory=list)
+    parts: list[str | Element] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The element's text with its descendants', whitespace collapsed, as a reader sees it."""
+        pieces = [part if isinstance(part, str) else part.text for part in self.parts]
+        return " ".join("".join(pieces).split())
+
+    def iter(self) -> Iterator[Element]:
+        """This element and every descendant, in document order."""
+        yield self
+        for child in self.children:
+            yield from child.iter()
+
+    def find_all(self, tag: str | None = None, **attrs: str) -> list[Element]:
+        """Descendants with the tag and attributes; `class_` matches one of the element's classes."""
+        wanted_class = attrs.pop("class_", None)
+        return [
+            element
+            for element in self.iter()
+            if (tag is None or element.tag == tag)
+            and all(element.attrs.get(name.replace("_", "-")) == value for name, value in attrs.items())
+            and (wanted_class is None or wanted_class in element.attrs.get("class", "").split())
+        ]
+
+    def find(self, tag: str | None = None, **attrs: str) -> Element:
+        """The first such descendant; fails the test when there is none."""
+        found = self.find_all(tag, **attrs)
+        assert found, f"no <{tag or '*'} {attrs}> in the page"
+        return found[0]
+
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class _TreeBuilder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#document", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = Element(tag, {name: value or "" for name, value in attrs})
+        self.stack[-1].children.append(element)
+        self.stack[-1].parts.append(element)
+        if tag not in _VOID:
+            self.stack.append(element)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = Element(tag, {name: value or "" for name, value in attrs})
+        self.stack[-1].children.append(element)
+        self.stack[-1].parts.append(element)
+
+    def handle_endtag(self, tag: str) -> None:
+        for index in range(len(self.stack) - 1, 0, -1):
+            if self.stack[index].tag == tag:
+                del self.stack[index:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].parts.append(data)
+
+
+def parse_html(source: str) -> Element:
+    """A page's element tree, parsed with the standard library's HTML parser."""
+    builder = _TreeBuilder()
+    builder.feed(source)
+    builder.close()
+    return builder.root
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    @property
+    def html(self) -> Element:
+        return parse_html(self.text)
+
+
+def fetch(url: str, **headers: str) -> Fetched:
+    """GET as a browser does (Accept: text/html unless given); HTTP errors are answers, not exceptions."""
+    request = urllib.request.Request(url, headers={"Accept": "text/html", **{k.replace("_", "-"): v for k, v in headers.items()}})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return Fetched(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode("utf-8"))
+    except urllib.error.HTTPError as error:
+        return Fetched(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode("utf-8"))
+
+
+def path_of(iri: str) -> str:
+    """Where the server publishes an IRI under the base."""
+    assert iri.startswith(BASE)
+    return "/" + iri[len(BASE):]
+
+
+def href_of(iri: str) -> str:
+    """The link a page gives for an IRI: a path for the dataset's own IRIs, the IRI itself for others."""
+    return path_of(iri) if iri.startswith(BASE) else iri
+
+
+def page(server: str, iri: str) -> Element:
+    """The HTML page of an IRI, which must be there."""
+    fetched = fetch(server + path_of(iri))
+    assert fetched.status == 200, fetched.text
+    assert fetched.headers["content-type"].startswith("text/html")
+    return fetched.html
+
+
+def claims_listed(document: Element) -> set[str]:
+    """The claims a page's claims table lists."""
+    return {row.attrs["data-claim"] for row in document.find_all("tr", class_="claim-row")}
+
+
+# --------------------------------------------------------------------------------------------
+# A claim
+# --------------------------------------------------------------------------------------------
+def test_a_claim_page_shows_its_stance_quote_and_links_to_its_sources(served_store, built_store, run_query):
+    claim = run_query(
+        built_store,
+        """SELECT ?claim ?stance ?level ?text ?source ?title ?doi ?pmid WHERE {
+             ?claim a ldn:EvidenceClaim ; ldn:stance/rdfs:label ?stance ; ldn:evidenceLevel/rdfs:label ?level ;
+                    ldn:articleText ?text ; ldn:evidenceSource ?source .
+             ?source rdfs:label ?title ; ldn:doi ?doi ; ldn:pmid ?pmid
+           } ORDER BY ?claim LIMIT 1""",
+    )[0]
+
+    document = page(served_store, claim["claim"])
+
+    assert document.find(class_="stance").text == claim["stance"]
+    assert document.find(class_="evidence-level").text == claim["level"]
+    assert document.find("blockquote", class_="article-text").text == " ".join(claim["text"].split())
+    source = document.find("ul", class_="sources")
+    assert source.find("a", class_="doi").attrs["href"] == f"https://doi.org/{claim['doi']}"
+    assert source.find("a", class_="pubmed").attrs["href"] == f"https://pubmed.ncbi.nlm.nih.gov/{claim['pmid']}/"
+    local = source.find("a", class_="source-page")
+    assert local.attrs["href"] == path_of(claim["source"])
+    assert local.text == claim["title"]
+
+
+def test_a_claim_page_names_what_the_claim_is_about_and_who_claims_it(served_store, built_store, run_query):
+    claim = "https://w3id.org/ldn-kg/id/claim/off-label-use-parker"
+    conditions = {row["c"] for row in run_query(built_store, f"SELECT ?c WHERE {{ <{claim}> ldn:aboutCondition ?c }}")}
+    claimants = {row["a"] for row in run_query(built_store, f"SELECT ?a WHERE {{ <{claim}> ldn:claimedBy ?a }}")}
+
+    document = page(served_store, claim)
+
+    subjects = {a.attrs["href"] for dd in document.find_all("dd", class_="subject") for a in dd.find_all("a")}
+    assert {path_of(iri) for iri in conditions} <= subjects
+    assert {a.attrs["href"] for a in document.find_all("a", class_="claimant")} == {path_of(iri) for iri in claimants}
+    assert document.find("a", class_="sourcing").text == "sourced"
+
+
+def test_an_unsourced_claim_page_says_it_has_no_reference(served_store):
+    document = page(served_store, "https://w3id.org/ldn-kg/id/claim/strong-opioid-antagonist")
+
+    assert "gives no reference" in document.find("ul", class_="sources").text
+    assert document.find("a", class_="sourcing").text == "unsourced"
+
+
+# --------------------------------------------------------------------------------------------
+# Conditions and sources
+# --------------------------------------------------------------------------------------------
+def test_each_condition_page_lists_exactly_the_claims_about_it(served_store, built_store, run_query):
+    conditions = [row["c"] for row in run_query(built_store, "SELECT ?c WHERE { ?c a ldn:Condition }")]
+    assert conditions
+
+    for condition in conditions:
+        expected = {
+            row["claim"] for row in run_query(built_store, f"SELECT ?claim WHERE {{ ?claim ldn:aboutCondition <{condition}> }}")
+        }
+        document = page(served_store, condition)
+        assert claims_listed(document) == expected, condition
+        assert {a.attrs["href"] for a in document.find_all("a", class_="claim-link")} == {path_of(iri) for iri in expected}
+
+
+def test_a_condition_page_gives_each_claims_stance_and_evidence_level(served_store, built_store, run_query):
+    condition = "https://w3id.org/ldn-kg/id/fibromyalgia"
+    expected = {
+        (row["claim"], row["stance"], row["level"])
+        for row in run_query(
+            built_store,
+            f"""SELECT ?claim ?stance ?level WHERE {{ ?claim ldn:aboutCondition <{condition}> ;
+                  ldn:stance/rdfs:label ?stance ; ldn:evidenceLevel/rdfs:label ?level }}""",
+        )
+    }
+
+    rows = page(served_store, condition).find_all("tr", class_="claim-row")
+
+    assert {(row.attrs["data-claim"], row.find_all("td")[0].text, row.find_all("td")[1].text) for row in rows} == expected
+
+
+def test_each_source_page_lists_every_claim_citing_it(served_store, built_store, run_query):
+    sources = run_query(
+        built_store,
+        "SELECT ?s ?title ?doi WHERE { ?s a/rdfs:subClassOf* ldn:Source ; rdfs:label ?title OPTIONAL { ?s ldn:doi ?doi } }",
+    )
+    assert len(sources) > 1
+
+    for source in sources:
+        expected = {
+            row["claim"]
+            for row in run_query(built_store, f"SELECT ?claim WHERE {{ ?claim ldn:evidenceSource|ldn:statedIn <{source['s']}> }}")
+        }
+        document = page(served_store, source["s"])
+        assert claims_listed(document) == expected, source["s"]
+        assert document.find("dd", class_="source-title").text == source["title"]
+        if "doi" in source:
+            assert document.find("p", class_="read-it").find("a", class_="doi").attrs["href"] == f"https://doi.org/{source['doi']}"
+
+
+def test_a_source_page_links_to_pubmed_and_pubmed_central(served_store, built_store, run_query):
+    source = run_query(built_store, "SELECT ?s ?pmid ?pmcid WHERE { ?s ldn:pmid ?pmid ; ldn:pmcid ?pmcid } ORDER BY ?s LIMIT 1")[0]
+
+    links = page(served_store, source["s"]).find("p", class_="read-it")
+
+    assert links.find("a", class_="pubmed").attrs["href"] == f"https://pubmed.ncbi.nlm.nih.gov/{source['pmid']}/"
+    assert links.find("a", class_="pmc").attrs["href"] == f"https://www.ncbi.nlm.nih.gov/pmc/articles/{source['pmcid']}/"
+
+
+# --------------------------------------------------------------------------------------------
+# The ontology and the shapes
+# --------------------------------------------------------------------------------------------
+def test_the_ontology_page_documents_every_class_and_property_of_the_ontology(served_store, sources_root):
+    ontology = Graph().parse(sources_root / "ontology" / "ldn.ttl")
+    kinds = (OWL.Class, OWL.ObjectProperty, OWL.DatatypeProperty)
+    terms = {subject for kind in kinds for subject in ontology.subjects(RDF.type, kind) if str(subject).startswith(LDN)}
+    assert len(terms) > 50
+
+    document = page(served_store, f"{BASE}ontology")
+
+    for term in terms:
+        name = str(term)[len(LDN):]
+        entry = document.find(id=name)  # ldn:Drug lands on /ontology#Drug
+        assert entry.attrs["data-iri"] == str(term)
+        definition = ontology.value(term, SKOS.definition)
+        if definition is not None:
+            assert entry.find("p", class_="definition").text == " ".join(str(definition).split())
+    assert document.find("a", class_="turtle").attrs["href"] == "/ontology.ttl"
+
+
+def test_the_ontology_page_shows_superclasses_alignments_domains_and_ranges(served_store):
+    document = page(served_store, f"{BASE}ontology")
+
+    drug = document.find(id="Drug")
+    hrefs = {a.attrs["href"] for a in drug.find_all("a")}
+    assert "/ontology#ChemicalEntity" in hrefs  # its superclass in the ontology
+    assert "http://schema.org/Drug" in hrefs  # its alignment to schema.org
+    stance = document.find(id="stance")
+    assert "/ontology#EvidenceClaim" in {a.attrs["href"] for a in stance.find_all("a")}  # domain
+    assert "/ontology#Stance" in {a.attrs["href"] for a in stance.find_all("a")}  # range
+    assert "functional" in stance.text
+    evidence_source = document.find(id="evidenceSource")
+    assert "http://purl.org/spar/cito/citesAsEvidence" in {a.attrs["href"] for a in evidence_source.find_all("a")}
+
+
+def test_the_ontology_page_groups_the_controlled_vocabularies_by_class(served_store, sources_root):
+    ontology = Graph().parse(sources_root / "ontology" / "ldn.ttl")
+    stances = {str(s) for s in ontology.subjects(RDF.type, URIRef(f"{LDN}Stance"))}
+
+    group = page(served_store, f"{BASE}ontology").find("section", id="vocabulary-Stance")
+
+    assert {row.attrs["data-iri"] for row in group.find_all("tr", class_="individual")} == stances
+    assert "SEPIO_0000403" in group.find(id="Supports").text  # its alignment
+
+
+def test_the_shapes_page_documents_every_node_shape_with_its_messages(served_store, sources_root):
+    shapes = Graph().parse(sources_root / "shapes" / "ldn-shapes.ttl")
+    node_shapes = set(shapes.subjects(RDF.type, SH.NodeShape))
+    assert node_shapes
+
+    document = page(served_store, f"{BASE}shapes")
+
+    for shape in node_shapes:
+        entry = document.find("article", id=str(shape)[len(SHP):])
+        for target in shapes.objects(shape, SH.targetClass):
+            assert href_of(str(target)) in {a.attrs["href"] for a in entry.find_all("a")}
+        messages = {" ".join(str(m).split()) for node in [shape, *shapes.objects(shape, SH.property), *shapes.objects(shape, SH.sparql)] for m in shapes.objects(node, SH.message)}
+        for message in messages:
+            assert message in entry.text, (shape, message)
+
+
+# --------------------------------------------------------------------------------------------
+# Home
+# --------------------------------------------------------------------------------------------
+def _count(run_query, store: Path, sparql: str) -> int:
+    return int(run_query(store, sparql)[0]["n"])
+
+
+def test_the_home_page_counts_what_the_graph_holds(served_store, built_store, run_query):
+    expected = {
+        "count-claims": _count(run_query, built_store, "SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?c a ldn:EvidenceClaim }"),
+        "count-sources": _count(
+            run_query, built_store, "SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?t . ?t rdfs:subClassOf* ldn:Source }"
+        ),
+        "count-conditions": _count(run_query, built_store, "SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?c a ldn:Condition }"),
+        "count-triples": _count(run_query, built_store, "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"),
+    }
+    health = fetch(f"{served_store}/health", Accept="application/json")
+
+    document = fetch(f"{served_store}/").html
+
+    assert {name: int(document.find("dd", id=name).text) for name in expected} == expected
+    assert expected["count-triples"] == int(json.loads(health.text)["triples"])
+
+
+def test_the_home_page_says_where_the_data_comes_from_and_links_to_every_service(served_store, built_store, run_query):
+    article = run_query(
+        built_store, "SELECT ?url ?revision ?licence WHERE { ?a a ldn:EncyclopediaArticle ; <http://schema.org/url> ?url ; ldn:revisionId ?revision ; ldn:contentLicense ?licence }"
+    )[0]
+
+    document = fetch(f"{served_store}/").html
+
+    hrefs = {a.attrs.get("href") for a in document.find("main").find_all("a")}
+    assert {article["url"], article["licence"], "/query", "/.well-known/void", "/dumps", "/changes", "/ontology", "/ontology.ttl"} <= hrefs
+    assert document.find("a", class_="revision").text == article["revision"]
+    assert "CC BY-SA 4.0" in document.find("main").text
+
+
+def test_the_evidence_map_has_a_mark_group_for_each_condition_and_level_with_claims(served_store, built_store, run_query):
+    cells = {
+        (row["condition"], row["level"], int(row["n"]))
+        for row in run_query(
+            built_store,
+            """SELECT ?condition ?level (COUNT(DISTINCT ?claim) AS ?n) WHERE {
+                 ?claim a ldn:EvidenceClaim ; ldn:aboutCondition ?condition ; ldn:evidenceLevel ?level
+               } GROUP BY ?condition ?level""",
+        )
+    }
+    by_stance = {
+        (row["condition"], row["level"], row["stance"], int(row["n"]))
+        for row in run_query(
+            built_store,
+            """SELECT ?condition ?level ?stance (COUNT(DISTINCT ?claim) AS ?n) WHERE {
+                 ?claim a ldn:EvidenceClaim ; ldn:aboutCondition ?condition ; ldn:evidenceLevel ?level ; ldn:stance ?stance
+               } GROUP BY ?condition ?level ?stance""",
+        )
+    }
+
+    svg = fetch(f"{served_store}/").html.find("svg", class_="evidence-map")
+    groups = svg.find_all("g", class_="cell")
+
+    assert svg.attrs["role"] == "img" and svg.attrs["aria-labelledby"]
+    assert svg.find("title").text.startswith("Evidence map")
+    assert {(g.attrs["data-condition"], g.attrs["data-level"], int(g.attrs["data-count"])) for g in groups} == cells
+    marks = {
+        (g.attrs["data-condition"], g.attrs["data-level"], mark.attrs["data-stance"], int(mark.attrs["data-count"]))
+        for g in groups
+        for mark in g.find_all("a", class_="mark")
+    }
+    assert marks == by_stance
+    for g in groups:
+        for mark in g.find_all("a", class_="mark"):
+            assert mark.find("circle") and mark.find("title").text  # a tooltip names the claims
+            assert mark.attrs["href"].startswith(("/id/claim/", path_of(g.attrs["data-condition"])))
+
+
+def test_the_evidence_map_has_a_legend_and_a_table_for_readers_without_the_picture(served_store, built_store, run_query):
+    stances = {row["label"] for row in run_query(built_store, "SELECT ?label WHERE { ?s a ldn:Stance ; rdfs:label ?label }")}
+    conditions = {
+        row["label"] for row in run_query(built_store, "SELECT DISTINCT ?label WHERE { ?c ^ldn:aboutCondition/ldn:evidenceLevel ?l ; rdfs:label ?label }")
+    }
+
+    document = fetch(f"{served_store}/").html
+
+    assert {text.text for text in document.find("g", class_="legend").find_all("text")} == stances
+    table = document.find("details", class_="evidence-map-table").find("table")
+    assert {th.text for th in table.find("tbody").find_all("th")} == conditions
+
+
+def test_the_home_page_is_revalidated_by_its_etag(served_store):
+    first = fetch(f"{served_store}/")
+    assert first.headers["etag"].startswith('W/"') and "last-modified" in first.headers
+
+    again = fetch(f"{served_store}/", If_None_Match=first.headers["etag"])
+
+    assert again.status == 304
+    assert again.headers["etag"] == first.headers["etag"]
+
+
+# --------------------------------------------------------------------------------------------
+# Data that tries to be markup
+# --------------------------------------------------------------------------------------------
+HOSTILE_TTL = f"""
+@prefix ldn:    <{LDN}> .
+@prefix kg:     <{BASE}id/> .
+@prefix src:    <{BASE}id/source/> .
+@prefix claim:  <{BASE}id/claim/> .
+@prefix owl:    <http://www.w3.org/2002/07/owl#> .
+@prefix rdfs:   <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix skos:   <http://www.w3.org/2004/02/skos/core#> .
+
+kg:hostile-condition a ldn:Condition , owl:NamedIndividual ;
+    rdfs:label "{SCRIPT} syndrome"@en ;
+    skos:definition "{IMG_TTL} a condition named to break pages"@en .
+
+src:hostile-source a ldn:WebDocument , owl:NamedIndividual ;
+    rdfs:label "{IMG_TTL} title"@en ;
+    ldn:publicationYear 2020 ;
+    ldn:doi "10.1234/{SCRIPT}" .
+
+claim:hostile a ldn:EvidenceClaim , owl:NamedIndividual ;
+    rdfs:label "{SCRIPT} claim"@en ;
+    ldn:articleText "{IMG_TTL} said the article, then {SCRIPT}" ;
+    ldn:quotation "{SCRIPT}" ;
+    ldn:stance ldn:Supports ; ldn:evidenceLevel ldn:ClinicalStudyEvidence ;
+    ldn:aboutCondition kg:hostile-condition ;
+    ldn:claimedBy kg:wikipedia-contributors ;
+    ldn:evidenceSource src:hostile-source ; ldn:sourcingStatus ldn:Sourced ;
+    ldn:statedIn src:wikipedia-low-dose-naltrexone ;
+    ldn:evidenceCode ldn:CuratorInferenceFromWikipedia .
+"""
+HOSTILE_PAGES = ("/id/claim/hostile", "/id/hostile-condition", "/id/source/hostile-source", "/")
+
+
+@pytest.fixture(scope="module")
+def hostile_server(kgserver, sources_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`kgserver serve` on the project's graph plus a claim, condition and source whose words are HTML."""
+    root = tmp_path_factory.mktemp("hostile") / "sources"
+    for folder in ("ontology", "graph", "shapes"):
+        shutil.copytree(sources_root / folder, root / folder)
+    (root / "graph" / "hostile.ttl").write_text(HOSTILE_TTL, encoding="utf-8")
+    store = root.parent / "store"
+    built = kgserver("build", "--store", store, root=root)
+    assert built.returncode == 0, built.stdout + built.stderr
+    with serving(store, root, root.parent / "serve.log", "--workers", "1", "--threads", "4") as running:
+        yield running
+
+
+@pytest.mark.parametrize("path", HOSTILE_PAGES)
+def test_words_that_look_like_html_are_shown_as_text(hostile_server, path):
+    fetched = fetch(hostile_server.base + path)
+    assert fetched.status == 200
+    document = fetched.html
+
+    assert document.find_all("script") == []
+    assert document.find_all("img") == []
+    assert not [
+        (element.tag, name) for element in document.iter() for name in element.attrs if name.lower().startswith("on")
+    ]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in fetched.text
+    assert SCRIPT in document.text  # the reader sees the words themselves
+
+
+def test_a_hostile_claim_page_keeps_its_quote_and_link_intact(hostile_server):
+    document = fetch(hostile_server.base + "/id/claim/hostile").html
+
+    assert document.find("blockquote", class_="article-text").text == f"{IMG} said the article, then {SCRIPT}"
+    assert document.find("blockquote", class_="quotation").text == SCRIPT
+    assert document.find("a", class_="doi").attrs["href"] == f"https://doi.org/10.1234/{SCRIPT}"
+    assert document.find("a", class_="source-page").text == f"{IMG} title"
