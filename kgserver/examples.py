@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
 
-from kgserver.config import Settings
+from kgserver.config import DEFAULT_BASE, Settings
 from kgserver.errors import KgError
 from kgserver.sparql.policy import analyse
 
@@ -84,7 +84,7 @@ def load_examples(settings: Settings) -> list[Example]:
 
 def read_example(path: Path, settings: Settings) -> Example:
     """One query file as an Example, its title and question read from the header comment."""
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8").replace(DEFAULT_BASE, settings.base)  # the queries follow LDNKG_BASE
     title, question = parse_header(text, _shown(path, settings))
     form = analyse(text).form
     if form is None:

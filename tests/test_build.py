@@ -164,3 +164,16 @@ def test_a_rebuild_moves_the_version_only_when_content_changes(
     assert after[DATA] == "2"
     assert after[f"{BASE}graph/ontology"] == after[f"{BASE}graph/shapes"] == "1"
     assert _stored_version(run_query, store) == "2"
+
+
+def test_a_deployment_under_another_base_moves_every_iri(kgserver, mini_root, run_query, tmp_path):
+    other = "http://kg.example.test/"
+    store = tmp_path / "store"
+    result = kgserver("build", "--store", store, root=mini_root, env={"LDNKG_BASE": other})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    iris = {row["x"] for row in run_query(store, "SELECT DISTINCT ?x WHERE { { ?x ?p ?o } UNION { ?s ?x ?o } UNION { ?s ?p ?x } FILTER isIRI(?x) }")}
+    assert f"{other}id/naltrexone" in iris
+    assert not {iri for iri in iris if iri.startswith(BASE)}
+    graphs = {row["g"] for row in run_query(store, "SELECT DISTINCT ?g WHERE { GRAPH ?g { } }")}
+    assert f"{other}graph/data" in graphs

@@ -300,3 +300,17 @@ def test_other_routes_are_not_shadowed(client: Client) -> None:
     assert client.get("/health").content_type == "application/json"
     assert client.get("/sparql?query=ASK%7B%7D", accept="application/sparql-results+json").status == 200
     assert client.get("/static/style.css").content_type == "text/css"
+
+
+def test_a_deployment_under_another_base_serves_its_own_iris(kgserver, mini_root, tmp_path):
+    """LDNKG_BASE moves every minted IRI; the server maps its paths to that base, whatever host it runs on."""
+    from serving import serving
+
+    other = "http://kg.example.test/"
+    store = tmp_path / "store"
+    built = kgserver("build", "--store", store, root=mini_root, env={"LDNKG_BASE": other})
+    assert built.returncode == 0, built.stderr
+    with serving(store, mini_root, tmp_path / "serve.log", env={"LDNKG_BASE": other}) as server:
+        graph = Graph().parse(f"{server.base}/id/naltrexone.ttl", format="turtle")
+    assert (URIRef(f"{other}id/naltrexone"), None, None) in graph
+    assert not [term for triple in graph for term in triple if str(term).startswith("https://w3id.org/ldn-kg/")]
