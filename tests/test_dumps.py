@@ -6,6 +6,7 @@ import base64
 import gzip
 import hashlib
 import re
+import shutil
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -160,3 +161,36 @@ def test_concurrent_first_requests_write_the_dump_once(built_store, sources_root
     assert sorted(path.name for path in dump_dir.iterdir() if not path.name.startswith(".")) == [name]
     assert not list(dump_dir.glob("*.tmp-*"))
     assert gzip.decompress(replies[0].body)
+
+
+def test_after_a_change_only_the_changed_graphs_get_new_dump_files(built_store, sources_root, tmp_path):
+    """A new version renames the whole-dataset dumps, but a graph that did not change keeps its file."""
+    from pyoxigraph import Store
+    from rdflib import Graph as RdfGraph
+
+    from kgserver import changes
+    from kgserver.config import Settings
+
+    store_dir, dump_dir = tmp_path / "store", tmp_path / "dumps"
+    shutil.copytree(built_store, store_dir)
+    env = {"LDNKG_DUMP_DIR": str(dump_dir)}
+
+    def listed(server) -> set[str]:
+        reply = fetch(f"{server.base}/.well-known/void", headers={"Accept": "application/n-triples"})
+        return set(re.findall(r"/dumps/([^>]+\.gz)>", reply.body.decode("utf-8")))
+
+    with serving(store_dir, sources_root, tmp_path / "one.log", env=env) as server:
+        before = listed(server)
+    added = f"{BASE}graph/submission/test"
+    store = Store(str(store_dir))
+    changes.commit(store, Settings(root=sources_root), {added: RdfGraph().parse(data="<http://example.org/a> <http://example.org/b> 'c' .", format="turtle")})
+    del store
+    with serving(store_dir, sources_root, tmp_path / "two.log", env=env) as server:
+        after = listed(server)
+
+    data_files = {name for name in before if name.startswith("graph-data-")}
+    assert data_files and data_files <= after
+    assert not {name for name in before if name.startswith("ldn-kg-")} & after
+    assert {name for name in after if name.startswith("graph-submission-test-")}
+    on_disk = {path.name for path in dump_dir.iterdir() if not path.name.startswith(".")}
+    assert on_disk == after

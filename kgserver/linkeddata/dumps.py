@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,7 @@ _VERSIONED = re.compile(r"^(?P<stem>.+)-v(?P<version>\d+)\.(?P<ext>nq|ttl)\.gz$"
 _VERSION_IN_NAME = re.compile(r"-v(\d+)\.(?:nq|ttl)\.gz")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _CHUNK = 1 << 20
+_ABANDONED_SECONDS = 600  # a temporary file this old is no writer's any more
 _GZIP_LEVEL = 6
 
 
@@ -108,10 +110,11 @@ def plan(state: DatasetState, settings: Settings, graphs: Sequence[str]) -> tupl
         if slug in used:  # two IRIs that slug alike: keep both apart
             slug = f"{slug}-{hashlib.sha256(graph.encode('utf-8')).hexdigest()[:8]}"
         used.add(slug)
-        change = state.change_of(graph)
+        change = state.change_of(graph)  # None for the meta graph, which changes with every version
         modified = change.modified if change is not None else state.modified
-        for extension in _KINDS:
-            specs.append(DumpSpec(f"graph-{slug}-v{state.version}.{extension}.gz", extension, graph, state.version, modified))
+        version = change.version if change is not None else state.version
+        for extension in _KINDS:  # named by the graph's own version, so an unchanged graph keeps its files
+            specs.append(DumpSpec(f"graph-{slug}-v{version}.{extension}.gz", extension, graph, version, modified))
     return tuple(specs)
 
 
@@ -146,9 +149,7 @@ class DumpCache:
             existing = self._existing(spec, target)
             if existing is not None:
                 return existing
-            written = self._write(store, spec, target, prefixes)
-            self._remove_older_than(spec.version)
-            return written
+            return self._write(store, spec, target, prefixes)
 
     def _existing(self, spec: DumpSpec, target: Path) -> DumpFile | None:
         try:
@@ -199,11 +200,18 @@ class DumpCache:
         self._digests[(spec.name, stat.st_size, stat.st_mtime_ns)] = digest.digest()
         return DumpFile(spec, target, size, digest.digest())
 
-    def _remove_older_than(self, version: int) -> None:
-        """Remove dump, temporary and lock files of versions before `version`."""
-        for path in self.directory.iterdir():
-            match = _VERSION_IN_NAME.search(path.name)
-            if match is not None and int(match.group(1)) < version:
+    def prune(self, current: Sequence[DumpSpec]) -> None:
+        """Remove dump files (and their lock files) that are no longer among the `current` dumps.
+
+        A download of a removed file that is still being sent finishes: the open file lives on.
+        """
+        keep = {spec.name for spec in current}
+        stale_before = time.time() - _ABANDONED_SECONDS
+        for path in self.directory.glob("*"):
+            name = path.name.removeprefix(".").removesuffix(".lock").split(".tmp-")[0]
+            if not _VERSION_IN_NAME.search(name) or name in keep:
+                continue
+            if ".tmp-" not in path.name or path.stat().st_mtime < stale_before:  # a killed writer's leftover
                 path.unlink(missing_ok=True)
 
 

@@ -73,7 +73,10 @@ class Publisher:
 
     def dump_files(self) -> list[dumps.DumpFile]:
         """Every dump of the current version on disk, written now if need be (once per version)."""
-        return [self.dumps.ensure(self.dataset.store, spec, self.prefixes) for spec in self.plan()]
+        plan = self.plan()
+        files = [self.dumps.ensure(self.dataset.store, spec, self.prefixes) for spec in plan]
+        self.dumps.prune(plan)
+        return files
 
     def description(self) -> list[Triple]:
         """The VoID/DCAT description of the current version."""
