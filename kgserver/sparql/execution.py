@@ -58,6 +58,7 @@ class Job:
     named_graphs: tuple[str, ...] | None
     row_cap: int
     base_iri: str | None = None
+    version: str | None = None  # the dataset version the answer must reflect
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def worker_main(store_path: str, prefixes: Mapping[str, str], conn: Connection) 
     """A worker process: open the store once, then run jobs from the pipe until it closes."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
-    store = kgstore.open_read_only(Path(store_path))
+    store = _Snapshot(Path(store_path))
     conn.send(("ready",))
     while True:
         try:
@@ -109,11 +110,31 @@ def worker_main(store_path: str, prefixes: Mapping[str, str], conn: Connection) 
         except (EOFError, OSError):
             return
         try:
-            _run(store, prefixes, job, conn)
+            _run(store.at(job.version), prefixes, job, conn)
         except KgError as error:
             conn.send(("error", error.http_status, error.message))
         except Exception as error:  # the client gets a message, never a traceback
             conn.send(("error", 500, f"internal error while answering the query ({type(error).__name__})"))
+
+
+class _Snapshot:
+    """A worker's read-only view of the store, reopened when a job asks for a newer dataset version.
+
+    A read-only store sees the data as it was when opened; the server's writer commits
+    while workers run, so a worker reopens (about 15 ms) the first time it meets a new version.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._store = kgstore.open_read_only(path)
+        self._version: str | None = None
+
+    def at(self, version: str | None) -> kgstore.Store:
+        if version is not None and version != self._version:
+            del self._store
+            self._store = kgstore.open_read_only(self._path)
+            self._version = version
+        return self._store
 
 
 def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:

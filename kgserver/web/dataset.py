@@ -1,39 +1,65 @@
-"""The web process's view of the store: one read handle per process and the dataset's current state."""
+"""The web process's view of the store: one handle per process, the dataset's state, and its one writer.
+
+Exactly one process may open the store for writing (RocksDB locks it); the server's
+gunicorn worker is that process. Its threads share one Store: pyoxigraph reads are
+thread-safe and each sees a consistent snapshot. Writes are serialised by `writing()`, so
+validation and commit of one submission see no other commit in between; the query
+worker processes read through read-only handles that they reopen when the version moves.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+from rdflib import Graph
 
 from kgserver import changes
 from kgserver import store as kgstore
 from kgserver.config import Settings
+from kgserver.errors import UnavailableError
+
+log = logging.getLogger("kgserver.dataset")
 
 
 class LiveDataset:
-    """The store as the web routes see it: its state (version, graphs, sizes) and a handle for reading.
+    """The store as the web routes see it: its state (version, graphs, sizes), a handle, and commits.
 
-    The handle is opened lazily, in the process that uses it (gunicorn's worker, never its
-    master), and shared by the worker's threads: pyoxigraph reads are thread-safe. Routes
-    read `state` once per request and use that version for ETags and cache keys.
+    The handle is opened on first use, in the process that uses it (gunicorn's worker, never
+    its master). It is opened for writing when it can be; a store that cannot be written
+    (read-only files, another process holding it) is served read-only and refuses commits.
+    Routes read `state` (or `version`) once per request and use it for ETags and cache keys.
     """
 
     def __init__(self, settings: Settings, store_path: Path) -> None:
         self.settings = settings
         self.path = store_path
-        self._lock = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._store: kgstore.Store | None = None
-        self._state = self._read_state()
-        self._meta_size = self._count_meta()
+        self._writable = False
+        self._state = kgstore.read_existing(store_path, lambda store: changes.read_state(store, settings), changes.DatasetState())
+        self._meta_size = kgstore.read_existing(
+            store_path, lambda store: kgstore.graph_sizes(store, (settings.meta_graph,))[settings.meta_graph], 0
+        )
 
     @property
     def store(self) -> kgstore.Store:
-        """The read-only store, opened on first use in this process."""
-        with self._lock:
+        """The store, opened on first use in this process: for writing if possible, else read-only."""
+        with self._open_lock:
             if self._store is None:
-                self._store = kgstore.open_read_only(self.path)
+                self._store, self._writable = _open(self.path)
             return self._store
+
+    @property
+    def writable(self) -> bool:
+        """Whether this process can commit (it holds the store open for writing)."""
+        self.store  # noqa: B018 -- opening decides it
+        return self._writable
 
     @property
     def state(self) -> changes.DatasetState:
@@ -59,10 +85,36 @@ class LiveDataset:
             return kgstore.graph_sizes(self.store, self.settings.named_graphs)
         return {**sizes, self.settings.meta_graph: self._meta_size}
 
-    def _read_state(self) -> changes.DatasetState:
-        return kgstore.read_existing(self.path, lambda store: changes.read_state(store, self.settings), changes.DatasetState())
+    @contextmanager
+    def writing(self) -> Iterator[kgstore.Store]:
+        """Hold the one write lock of this process: check and commit with no other commit in between."""
+        if not self.writable:
+            raise UnavailableError("the store is open read-only on this server; no change can be committed now")
+        with self._write_lock:
+            yield self.store
 
-    def _count_meta(self) -> int:
-        return kgstore.read_existing(
-            self.path, lambda store: kgstore.graph_sizes(store, (self.settings.meta_graph,))[self.settings.meta_graph], 0
-        )
+    def commit(self, replace: Mapping[str, Graph], delete: Iterable[str] = ()) -> changes.DatasetState:
+        """Replace and delete named graphs in one transaction; call inside `writing()`.
+
+        The new state is published only after the store has the change, so a reader that
+        sees the new version finds the data of that version.
+        """
+        if not self._write_lock.locked():
+            raise RuntimeError("commit outside writing()")
+        try:
+            state = changes.commit(self.store, self.settings, replace, delete, previous=self._state)
+        except OSError as error:
+            log.error("commit failed, nothing written: %s", error)
+            raise UnavailableError(f"the store could not be written ({error}); nothing was committed") from None
+        self._meta_size = kgstore.graph_sizes(self.store, (self.settings.meta_graph,))[self.settings.meta_graph]
+        self._state = state
+        return state
+
+
+def _open(path: Path) -> tuple[kgstore.Store, bool]:
+    """The store for writing, or read-only (with a log line saying why) when it cannot be written."""
+    try:
+        return kgstore.Store(str(path)), True
+    except OSError as error:
+        log.warning("%s: serving read-only, commits are refused (%s)", path, error)
+    return kgstore.open_read_only(path), False

@@ -85,7 +85,8 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     query = protocol.parse(request, endpoint.limits)
     analysis = policy.check(query.text, endpoint.limits.service_allow)
     fmt = negotiation.choose(analysis.form, request.accept_mimetypes, query.format_name)
-    key = (endpoint.dataset.version, query.text, query.default_graphs, query.named_graphs, fmt.name, request.base_url)
+    version = endpoint.dataset.version  # read once: a commit may move it while this request runs
+    key = (version, query.text, query.default_graphs, query.named_graphs, fmt.name, request.base_url)
     etag = http.etag_value(*key)
     if request.if_none_match.contains_weak(etag):
         return _with_validators(Response(status=304), endpoint, etag)
@@ -95,7 +96,8 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
         head, chunks, stats.cached = cached.head, [cached.body], True
     else:
         job = Job(
-            query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, request.base_url
+            query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, request.base_url,
+            version,
         )
         try:
             execution = endpoint.gate.execute(job, query.timeout)
