@@ -3,7 +3,7 @@
 The layout is computed here, as numbers; `_evidence_map.svg.html` draws it with Jinja, so
 every label from the data is escaped by the template engine and no markup is built in Python.
 
-    chart = layout(pages.evidence_facts(store, settings), pages.stances(store, settings))
+    chart = layout(home_page.evidence_facts(store, settings), home_page.stances(store, settings))
     render_template("home.html", chart=chart, ...)   # includes _evidence_map.svg.html
 """
 
@@ -13,7 +13,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from kgserver.linkeddata.pages import EvidenceFact, Link
+from kgserver.linkeddata.home_page import EvidenceFact
+from kgserver.linkeddata.page_data import Link
 
 # Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), each with a text
 # colour that keeps the count readable on it. Stances take them in label order.

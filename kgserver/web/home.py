@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, render_template, request
 
 from kgserver.config import Settings
-from kgserver.linkeddata import evidence_map, pages
+from kgserver.linkeddata import evidence_map, home_page
 from kgserver.web import http
 from kgserver.web.dataset import LiveDataset
 
@@ -27,8 +27,8 @@ def home_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
         store = dataset.store
         body = render_template(
             "home.html",
-            summary=pages.home_summary(store, settings),
-            chart=evidence_map.layout(pages.evidence_facts(store, settings), pages.stances(store, settings)),
+            summary=home_page.home_summary(store, settings),
+            chart=evidence_map.layout(home_page.evidence_facts(store, settings), home_page.stances(store, settings)),
         )
         return _validated(Response(body, mimetype="text/html"), etag, dataset)
 
