@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -196,7 +192,13 @@ def export(store_dir: Path, format_name: str) -> None:
 @_store_option(required=True, help_text="Directory of a built store.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 1),
+    help="gunicorn worker processes: one, the store's one writer; use --threads and --query-workers for concurrency.",
+)
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per gunicorn worker.")
 @click.option(
     "--query-workers",
@@ -259,11 +261,6 @@ def serve(
     except ValueError as error:
         raise InputError(str(error)) from None
     kgstore.require_store(store_dir)  # fail here, in one line, rather than in every worker
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # must be set before prometheus_client is imported, so every worker writes its metrics to files
-        metrics_dir = tempfile.mkdtemp(prefix="kgserver-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
     from kgserver.web.server import serve as run_server
 
     run_server(settings, store_dir, limits, host=host, port=port, workers=workers, threads=threads)

@@ -151,7 +151,7 @@ def test_concurrent_first_requests_write_the_dump_once(built_store, sources_root
     killed_writer = dump_dir / f".{name}.tmp-99999-1"  # what a writer killed mid-way leaves
     killed_writer.write_bytes(b"\x1f\x8b half a file")
     log = tmp_path / "serve.log"
-    flags = ("--workers", "2", "--threads", "4")
+    flags = ("--threads", "8")
     with serving(built_store, sources_root, log, *flags, env={"LDNKG_DUMP_DIR": str(dump_dir)}) as server, \
             ThreadPoolExecutor(12) as pool:
         replies = list(pool.map(lambda _: fetch(f"{server.base}/dumps/{name}"), range(12)))

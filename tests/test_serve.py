@@ -105,3 +105,9 @@ def test_sparql_refuses_updates(server):
     assert as_form[0] == as_query[0] == 400
     assert b"SPARQL Update is not accepted at the query endpoint" in as_form[2]
     assert b"SPARQL Update is not accepted at the query endpoint" in as_query[2]
+
+
+def test_serve_runs_one_web_process_because_the_store_has_one_writer(kgserver, built_store):
+    result = kgserver("serve", "--store", built_store, "--workers", "2", timeout=30)
+    assert result.returncode == 2
+    assert "--workers" in result.stderr and "Traceback" not in result.stderr

@@ -1,15 +1,12 @@
 """Prometheus metrics for the SPARQL endpoint, served at /metrics.
 
-Each app has its own registry (no module-level state). With more than one gunicorn worker,
-`kgserver serve` sets PROMETHEUS_MULTIPROC_DIR so that /metrics sums every worker's files.
+Each app has its own registry (no module-level state); the server runs one web process, so
+its registry holds every request's figures.
 """
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
 
 
 class Metrics:
@@ -43,9 +40,5 @@ class Metrics:
             self.truncations.inc()
 
     def render(self) -> tuple[bytes, str]:
-        """The exposition text and its content type, summed over workers in multiprocess mode."""
-        registry = self.registry
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        """The exposition text and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
