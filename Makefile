@@ -16,9 +16,10 @@ install: $(PYTHON)
 install-test: $(PYTHON)
 	$(PYTHON) -m pip install --quiet -e '.[test]'
 
-# HermiT needs a Java runtime; install one only when none is on PATH.
+# HermiT needs Java, and the warm reasoner (kgserver/hermit.py) compiles a small program for it:
+# install a JDK only when javac is not on PATH.
 java:
-	@command -v java >/dev/null 2>&1 || (apt-get update && apt-get install -y default-jre-headless)
+	@command -v javac >/dev/null 2>&1 || (apt-get update && apt-get install -y default-jdk-headless)
 
 # The browser tests drive Debian's Chromium headless; install it only when none is on PATH.
 chromium:

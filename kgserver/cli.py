@@ -266,6 +266,64 @@ def serve(
     run_server(settings, store_dir, limits, host=host, port=port, workers=workers, threads=threads)
 
 
+
+@cli.group()
+def curator() -> None:
+    """Manage the curators who may submit and retract additions on a served store.
+
+    The registry is the file DIR.curators.json beside the store; a running server
+    sees changes at once.
+    """
+
+
+@curator.command("add")
+@click.argument("name")
+@_store_option(required=True, help_text="Directory of the store the curator will submit to.")
+def curator_add(name: str, store_dir: Path) -> None:
+    """Add curator NAME and print its bearer token, once, as the last line.
+
+    Example: kgserver curator add ada --store var/store
+    """
+    from kgserver.curation.curators import add_curator, registry_path
+
+    kgstore.require_store(store_dir)
+    curator, token = add_curator(registry_path(store_dir), name)
+    click.echo(f"curator '{curator.name}' added; its token follows (shown only now, keep it secret):")
+    click.echo(token)
+
+
+@curator.command("list")
+@_store_option(required=True, help_text="Directory of the store.")
+def curator_list(store_dir: Path) -> None:
+    """List the curators: name, when added, and when revoked if so.
+
+    Example: kgserver curator list --store var/store
+    """
+    from kgserver.curation.curators import read_curators, registry_path
+
+    curators = read_curators(registry_path(store_dir))
+    if not curators:
+        click.echo("no curators yet; add one with: kgserver curator add NAME --store DIR")
+        return
+    width = max(len("name"), *(len(curator.name) for curator in curators))
+    click.echo(f"{'name':<{width}}  {'created':<20}  revoked")
+    for curator in curators:
+        click.echo(f"{curator.name:<{width}}  {curator.created:<20}  {curator.revoked or '-'}")
+
+
+@curator.command("revoke")
+@click.argument("name")
+@_store_option(required=True, help_text="Directory of the store.")
+def curator_revoke(name: str, store_dir: Path) -> None:
+    """Revoke curator NAME's token; its past submissions stay.
+
+    Example: kgserver curator revoke ada --store var/store
+    """
+    from kgserver.curation.curators import registry_path, revoke_curator
+
+    revoked = revoke_curator(registry_path(store_dir), name)
+    click.echo(f"curator '{revoked.name}' revoked at {revoked.revoked}")
+
 def _sources(settings: Settings, store_dir: Path | None) -> Sources:
     return read_store_sources(store_dir, settings) if store_dir else read_sources(settings)
 

@@ -86,10 +86,7 @@ def parse_file(path: Path, base: str, input_format: str | None = None, label: st
     """
     name = label or str(path)
     fmt = input_format or guess_format(path)
-    data = _read(path, name)
-    if fmt == "jsonld":
-        _refuse_context_references(data, name)
-    return _parse_bytes(data, fmt, base, name)
+    return parse_bytes(_read(path, name), fmt, base, name)
 
 
 def parse_additions(paths: Iterable[Path], base: str, input_format: str | None = None) -> Graph:
@@ -118,14 +115,15 @@ def _refuse_context_references(data: bytes, name: str) -> None:
     """Refuse JSON-LD that names a context by reference, since resolving it would fetch it."""
     try:
         document = json.loads(data)
+        reference = next(_context_references(document), None)
     except json.JSONDecodeError as error:
         raise InputError(f"{name}:{error.lineno}: {error.msg}") from None
     except UnicodeDecodeError:
         raise InputError(f"{name}: the file is not UTF-8 text") from None
-    for reference in _context_references(document):
-        raise InputError(
-            f"{name}: remote JSON-LD context '{reference}' refused; put the @context inline"
-        )
+    except RecursionError:
+        raise InputError(f"{name}: the JSON is nested too deeply") from None
+    if reference is not None:
+        raise InputError(f"{name}: remote JSON-LD context '{reference}' refused; put the @context inline")
 
 
 def _context_references(node: Any) -> Iterator[str]:
@@ -142,7 +140,14 @@ def _context_references(node: Any) -> Iterator[str]:
             yield from _context_references(value)
 
 
-def _parse_bytes(data: bytes, fmt: str, base: str, name: str) -> Graph:
+def parse_bytes(data: bytes, fmt: str, base: str, name: str) -> Graph:
+    """Parse RDF bytes in format `fmt` (named `name` in errors) offline: nothing is fetched.
+
+    JSON-LD may only use inline contexts: a context given by reference (URL or file) is
+    refused rather than fetched. Quad formats are merged into one graph.
+    """
+    if fmt == "jsonld":
+        _refuse_context_references(data, name)
     parser = PARSERS[fmt]
     target = Dataset() if fmt in _QUAD_FORMATS else Graph()
     try:

@@ -99,6 +99,16 @@ def reason(ontology: Graph, data: Graph, additions: Graph | None = None) -> Reas
     return ReasoningResult(True, "", inferred, time.perf_counter() - started)
 
 
+def reasoner_input(graph: Graph) -> Graph:
+    """What HermiT can take of `graph`, as `reason` gives it (for other ways of running HermiT)."""
+    return _reasoner_input(graph)
+
+
+def explain_inconsistency(graph: Graph) -> str:
+    """A readable guess at why `graph` is inconsistent, as `reason` reports it."""
+    return _explain_inconsistency(graph)
+
+
 def _merge(*graphs: Graph | None) -> Graph:
     merged = Graph()
     for graph in graphs:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import pyshacl
+from pyshacl.graph_abstraction import DataGraph
+from pyshacl.shapes_graph import ShapesGraph
 from rdflib import RDF, RDFS, SH, BNode, Graph, Literal, URIRef
 from rdflib.namespace import SKOS, NamespaceManager
+from rdflib.plugins.sparql import prepareQuery
+from rdflib.plugins.sparql.sparql import Query
 from rdflib.term import Node
 
 from kgserver.reasoning import reason
@@ -75,6 +80,117 @@ def validate(data: Graph, shapes: Graph, ontology: Graph) -> ValidationReport:
     return ValidationReport(_sorted(results))
 
 
+@dataclass(frozen=True)
+class PreparedShapes:
+    """Shapes parsed by pySHACL once, to validate many small graphs without parsing them again.
+
+    `queries` keeps the SPARQL constraints parsed by rdflib, by their text, as they are met.
+    """
+
+    graph: Graph
+    parsed: ShapesGraph
+    queries: dict[str, Query] = field(default_factory=dict)
+
+
+class _QueryParsingOnce(Graph):
+    """A graph whose SPARQL queries are parsed once per text.
+
+    pySHACL sends a SPARQL constraint's query text again for every focus node, binding
+    $this separately; parsing it costs ~20 ms in rdflib, far more than answering it on a
+    small graph.
+    """
+
+    def __init__(self, queries: dict[str, Query]) -> None:
+        super().__init__()
+        self._queries = queries
+
+    def query(self, query_object: str | Query, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Answer `query_object`, parsing it only if this text was never parsed before."""
+        if isinstance(query_object, str):
+            parsed = self._queries.get(query_object)
+            if parsed is None:
+                parsed = self._queries[query_object] = prepareQuery(query_object)
+            query_object = parsed
+        return super().query(query_object, *args, **kwargs)
+
+
+def prepare_shapes(shapes: Graph) -> PreparedShapes:
+    """Parse `shapes` into pySHACL's shape objects now, so that each later validation skips it.
+
+    pySHACL adds triples to the shapes graph it is given, so it gets a copy.
+    """
+    shapes_copy = Graph()
+    shapes_copy += shapes
+    parsed = ShapesGraph(shapes_copy)
+    _ = parsed.shapes  # the harvest is lazy; do it here, once
+    prepared = PreparedShapes(shapes, parsed)
+    validate_prepared(_one_of_each_target(shapes), prepared, Graph())  # parses every SPARQL constraint now
+    return prepared
+
+
+def _one_of_each_target(shapes: Graph) -> Graph:
+    """A made-up graph in which every shape has a focus node, so that validating it runs every constraint."""
+    sample = Graph()
+    node = URIRef("urn:kgserver:warm-up:node")
+    other = URIRef("urn:kgserver:warm-up:other")
+    for index, cls in enumerate(sorted(set(shapes.objects(None, SH.targetClass)))):
+        sample.add((URIRef(f"urn:kgserver:warm-up:{index}"), RDF.type, cls))
+    for prop in set(shapes.objects(None, SH.targetSubjectsOf)) | set(shapes.objects(None, SH.targetObjectsOf)):
+        if isinstance(prop, URIRef):
+            sample.add((node, prop, other))
+    return sample
+
+
+def validate_prepared(data: Graph, shapes: PreparedShapes, ontology: Graph) -> ValidationReport:
+    """Validate `data` as `validate` does (same options, same report), with shapes parsed before.
+
+    Meant for small data graphs, such as an addition with its neighbourhood, where parsing
+    the shapes would otherwise cost more than validating. pySHACL's shape objects are not
+    made for concurrent use: callers sharing one PreparedShapes validate one at a time.
+    """
+    working = _QueryParsingOnce(shapes.queries)
+    working += data  # pySHACL mixes the ontology into this copy in place
+    validator = pyshacl.Validator(
+        DataGraph.from_rdflib(working),
+        shacl_graph=shapes.parsed.graph,
+        ont_graph=ontology,
+        options={"inference": "none", "advanced": True, "allow_warnings": True, "inplace": True},
+    )
+    validator.shacl_graph = shapes.parsed
+    _conforms, results_graph, _text = validator.run()
+    namespaces = _namespaces(data, shapes.graph, ontology)
+    results = (
+        _result(results_graph, node, data, shapes.graph, namespaces)
+        for node in results_graph.subjects(RDF.type, SH.ValidationResult)
+    )
+    return ValidationReport(_sorted(results))
+
+
+def inconsistency_result(explanation: str) -> ValidationResult:
+    """How an inconsistency is reported: a Violation about the whole graph, not one node."""
+    return ValidationResult(
+        severity="Violation",
+        focus_node=None,
+        focus_name=None,
+        focus_label=None,
+        path=None,
+        value=None,
+        message=INCONSISTENT_MESSAGE + explanation,
+        source_shape=None,
+    )
+
+
+def results_about(report: ValidationReport, nodes: Iterable[Node]) -> list[ValidationResult]:
+    """The results whose focus node is one of `nodes`: those a submitter must fix."""
+    touched = {_node_key(node) for node in nodes}
+    return [result for result in report.results if result.focus_node in touched]
+
+
+def sorted_report(results: Iterable[ValidationResult]) -> ValidationReport:
+    """A report of `results` in the stable order every report uses."""
+    return ValidationReport(_sorted(results))
+
+
 def validate_additions(
     additions: Graph, existing: Graph, shapes: Graph, ontology: Graph, with_reasoner: bool = True
 ) -> ValidationReport:
@@ -87,24 +203,12 @@ def validate_additions(
     as a Violation without a focus node.
     """
     report = validate(existing + additions, shapes, ontology)
-    touched = {_node_key(node) for node in _nodes(additions)}
-    results = [result for result in report.results if result.focus_node in touched]
+    results = results_about(report, _nodes(additions))
     if with_reasoner:
         reasoning = reason(ontology, existing, additions)
         if not reasoning.consistent:
-            results.append(
-                ValidationResult(
-                    severity="Violation",
-                    focus_node=None,
-                    focus_name=None,
-                    focus_label=None,
-                    path=None,
-                    value=None,
-                    message=INCONSISTENT_MESSAGE + reasoning.explanation,
-                    source_shape=None,
-                )
-            )
-    return ValidationReport(_sorted(results))
+            results.append(inconsistency_result(reasoning.explanation))
+    return sorted_report(results)
 
 
 def render_text(report: ValidationReport) -> str:

@@ -35,7 +35,7 @@ from pyoxigraph import QueryBoolean, QuerySolutions
 from kgserver import formats
 from kgserver import store as kgstore
 from kgserver.config import ServerSettings
-from kgserver.errors import KgError, UnavailableError
+from kgserver.errors import InputError, KgError, UnavailableError
 
 log = logging.getLogger("kgserver.sparql")
 
@@ -126,15 +126,31 @@ class _Snapshot:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._store = kgstore.open_read_only(path)
+        self._store = _open_read_only(path)
         self._version: str | None = None
 
     def at(self, version: str | None) -> kgstore.Store:
         if version is not None and version != self._version:
             del self._store
-            self._store = kgstore.open_read_only(self._path)
+            self._store = _open_read_only(self._path)
             self._version = version
         return self._store
+
+
+def _open_read_only(path: Path, attempts: int = 20) -> kgstore.Store:
+    """Open the store read-only, retrying while the writer's background compaction swaps its files.
+
+    A read-only open lists the live files and then opens them; when the writer deletes one
+    in between, RocksDB reports corruption (a RuntimeError). The next attempt sees the new list.
+    """
+    for attempt in range(attempts):
+        try:
+            return kgstore.open_read_only(path)
+        except (RuntimeError, KgError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
+    raise AssertionError("unreachable")
 
 
 def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
@@ -162,6 +178,12 @@ def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Conn
         formats.write_triples(triples, fmt.engine, writer, prefixes)  # type: ignore[arg-type]
     writer.flush()
     conn.send(("done",))
+
+
+# How a worker ends when the engine overflows its stack on a query too deeply nested or chained
+# (50,000 `||`, UNION or `/` in a row): that query's fault, answered 400, not the server's.
+_ENGINE_CRASHES = (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS)
+ENGINE_CRASHED = "the query engine could not evaluate this query: it is nested or chained too deeply; simplify it"
 
 
 @dataclass
@@ -288,6 +310,9 @@ class QueryGate:
                 raise QueryTimeoutError(f"query exceeded the {timeout:g} s time limit and was stopped")
             return worker.conn.recv()
         except (EOFError, OSError):
+            worker.process.join(1)
+            if worker.process.exitcode in _ENGINE_CRASHES:  # the engine overflowed its stack on this query
+                raise InputError(ENGINE_CRASHED) from None
             raise KgError("the query worker stopped unexpectedly") from None
 
     def release(self, worker: _Worker) -> None:

@@ -10,10 +10,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from kgserver import store as kgstore
 from kgserver.config import ServerSettings, Settings
+from kgserver.curation import checks
 from kgserver.errors import KgError, PayloadTooLargeError
 from kgserver.sparql.cache import ResultCache
 from kgserver.sparql.execution import QueryGate
 from kgserver.web import http, templating
+from kgserver.web.curation import curation_blueprint
 from kgserver.web.dataset import LiveDataset
 from kgserver.web.home import home_blueprint
 from kgserver.web.metrics import Metrics
@@ -59,6 +61,8 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
     app.register_blueprint(query_page_blueprint(settings))
     app.register_blueprint(publishing_blueprint(settings, dataset, limits))
     app.register_blueprint(home_blueprint(settings, dataset))
+    app.register_blueprint(curation_blueprint(settings, dataset, limits))
+    checks.warm_up(dataset.store, settings)  # shapes prepared and HermiT's JVM started before the first check
     app.register_error_handler(KgError, _error_response)
     app.register_error_handler(
         RequestEntityTooLarge,

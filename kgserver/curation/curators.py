@@ -1,0 +1,200 @@
+"""Curators and their bearer tokens: a small registry file beside the store, read by the CLI and the server.
+
+The registry lives at `<store>.curators.json`, beside the store directory rather than in it,
+so a rebuild that swaps the store directory keeps it. Tokens are shown once, when a
+curator is added, and only their SHA-256 hashes are kept. Writes go to a temporary file
+that is synced and renamed over the registry, under a lock file, so concurrent CLI runs
+never lose a change and a reader never sees half a file. The server notices a changed
+file (another inode, mtime or size) and re-reads it, so `curator add` and `curator revoke`
+take effect on a running server at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kgserver.errors import InputError, KgError
+
+NAME_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+_NAME_RULE = "1 to 64 lowercase letters, digits and inner hyphens, such as 'ada' or 'j-smith-2'"
+
+
+class CuratorError(InputError):
+    """A curator command that cannot be done as asked (a taken name, an unknown curator); exit status 1."""
+
+    exit_code = 1
+
+
+class TokenRefused(KgError):
+    """A bearer token that names no active curator: unknown, or its curator was revoked."""
+
+    http_status = 403
+
+
+@dataclass(frozen=True)
+class Curator:
+    """One curator: a name, the hash of its token, when it was added and, if so, revoked."""
+
+    name: str
+    token_sha256: str
+    created: str
+    revoked: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """A revoked curator's token opens nothing."""
+        return self.revoked is None
+
+
+def registry_path(store_dir: Path) -> Path:
+    """Where a store's curators are kept: beside the store, so rebuilds keep them."""
+    return store_dir.with_name(f"{store_dir.name}.curators.json")
+
+
+def agent_iri(base: str, name: str) -> str:
+    """The curator as a PROV agent in the graph, so additions can be found by who made them."""
+    return f"{base}id/curator/{name}"
+
+
+def check_name(name: str) -> str:
+    """Refuse names that could not be part of an IRI unchanged."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise CuratorError(f"'{name}' is not a curator name: use {_NAME_RULE}")
+    return name
+
+
+def hash_token(token: str) -> str:
+    """What is stored of a token: its SHA-256, so the registry file alone grants nothing."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def read_curators(path: Path) -> tuple[Curator, ...]:
+    """The curators in a registry file; none when there is no file yet."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ()
+    except (OSError, ValueError) as error:
+        raise KgError(f"{path}: cannot read the curator registry ({error})") from None
+    return tuple(Curator(**entry) for entry in document.get("curators", []))
+
+
+def add_curator(path: Path, name: str) -> tuple[Curator, str]:
+    """Add a curator and make its token; the token is returned once and never stored."""
+    check_name(name)
+    token = secrets.token_urlsafe(32)
+    with _locked(path):
+        curators = read_curators(path)
+        if any(curator.name == name for curator in curators):
+            raise CuratorError(f"a curator named '{name}' exists already")
+        curator = Curator(name, hash_token(token), _now())
+        _write(path, (*curators, curator))
+    return curator, token
+
+
+def revoke_curator(path: Path, name: str) -> Curator:
+    """Revoke a curator's token; its past submissions stay, attributed to it."""
+    with _locked(path):
+        curators = read_curators(path)
+        found = next((curator for curator in curators if curator.name == name), None)
+        if found is None:
+            raise CuratorError(f"no curator named '{name}' in {path}")
+        if not found.active:
+            raise CuratorError(f"curator '{name}' was revoked already, at {found.revoked}")
+        revoked = replace(found, revoked=_now())
+        _write(path, tuple(revoked if curator.name == name else curator for curator in curators))
+    return revoked
+
+
+def find_by_token(curators: tuple[Curator, ...], token: str) -> Curator | None:
+    """The curator whose token this is (revoked or not), compared in constant time."""
+    digest = hash_token(token)
+    match = None
+    for curator in curators:
+        if hmac.compare_digest(curator.token_sha256, digest):
+            match = curator
+    return match
+
+
+class CuratorRegistry:
+    """The server's view of the registry file, re-read whenever the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._curators: tuple[Curator, ...] = ()
+
+    def curators(self) -> tuple[Curator, ...]:
+        """The curators as the file holds them now; stat is cheap, so it is checked on every call."""
+        try:
+            stat = self.path.stat()
+            signature: tuple[int, int, int] | None = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            signature = None
+        with self._lock:
+            if signature != self._seen:
+                self._curators = read_curators(self.path) if signature else ()
+                self._seen = signature
+            return self._curators
+
+    def authenticate(self, token: str) -> Curator:
+        """The active curator holding `token`; anything else is refused with 403."""
+        curator = find_by_token(self.curators(), token)
+        if curator is None:
+            raise TokenRefused("this token belongs to no curator of this server")
+        if not curator.active:
+            raise TokenRefused(f"the token of curator '{curator.name}' was revoked at {curator.revoked}")
+        return curator
+
+
+def _now() -> str:
+    """UTC to the second: what `curator list` shows."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the registry's lock file, so two CLI runs never write over each other's change."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write(path: Path, curators: tuple[Curator, ...]) -> None:
+    """Replace the registry atomically: a synced temporary file renamed over it, then the directory synced."""
+    document = {"curators": [asdict(curator) for curator in curators]}
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(document, file, indent=2)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -1,0 +1,112 @@
+"""Request bodies that carry an addition: read within the size limit, refused if hostile, parsed with nothing fetched.
+
+Everything here distrusts the body. It is read from the stream chunk by chunk and refused
+as soon as it passes the limit (a body announced or sent larger is never held whole); it
+must be UTF-8 in one of the RDF media types below; RDF/XML may not declare external,
+parameter or nested entities (XXE, billion laughs); JSON-LD may not name a context by
+reference; and the parsers run under kgserver.parsing's guard that stops any connection.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+from xml.parsers import expat
+
+from rdflib import Graph
+from werkzeug.http import parse_options_header
+
+from kgserver.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError
+from kgserver.parsing import parse_bytes
+
+# The media types an addition may be sent in, and the kgserver.parsing format of each.
+MEDIA_TYPES: dict[str, str] = {
+    "text/turtle": "turtle",
+    "application/n-triples": "ntriples",
+    "application/ld+json": "jsonld",
+    "application/rdf+xml": "rdfxml",
+}
+_CHARSETS = frozenset({"utf-8", "utf8"})
+_CHUNK = 64 << 10
+_NAME = "request body"
+
+
+def payload_format(content_type: str | None) -> str:
+    """The RDF format a Content-Type names; 415, listing those accepted, for anything else."""
+    media_type, options = parse_options_header(content_type or "")
+    fmt = MEDIA_TYPES.get(media_type.lower())
+    if fmt is None:
+        named = f"'{media_type}'" if media_type else "no Content-Type"
+        raise UnsupportedMediaTypeError(
+            f"{named} is not an RDF syntax this server reads; send one of: {', '.join(MEDIA_TYPES)}"
+        )
+    charset = options.get("charset")
+    if charset is not None and charset.lower() not in _CHARSETS:
+        raise UnsupportedMediaTypeError(f"charset={charset} refused: additions must be sent as UTF-8")
+    return fmt
+
+
+def read_body(stream: BinaryIO, limit: int) -> bytes:
+    """The body, read in chunks and refused (413) the moment it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"the addition is larger than this server's limit of {limit} bytes")
+        chunks.append(chunk)
+
+
+def parse_payload(body: bytes, fmt: str, base: str) -> Graph:
+    """The addition in `body` as a graph, or a 400 that says what is wrong with it."""
+    if not body.strip():
+        raise InputError("the request body is empty; send the addition as RDF")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"the request body is not UTF-8 (invalid byte at offset {error.start})") from None
+    if fmt == "rdfxml":
+        _refuse_entities(body)
+    graph = parse_bytes(body, fmt, base, _NAME)
+    if len(graph) == 0:
+        raise InputError("the request body holds no triples")
+    return graph
+
+
+class _DeclarationsRead(Exception):
+    """The document type declaration (if any) has been read and found harmless."""
+
+
+def _refuse_entities(body: bytes) -> None:
+    """Read the RDF/XML prolog and refuse entities that would fetch a file or expand without bound."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    def doctype(_name: str, system_id: str | None, public_id: str | None, _internal: bool) -> None:
+        if system_id or public_id:
+            raise InputError(f"{_NAME}: an external document type ('{system_id or public_id}') is refused")
+
+    def entity(
+        name: str, parameter: bool, value: str | None, _base: str | None,
+        system_id: str | None, public_id: str | None, _notation: str | None,
+    ) -> None:
+        if value is None or system_id or public_id:
+            raise InputError(f"{_NAME}: external entity '{name}' refused; nothing is fetched")
+        if parameter or "&" in value or "%" in value:
+            raise InputError(f"{_NAME}: entity '{name}' refers to other entities; nested entity expansion is refused")
+
+    def declarations_read(*_args: object) -> None:
+        raise _DeclarationsRead
+
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = entity
+    parser.EndDoctypeDeclHandler = declarations_read
+    parser.StartElementHandler = declarations_read
+    try:
+        parser.Parse(body, True)
+    except _DeclarationsRead:
+        return
+    except expat.ExpatError as error:
+        raise InputError(f"{_NAME}:{error.lineno}: {expat.errors.messages[error.code]}") from None

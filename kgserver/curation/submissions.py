@@ -1,0 +1,229 @@
+"""The submission gate: check an addition and commit it with its provenance, or retract it later.
+
+A submission is checked and committed while this process's write lock is held, so no other
+commit comes between the check and the commit. One `LiveDataset.commit` then writes, in one
+transaction, the addition as its own named graph `{base}graph/submission/{id}`, the record
+graph `{base}graph/record/{id}` (who, when, which sources it uses, the validation report and
+the version it made) and the change records that move the dataset version on. A retraction
+deletes the submission graph and adds a retraction activity to the record, again in one
+commit: the triples leave the live dataset, the record stays.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from pyoxigraph import NamedNode, Store
+from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
+from rdflib.term import Node
+
+from kgserver import store as kgstore
+from kgserver.config import Settings
+from kgserver.curation import reports
+from kgserver.curation.checks import check_addition
+from kgserver.curation.curators import agent_iri
+from kgserver.errors import KgError
+
+if TYPE_CHECKING:  # the web process's dataset; curation takes it as given and never imports the web layer
+    from kgserver.web.dataset import LiveDataset
+
+PROV = Namespace("http://www.w3.org/ns/prov#")
+CITO = Namespace("http://purl.org/spar/cito/")
+ID_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{8}")
+
+
+class SubmissionNotFound(KgError):
+    """No submission has this id."""
+
+    http_status = 404
+
+
+class AlreadyRetracted(KgError):
+    """The submission was retracted before; it cannot be retracted twice."""
+
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class SubmissionIris:
+    """The IRIs of one submission: the activity, its graph, its record graph and its retraction."""
+
+    activity: str
+    graph: str
+    record: str
+    retraction: str
+
+    @classmethod
+    def of(cls, base: str, submission_id: str) -> SubmissionIris:
+        activity = f"{base}id/submission/{submission_id}"
+        return cls(activity, f"{base}graph/submission/{submission_id}", f"{base}graph/record/{submission_id}",
+                   f"{activity}/retraction")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A committed submission: where it lives and the version that holds it; the report has its warnings."""
+
+    iris: SubmissionIris
+    version: int
+    report: reports.Report
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An addition that breaks the shapes or the ontology; nothing was written."""
+
+    report: reports.Report
+
+
+@dataclass(frozen=True)
+class Retracted:
+    """A retracted submission: its graph is gone from the live dataset in `version`, its record stays."""
+
+    iris: SubmissionIris
+    version: int
+
+
+def new_id(now: datetime) -> str:
+    """A submission id that sorts by time (UTC, to the microsecond) and is unique (a random suffix)."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(4)}"
+
+
+def submit(dataset: LiveDataset, settings: Settings, curator: str, addition: Graph, received: datetime) -> Accepted | Rejected:
+    """Check the addition in the store's context and, if it conforms, commit it with its record."""
+    with dataset.writing() as store:
+        report = reports.resolve(check_addition(store, settings, addition), addition, settings.prefixes)
+        if not report.conforms:
+            return Rejected(report)
+        now = datetime.now(UTC)
+        iris = SubmissionIris.of(settings.base, new_id(now))
+        version = dataset.state.version + 1
+        used = cited_sources(store, settings, addition)
+        record = submission_record(settings, iris, curator, (received, now), used, report, version)
+        state = dataset.commit(replace={iris.graph: addition, iris.record: record})
+    _expect_version(state.version, version)
+    return Accepted(iris, state.version, report)
+
+
+def retract(dataset: LiveDataset, settings: Settings, curator: str, submission_id: str) -> Retracted:
+    """Delete a submission's graph and record who retracted it and when, in one commit."""
+    if not ID_PATTERN.fullmatch(submission_id):
+        raise SubmissionNotFound(f"no submission has the id '{submission_id}'")
+    iris = SubmissionIris.of(settings.base, submission_id)
+    with dataset.writing() as store:
+        record_change = dataset.state.change_of(iris.record)
+        if record_change is None or record_change.deleted:
+            raise SubmissionNotFound(f"no submission has the id '{submission_id}'")
+        graph_change = dataset.state.change_of(iris.graph)
+        if graph_change is None or graph_change.deleted:
+            when = f" (in version {graph_change.version})" if graph_change else ""
+            raise AlreadyRetracted(f"submission {submission_id} was retracted already{when}")
+        version = dataset.state.version + 1
+        record = kgstore.read_graph(store, iris.record)
+        record += retraction_record(settings, iris, curator, datetime.now(UTC), version)
+        state = dataset.commit(replace={iris.record: record}, delete=[iris.graph])
+    _expect_version(state.version, version)
+    return Retracted(iris, state.version)
+
+
+def cited_sources(store: Store, settings: Settings, addition: Graph) -> set[URIRef]:
+    """The sources an addition rests on: objects of cito:citesAsEvidence and its sub-properties, and typed sources."""
+    ldn = settings.prefixes["ldn"]
+    citing = _closure(store, settings, RDFS.subPropertyOf, CITO.citesAsEvidence) | {CITO.citesAsEvidence}
+    source_classes = _closure(store, settings, RDFS.subClassOf, URIRef(f"{ldn}Source")) | {URIRef(f"{ldn}Source")}
+    used = {obj for _s, predicate, obj in addition if predicate in citing and isinstance(obj, URIRef)}
+    used |= {subject for subject, _p, cls in addition.triples((None, RDF.type, None)) if cls in source_classes and isinstance(subject, URIRef)}
+    return used
+
+
+def _closure(store: Store, settings: Settings, hierarchy: URIRef, top: URIRef) -> set[URIRef]:
+    """Every term below `top` in the ontology's hierarchy (sub-properties or sub-classes), at any depth."""
+    query = f"SELECT DISTINCT ?term WHERE {{ GRAPH <{settings.ontology_graph}> {{ ?term <{hierarchy}>+ <{top}> }} }}"
+    return {URIRef(solution["term"].value) for solution in store.query(query) if isinstance(solution["term"], NamedNode)}
+
+
+def submission_record(
+    settings: Settings,
+    iris: SubmissionIris,
+    curator: str,
+    times: tuple[datetime, datetime],
+    used: set[URIRef],
+    report: reports.Report,
+    version: int,
+) -> Graph:
+    """The record graph of a submission: the PROV activity, its curator, the sources used and the report."""
+    ldn = Namespace(settings.prefixes["ldn"])
+    activity, graph, agent = URIRef(iris.activity), URIRef(iris.graph), URIRef(agent_iri(settings.base, curator))
+    report_node = URIRef(f"{iris.activity}#report")
+    record = _with_agent(settings, curator)
+    started, ended = times
+    _add_all(record, activity, [
+        (RDF.type, PROV.Activity),
+        (RDF.type, ldn.Submission),
+        (RDFS.label, Literal(f"Submission {iris.activity.rsplit('/', 1)[-1]} by {curator}", lang="en")),
+        (PROV.wasAssociatedWith, agent),
+        (PROV.startedAtTime, _time(started)),
+        (PROV.endedAtTime, _time(ended)),
+        (PROV.generated, graph),
+        (PROV.generated, report_node),
+        (ldn.resultingVersion, Literal(version, datatype=XSD.integer)),
+        *((PROV.used, source) for source in sorted(used)),
+    ])
+    _add_all(record, graph, [
+        (RDF.type, PROV.Entity),
+        (PROV.wasGeneratedBy, activity),
+        (PROV.wasAttributedTo, agent),
+        (PROV.generatedAtTime, _time(ended)),
+    ])
+    record += reports.to_graph(report, report_node, lambda number: URIRef(f"{iris.activity}#result-{number}"))
+    record.add((report_node, PROV.wasGeneratedBy, activity))
+    return record
+
+
+def retraction_record(settings: Settings, iris: SubmissionIris, curator: str, when: datetime, version: int) -> Graph:
+    """What a retraction adds to the record: the activity, who did it, when, and the graph it invalidated."""
+    ldn = Namespace(settings.prefixes["ldn"])
+    retraction, graph = URIRef(iris.retraction), URIRef(iris.graph)
+    record = _with_agent(settings, curator)
+    _add_all(record, retraction, [
+        (RDF.type, PROV.Activity),
+        (RDF.type, ldn.Retraction),
+        (RDFS.label, Literal(f"Retraction of submission {iris.activity.rsplit('/', 1)[-1]} by {curator}", lang="en")),
+        (PROV.wasAssociatedWith, URIRef(agent_iri(settings.base, curator))),
+        (PROV.endedAtTime, _time(when)),
+        (PROV.invalidated, graph),
+        (ldn.resultingVersion, Literal(version, datatype=XSD.integer)),
+    ])
+    _add_all(record, graph, [(PROV.wasInvalidatedBy, retraction), (PROV.invalidatedAtTime, _time(when))])
+    return record
+
+
+def _with_agent(settings: Settings, curator: str) -> Graph:
+    """A graph that states who the curator is, so every record can be read on its own."""
+    graph = Graph()
+    graph.bind("prov", PROV)
+    agent = URIRef(agent_iri(settings.base, curator))
+    graph.add((agent, RDF.type, PROV.Agent))
+    graph.add((agent, RDFS.label, Literal(curator)))
+    return graph
+
+
+def _add_all(graph: Graph, subject: URIRef, pairs: list[tuple[URIRef, Node]]) -> None:
+    """Describe one subject in a block, as the record reads in Turtle."""
+    for predicate, obj in pairs:
+        graph.add((subject, predicate, obj))
+
+
+def _time(moment: datetime) -> Literal:
+    """An xsd:dateTime in UTC to the microsecond, so activities in one second still order."""
+    return Literal(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), datatype=XSD.dateTime)
+
+
+def _expect_version(committed: int, recorded: int) -> None:
+    """The record names the version before the commit makes it; they must agree, or the record lies."""
+    if committed != recorded:
+        raise KgError(f"the commit made version {committed}, but its record says {recorded}")

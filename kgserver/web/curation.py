@@ -1,0 +1,113 @@
+"""The curation routes: check an addition (/validate), submit it (/submissions), retract it.
+
+A submission flows one way: the curator's bearer token, the body read within the limit and
+parsed with nothing fetched, the check and the commit under the write lock
+(kgserver.curation.submissions), then the answer. Reports are negotiated: JSON for
+programs, a SHACL report in Turtle, or a page for people.
+
+    curl -X POST -H 'Content-Type: text/turtle' --data-binary @addition.ttl http://127.0.0.1:8000/validate
+    curl -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/turtle' \\
+         --data-binary @addition.ttl http://127.0.0.1:8000/submissions
+    curl -X DELETE -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/submissions/ID
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, jsonify, render_template, request
+from rdflib import Graph
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Unauthorized
+
+from kgserver.config import ServerSettings, Settings
+from kgserver.curation import payloads, reports, submissions
+from kgserver.curation.checks import check_addition
+from kgserver.curation.curators import Curator, CuratorRegistry, registry_path
+from kgserver.web.dataset import LiveDataset
+
+_REALM = "LDN-KG curation"
+
+
+def curation_blueprint(settings: Settings, dataset: LiveDataset, limits: ServerSettings) -> Blueprint:
+    """/validate for anyone; /submissions for curators, whose registry sits beside the store."""
+    blueprint = Blueprint("curation", __name__)
+    registry = CuratorRegistry(registry_path(dataset.path))
+
+    @blueprint.post("/validate")
+    def validate() -> Response:
+        """The report on an addition, always 200: nothing is stored, so nothing was refused."""
+        form = reports.choose_format(request.accept_mimetypes)
+        addition = _addition(settings, limits)
+        report = reports.resolve(check_addition(dataset.store, settings, addition), addition, settings.prefixes)
+        return _report_response(report, form, 200)
+
+    @blueprint.post("/submissions")
+    def submit() -> Response:
+        """201 and the submission's address when the addition conforms; 422 and the report when it does not."""
+        received = datetime.now(UTC)
+        curator = _curator(registry)
+        form = reports.choose_format(request.accept_mimetypes)
+        addition = _addition(settings, limits)
+        outcome = submissions.submit(dataset, settings, curator.name, addition, received)
+        if isinstance(outcome, submissions.Rejected):
+            return _report_response(outcome.report, form, 422)
+        iris = outcome.iris
+        response = jsonify(
+            submission=iris.activity,
+            graph=iris.graph,
+            record=iris.record,
+            version=outcome.version,
+            warnings=outcome.report.warnings(),
+        )
+        response.status_code = 201
+        response.headers["Location"] = "/" + iris.activity.removeprefix(settings.base)
+        return response
+
+    @blueprint.delete("/submissions/<submission_id>")
+    def retract(submission_id: str) -> Response:
+        """Retract a submission: its triples leave the live dataset, its record stays."""
+        curator = _curator(registry)
+        outcome = submissions.retract(dataset, settings, curator.name, submission_id)
+        iris = outcome.iris
+        return jsonify(
+            submission=iris.activity,
+            retraction=iris.retraction,
+            graph=iris.graph,
+            record=iris.record,
+            version=outcome.version,
+        )
+
+    return blueprint
+
+
+def _curator(registry: CuratorRegistry) -> Curator:
+    """The curator the bearer token names: 401 (with a challenge) without one, 403 for a token of no curator."""
+    authorization = request.authorization
+    if authorization is None or authorization.type != "bearer" or not authorization.token:
+        raise Unauthorized(
+            "send a curator's token as 'Authorization: Bearer TOKEN'",
+            www_authenticate=WWWAuthenticate("bearer", {"realm": _REALM}),
+        )
+    return registry.authenticate(authorization.token)
+
+
+def _addition(settings: Settings, limits: ServerSettings) -> Graph:
+    """The addition in the request body: media type first, then the body within the limit, then a safe parse."""
+    fmt = payloads.payload_format(request.content_type)
+    body = payloads.read_body(request.stream, limits.max_request_bytes)
+    return payloads.parse_payload(body, fmt, settings.base)
+
+
+def _report_response(report: reports.Report, form: str, status: int) -> Response:
+    """The report in the negotiated form, with the status the route decided."""
+    if form == "turtle":
+        body = reports.to_graph(report).serialize(format="turtle", encoding="utf-8")
+        response = Response(body, mimetype="text/turtle")
+    elif form == "html":
+        response = Response(render_template("validation_report.html", report=report, status=status), mimetype="text/html")
+    else:
+        response = Response(reports.to_json(report) + "\n", mimetype="application/json")
+    response.status_code = status
+    response.vary.add("Accept")
+    return response

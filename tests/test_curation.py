@@ -1,0 +1,255 @@
+"""A curator checks an addition at /validate, submits it to /submissions with a token, and may retract it.
+
+Each story serves a copy of the built store of its own, since the server writes to it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rdflib import Graph, Literal, Namespace, URIRef
+from serving import serving
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+VALID = FIXTURES / "valid"
+INVALID = FIXTURES / "invalid"
+BASE = "https://w3id.org/ldn-kg/"
+SH = Namespace("http://www.w3.org/ns/shacl#")
+RDF_TYPE = URIRef("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+NEW_CLAIM = f"{BASE}id/claim/test-fibromyalgia-trial-results"
+MEDIA_TYPES = {".ttl": "text/turtle", ".nt": "application/n-triples", ".jsonld": "application/ld+json", ".rdf": "application/rdf+xml"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+
+def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None) -> Answer:
+    """One HTTP request; error statuses are answers too."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return Answer(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+
+def send(base: str, route: str, fixture: Path, token: str | None = None, accept: str = "application/json") -> Answer:
+    """POST a fixture file as a curator's client would, its media type taken from its extension."""
+    headers = {"Content-Type": MEDIA_TYPES[fixture.suffix], "Accept": accept}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return call(f"{base}{route}", "POST", fixture.read_bytes(), headers)
+
+
+def ask(base: str, query: str) -> bool:
+    url = f"{base}/sparql?" + urllib.parse.urlencode({"query": query})
+    return call(url, headers={"Accept": "application/sparql-results+json"}).json()["boolean"]
+
+
+def select(base: str, query: str) -> list[dict[str, str]]:
+    url = f"{base}/sparql?" + urllib.parse.urlencode({"query": query})
+    rows = call(url, headers={"Accept": "application/sparql-results+json"}).json()["results"]["bindings"]
+    return [{name: cell["value"] for name, cell in row.items()} for row in rows]
+
+
+def version(base: str) -> int:
+    return int(call(f"{base}/health").json()["version"])
+
+
+def add_curator(kgserver, store: Path, name: str) -> str:
+    result = kgserver("curator", "add", name, "--store", store)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def quads(kgserver, store: Path) -> set[str]:
+    """Every quad of the store as N-Quads lines, those with blank nodes aside (their labels are not stable)."""
+    result = kgserver("export", "--store", store)
+    assert result.returncode == 0, result.stderr
+    return {line for line in result.stdout.splitlines() if line and "_:" not in line}
+
+
+@pytest.fixture
+def store(built_store: Path, tmp_path: Path) -> Path:
+    location = tmp_path / "store"
+    shutil.copytree(built_store, location)
+    return location
+
+
+@pytest.fixture
+def server(store: Path, sources_root: Path, tmp_path: Path):
+    with serving(store, sources_root, tmp_path / "serve.log") as running:
+        yield running.base
+
+
+def test_submitting_needs_the_token_of_an_active_curator(kgserver, store, server):
+    token = add_curator(kgserver, store, "ada")
+    fixture = VALID / "claim-with-new-source.ttl"
+    missing = send(server, "/submissions", fixture)
+    assert missing.status == 401
+    assert missing.headers["www-authenticate"].lower().startswith("bearer")
+    assert send(server, "/submissions", fixture, token="not-a-token").status == 403
+    assert kgserver("curator", "revoke", "ada", "--store", store).returncode == 0
+    revoked = send(server, "/submissions", fixture, token=token)
+    assert revoked.status == 403
+    assert "revoked" in revoked.text
+    assert version(server) == 1
+    assert not ask(server, f"ASK {{ GRAPH ?g {{ <{NEW_CLAIM}> ?p ?o }} }}")
+
+
+def test_a_conforming_addition_is_accepted_and_queryable_at_once(kgserver, store, server):
+    token = add_curator(kgserver, store, "ada")
+    before = version(server)
+    answer = send(server, "/submissions", VALID / "claim-with-new-source.ttl", token=token)
+    assert answer.status == 201, answer.text
+    accepted = answer.json()
+    assert accepted["version"] == before + 1 == version(server)
+    assert answer.headers["location"] == "/" + accepted["submission"].removeprefix(BASE)
+    assert accepted["graph"].startswith(f"{BASE}graph/submission/")
+    assert ask(server, f"ASK {{ GRAPH <{accepted['graph']}> {{ <{NEW_CLAIM}> a <{BASE}ontology#EvidenceClaim> }} }}")
+
+    record = Graph().parse(data=call(server + answer.headers["location"], headers={"Accept": "text/turtle"}).body, format="turtle")
+    activity, prov = URIRef(accepted["submission"]), Namespace("http://www.w3.org/ns/prov#")
+    assert (activity, RDF_TYPE, prov.Activity) in record
+    assert (activity, prov.wasAssociatedWith, URIRef(f"{BASE}id/curator/ada")) in record
+    assert (activity, prov.used, URIRef(f"{BASE}id/source/test-trial-report")) in record
+    assert (activity, prov.generated, URIRef(accepted["graph"])) in record
+    assert (activity, URIRef(f"{BASE}ontology#resultingVersion"), Literal(accepted["version"])) in record
+    page = call(server + answer.headers["location"], headers={"Accept": "text/html"})
+    assert page.status == 200 and "ada" in page.text
+    claim_page = call(f"{server}/id/claim/test-fibromyalgia-trial-results", headers={"Accept": "text/html"})
+    assert claim_page.status == 200
+
+    warned = send(server, "/submissions", VALID / "condition-without-identifier.ttl", token=token)
+    assert warned.status == 201, warned.text
+    assert warned.json()["version"] == before + 2 == version(server)
+    assert any("No external identifier" in warning["message"] for warning in warned.json()["warnings"])
+
+
+def test_a_violating_addition_is_refused_and_nothing_is_written(kgserver, store, sources_root, tmp_path):
+    token = add_curator(kgserver, store, "ada")
+    before = quads(kgserver, store)
+    fixture = INVALID / "06-source-year-after-claim.ttl"
+    with serving(store, sources_root, tmp_path / "serve.log") as running:
+        refused = send(running.base, "/submissions", fixture, token=token)
+        assert refused.status == 422
+        report = refused.json()
+        assert report["conforms"] is False
+        [violation] = [result for result in report["results"] if result["severity"] == "Violation"]
+        assert violation["focusNode"] == f"{BASE}id/claim/too-early"
+        assert "cannot support a claim made earlier (2015)" in violation["message"]
+        as_turtle = send(running.base, "/submissions", fixture, token=token, accept="text/turtle")
+        assert as_turtle.status == 422 and as_turtle.headers["content-type"].startswith("text/turtle")
+        as_page = send(running.base, "/submissions", fixture, token=token, accept="text/html")
+        assert as_page.status == 422 and "nothing was stored" in as_page.text
+        assert version(running.base) == 1
+    assert quads(kgserver, store) == before
+
+
+def test_a_retraction_removes_the_triples_and_keeps_the_record(kgserver, store, server):
+    ada, grace = add_curator(kgserver, store, "ada"), add_curator(kgserver, store, "grace")
+    accepted = send(server, "/submissions", VALID / "claim-with-new-source.ttl", token=ada).json()
+    submission_id = accepted["submission"].rsplit("/", 1)[-1]
+    assert ask(server, f"ASK {{ GRAPH ?g {{ <{NEW_CLAIM}> ?p ?o }} }}")
+
+    assert call(f"{server}/submissions/{submission_id}", "DELETE").status == 401
+    retracted = call(f"{server}/submissions/{submission_id}", "DELETE", headers={"Authorization": f"Bearer {grace}"})
+    assert retracted.status == 200, retracted.text
+    assert retracted.json()["version"] == accepted["version"] + 1 == version(server)
+    assert not ask(server, f"ASK {{ GRAPH ?g {{ <{NEW_CLAIM}> ?p ?o }} }}")
+
+    by_ada = select(server, f"""
+        PREFIX prov: <http://www.w3.org/ns/prov#>
+        SELECT ?submission ?retraction ?who WHERE {{ GRAPH ?record {{
+          ?submission a <{BASE}ontology#Submission> ; prov:wasAssociatedWith <{BASE}id/curator/ada> ;
+                      prov:generated ?graph .
+          ?retraction prov:invalidated ?graph ; prov:wasAssociatedWith ?who .
+        }} }}""")
+    assert by_ada == [{"submission": accepted["submission"], "retraction": retracted.json()["retraction"],
+                       "who": f"{BASE}id/curator/grace"}]
+
+    again = call(f"{server}/submissions/{submission_id}", "DELETE", headers={"Authorization": f"Bearer {ada}"})
+    assert again.status == 409
+    unknown = call(f"{server}/submissions/20200101T000000000000Z-00000000", "DELETE", headers={"Authorization": f"Bearer {ada}"})
+    assert unknown.status == 404
+    assert version(server) == accepted["version"] + 1
+
+
+@pytest.mark.parametrize("name", sorted(MEDIA_TYPES, key=str))
+def test_validate_reads_every_rdf_syntax(server, name):
+    answer = send(server, "/validate", VALID / f"claim-with-new-source{name}")
+    assert answer.status == 200, answer.text
+    assert answer.json()["conforms"] is True
+
+
+def test_validate_reports_in_json_turtle_and_html_and_stores_nothing(server):
+    fixture = INVALID / "06-source-year-after-claim.ttl"
+    as_json = send(server, "/validate", fixture)
+    assert as_json.status == 200 and as_json.headers["content-type"].startswith("application/json")
+    assert as_json.json()["counts"]["violations"] == 1
+    [result] = as_json.json()["results"]
+    assert result["focusNode"] == f"{BASE}id/claim/too-early"
+    assert result["sourceShape"].startswith(f"{BASE}shapes#")
+
+    as_turtle = send(server, "/validate", fixture, accept="text/turtle")
+    assert as_turtle.status == 200
+    report = Graph().parse(data=as_turtle.body, format="turtle")
+    [node] = report.subjects(RDF_TYPE, SH.ValidationReport)
+    assert report.value(node, SH.conforms) == Literal(False)
+    [shacl_result] = report.objects(node, SH.result)
+    assert report.value(shacl_result, SH.focusNode) == URIRef(f"{BASE}id/claim/too-early")
+    assert report.value(shacl_result, SH.resultSeverity) == SH.Violation
+    assert report.value(shacl_result, SH.value) == URIRef(f"{BASE}id/source/bruun-2021")
+    assert str(report.value(shacl_result, SH.sourceShape)).startswith(f"{BASE}shapes#")
+    assert "cannot support a claim" in str(report.value(shacl_result, SH.resultMessage))
+
+    as_page = send(server, "/validate", fixture, accept="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert as_page.status == 200 and as_page.headers["content-type"].startswith("text/html")
+    assert "does not conform" in as_page.text and "Test claim too-early" in as_page.text
+    assert version(server) == 1
+
+
+def test_the_report_page_escapes_what_the_addition_says(server, tmp_path):
+    hostile = tmp_path / "hostile.ttl"
+    hostile.write_text(
+        (VALID / "condition-without-identifier.ttl").read_text().replace(
+            '"a test condition without an identifier"', '"<script>alert(1)</script>"'
+        )
+    )
+    page = send(server, "/validate", hostile, accept="text/html")
+    assert page.status == 200
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_an_unreadable_accept_is_406_before_anything_is_checked(server):
+    answer = send(server, "/validate", VALID / "claim-with-new-source.ttl", accept="image/png")
+    assert answer.status == 406
+    assert "application/json" in answer.text
+
+
+def test_the_cli_and_the_server_agree_on_a_report(server, kgserver):
+    fixture = INVALID / "02-sourced-claim-without-source.ttl"
+    expected = fixture.read_text().splitlines()[0].removeprefix("# expect: ")
+    answer = send(server, "/validate", fixture)
+    assert any(expected in result["message"] for result in answer.json()["results"])
+    cli = kgserver("validate", fixture)
+    assert cli.returncode == 1 and expected in cli.stdout

@@ -1,0 +1,93 @@
+"""An operator manages curators with `kgserver curator`: each gets a token once, which can be revoked.
+
+The registry is a file beside the store that keeps only hashes of the tokens, so reading it
+grants nothing, and a rebuild that replaces the store directory leaves it alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def store(built_store: Path, tmp_path: Path) -> Path:
+    """A copy of the built store, so the registry beside it belongs to this test."""
+    location = tmp_path / "store"
+    shutil.copytree(built_store, location)
+    return location
+
+
+def registry(store: Path) -> Path:
+    return store.with_name(f"{store.name}.curators.json")
+
+
+def test_adding_a_curator_prints_its_token_once_and_keeps_only_a_hash(kgserver, store):
+    result = kgserver("curator", "add", "ada", "--store", store)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    assert len(token) >= 40 and " " not in token
+    kept = registry(store).read_text()
+    assert token not in kept
+    [entry] = json.loads(kept)["curators"]
+    assert entry["name"] == "ada"
+    assert entry["token_sha256"] == hashlib.sha256(token.encode()).hexdigest()
+    assert stat.S_IMODE(registry(store).stat().st_mode) == 0o600
+    second = kgserver("curator", "add", "grace", "--store", store).stdout.strip().splitlines()[-1]
+    assert second != token
+
+
+def test_a_taken_or_unsafe_name_is_refused_in_one_line(kgserver, store):
+    assert kgserver("curator", "add", "ada", "--store", store).returncode == 0
+    duplicate = kgserver("curator", "add", "ada", "--store", store)
+    assert duplicate.returncode == 1
+    assert duplicate.stderr.strip().count("\n") == 0
+    assert "exists already" in duplicate.stderr
+    for bad in ("Ada", "a b", "../x", "ada-", "ada/evil", "x" * 65):
+        refused = kgserver("curator", "add", bad, "--store", store)
+        assert refused.returncode == 1, bad
+        assert "is not a curator name" in refused.stderr
+        assert "Traceback" not in refused.stderr
+
+
+def test_list_shows_names_dates_and_revocations(kgserver, store):
+    assert "no curators yet" in kgserver("curator", "list", "--store", store).stdout
+    kgserver("curator", "add", "ada", "--store", store)
+    kgserver("curator", "add", "grace", "--store", store)
+    revoked = kgserver("curator", "revoke", "grace", "--store", store)
+    assert revoked.returncode == 0, revoked.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in kgserver("curator", "list", "--store", store).stdout.splitlines()[1:]}
+    assert rows["ada"][1] == "-"
+    assert rows["grace"][1] != "-"
+    again = kgserver("curator", "revoke", "grace", "--store", store)
+    assert again.returncode == 1 and "revoked already" in again.stderr
+    unknown = kgserver("curator", "revoke", "nobody", "--store", store)
+    assert unknown.returncode == 1 and "no curator named 'nobody'" in unknown.stderr
+
+
+def test_curators_added_at_the_same_time_are_all_kept(kgserver, store):
+    names = [f"curator-{number}" for number in range(8)]
+    with ThreadPoolExecutor(len(names)) as pool:
+        results = list(pool.map(lambda name: kgserver("curator", "add", name, "--store", store), names))
+    assert all(result.returncode == 0 for result in results), [r.stderr for r in results]
+    kept = {entry["name"] for entry in json.loads(registry(store).read_text())["curators"]}
+    assert kept == set(names)
+
+
+def test_a_rebuild_keeps_the_curators(kgserver, store, sources_root):
+    kgserver("curator", "add", "ada", "--store", store)
+    rebuilt = kgserver("build", "--store", store, root=sources_root)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "ada" in kgserver("curator", "list", "--store", store).stdout
+
+
+def test_adding_a_curator_needs_a_store(kgserver, tmp_path):
+    result = kgserver("curator", "add", "ada", "--store", tmp_path / "nowhere")
+    assert result.returncode == 2
+    assert "no store here" in result.stderr

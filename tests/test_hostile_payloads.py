@@ -1,0 +1,207 @@
+"""Hostile bodies sent to /validate and /submissions are refused with 400, 413 or 415 and a message; nothing is fetched.
+
+A loopback listener stands in for an attacker's server: external entities, external DTDs
+and remote JSON-LD contexts point at it, and it must never see a connection. Oversized
+bodies are refused before they have been sent in full, so the server never holds them.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import shutil
+import socket
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from serving import serving
+
+ID = "https://w3id.org/ldn-kg/id/"
+LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+RDF_XML_OPEN = (
+    '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+    'xmlns:rdfs="http://www.w3.org/2000/01/rdf-schema#">'
+)
+
+
+@dataclass
+class Listener:
+    """A loopback server that only counts who connects to it."""
+
+    port: int
+    connections: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[Listener]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    found = Listener(server.getsockname()[1])
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, address = server.accept()
+            except TimeoutError:
+                continue
+            found.connections.append(address)
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield found
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def server(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory, kgserver):
+    """A server on a copy of the store, with a curator whose token the submission cases use."""
+    folder = tmp_path_factory.mktemp("hostile")
+    store = folder / "store"
+    shutil.copytree(built_store, store)
+    token = kgserver("curator", "add", "ada", "--store", store).stdout.strip().splitlines()[-1]
+    with serving(store, sources_root, folder / "serve.log") as running:
+        yield running, token
+
+
+def post(base: str, route: str, body: bytes, content_type: str, token: str | None = None) -> tuple[int, str]:
+    headers = {"Content-Type": content_type}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(f"{base}{route}", data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+
+
+def rdf_xml(doctype: str, label: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?>\n{doctype}\n{RDF_XML_OPEN}\n'
+        f'<rdf:Description rdf:about="{ID}x"><rdfs:label>{label}</rdfs:label></rdf:Description>\n</rdf:RDF>\n'
+    ).encode()
+
+
+def hostile_bodies(listener: Listener) -> dict[str, tuple[bytes, str, int, str]]:
+    """Each case: body, Content-Type, the status it must get and words the message must hold."""
+    laughs = '<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{level} "{("&lol" + str(level - 1 if level > 1 else "") + ";") * 10}">' for level in range(1, 10)
+    )
+    return {
+        "external entity (file)": (
+            rdf_xml('<!DOCTYPE rdf:RDF [<!ENTITY secret SYSTEM "file:///etc/passwd">]>', "&secret;"),
+            "application/rdf+xml", 400, "external entity",
+        ),
+        "external entity (http)": (
+            rdf_xml(f'<!DOCTYPE rdf:RDF [<!ENTITY secret SYSTEM "{listener.url}/secret">]>', "&secret;"),
+            "application/rdf+xml", 400, "external entity",
+        ),
+        "external parameter entity": (
+            rdf_xml(f'<!DOCTYPE rdf:RDF [<!ENTITY % remote SYSTEM "{listener.url}/dtd"> %remote;]>', "x"),
+            "application/rdf+xml", 400, "external entity",
+        ),
+        "external dtd": (
+            rdf_xml(f'<!DOCTYPE rdf:RDF SYSTEM "{listener.url}/rdf.dtd">', "x"),
+            "application/rdf+xml", 400, "external document type",
+        ),
+        "billion laughs": (
+            rdf_xml(f"<!DOCTYPE rdf:RDF [{laughs}]>", "&lol9;"), "application/rdf+xml", 400, "nested entity expansion",
+        ),
+        "remote json-ld context": (
+            json.dumps({"@context": f"{listener.url}/context.jsonld", "@id": f"{ID}x", "label": "x"}).encode(),
+            "application/ld+json", 400, "remote JSON-LD context",
+        ),
+        "remote json-ld context in a list": (
+            json.dumps({"@context": [{"ex": ID}, f"{listener.url}/c"], "@id": "ex:x", "ex:p": "x"}).encode(),
+            "application/ld+json", 400, "remote JSON-LD context",
+        ),
+        "deeply nested turtle": (
+            f"<{ID}x> <{ID}p> {'(' * 100_000}{')' * 100_000} .".encode(), "text/turtle", 400, "request body",
+        ),
+        "deeply nested json": (b"[" * 100_000 + b"]" * 100_000, "application/ld+json", 400, "nested too deeply"),
+        "invalid utf-8": (f'<{ID}x> <{LABEL}> "'.encode() + b"\xff\xfe" + b'" .\n', "application/n-triples", 400, "not UTF-8"),
+        "empty body": (b"", "text/turtle", 400, "empty"),
+        "only prefixes": (b"@prefix ex: <http://example.org/> .\n", "text/turtle", 400, "no triples"),
+        "wrong content type": (b"a,b\n1,2\n", "text/csv", 415, "application/rdf+xml"),
+        "no content type": (b"<a> <b> <c> .", "", 415, "text/turtle"),
+        "another charset": (f'<{ID}x> <{LABEL}> "x" .'.encode(), "text/turtle; charset=iso-8859-1", 415, "UTF-8"),
+    }
+
+
+CASES = sorted(hostile_bodies(Listener(1)))
+
+
+@pytest.mark.parametrize("route", ["/validate", "/submissions"])
+@pytest.mark.parametrize("case", CASES)
+def test_a_hostile_body_is_refused_with_a_message_and_nothing_is_fetched(server, listener, route, case):
+    running, token = server
+    body, content_type, status, words = hostile_bodies(listener)[case]
+    answer, message = post(running.base, route, body, content_type, token if route == "/submissions" else None)
+    assert answer == status, message
+    assert words in message
+    assert "Traceback" not in message
+    assert listener.connections == []
+    with urllib.request.urlopen(f"{running.base}/health", timeout=30) as health:
+        assert json.loads(health.read())["version"] == "1"
+
+
+def exchange(port: int, head: bytes, body: Iterable[bytes]) -> tuple[int, int]:
+    """Send a request's head, then its body chunk by chunk until the server answers; the status and bytes sent."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+        connection.sendall(head)
+        for chunk in body:
+            if select.select([connection], [], [], 0)[0]:
+                break
+            try:
+                connection.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+        select.select([connection], [], [], 60)
+        status_line = connection.recv(4096).split(b"\r\n", 1)[0]
+    return int(status_line.split()[1]), sent
+
+
+def test_a_body_announced_larger_than_the_limit_is_refused_before_it_is_sent(server):
+    running, _ = server
+    port = int(running.base.rsplit(":", 1)[1])
+    head = (
+        b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/turtle\r\n"
+        b"Content-Length: 50000000\r\n\r\n"
+    )
+    status, sent = exchange(port, head, (b"#" * 65536 for _ in range(763)))
+    assert status == 413
+    assert sent < 50_000_000, "the answer came only after the whole body"
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(server):
+    running, _ = server
+    port = int(running.base.rsplit(":", 1)[1])
+    head = b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/turtle\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunk = b"%x\r\n%s\r\n" % (65536, b"#" * 65536)
+    status, sent = exchange(port, head, (chunk for _ in range(800)))  # 50 MB, never terminated
+    assert status == 413
+    assert sent < 800 * len(chunk)
+
+
+def test_the_server_is_well_after_all_that(server, listener):
+    running, _ = server
+    with urllib.request.urlopen(f"{running.base}/health", timeout=30) as health:
+        assert json.loads(health.read())["status"] == "ok"
+    assert listener.connections == []
