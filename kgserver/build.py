@@ -67,7 +67,7 @@ def build(settings: Settings, store_dir: Path, progress: Progress = quiet) -> Bu
         settings.inferred_graph: reasoning.inferred,
         settings.examples_graph: example_graph(settings),
     }
-    previous, carried = kgstore.read_existing(store_dir, lambda store: _history(store, settings), (changes.DatasetState(), {}))
+    previous, carried = kgstore.read_replaced(store_dir, lambda store: _history(store, settings), (changes.DatasetState(), {}))
     if carried:
         progress(f"keeping {len(carried)} graphs added since the last build (curators' submissions and their records)")
     graphs |= carried

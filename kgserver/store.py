@@ -145,6 +145,30 @@ def read_existing(path: Path, read: Callable[[Store], T], default: T) -> T:
         gc.collect()
 
 
+def read_replaced(path: Path, read: Callable[[Store], T], default: T) -> T:
+    """Like `read_existing`, for a store about to be replaced: refused while another process has it open.
+
+    A server holds its store open for writing; swapping the directory under it would send
+    its later commits (acknowledged submissions) into a deleted directory. Opening the store
+    for writing is how we learn that no one else has it: RocksDB lets one process do so.
+    """
+    if not (path / "CURRENT").is_file():
+        return default
+    try:
+        store = Store(str(path))
+    except OSError as error:
+        if "lock" in str(error).lower():
+            raise InputError(
+                f"{path}: the store is open in another process (a running kgserver serve?); stop it before rebuilding"
+            ) from None
+        raise KgError(f"{path}: cannot open the store ({error})") from None
+    try:
+        return read(store)
+    finally:
+        del store
+        gc.collect()
+
+
 def query(
     store: Store,
     sparql: str,

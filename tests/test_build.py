@@ -177,3 +177,16 @@ def test_a_deployment_under_another_base_moves_every_iri(kgserver, mini_root, ru
     assert not {iri for iri in iris if iri.startswith(BASE)}
     graphs = {row["g"] for row in run_query(store, "SELECT DISTINCT ?g WHERE { GRAPH ?g { } }")}
     assert f"{other}graph/data" in graphs
+
+
+def test_a_store_being_served_is_not_rebuilt_under_the_server(kgserver, mini_store, mini_root, tmp_path):
+    """A running server holds its store; a rebuild would swap the directory under it and lose its later commits."""
+    from serving import serving
+
+    store = tmp_path / "store"
+    shutil.copytree(mini_store, store)
+    with serving(store, mini_root, tmp_path / "serve.log"):
+        result = kgserver("build", "--store", store, root=mini_root)
+    assert result.returncode == 2
+    assert "open in another process" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["serve.log", "store"]
