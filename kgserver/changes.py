@@ -158,9 +158,9 @@ def commit(
         tuple(sorted(records.values(), key=lambda change: (change.version, change.graph))),
     )
     written = list(replace) if fresh else changed
-    operations = [f"DROP SILENT GRAPH <{iri}>" for iri in [*written, *removed, settings.meta_graph]]
+    operations = [f"DROP SILENT GRAPH <{iri}>" for iri in [*written, *removed]]
     operations += [_insert_data(iri, replace[iri].serialize(format="nt", encoding="utf-8").decode("utf-8")) for iri in written]
-    operations.append(_insert_data(settings.meta_graph, _meta_ntriples(state, settings)))
+    operations += _meta_operations(state, settings, None if fresh else [*changed, *removed])
     store.update(" ;\n".join(operations))
     return state
 
@@ -174,8 +174,20 @@ def _insert_data(graph: str, ntriples: str) -> str:
     return f"INSERT DATA {{ GRAPH <{graph}> {{\n{ntriples}}} }}"
 
 
-def _meta_ntriples(state: DatasetState, settings: Settings) -> str:
-    """The meta graph for `state`, as N-Triples."""
+def _meta_operations(state: DatasetState, settings: Settings, touched: list[str] | None) -> list[str]:
+    """Update operations that bring the meta graph to `state`: whole when `touched` is None,
+    else only the dataset's triples and the records of the `touched` graphs, so a commit
+    costs what it changes, not what the dataset has ever held."""
+    meta = settings.meta_graph
+    if touched is None:
+        return [f"DROP SILENT GRAPH <{meta}>", _insert_data(meta, _meta_ntriples(state, settings, None))]
+    subjects = [settings.dataset_iri, *touched]
+    deletes = [f"DELETE WHERE {{ GRAPH <{meta}> {{ <{subject}> ?p ?o }} }}" for subject in subjects]
+    return [*deletes, _insert_data(meta, _meta_ntriples(state, settings, set(touched)))]
+
+
+def _meta_ntriples(state: DatasetState, settings: Settings, graphs: set[str] | None) -> str:
+    """The meta graph's triples for `state` as N-Triples: the dataset's, and the records of `graphs` (None: all)."""
     terms = _terms(settings)
     dataset = NamedNode(settings.dataset_iri)
     version = Literal(str(state.version))
@@ -187,6 +199,8 @@ def _meta_ntriples(state: DatasetState, settings: Settings) -> str:
     if state.modified is not None:
         triples.append((dataset, terms["modified"], _time_literal(state.modified)))
     for change in state.changes:
+        if graphs is not None and change.graph not in graphs:
+            continue
         graph = NamedNode(change.graph)
         number = Literal(str(change.version), datatype=NamedNode(f"{_XSD}integer"))
         triples.append((graph, terms["deleted_in" if change.deleted else "changed_in"], number))
@@ -221,6 +235,6 @@ def record_loaded(store: Store, settings: Settings, graphs: Iterable[str], now: 
         digest = hashlib.sha256(b"".join(line + b"\n" for line in lines)).hexdigest()
         changes.append(GraphChange(iri, 1, when, len(lines), f"sha256:{digest}"))
     state = DatasetState(1, when, tuple(changes))
-    store.update(f"DROP SILENT GRAPH <{settings.meta_graph}> ;\n" + _insert_data(settings.meta_graph, _meta_ntriples(state, settings)))
+    store.update(" ;\n".join(_meta_operations(state, settings, None)))
     return state
 

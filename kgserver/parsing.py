@@ -122,6 +122,8 @@ def _refuse_context_references(data: bytes, name: str) -> None:
         raise InputError(f"{name}: the file is not UTF-8 text") from None
     except RecursionError:
         raise InputError(f"{name}: the JSON is nested too deeply") from None
+    except ValueError as error:  # such as a number longer than Python converts
+        raise InputError(f"{name}: {error}") from None
     if reference is not None:
         raise InputError(f"{name}: remote JSON-LD context '{reference}' refused; put the @context inline")
 

@@ -9,14 +9,18 @@ reference; and the parsers run under kgserver.parsing's guard that stops any con
 
 from __future__ import annotations
 
+import re
 from typing import BinaryIO
 from xml.parsers import expat
 
-from rdflib import Graph
+from pyoxigraph import NamedNode
+from rdflib import Graph, Literal, URIRef
 from werkzeug.http import parse_options_header
 
 from kgserver.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError
 from kgserver.parsing import parse_bytes
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # The media types an addition may be sent in, and the kgserver.parsing format of each.
 MEDIA_TYPES: dict[str, str] = {
@@ -72,7 +76,25 @@ def parse_payload(body: bytes, fmt: str, base: str) -> Graph:
     graph = parse_bytes(body, fmt, base, _NAME)
     if len(graph) == 0:
         raise InputError("the request body holds no triples")
+    _refuse_what_rdf_forbids(graph)
     return graph
+
+
+def _refuse_what_rdf_forbids(graph: Graph) -> None:
+    """Refuse triples some parsers let through but RDF does not have (literal subjects or predicates,
+    IRIs that are not valid IRIs), and literals with control characters, which no curated text
+    needs and the reasoner's XML cannot carry."""
+    for subject, predicate, obj in graph:
+        if isinstance(subject, Literal) or not isinstance(predicate, URIRef):
+            raise InputError(f"{_NAME}: a triple has a literal as its subject or predicate ({subject!s} {predicate!s})")
+        if isinstance(obj, Literal) and (control := _CONTROL.search(str(obj))):
+            raise InputError(f"{_NAME}: a literal holds the control character U+{ord(control.group()):04X}")
+        for term in (subject, predicate, obj):
+            if isinstance(term, URIRef):
+                try:
+                    NamedNode(str(term))
+                except ValueError:
+                    raise InputError(f"{_NAME}: <{term!s}> is not a valid IRI") from None
 
 
 class _DeclarationsRead(Exception):

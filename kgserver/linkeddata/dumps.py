@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import gzip
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -30,7 +31,10 @@ from pyoxigraph import NamedNode, RdfFormat, Store, serialize
 
 from kgserver.changes import DatasetState
 from kgserver.config import Settings
+from kgserver.errors import UnavailableError
 from kgserver.formats import BY_NAME, Format
+
+log = logging.getLogger("kgserver.dumps")
 
 GZIP_MEDIA_TYPE = "application/gzip"
 _KINDS: dict[str, str] = {"nq": "nquads", "ttl": "turtle"}  # file extension -> format name
@@ -145,11 +149,17 @@ class DumpCache:
         existing = self._existing(spec, target)
         if existing is not None:
             return existing
-        with self._exclusive(spec.name):
-            existing = self._existing(spec, target)
-            if existing is not None:
-                return existing
-            return self._write(store, spec, target, prefixes)
+        try:
+            with self._exclusive(spec.name):
+                existing = self._existing(spec, target)
+                if existing is not None:
+                    return existing
+                return self._write(store, spec, target, prefixes)
+        except OSError as error:  # a read-only or full disk: say so, and keep the path out of the answer
+            log.error("cannot write the dump %s into %s: %s", spec.name, self.directory, error)
+            raise UnavailableError(
+                f"the dump files cannot be written on this server now ({error.strerror or error})"
+            ) from None
 
     def _existing(self, spec: DumpSpec, target: Path) -> DumpFile | None:
         try:
@@ -206,12 +216,20 @@ class DumpCache:
         A download of a removed file that is still being sent finishes: the open file lives on.
         """
         keep = {spec.name for spec in current}
+        # A request that read an older version must not remove what one at a newer version just wrote.
+        newest = max((int(found.group(1)) for spec in current if (found := _VERSION_IN_NAME.search(spec.name))),
+                     default=0)
         stale_before = time.time() - _ABANDONED_SECONDS
         for path in self.directory.glob("*"):
             name = path.name.removeprefix(".").removesuffix(".lock").split(".tmp-")[0]
-            if not _VERSION_IN_NAME.search(name) or name in keep:
+            version = _VERSION_IN_NAME.search(name)
+            if not version or name in keep or int(version.group(1)) > newest:
                 continue
-            if ".tmp-" not in path.name or path.stat().st_mtime < stale_before:  # a killed writer's leftover
+            try:
+                abandoned = ".tmp-" not in path.name or path.stat().st_mtime < stale_before  # a killed writer's
+            except FileNotFoundError:  # another request's temporary file, renamed or removed since the glob
+                continue
+            if abandoned:
                 path.unlink(missing_ok=True)
 
 

@@ -26,6 +26,10 @@ from kgserver.errors import InputError
 UPDATE_REFUSED = "SPARQL Update is not accepted at the query endpoint"
 SERVICE_REFUSED = "SERVICE (federated query) is refused: this endpoint does not fetch from other servers"
 
+# Deeper nesting of brackets or `!` is refused: the engine's parser recurses on each level (it
+# crashes at some thousands) and takes cubic time on nested collections (160 levels: 2 s).
+MAX_NESTING = 64
+
 QUERY_FORMS = ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")
 _UPDATE_WORDS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD"})
 
@@ -71,6 +75,7 @@ class QueryAnalysis:
     form: str | None
     is_update: bool
     services: tuple[str | None, ...]
+    nesting: int = 0
 
 
 def tokens(text: str) -> Iterable[Token]:
@@ -105,7 +110,25 @@ def analyse(text: str) -> QueryAnalysis:
         elif word == "SERVICE":
             services.append(_service_target(found[index + 1 :], prefixes))
     services += [UNCHECKABLE for token in found if token.kind == "iri" and _HIDDEN_SERVICE.search(token.text)]
-    return QueryAnalysis(form, is_update, tuple(services))
+    return QueryAnalysis(form, is_update, tuple(services), _nesting(found))
+
+
+def _nesting(found: list[Token]) -> int:
+    """The deepest the parser must recurse: open brackets plus a run of `!` (each negates what follows)."""
+    depth = negations = deepest = 0
+    for token in found:
+        if token.kind != "other":
+            negations = 0
+        elif token.text in "([{":
+            depth += 1
+        elif token.text in ")]}":
+            depth -= 1
+        if token.kind == "other" and token.text == "!":
+            negations += 1
+        elif token.kind == "other" and token.text not in "([{":
+            negations = 0
+        deepest = max(deepest, depth + negations)
+    return deepest
 
 
 def _service_target(rest: list[Token], prefixes: dict[str, str]) -> str | None:
@@ -152,6 +175,8 @@ def check(text: str, service_allow: Iterable[str], resolver: Resolver = resolve_
     local network is still refused, so the endpoint cannot be used to reach them.
     """
     analysis = analyse(text)
+    if analysis.nesting > MAX_NESTING:
+        raise InputError(f"the query nests {analysis.nesting} levels deep; this endpoint accepts at most {MAX_NESTING}")
     if analysis.is_update:
         raise InputError(UPDATE_REFUSED)
     allowed = set(service_allow)

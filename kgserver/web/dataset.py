@@ -9,6 +9,7 @@ worker processes read through read-only handles that they reopen when the versio
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -42,6 +43,7 @@ class LiveDataset:
         self._write_lock = threading.Lock()
         self._store: kgstore.Store | None = None
         self._writable = False
+        self._broken = False
         self._state = kgstore.read_existing(store_path, lambda store: changes.read_state(store, settings), changes.DatasetState())
         self._meta_size = kgstore.read_existing(
             store_path, lambda store: kgstore.graph_sizes(store, (settings.meta_graph,))[settings.meta_graph], 0
@@ -87,11 +89,25 @@ class LiveDataset:
 
     @contextmanager
     def writing(self) -> Iterator[kgstore.Store]:
-        """Hold the one write lock of this process: check and commit with no other commit in between."""
-        if not self.writable:
-            raise UnavailableError("the store is open read-only on this server; no change can be committed now")
+        """Hold the one write lock of this process: check and commit with no other commit in between.
+
+        A store that could not be written before (opened read-only, or a commit failed, as on a
+        full disk) is opened again first, so the server recovers once the cause is gone.
+        """
         with self._write_lock:
+            if self._broken or not self.writable:
+                self._reopen()
+            if not self._writable:
+                raise UnavailableError("the store is open read-only on this server (its log says why); nothing was committed")
             yield self.store
+
+    def _reopen(self) -> None:
+        """Drop this process's handle and open the store again, for writing if that works now."""
+        with self._open_lock:
+            self._store = None
+            gc.collect()  # the old handle must close (and release RocksDB's lock) before the new one opens
+            self._store, self._writable = _open(self.path)
+            self._broken = False
 
     def commit(self, replace: Mapping[str, Graph], delete: Iterable[str] = ()) -> changes.DatasetState:
         """Replace and delete named graphs in one transaction; call inside `writing()`.
@@ -103,11 +119,17 @@ class LiveDataset:
             raise RuntimeError("commit outside writing()")
         try:
             state = changes.commit(self.store, self.settings, replace, delete, previous=self._state)
-        except OSError as error:
+        except OSError as error:  # RocksDB wrote nothing of the batch; it may refuse writes until reopened
+            self._broken = True
             log.error("commit failed, nothing written: %s", error)
-            raise UnavailableError(f"the store could not be written ({error}); nothing was committed") from None
+            raise UnavailableError("the store could not be written (the server's log says why); nothing was committed") from None
         self._meta_size = kgstore.graph_sizes(self.store, (self.settings.meta_graph,))[self.settings.meta_graph]
         self._state = state
+        try:
+            self.store.flush()  # to table files: a query worker reopening at the new version replays no long log
+        except OSError as error:  # the commit stands (it is in the write-ahead log); flushing can wait
+            self._broken = True
+            log.warning("flush after commit %s failed: %s", state.version, error)
         return state
 
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, render_template, request, send_file
 from pyoxigraph import Quad, RdfFormat, Triple, serialize
 
 from kgserver.config import ServerSettings, Settings
-from kgserver.errors import InputError, KgError
+from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.formats import BY_NAME, Format, write_triples
 from kgserver.linkeddata import dumps, feed, void
 from kgserver.negotiate import negotiate
@@ -82,7 +82,11 @@ class Publisher:
         """The VoID/DCAT description of the current version."""
         state = self.dataset.state
         stats = self.statistics.get(state.version)
-        return void.describe(self.settings, state, stats, self.dataset.graph_sizes, self.dump_files())
+        try:
+            files = self.dump_files()
+        except UnavailableError:  # dumps cannot be written (read-only disk): describe the dataset without them
+            files = []
+        return void.describe(self.settings, state, stats, self.dataset.graph_sizes, files)
 
 
 def dump_directory(store_path: Path, limits: ServerSettings) -> Path:

@@ -1,0 +1,1 @@
+ADD <https://w3id.org/ldn-kg/graph/data> TO <https://w3id.org/ldn-kg/graph/x>

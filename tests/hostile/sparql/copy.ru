@@ -1,0 +1,1 @@
+COPY <https://w3id.org/ldn-kg/graph/data> TO <https://w3id.org/ldn-kg/graph/meta>

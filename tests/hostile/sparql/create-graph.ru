@@ -1,0 +1,1 @@
+CREATE GRAPH <https://w3id.org/ldn-kg/id/new>

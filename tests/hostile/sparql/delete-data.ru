@@ -1,0 +1,1 @@
+DELETE DATA { <https://w3id.org/ldn-kg/id/naltrexone> a <https://w3id.org/ldn-kg/ontology#Drug> }

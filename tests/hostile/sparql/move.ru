@@ -1,0 +1,1 @@
+MOVE <https://w3id.org/ldn-kg/graph/data> TO DEFAULT

@@ -1,0 +1,1 @@
+SELECT * WHERE { ?s ?p ?o } ; DROP ALL

@@ -1,0 +1,1 @@
+dRoP aLl

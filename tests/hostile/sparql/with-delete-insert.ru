@@ -1,0 +1,1 @@
+WITH <https://w3id.org/ldn-kg/id/g> DELETE { ?s ?p ?o } INSERT { ?s ?p 1 } WHERE { ?s ?p ?o }
