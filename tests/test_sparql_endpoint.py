@@ -316,13 +316,19 @@ def test_updates_are_refused_and_the_store_is_unchanged(server, listener, update
 
 
 def _descendants(pid: int) -> set[int]:
-    """Every process below `pid`, from /proc."""
+    """Every Python process below `pid` (the query workers and their forkserver), from /proc.
+
+    The warm reasoner's JVM (and the javac that may build it) start in the background at
+    server start; they are not query workers and are left out.
+    """
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
+                continue
+            if stat.split("(", 1)[1].rsplit(")", 1)[0] in ("java", "javac"):
                 continue
             parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
     found, frontier = set(), {pid}
