@@ -197,13 +197,13 @@ def export(store_dir: Path, format_name: str) -> None:
     default=1,
     show_default=True,
     type=click.IntRange(1, 1),
-    help="gunicorn worker processes: one, the store's one writer; use --threads and --query-workers for concurrency.",
+    help="server processes: one, the store's one writer; use --threads and --query-workers for concurrency.",
 )
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per gunicorn worker.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads of the server: requests answered at once.")
 @click.option(
     "--query-workers",
     type=click.IntRange(1, 64),
-    help="Query processes per gunicorn worker [env LDNKG_QUERY_WORKERS; default 2].",
+    help="Query processes [env LDNKG_QUERY_WORKERS; default 2].",
 )
 @click.option(
     "--query-timeout",
@@ -245,7 +245,7 @@ def serve(
     cors_origins: tuple[str, ...],
     service_allow: tuple[str, ...],
 ) -> None:
-    """Serve the store over HTTP with gunicorn: /health, /metrics and the SPARQL endpoint /sparql.
+    """Serve the store over HTTP with waitress: the SPARQL endpoint, pages, dumps, the change feed and curation.
 
     Example: kgserver serve --store var/store --port 8000 --query-timeout 5
     """

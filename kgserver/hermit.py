@@ -257,7 +257,7 @@ _shared_lock = threading.Lock()
 def shared() -> WarmReasoner:
     """The process's one warm reasoner, created on first use.
 
-    A forked child (a gunicorn worker) gets its own rather than its parent's pipes.
+    A forked child gets its own rather than its parent's pipes.
     """
     global _shared
     with _shared_lock:

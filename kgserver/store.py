@@ -44,7 +44,7 @@ def require_store(path: Path) -> None:
     """Fail with a hint unless a built store exists at `path`, without opening it.
 
     Opening starts RocksDB's background threads, which a process must not have before it
-    forks (gunicorn's workers crash on exit if it did), so the server checks with this.
+    forks (a forked child crashes on exit if it did), so the server checks with this.
     """
     if not (path / "CURRENT").is_file():
         raise InputError(f"{path}: no store here; create it with: kgserver build --store {path}")

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 # Helpers: processes, additions, dumps, disks
 # --------------------------------------------------------------------------------------------
 def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (gunicorn's workers, their query processes, the forkserver)."""
+    """Every process below `pid` (the server's query processes, the forkserver)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -379,9 +379,6 @@ def test_clients_sending_their_bodies_slowly_do_not_hold_up_others(shared):
             connection.close()
 
 
-@pytest.mark.skip(reason="bug: as many slow-body clients as the server has threads (default 8) stop it answering "
-                  "anyone: gunicorn's gthread worker reads each body in a worker thread with no read timeout "
-                  "(kgserver/web/server.py); reported")
 def test_as_many_slow_clients_as_threads_still_leave_others_answered(shared):
     slow = slow_bodies(shared, 6)
     try:

@@ -1,1 +1,1 @@
-"""The web face of LDN-KG: the app factory, its routes and the gunicorn server."""
+"""The web face of LDN-KG: the app factory, its routes and the waitress server."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import logging
+import time
 from pathlib import Path
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from kgserver import store as kgstore
@@ -25,6 +27,7 @@ from kgserver.web.resources import resources_blueprint
 from kgserver.web.sparql import SparqlEndpoint, sparql_blueprint
 
 _RETRY_AFTER_SECONDS = "5"
+access = logging.getLogger("kgserver.access")
 
 
 def create_app(settings: Settings, store_path: Path, limits: ServerSettings | None = None) -> Flask:
@@ -51,9 +54,20 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
         body, content_type = metrics.render()
         return Response(body, content_type=content_type)
 
+    @app.before_request
+    def stamp() -> None:
+        g.request_started = time.monotonic()
+
     @app.after_request
     def cors(response: Response) -> Response:
         return http.add_cors(request, response, limits)
+
+    @app.after_request
+    def access_log(response: Response) -> Response:
+        """One line per request: client, method, path (no query string, no headers), status, time to headers."""
+        elapsed = (time.monotonic() - g.get("request_started", time.monotonic())) * 1000
+        access.info("%s %s %s %d %.1fms", request.remote_addr, request.method, request.path, response.status_code, elapsed)
+        return response
 
     endpoint = SparqlEndpoint(settings, limits, dataset, gate, ResultCache(limits.cache_bytes, limits.cache_entry_bytes), metrics)
     app.register_blueprint(sparql_blueprint(endpoint))

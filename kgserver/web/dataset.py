@@ -1,7 +1,7 @@
 """The web process's view of the store: one handle per process, the dataset's state, and its one writer.
 
 Exactly one process may open the store for writing (RocksDB locks it); the server's
-gunicorn worker is that process. Its threads share one Store: pyoxigraph reads are
+server's process is that one. Its threads share one Store: pyoxigraph reads are
 thread-safe and each sees a consistent snapshot. Writes are serialised by `writing()`, so
 validation and commit of one submission see no other commit in between; the query
 worker processes read through read-only handles that they reopen when the version moves.
@@ -30,8 +30,8 @@ log = logging.getLogger("kgserver.dataset")
 class LiveDataset:
     """The store as the web routes see it: its state (version, graphs, sizes), a handle, and commits.
 
-    The handle is opened on first use, in the process that uses it (gunicorn's worker, never
-    its master). It is opened for writing when it can be; a store that cannot be written
+    The handle is opened on first use, in the process that uses it (the server's, never
+    a query process). It is opened for writing when it can be; a store that cannot be written
     (read-only files, another process holding it) is served read-only and refuses commits.
     Routes read `state` (or `version`) once per request and use it for ETags and cache keys.
     """

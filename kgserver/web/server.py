@@ -1,64 +1,67 @@
-"""Run the app under gunicorn, the production server, from the kgserver command."""
+"""Run the app under waitress, the production server, from the kgserver command.
+
+Waitress reads each request whole (headers and body, buffered) in its I/O loop before a
+worker thread sees it, and buffers answers for slow readers, so clients that send or read
+slowly hold no thread: they cannot starve the others as they do a thread-per-connection
+server. One process serves: it is the store's one writer (see web/dataset.py).
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
-from flask import Flask
-from gunicorn.app.base import BaseApplication
+from waitress import serve as waitress_serve
 
 from kgserver.config import ServerSettings, Settings
 from kgserver.web.app import create_app
 
-# gunicorn's longest request line; a longer GET query must be sent by POST.
-_MAX_REQUEST_LINE = 8190
-
-
-class KgServerApplication(BaseApplication):
-    """A gunicorn application configured in code; each worker builds its own app and query workers."""
-
-    def __init__(self, settings: Settings, store_path: Path, limits: ServerSettings, options: dict[str, Any]) -> None:
-        self._settings = settings
-        self._store_path = store_path
-        self._limits = limits
-        self._options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        return create_app(self._settings, self._store_path, self._limits)
+# How long a connection may sit idle (no bytes either way) before it is closed.
+_CHANNEL_TIMEOUT_SECONDS = 60
+# Most connections held open at once; beyond it, new ones wait in the listen backlog.
+_CONNECTION_LIMIT = 1000
 
 
 def serve(
     settings: Settings, store_path: Path, limits: ServerSettings, host: str, port: int, workers: int, threads: int
 ) -> None:
-    """Serve until stopped with gunicorn's threaded worker; queries run in each worker's query processes."""
-    _log_queries_to_stderr()
-    options = {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "accesslog": "-",
-        "errorlog": "-",
-        "preload_app": False,
-        "control_socket_disable": True,
-        "timeout": 60,
-        "limit_request_line": _MAX_REQUEST_LINE,
-    }
-    KgServerApplication(settings, store_path, limits, options).run()
+    """Serve until SIGTERM or SIGINT; requests are handled by `threads` threads, queries by query processes."""
+    if workers != 1:
+        raise ValueError("one server process: it is the store's only writer")
+    _log_to_stderr()
+    app = create_app(settings, store_path, limits)
+    signal.signal(signal.SIGTERM, _stop)
+    logging.getLogger("kgserver").info("serving %s on http://%s:%d", store_path, host, port)
+    try:
+        waitress_serve(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="kgserver",
+            channel_timeout=_CHANNEL_TIMEOUT_SECONDS,
+            connection_limit=_CONNECTION_LIMIT,
+            max_request_body_size=limits.max_request_bytes,
+            clear_untrusted_proxy_headers=True,
+            _quiet=True,
+        )
+    except KeyboardInterrupt:
+        pass
 
 
-def _log_queries_to_stderr() -> None:
-    """Send the endpoint's one-line-per-query log (logger kgserver.sparql) to stderr."""
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM ends the server like Ctrl-C, so its query processes are stopped on the way out."""
+    raise KeyboardInterrupt
+
+
+def _log_to_stderr() -> None:
+    """Send the server's log (one line per request and per query, logger kgserver) to stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(name)s %(message)s"))
     logger = logging.getLogger("kgserver")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logging.getLogger("waitress").addHandler(handler)
