@@ -162,13 +162,13 @@ def small_disk(where: Path, megabytes: int) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Write a file until the disk is full; delete it to free the space again."""
     filler = disk / "filler"
-    with filler.open("wb") as output:
-        try:
-            while True:
-                output.write(b"\0" * (256 << 10))
-                output.flush()
-        except OSError:
-            pass
+    with filler.open("wb", buffering=0) as output:
+        for chunk in (256 << 10, 4 << 10, 1):  # down to the last byte: a small commit must not fit
+            try:
+                while True:
+                    output.write(b"\0" * chunk)
+            except OSError:
+                pass
     return filler
 
 
