@@ -29,6 +29,25 @@ class Server:
         return f"{self.base}/sparql"
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer as the tests look at it: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 120) -> Reply:
+    """One HTTP request; error statuses are replies too."""
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now."""
     with socket.socket() as probe:

@@ -7,36 +7,16 @@ import gzip
 import hashlib
 import re
 import shutil
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from rdflib import Dataset, Graph
 from rdflib.compare import isomorphic
-from serving import serving
+from serving import fetch, serving
 
 BASE = "https://w3id.org/ldn-kg/"
 GRAPHS = ("ontology", "data", "shapes", "inferred", "examples", "meta")
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> Reply:
-    """One HTTP request; error statuses are replies too."""
-    request = urllib.request.Request(url, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
 
 
 @pytest.fixture(scope="module")

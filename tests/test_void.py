@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 
 import pytest
 from rdflib import Graph, Literal, Namespace, URIRef
+from serving import fetch
 
 BASE = "https://w3id.org/ldn-kg/"
 DATASET = URIRef(f"{BASE}dataset")
@@ -29,22 +27,6 @@ RDF_FORMATS = {
     "application/ld+json": "json-ld",
     "application/rdf+xml": "xml",
 }
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def fetch(url: str, headers: dict[str, str] | None = None) -> Reply:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
 
 
 @pytest.fixture(scope="module")
