@@ -296,18 +296,11 @@ def test_a_hostile_request_target_reads_no_file_and_sets_no_header(target, path)
 
 
 PAYLOAD_FILES = corpus("payloads")
-# Payloads that show a reported bug, skipped with its description until it is fixed (none now).
-KNOWN_BUGS: dict[str, str] = {}
 
 
 def payload_cases() -> list:
-    """Every payload file, those showing a reported bug marked skipped with the bug's description."""
-    cases = []
-    for path in PAYLOAD_FILES:
-        name = str(path.relative_to(CORPUS / "payloads"))
-        marks = [pytest.mark.skip(reason=KNOWN_BUGS[name])] if name in KNOWN_BUGS else []
-        cases.append(pytest.param(path, marks=marks, id=f"payloads/{name}"))
-    return cases
+    """Every payload file, named by its path under payloads/."""
+    return [pytest.param(path, id=f"payloads/{path.relative_to(CORPUS / 'payloads')}") for path in PAYLOAD_FILES]
 
 
 def payload_type(path: Path) -> str:
