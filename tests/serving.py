@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,23 @@ class Reply:
     headers: dict[str, str]
     body: bytes
 
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip()
 
-def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 120) -> Reply:
-    """One HTTP request; error statuses are replies too."""
-    request = urllib.request.Request(url, method=method, headers=headers or {})
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def fetch(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 120, body: bytes | None = None
+) -> Reply:
+    """One HTTP request; error statuses are replies too, never exceptions."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())

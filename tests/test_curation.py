@@ -5,17 +5,15 @@ Each story serves a copy of the built store of its own, since the server writes 
 
 from __future__ import annotations
 
-import json
 import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from rdflib import Graph, Literal, Namespace, URIRef
-from serving import serving
+from serving import Reply, fetch, serving
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VALID = FIXTURES / "valid"
@@ -27,31 +25,12 @@ NEW_CLAIM = f"{BASE}id/claim/test-fibromyalgia-trial-results"
 MEDIA_TYPES = {".ttl": "text/turtle", ".nt": "application/n-triples", ".jsonld": "application/ld+json", ".rdf": "application/rdf+xml"}
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-
-def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None) -> Answer:
+def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:
     """One HTTP request; error statuses are answers too."""
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=300) as response:
-            return Answer(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+    return fetch(url, method, headers, 300, body)
 
 
-def send(base: str, route: str, fixture: Path, token: str | None = None, accept: str = "application/json") -> Answer:
+def send(base: str, route: str, fixture: Path, token: str | None = None, accept: str = "application/json") -> Reply:
     """POST a fixture file as a curator's client would, its media type taken from its extension."""
     headers = {"Content-Type": MEDIA_TYPES[fixture.suffix], "Accept": accept}
     if token:

@@ -13,14 +13,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import browser
 import pytest
 from browser import Visit
 from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
-from serving import serving
+from serving import Reply, serving
+from serving import fetch as http_fetch
 
 REPO = Path(__file__).resolve().parent.parent
 QUERY_FILES = sorted((REPO / "queries").rglob("*.rq"))
@@ -33,30 +33,10 @@ SPARQL_JSON = "application/sparql-results+json"
 # The harness's fixtures (tests/browser.py): one headless Chromium, a fresh recorded page per test.
 
 
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip()
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-
 def fetch(url: str, accept: str | None = None, form: dict[str, str] | None = None) -> Reply:
     """GET `url` (or POST `form` to it, form-encoded) as an HTTP client would; errors are replies too."""
     data = urllib.parse.urlencode(form).encode() if form is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Accept": accept} if accept else {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+    return http_fetch(url, "POST" if data is not None else "GET", {"Accept": accept} if accept else {}, 30, data)
 
 
 def example_iri(path: Path) -> URIRef:

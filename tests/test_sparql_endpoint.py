@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import os
 import re
 import select
@@ -20,14 +19,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from serving import Server, serving
 from pyoxigraph import Literal as OxLiteral
 from pyoxigraph import QueryResultsFormat, parse_query_results
 from rdflib import Graph, Literal, Namespace, URIRef
+from serving import Reply, Server, fetch, serving
 
 COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 CROSS_PRODUCT = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
@@ -42,24 +40,6 @@ ALLOWED_ORIGIN = "https://app.example.org"
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 VOID = Namespace("http://rdfs.org/ns/void#")
 LDNSVC = Namespace(f"{BASE}service#")
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip()
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-    def json(self) -> dict:
-        return json.loads(self.body)
 
 
 @pytest.fixture(scope="module")
@@ -104,15 +84,10 @@ def request(
     headers: dict[str, str] | None = None,
     timeout: float = 30,
 ) -> Reply:
-    """One HTTP request; errors come back as replies, never exceptions."""
+    """One HTTP request with its query parameters; errors come back as replies, never exceptions."""
     if params:
         url = f"{url}?{urllib.parse.urlencode(params, doseq=True)}"
-    prepared = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(prepared, timeout=timeout) as response:
-            return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+    return fetch(url, method, headers, timeout, body)
 
 
 def query(server: Server, sparql: str, accept: str | None = None, **params: str | list[str]) -> Reply:
@@ -385,8 +360,8 @@ def test_runaway_query_is_stopped_while_others_are_answered(server):
     assert still_burning < 10  # ticks of 1/100 s: nothing is still computing the query
     assert count(query(server, COUNT_ALL, timeout="5")) > 0  # the pool is whole again
     metrics = request(f"{server.base}/metrics").text
-    assert re.search(r'^kgserver_sparql_timeouts_total [1-9]', metrics, re.M)
-    assert re.search(r'^kgserver_sparql_requests_total\{status="503"\} [1-9]', metrics, re.M)
+    assert re.search(r'^kgserver_sparql_timeouts_total [1-9]', metrics, re.MULTILINE)
+    assert re.search(r'^kgserver_sparql_requests_total\{status="503"\} [1-9]', metrics, re.MULTILINE)
 
 
 def test_row_cap_is_signalled_never_silent(server):
@@ -586,8 +561,8 @@ def test_metrics_count_requests_and_truncations(server):
     query(server, "SELECT * WHERE { ?s ?p ?o }")  # truncated at the cap
     metrics = request(f"{server.base}/metrics")
     assert metrics.status == 200 and metrics.content_type == "text/plain"
-    assert re.search(r'^kgserver_sparql_requests_total\{status="200"\} [1-9]', metrics.text, re.M)
-    assert re.search(r"^kgserver_sparql_truncations_total [1-9]", metrics.text, re.M)
+    assert re.search(r'^kgserver_sparql_requests_total\{status="200"\} [1-9]', metrics.text, re.MULTILINE)
+    assert re.search(r"^kgserver_sparql_truncations_total [1-9]", metrics.text, re.MULTILINE)
     assert "kgserver_sparql_request_seconds_bucket" in metrics.text
 
 
