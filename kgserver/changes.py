@@ -59,6 +59,14 @@ class DatasetState:
     def change_of(self, graph: str) -> GraphChange | None:
         return next((change for change in self.changes if change.graph == graph), None)
 
+    @property
+    def meta_triples(self) -> int:
+        """How many triples the meta graph holds for this state (as `_meta_ntriples` writes them)."""
+        if not self.version:
+            return 0
+        dataset = 4 if self.modified is not None else 3
+        return dataset + sum(2 if change.deleted else 4 for change in self.changes)
+
     def since(self, version: int) -> tuple[GraphChange, ...]:
         """The graphs changed after `version`, oldest change first: what a replica at `version` lacks."""
         return tuple(change for change in self.changes if change.version > version)

@@ -58,3 +58,10 @@ def test_a_fresh_store_takes_the_history_of_the_one_it_replaces(store: Store, tm
     state = changes.commit(fresh, SETTINGS, {A: graph("1")}, previous=old)
     assert state.version == 2 and state.change_of(A).version == 1 and state.change_of(B).deleted
     assert fresh.contains_named_graph(NamedNode(A)) and not fresh.contains_named_graph(NamedNode(B))
+
+
+def test_the_state_knows_the_size_of_the_meta_graph(store: Store) -> None:
+    changes.commit(store, SETTINGS, {A: graph("1"), B: graph("2")})
+    state = changes.commit(store, SETTINGS, {}, delete=[A])
+    stored = sum(1 for _ in store.quads_for_pattern(None, None, None, NamedNode(SETTINGS.meta_graph)))
+    assert state.meta_triples == stored

@@ -45,9 +45,6 @@ class LiveDataset:
         self._writable = False
         self._broken = False
         self._state = kgstore.read_existing(store_path, lambda store: changes.read_state(store, settings), changes.DatasetState())
-        self._meta_size = kgstore.read_existing(
-            store_path, lambda store: kgstore.graph_sizes(store, (settings.meta_graph,))[settings.meta_graph], 0
-        )
 
     @property
     def store(self) -> kgstore.Store:
@@ -85,7 +82,7 @@ class LiveDataset:
         sizes = {change.graph: change.triples for change in self._state.changes if not change.deleted}
         if not sizes:  # a store loaded by other means: count what is there
             return kgstore.graph_sizes(self.store, self.settings.named_graphs)
-        return {**sizes, self.settings.meta_graph: self._meta_size}
+        return {**sizes, self.settings.meta_graph: self._state.meta_triples}
 
     @contextmanager
     def writing(self) -> Iterator[kgstore.Store]:
@@ -123,7 +120,6 @@ class LiveDataset:
             self._broken = True
             log.error("commit failed, nothing written: %s", error)
             raise UnavailableError("the store could not be written (the server's log says why); nothing was committed") from None
-        self._meta_size = kgstore.graph_sizes(self.store, (self.settings.meta_graph,))[self.settings.meta_graph]
         self._state = state
         try:
             self.store.flush()  # to table files: a query worker reopening at the new version replays no long log
