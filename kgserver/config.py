@@ -128,7 +128,7 @@ class ServerSettings:
     query_workers: int = 2
     queue_wait: float = 2.0
     cache_bytes: int = 32 << 20
-    cache_entry_bytes: int = 256 << 10
+    cache_entry_bytes: int = 4 << 20  # a row-capped answer of a few columns fits
     dump_dir: Path | None = None  # where dump files are cached; None: a `<store>.dumps` directory beside the store
 
     @classmethod

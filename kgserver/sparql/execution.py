@@ -71,22 +71,41 @@ class Head:
 
 
 class _ChunkWriter:
-    """A binary file-like object that sends what is written over the pipe in chunks."""
+    """A binary file-like object that sends what is written over the pipe, head first, in chunks.
 
-    def __init__(self, conn: Connection) -> None:
+    A body smaller than one chunk goes with its head as one "whole" message, so a small
+    answer costs the web process one wake-up rather than three.
+    """
+
+    def __init__(self, conn: Connection, head: Head) -> None:
         self._conn = conn
+        self._head: Head | None = head
         self._buffer = bytearray()
 
     def write(self, data: bytes) -> int:
         self._buffer += data
         if len(self._buffer) >= _CHUNK_BYTES:
-            self.flush()
+            self._send_head()
+            self._conn.send(("data", bytes(self._buffer)))
+            self._buffer.clear()
         return len(data)
 
     def flush(self) -> None:
+        """Nothing to do: the body is sent in chunks as it grows, and its end by `finish`."""
+
+    def finish(self) -> None:
+        """Send what is left and mark the end, in one message when the head has not gone yet."""
+        if self._head is not None:
+            self._conn.send(("whole", self._head, bytes(self._buffer)))
+            return
         if self._buffer:
             self._conn.send(("data", bytes(self._buffer)))
-            self._buffer.clear()
+        self._conn.send(("done",))
+
+    def _send_head(self) -> None:
+        if self._head is not None:
+            self._conn.send(("head", self._head))
+            self._head = None
 
 
 def _die_with_parent() -> None:
@@ -159,25 +178,23 @@ def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Conn
     fmt = formats.BY_NAME[job.format_name]
     if fmt.is_graph != formats.is_graph(result):  # the policy guessed the form wrong: use the default
         fmt = formats.GRAPHS[0] if formats.is_graph(result) else formats.RESULTS[0]
-    writer = _ChunkWriter(conn)
     if isinstance(result, QueryBoolean):
-        conn.send(("head", Head(fmt.media_type, 1, False)))
+        writer = _ChunkWriter(conn, Head(fmt.media_type, 1, False))
         formats.write_boolean(result, fmt.engine, writer)  # type: ignore[arg-type]
     elif isinstance(result, QuerySolutions):
         variables = [variable.value for variable in result.variables]
         rows = [[solution[name] for name in variables] for solution in islice(result, job.row_cap + 1)]
         truncated = len(rows) > job.row_cap
         del rows[job.row_cap :]
-        conn.send(("head", Head(fmt.media_type, len(rows), truncated)))
+        writer = _ChunkWriter(conn, Head(fmt.media_type, len(rows), truncated))
         formats.write_solutions(variables, rows, fmt.engine, writer)  # type: ignore[arg-type]
     else:
         triples = list(islice(result, job.row_cap + 1))
         truncated = len(triples) > job.row_cap
         del triples[job.row_cap :]
-        conn.send(("head", Head(fmt.media_type, len(triples), truncated)))
+        writer = _ChunkWriter(conn, Head(fmt.media_type, len(triples), truncated))
         formats.write_triples(triples, fmt.engine, writer, prefixes)  # type: ignore[arg-type]
-    writer.flush()
-    conn.send(("done",))
+    writer.finish()
 
 
 # How a worker ends when the engine overflows its stack on a query too deeply nested or chained
@@ -199,14 +216,20 @@ class Execution:
     response is abandoned (client gone, time limit hit mid-stream), the worker is killed.
     """
 
-    def __init__(self, gate: QueryGate, worker: _Worker, head: Head, deadline: float, timeout: float) -> None:
+    def __init__(
+        self, gate: QueryGate, worker: _Worker | None, head: Head, deadline: float, timeout: float, body: bytes | None = None
+    ) -> None:
         self.head = head
         self._gate = gate
-        self._worker: _Worker | None = worker
+        self._worker = worker
         self._deadline = deadline
         self._timeout = timeout
+        self._body = body
 
     def __iter__(self) -> Iterator[bytes]:
+        if self._body is not None:  # the whole body came with the head; the worker is back in the pool
+            yield self._body
+            return
         worker = self._worker
         if worker is None:
             return
@@ -241,7 +264,7 @@ class QueryGate:
         self._limits = limits
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["kgserver.sparql.execution"])
-        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
         self._closed = False
         for worker in [self._start() for _ in range(limits.query_workers)]:
             self._idle.put(self._wait_ready(worker))
@@ -301,6 +324,9 @@ class QueryGate:
             error = KgError(text)
             error.http_status = status
             raise error
+        if message[0] == "whole":
+            self.release(worker)
+            return Execution(self, None, message[1], deadline, timeout, message[2])
         return Execution(self, worker, message[1], deadline, timeout)
 
     def receive(self, worker: _Worker, deadline: float, timeout: float) -> tuple[Any, ...]:
