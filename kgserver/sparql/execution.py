@@ -23,19 +23,20 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from pyoxigraph import QueryBoolean, QuerySolutions
+from pyoxigraph import QueryBoolean, QuerySolutions, QueryTriples
 
 from kgserver import formats
 from kgserver import store as kgstore
 from kgserver.config import ServerSettings
 from kgserver.errors import InputError, KgError, UnavailableError
+from kgserver.sparql import paging
 
 log = logging.getLogger("kgserver.sparql")
 
@@ -68,6 +69,7 @@ class Head:
     media_type: str
     rows: int
     truncated: bool
+    paged: bool = False  # answered by paging's plan for deep ordered pages
 
 
 class _ChunkWriter:
@@ -174,19 +176,20 @@ def _open_read_only(path: Path, attempts: int = 20) -> kgstore.Store:
 
 def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
     """Evaluate, read ahead up to cap+1 rows, announce the head, then stream the serialisation."""
-    result = kgstore.query(store, job.sparql, prefixes, job.default_graphs, job.named_graphs, job.base_iri)
+    result, paged = _evaluate(store, prefixes, job)
     fmt = formats.BY_NAME[job.format_name]
-    if fmt.is_graph != formats.is_graph(result):  # the policy guessed the form wrong: use the default
-        fmt = formats.GRAPHS[0] if formats.is_graph(result) else formats.RESULTS[0]
+    is_graph = not isinstance(result, (tuple, QueryBoolean))
+    if fmt.is_graph != is_graph:  # the policy guessed the form wrong: use the default
+        fmt = formats.GRAPHS[0] if is_graph else formats.RESULTS[0]
     if isinstance(result, QueryBoolean):
         writer = _ChunkWriter(conn, Head(fmt.media_type, 1, False))
         formats.write_boolean(result, fmt.engine, writer)  # type: ignore[arg-type]
-    elif isinstance(result, QuerySolutions):
-        variables = [variable.value for variable in result.variables]
-        rows = [[solution[name] for name in variables] for solution in islice(result, job.row_cap + 1)]
+    elif isinstance(result, tuple):
+        variables, solutions = result
+        rows = list(islice(solutions, job.row_cap + 1))
         truncated = len(rows) > job.row_cap
         del rows[job.row_cap :]
-        writer = _ChunkWriter(conn, Head(fmt.media_type, len(rows), truncated))
+        writer = _ChunkWriter(conn, Head(fmt.media_type, len(rows), truncated, paged))
         formats.write_solutions(variables, rows, fmt.engine, writer)  # type: ignore[arg-type]
     else:
         triples = list(islice(result, job.row_cap + 1))
@@ -195,6 +198,25 @@ def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Conn
         writer = _ChunkWriter(conn, Head(fmt.media_type, len(triples), truncated))
         formats.write_triples(triples, fmt.engine, writer, prefixes)  # type: ignore[arg-type]
     writer.finish()
+
+
+Answer = QueryBoolean | QueryTriples | tuple[list[str], Iterable[list[Any]]]
+
+
+def _evaluate(store: kgstore.Store, prefixes: Mapping[str, str], job: Job) -> tuple[Answer, bool]:
+    """The answer (a boolean, triples, or SELECT's variables and rows) and whether paging's plan made it."""
+    order = paging.plan(job.sparql)
+    if order is not None:
+        solutions = kgstore.query(store, order.engine_text, prefixes, job.default_graphs, job.named_graphs, job.base_iri)
+        try:
+            return paging.page(solutions, order), True  # type: ignore[arg-type]
+        except paging.GiveUp:
+            pass
+    result = kgstore.query(store, job.sparql, prefixes, job.default_graphs, job.named_graphs, job.base_iri)
+    if isinstance(result, QuerySolutions):
+        variables = [variable.value for variable in result.variables]
+        return (variables, ([solution[name] for name in variables] for solution in result)), False
+    return result, False
 
 
 # How a worker ends when the engine overflows its stack on a query too deeply nested or chained

@@ -45,6 +45,7 @@ _TOKEN = re.compile(
     + r""")?:(?:[\w\u00B7\u00C0-\uFFFF.\-:%]|\\.)*)
   | (?P<var>[?$][\w\u00B7\u00C0-\uFFFF]+)
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<number>[0-9]+)
   | (?P<other>\S)
     """,
     re.VERBOSE | re.DOTALL,
@@ -62,10 +63,11 @@ UNCHECKABLE = None
 
 @dataclass(frozen=True)
 class Token:
-    """One lexical token of a query: its kind (the group name above) and its text."""
+    """One lexical token of a query: its kind (the group name above), its text and where it starts."""
 
     kind: str
     text: str
+    start: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def tokens(text: str) -> Iterable[Token]:
     for match in _TOKEN.finditer(text):
         kind = match.lastgroup or "other"
         if kind != "comment":
-            yield Token(kind, match.group())
+            yield Token(kind, match.group(), match.start())
 
 
 @lru_cache(maxsize=1024)

@@ -37,6 +37,7 @@ class RequestStats:
     truncated: bool = False
     timed_out: bool = False
     cached: bool = False
+    paged: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
             stats.timed_out = True
             raise
         head, chunks = execution.head, execution
-    stats.rows, stats.truncated = head.rows, head.truncated
+    stats.rows, stats.truncated, stats.paged = head.rows, head.truncated, head.paged
     keep = None if cached else (lambda complete: endpoint.cache.put(key, CachedResult(head, complete)))
     body = _counted(chunks, stats, keep, endpoint.cache.max_entry_bytes)
     if request.method == "HEAD":  # read the body through, so the worker goes back to the pool
@@ -169,7 +170,7 @@ def _finish(metrics: Metrics, method: str, status: int, stats: RequestStats) -> 
     seconds = time.monotonic() - stats.started
     metrics.observe(status, seconds, stats.timed_out, stats.truncated)
     log.info(
-        "sparql %s %d %.0fms rows=%s bytes=%d truncated=%s%s%s",
+        "sparql %s %d %.0fms rows=%s bytes=%d truncated=%s%s%s%s",
         method,
         status,
         seconds * 1000,
@@ -177,5 +178,6 @@ def _finish(metrics: Metrics, method: str, status: int, stats: RequestStats) -> 
         stats.bytes,
         "true" if stats.truncated else "false",
         " cached" if stats.cached else "",
+        " paged" if stats.paged else "",
         " timeout" if stats.timed_out else "",
     )
