@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing.connection import Connection
@@ -40,7 +40,7 @@ from kgserver.sparql import paging
 
 log = logging.getLogger("kgserver.sparql")
 
-_CHUNK_BYTES = 64 * 1024
+_CHUNK_BYTES = 256 * 1024
 _WORKER_START_SECONDS = 60.0
 _PR_SET_PDEATHSIG = 1
 
@@ -200,7 +200,7 @@ def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Conn
     writer.finish()
 
 
-Answer = QueryBoolean | QueryTriples | tuple[list[str], Iterable[list[Any]]]
+Answer = QueryBoolean | QueryTriples | tuple[list[str], Iterable[Sequence[Any]]]
 
 
 def _evaluate(store: kgstore.Store, prefixes: Mapping[str, str], job: Job) -> tuple[Answer, bool]:
@@ -215,7 +215,7 @@ def _evaluate(store: kgstore.Store, prefixes: Mapping[str, str], job: Job) -> tu
     result = kgstore.query(store, job.sparql, prefixes, job.default_graphs, job.named_graphs, job.base_iri)
     if isinstance(result, QuerySolutions):
         variables = [variable.value for variable in result.variables]
-        return (variables, ([solution[name] for name in variables] for solution in result)), False
+        return (variables, (tuple(solution) for solution in result)), False
     return result, False
 
 

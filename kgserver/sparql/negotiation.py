@@ -6,7 +6,10 @@ same table, so what is advertised is exactly what is offered.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from kgserver.formats import GRAPHS, RESULTS, Format
 from kgserver.negotiate import negotiate
@@ -38,3 +41,19 @@ def choose(form: str | None, accept: MIMEAccept, format_name: str | None = None)
     formats = offered(form)
     names = _GRAPH_NAMES if formats is GRAPHS else _RESULT_NAMES
     return negotiate(formats, accept, format_name, f"{form or 'these'} results", names, _ALIASES)
+
+
+# Accept headers longer than this are matched afresh each time rather than remembered.
+_REMEMBERED_HEADER_CHARS = 512
+
+
+def choose_for_header(form: str | None, accept_header: str | None, format_name: str | None) -> Format:
+    """`choose` for a raw Accept header; the few headers clients really send are parsed and matched once."""
+    if accept_header is not None and len(accept_header) > _REMEMBERED_HEADER_CHARS:
+        return choose(form, parse_accept_header(accept_header, MIMEAccept), format_name)
+    return _choose_remembered(form, accept_header, format_name)
+
+
+@lru_cache(maxsize=256)
+def _choose_remembered(form: str | None, accept_header: str | None, format_name: str | None) -> Format:
+    return choose(form, parse_accept_header(accept_header, MIMEAccept), format_name)

@@ -169,7 +169,7 @@ def page(solutions: QuerySolutions, order: PagedOrder) -> tuple[list[str], list[
     held: list[tuple[int, Row]] = []
     run, previous = -1, _NOTHING
     for solution in solutions:
-        row: Row = [solution[name] for name in variables]
+        row: Row = list(solution)  # in the order of `variables`
         value = _run_key(row[first])
         if value != previous:
             if len(held) >= wanted:

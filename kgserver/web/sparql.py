@@ -85,7 +85,7 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     """Run a query (or reuse a cached answer) and stream the negotiated serialisation."""
     query = protocol.parse(request, endpoint.limits)
     analysis = policy.check(query.text, endpoint.limits.service_allow)
-    fmt = negotiation.choose(analysis.form, request.accept_mimetypes, query.format_name)
+    fmt = negotiation.choose_for_header(analysis.form, request.headers.get("Accept"), query.format_name)
     version = endpoint.dataset.version  # read once: a commit may move it while this request runs
     key = (version, query.text, query.default_graphs, query.named_graphs, fmt.name, request.base_url)
     etag = http.etag_value(*key)
