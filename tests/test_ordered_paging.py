@@ -107,6 +107,7 @@ CASES = {
     "no limit": ("SELECT ?i ?y WHERE { ?i ex:year ?y } ORDER BY ?y ?i OFFSET 590", False),
     "an expression as key": ("SELECT ?i ?y WHERE { ?i ex:year ?y } ORDER BY ?y STR(?i) LIMIT 10", False),
     "a key not projected": ("SELECT ?i WHERE { ?i ex:year ?y } ORDER BY ?y ?i LIMIT 10 OFFSET 10", False),
+    "a key bound nowhere": ("SELECT * WHERE { ?i ex:year ?y } ORDER BY ?nowhere ?i LIMIT 10 OFFSET 10", False),
     # SPARQL leaves the order of language-tagged strings to the engine: the plan gives up
     "language-tagged ties": (
         "SELECT ?i ?y ?n WHERE { ?i ex:year ?y ; ex:note ?n } ORDER BY ?y ?n ?i LIMIT 30 OFFSET 40", False),

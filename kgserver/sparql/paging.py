@@ -164,6 +164,8 @@ def page(solutions: QuerySolutions, order: PagedOrder) -> tuple[list[str], list[
     """The page: solutions read in the engine's first-key order, then sorted by the other keys."""
     variables = [variable.value for variable in solutions.variables]
     position = {name: index for index, name in enumerate(variables)}
+    if any(name not in position for name, _ in order.keys):  # `SELECT *` without a key's variable
+        raise GiveUp("a key is not among the answer's variables")
     first = position[order.keys[0][0]]
     wanted = order.offset + order.limit
     held: list[tuple[int, Row]] = []

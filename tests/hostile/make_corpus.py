@@ -113,6 +113,15 @@ def sparql() -> dict[str, str | bytes]:
     files |= {
         "bomb-cross-product-4.rq": CROSS4,
         "bomb-cross-product-order.rq": "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } ORDER BY ?c ?f ?i LIMIT 1",
+        # shapes the deep-paging plan (kgserver/sparql/paging.py) reads or gives up on
+        "paged-key-bound-nowhere.rq": "SELECT * WHERE { ?s ?p ?o } ORDER BY ?nowhere ?s LIMIT 5 OFFSET 3",
+        "paged-huge-limit-offset.rq":
+            "SELECT ?p ?s WHERE { ?s ?p ?o } ORDER BY ?p ?s LIMIT 99999999999999999999999 OFFSET 99999999999999999999",
+        "paged-every-kind-of-term.rq": "SELECT ?p ?o ?s WHERE { ?s ?p ?o } ORDER BY DESC(?p) ?o ?s LIMIT 20 OFFSET 10",
+        "paged-nan-key.rq": ("SELECT ?p ?s ?x WHERE { ?s ?p ?o BIND(<http://www.w3.org/2001/XMLSchema#double>(\"NaN\") AS ?x) } "
+                             "ORDER BY ?p ?x ?s LIMIT 3"),
+        "paged-key-in-comment.rq": "SELECT ?s ?p WHERE { ?s ?p ?o } ORDER BY ?p # ?o\n ?s LIMIT 2 # OFFSET 1",
+        "paged-cross-product.rq": "SELECT ?c ?f WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } ORDER BY ?c ?f LIMIT 5 OFFSET 100000",
         "bomb-path-star-any.rq": "SELECT (COUNT(*) AS ?n) WHERE { ?s (<urn:x:p>|!<urn:x:q>)* ?o }",
         "bomb-path-inverse-star.rq": "SELECT (COUNT(*) AS ?n) WHERE { ?s (!<urn:x:q>|^!<urn:x:q>)* ?o . ?o ?p ?x }",
         "bomb-path-nested-star.rq": "SELECT (COUNT(*) AS ?n) WHERE { ?s ((!<urn:x:q>)*/(!<urn:x:q>)*)* ?o }",
