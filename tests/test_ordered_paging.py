@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pyoxigraph
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from serving import Server, fetch, serving
 
 from kgserver import changes
@@ -120,3 +122,25 @@ def test_every_ordered_page_is_the_engines_page(server, reference, name):
     sparql = PREFIXES + sparql
     assert page(server, sparql) == expected(reference, sparql)
     assert (" paged" in last_log_line(server)) is planned
+
+
+# Columns a generated page may order by; ?i, unique, always ends the keys so the order is total.
+COLUMNS = {"y": "ex:year", "l": "ex:label", "s": "ex:score", "t": "ex:tag", "r": "ex:rank"}
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=40,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    keys=st.lists(st.sampled_from(sorted(COLUMNS)), min_size=1, max_size=3, unique=True),
+    descending=st.lists(st.booleans(), min_size=4, max_size=4),
+    limit=st.integers(0, 120),
+    offset=st.integers(0, 700),
+)
+def test_generated_pages_are_the_engines_pages(server, reference, keys, descending, limit, offset):
+    """Any two to four keys over years, labels, scores of mixed numeric types, tags and optional ranks."""
+    patterns = " ".join(f"OPTIONAL {{ ?i {COLUMNS[key]} ?{key} }}" for key in keys)
+    order = " ".join(f"DESC(?{key})" if down else f"?{key}" for key, down in zip([*keys, "i"], descending, strict=False))
+    sparql = (f"{PREFIXES}SELECT ?i {' '.join('?' + key for key in keys)} WHERE {{ ?i ex:year ?any {patterns} }} "
+              f"ORDER BY {order} LIMIT {limit} OFFSET {offset}")
+    assert page(server, sparql) == expected(reference, sparql)
+    assert " paged" in last_log_line(server)
