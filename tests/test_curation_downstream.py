@@ -35,6 +35,7 @@ def test_a_submission_and_its_retraction_show_everywhere_at_once(kgserver, store
     token = add_curator(kgserver, store, "ada")
     before = void_version(server)
     page_etag = call(f"{server}/").headers["etag"]
+    assert not ask(server, f"ASK {{ <{CLAIM}> ?p ?o }}")  # answered, and kept by the response cache
 
     accepted = send(server, "/submissions", VALID / "claim-with-new-source.ttl", token=token).json()
     graph, version = accepted["graph"], accepted["version"]

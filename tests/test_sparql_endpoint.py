@@ -557,6 +557,48 @@ def test_repeated_query_is_served_from_the_cache_and_logged(server):
     assert any(re.search(r"sparql GET 400 \d+ms rows=- bytes=0 truncated=false$", line) for line in lines)
 
 
+def kept_lines(server: Server) -> list[str]:
+    return [line for line in server.log.read_text().splitlines() if "kgserver.sparql sparql" in line]
+
+
+def same_answer(first: Reply, again: Reply) -> bool:
+    """The same status, body and headers, but for those the HTTP server sets per response."""
+    per_response = {"date", "content-length", "transfer-encoding", "connection"}
+    headers = [{k: v for k, v in reply.headers.items() if k not in per_response} for reply in (first, again)]
+    return first.status == again.status and first.body == again.body and headers[0] == headers[1]
+
+
+def test_a_repeated_request_is_answered_whole_from_the_response_cache(server):
+    text = f"SELECT ?c ?label WHERE {{ ?c a owl:Class ; rdfs:label ?label }} ORDER BY ?c LIMIT 7 # {time.time_ns()}"
+    first, again = query(server, text, accept=SPARQL_JSON), query(server, text, accept=SPARQL_JSON)
+    time.sleep(0.2)
+    assert same_answer(first, again) and again.headers["content-length"] == str(len(again.body))
+    assert kept_lines(server)[-1].endswith(f"rows=7 bytes={len(again.body)} truncated=false cached")
+    as_xml = query(server, text, accept="application/sparql-results+xml")  # another Accept: another answer
+    assert as_xml.content_type == "application/sparql-results+xml"
+    assert query(server, text, accept=SPARQL_JSON, format="csv").content_type == "text/csv"
+    revalidated = request(server.sparql, params={"query": text}, headers={"Accept": SPARQL_JSON,
+                                                                          "If-None-Match": again.headers["etag"]})
+    assert revalidated.status == 304
+
+
+def test_the_response_cache_keeps_gzip_cors_and_post_apart(server):
+    text = f"SELECT ?c WHERE {{ ?c a owl:Class }} ORDER BY ?c LIMIT 5 # {time.time_ns()}"
+    zipped = [request(server.sparql, params={"query": text}, headers={"Accept-Encoding": "gzip"}) for _ in range(2)]
+    assert same_answer(*zipped) and zipped[1].headers["content-encoding"] == "gzip"
+    plain = query(server, text)
+    assert "content-encoding" not in plain.headers and gzip.decompress(zipped[1].body) == plain.body
+    for origin, allowed in ((ALLOWED_ORIGIN, ALLOWED_ORIGIN), ("https://evil.example", None), (ALLOWED_ORIGIN, ALLOWED_ORIGIN)):
+        reply = request(server.sparql, params={"query": text}, headers={"Origin": origin})
+        assert reply.headers.get("access-control-allow-origin") == allowed
+    posted = [post_form(server, {"query": text}, accept=SPARQL_JSON) for _ in range(2)]
+    assert same_answer(*posted)
+    time.sleep(0.2)
+    assert re.search(r"sparql POST 200 \d+ms rows=5 bytes=\d+ truncated=false cached$", kept_lines(server)[-1])
+    other = post_form(server, {"query": text.replace("LIMIT 5", "LIMIT 2")}, accept=SPARQL_JSON)
+    assert len(rows(other)) == 2
+
+
 def test_metrics_count_requests_and_truncations(server):
     query(server, "SELECT * WHERE { ?s ?p ?o }")  # truncated at the cap
     metrics = request(f"{server.base}/metrics")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import logging
 import time
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from kgserver import store as kgstore
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation import checks
 from kgserver.errors import KgError, PayloadTooLargeError
-from kgserver.sparql.cache import ResultCache
 from kgserver.sparql.execution import QueryGate
 from kgserver.web import http, templating
 from kgserver.web.curation import curation_blueprint
@@ -24,10 +22,10 @@ from kgserver.web.metrics import Metrics
 from kgserver.web.publishing import publishing_blueprint
 from kgserver.web.query_page import query_page_blueprint
 from kgserver.web.resources import resources_blueprint
-from kgserver.web.sparql import SparqlEndpoint, sparql_blueprint
+from kgserver.web.response_cache import ResponseCache
+from kgserver.web.sparql import SparqlEndpoint, log_kept, sparql_blueprint
 
 _RETRY_AFTER_SECONDS = "5"
-access = logging.getLogger("kgserver.access")
 
 
 def create_app(settings: Settings, store_path: Path, limits: ServerSettings | None = None) -> Flask:
@@ -64,13 +62,15 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
 
     @app.after_request
     def access_log(response: Response) -> Response:
-        """One line per request: client, method, path (no query string, no headers), status, time to headers."""
-        elapsed = (time.monotonic() - g.get("request_started", time.monotonic())) * 1000
-        access.info("%s %s %s %d %.1fms", request.remote_addr, request.method, request.path, response.status_code, elapsed)
+        elapsed = time.monotonic() - g.get("request_started", time.monotonic())
+        http.log_access(request.remote_addr, request.method, request.path, response.status_code, elapsed)
         return response
 
-    endpoint = SparqlEndpoint(settings, limits, dataset, gate, ResultCache(limits.cache_bytes, limits.cache_entry_bytes), metrics)
+    endpoint = SparqlEndpoint(settings, limits, dataset, gate, metrics)
     app.register_blueprint(sparql_blueprint(endpoint))
+    app.wsgi_app = ResponseCache(  # type: ignore[method-assign]
+        app.wsgi_app, lambda: dataset.version, log_kept(metrics), limits.cache_bytes, limits.cache_entry_bytes
+    )
     app.register_blueprint(resources_blueprint(settings, dataset))
     app.register_blueprint(query_page_blueprint(settings))
     app.register_blueprint(publishing_blueprint(settings, dataset, limits))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import zlib
 from collections.abc import Iterable, Iterator
 
@@ -53,6 +54,14 @@ def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
         if compressed:
             yield compressed
     yield compressor.flush()
+
+
+_access = logging.getLogger("kgserver.access")
+
+
+def log_access(remote_addr: str | None, method: str, path: str, status: int, seconds: float) -> None:
+    """One access-log line per request: client, method, path (no query string, no headers), status, time to headers."""
+    _access.info("%s %s %s %d %.1fms", remote_addr, method, path, status, seconds * 1000)
 
 
 def etag_value(*parts: object) -> str:

@@ -1,8 +1,10 @@
 """The /sparql route: protocol, policy, negotiation, then the query gate; results stream out.
 
 A request flows one way: parse the protocol request, refuse what the policy refuses,
-choose the format, answer 304 if the client's copy is current, answer from the result
-cache or through the gate, then stream the body (gzip if asked) with caching headers.
+choose the format, answer 304 if the client's copy is current, run the query through the
+gate, then stream the body (gzip if asked) with caching headers. A complete answer is marked
+for the response cache (web/response_cache.py), which sends it again for the same request on
+the same dataset version without coming here.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from flask import Blueprint, Response, g, request
 from kgserver import formats
 from kgserver.config import ServerSettings, Settings
 from kgserver.sparql import description, negotiation, policy, protocol
-from kgserver.sparql.cache import CachedResult, ResultCache
-from kgserver.sparql.execution import Execution, Job, QueryGate, QueryTimeoutError
+from kgserver.sparql.execution import Job, QueryGate, QueryTimeoutError
 from kgserver.web import http
 from kgserver.web.dataset import LiveDataset
 from kgserver.web.metrics import Metrics
+from kgserver.web.response_cache import MARK, Keep, Kept
 
 log = logging.getLogger("kgserver.sparql")
 
@@ -48,7 +50,6 @@ class SparqlEndpoint:
     limits: ServerSettings
     dataset: LiveDataset
     gate: QueryGate
-    cache: ResultCache
     metrics: Metrics
 
 
@@ -82,33 +83,31 @@ def sparql_blueprint(endpoint: SparqlEndpoint) -> Blueprint:
 
 
 def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
-    """Run a query (or reuse a cached answer) and stream the negotiated serialisation."""
+    """Run a query and stream the negotiated serialisation; mark it for the response cache once complete."""
     query = protocol.parse(request, endpoint.limits)
     analysis = policy.check(query.text, endpoint.limits.service_allow)
     fmt = negotiation.choose_for_header(analysis.form, request.headers.get("Accept"), query.format_name)
     version = endpoint.dataset.version  # read once: a commit may move it while this request runs
-    key = (version, query.text, query.default_graphs, query.named_graphs, fmt.name, request.base_url)
-    etag = http.etag_value(*key)
+    etag = http.etag_value(version, query.text, query.default_graphs, query.named_graphs, fmt.name, request.base_url)
     if request.if_none_match.contains_weak(etag):
         return _with_validators(Response(status=304), endpoint, etag)
-    cached = endpoint.cache.get(key)
-    execution: Execution | None = None
-    if cached is not None:
-        head, chunks, stats.cached = cached.head, [cached.body], True
-    else:
-        job = Job(
-            query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, request.base_url,
-            version,
-        )
-        try:
-            execution = endpoint.gate.execute(job, query.timeout)
-        except QueryTimeoutError:
-            stats.timed_out = True
-            raise
-        head, chunks = execution.head, execution
+    job = Job(
+        query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, request.base_url,
+        version,
+    )
+    try:
+        execution = endpoint.gate.execute(job, query.timeout)
+    except QueryTimeoutError:
+        stats.timed_out = True
+        raise
+    head = execution.head
     stats.rows, stats.truncated, stats.paged = head.rows, head.truncated, head.paged
-    keep = None if cached else (lambda complete: endpoint.cache.put(key, CachedResult(head, complete)))
-    body = _counted(chunks, stats, keep, endpoint.cache.max_entry_bytes)
+    environ = request.environ
+
+    def complete() -> None:
+        environ[MARK] = Keep(version, head.rows, head.truncated, head.paged)
+
+    body = _counted(execution, stats, complete)
     if request.method == "HEAD":  # read the body through, so the worker goes back to the pool
         body = [b"".join(body)]
     gzip = http.wants_gzip(request)
@@ -118,8 +117,7 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     response.headers["X-SPARQL-Row-Cap"] = str(endpoint.limits.row_cap)
     if head.truncated:
         response.headers["X-SPARQL-Truncated"] = "true"
-    if execution is not None:
-        response.call_on_close(execution.close)
+    response.call_on_close(execution.close)
     return _with_validators(response, endpoint, etag)
 
 
@@ -132,24 +130,16 @@ def _with_validators(response: Response, endpoint: SparqlEndpoint, etag: str) ->
     return response
 
 
-def _counted(
-    chunks: Iterable[bytes], stats: RequestStats, keep: Callable[[bytes], None] | None, keep_limit: int
-) -> Iterator[bytes]:
-    """Pass the body through, counting bytes; hand a complete body of at most `keep_limit` bytes to `keep`."""
-    kept: list[bytes] | None = [] if keep is not None else None
+def _counted(chunks: Iterable[bytes], stats: RequestStats, complete: Callable[[], None]) -> Iterator[bytes]:
+    """Pass the body through, counting bytes; call `complete` once the last chunk has gone."""
     try:
         for chunk in chunks:
             stats.bytes += len(chunk)
-            if kept is not None:
-                kept = kept if stats.bytes <= keep_limit else None
-                if kept is not None:
-                    kept.append(chunk)
             yield chunk
     except QueryTimeoutError:
         stats.timed_out = True
         raise
-    if kept is not None and keep is not None:
-        keep(b"".join(kept))
+    complete()
 
 
 def _service_description(endpoint: SparqlEndpoint) -> Response:
@@ -181,3 +171,17 @@ def _finish(metrics: Metrics, method: str, status: int, stats: RequestStats) -> 
         " paged" if stats.paged else "",
         " timeout" if stats.timed_out else "",
     )
+
+
+def log_kept(metrics: Metrics) -> Callable[[dict[str, object], Kept, float], None]:
+    """What the response cache calls for each answer it sends: the same log line and metrics as the route's."""
+
+    def logged(environ: dict[str, object], kept: Kept, seconds: float) -> None:
+        method = str(environ.get("REQUEST_METHOD"))
+        stats = RequestStats(time.monotonic() - seconds, kept.keep.rows, len(kept.body), kept.keep.truncated,
+                             cached=True, paged=kept.keep.paged)
+        status = int(kept.status.split()[0])
+        http.log_access(str(environ.get("REMOTE_ADDR")), method, str(environ.get("PATH_INFO")), status, seconds)
+        _finish(metrics, method, status, stats)
+
+    return logged
