@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Quad, Store
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, Store
 
 from kgserver.changes import DatasetState
 from kgserver.config import Settings
@@ -32,6 +32,8 @@ from kgserver.linkeddata.void import (
     TREE,
     VOID,
     XSD,
+    TripleList,
+    integer_literal,
     time_literal,
 )
 
@@ -137,7 +139,7 @@ def page(
 
 def root_quads(settings: Settings, state: DatasetState) -> list[Quad]:
     """The stream itself: its paths, retention policy, and the view a harvester starts from."""
-    out = _Quads()
+    out = TripleList()
     first = NamedNode(Cursor(0).iri(settings))
     _describe_stream(out, settings, first)
     out.add(first, RDF_TYPE, NamedNode(f"{TREE}Node"))
@@ -150,12 +152,12 @@ def root_quads(settings: Settings, state: DatasetState) -> list[Quad]:
     out.add(mapping, f"{HYDRA}property", NamedNode(f"{settings.prefixes['ldn']}changedInVersion"))
     out.add(mapping, f"{HYDRA}required", Literal("true", datatype=NamedNode(f"{XSD}boolean")))
     _read_at(out, settings, NamedNode(stream_iri(settings)), state)
-    return out.quads
+    return _in_default_graph(out)
 
 
 def page_quads(store: Store, settings: Settings, state: DatasetState, current: Page) -> Iterator[list[Quad]]:
     """The page in batches: first its description and members, then each member's graph as it is now."""
-    out = _Quads()
+    out = TripleList()
     node = NamedNode(current.cursor.iri(settings))
     stream = NamedNode(stream_iri(settings))
     _describe_stream(out, settings, NamedNode(Cursor(0).iri(settings)))
@@ -166,11 +168,11 @@ def page_quads(store: Store, settings: Settings, state: DatasetState, current: P
         relation = out.node(node, f"{TREE}relation")
         out.add(relation, RDF_TYPE, NamedNode(f"{TREE}{current.next.kind}"))
         out.add(relation, f"{TREE}path", NamedNode(f"{settings.prefixes['ldn']}changedInVersion"))
-        out.add(relation, f"{TREE}value", _integer(current.next.value))
+        out.add(relation, f"{TREE}value", integer_literal(current.next.value))
         out.add(relation, f"{TREE}node", NamedNode(current.next.node.iri(settings)))
     for member in current.members:
         _describe_member(out, settings, stream, member)
-    yield out.quads
+    yield _in_default_graph(out)
     for member in current.members:
         if member.deleted:
             continue
@@ -185,7 +187,7 @@ def page_quads(store: Store, settings: Settings, state: DatasetState, current: P
             yield batch
 
 
-def _describe_stream(out: _Quads, settings: Settings, first: NamedNode) -> None:
+def _describe_stream(out: TripleList, settings: Settings, first: NamedNode) -> None:
     stream = NamedNode(stream_iri(settings))
     out.add(stream, RDF_TYPE, NamedNode(f"{LDES}EventStream"))
     out.add(stream, f"{LDES}timestampPath", NamedNode(f"{DCTERMS}modified"))
@@ -196,18 +198,18 @@ def _describe_stream(out: _Quads, settings: Settings, first: NamedNode) -> None:
         "carries the graph as it is now; a deleted graph is an as:Delete member without content.", language="en"))
     policy = out.node(stream, f"{LDES}retentionPolicy")
     out.add(policy, RDF_TYPE, NamedNode(f"{LDES}LatestVersionSubset"))
-    out.add(policy, f"{LDES}amount", _integer(1))
+    out.add(policy, f"{LDES}amount", integer_literal(1))
     out.add(stream, f"{TREE}view", first)
 
 
-def _read_at(out: _Quads, settings: Settings, subject: NamedNode, state: DatasetState) -> None:
+def _read_at(out: TripleList, settings: Settings, subject: NamedNode, state: DatasetState) -> None:
     """The dataset version (and its time) the document was read at."""
-    out.add(subject, f"{settings.prefixes['ldn']}versionNumber", _integer(state.version))
+    out.add(subject, f"{settings.prefixes['ldn']}versionNumber", integer_literal(state.version))
     if state.modified is not None:
         out.add(subject, f"{DCTERMS}modified", time_literal(state.modified))
 
 
-def _describe_member(out: _Quads, settings: Settings, stream: NamedNode, member: Member) -> None:
+def _describe_member(out: TripleList, settings: Settings, stream: NamedNode, member: Member) -> None:
     ldn = settings.prefixes["ldn"]
     subject = NamedNode(member.iri)
     out.add(stream, f"{TREE}member", subject)
@@ -216,28 +218,13 @@ def _describe_member(out: _Quads, settings: Settings, stream: NamedNode, member:
         out.add(subject, f"{DCTERMS}modified", time_literal(member.modified))
     if member.deleted:
         out.add(subject, RDF_TYPE, NamedNode(f"{ACTIVITY_STREAMS}Delete"))
-        out.add(subject, f"{ldn}deletedInVersion", _integer(member.version))
+        out.add(subject, f"{ldn}deletedInVersion", integer_literal(member.version))
         return
-    out.add(subject, f"{ldn}changedInVersion", _integer(member.version))
-    out.add(subject, f"{VOID}triples", _integer(member.triples))
+    out.add(subject, f"{ldn}changedInVersion", integer_literal(member.version))
+    out.add(subject, f"{VOID}triples", integer_literal(member.triples))
     if member.content_hash is not None:
         out.add(subject, f"{ldn}contentHash", Literal(member.content_hash))
 
 
-class _Quads:
-    """Quads in the default graph, with shorthand for adding them and for blank-node objects."""
-
-    def __init__(self) -> None:
-        self.quads: list[Quad] = []
-
-    def add(self, subject: NamedNode | BlankNode, predicate: str, obj: NamedNode | BlankNode | Literal) -> None:
-        self.quads.append(Quad(subject, NamedNode(predicate), obj, DefaultGraph()))
-
-    def node(self, subject: NamedNode | BlankNode, predicate: str) -> BlankNode:
-        node = BlankNode()
-        self.add(subject, predicate, node)
-        return node
-
-
-def _integer(value: int) -> Literal:
-    return Literal(str(value), datatype=NamedNode(f"{XSD}integer"))
+def _in_default_graph(out: TripleList) -> list[Quad]:
+    return [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in out.triples]

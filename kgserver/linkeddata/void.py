@@ -119,7 +119,7 @@ def describe(
     dumps: Sequence[DumpFile],
 ) -> list[Triple]:
     """The VoID and DCAT description of the dataset at `state`."""
-    out = _Triples()
+    out = TripleList()
     iris = endpoint_iris(settings)
     dataset = NamedNode(settings.dataset_iri)
     out.add(dataset, RDF_TYPE, NamedNode(f"{VOID}Dataset"), NamedNode(f"{DCAT}Dataset"))
@@ -141,20 +141,20 @@ def describe(
         ("properties", stats.properties), ("distinctSubjects", stats.distinct_subjects),
         ("distinctObjects", stats.distinct_objects),
     ):
-        out.add(dataset, f"{VOID}{name}", _integer(value))
+        out.add(dataset, f"{VOID}{name}", integer_literal(value))
     for cls, count in stats.class_partitions:
         partition = out.node(dataset, f"{VOID}classPartition")
         out.add(partition, f"{VOID}class", NamedNode(cls))
-        out.add(partition, f"{VOID}entities", _integer(count))
+        out.add(partition, f"{VOID}entities", integer_literal(count))
     for prop, count in stats.property_partitions:
         partition = out.node(dataset, f"{VOID}propertyPartition")
         out.add(partition, f"{VOID}property", NamedNode(prop))
-        out.add(partition, f"{VOID}triples", _integer(count))
+        out.add(partition, f"{VOID}triples", integer_literal(count))
     for graph, size in sorted(graph_sizes.items()):
         subset = NamedNode(graph)
         out.add(dataset, f"{VOID}subset", subset)
         out.add(subset, RDF_TYPE, NamedNode(f"{VOID}Dataset"), NamedNode(f"{DCAT}Dataset"))
-        out.add(subset, f"{VOID}triples", _integer(size))
+        out.add(subset, f"{VOID}triples", integer_literal(size))
         change = state.change_of(graph)
         if change is not None and change.modified is not None:
             out.add(subset, f"{DCTERMS}modified", time_literal(change.modified))
@@ -164,7 +164,7 @@ def describe(
     return out.triples
 
 
-def _distribution(out: _Triples, settings: Settings, dump: DumpFile) -> None:
+def _distribution(out: TripleList, settings: Settings, dump: DumpFile) -> None:
     """A dump as void:dataDump and as a dcat:Distribution with its size and checksum."""
     spec = dump.spec
     owner = NamedNode(spec.graph or settings.dataset_iri)
@@ -186,7 +186,7 @@ def _distribution(out: _Triples, settings: Settings, dump: DumpFile) -> None:
     out.add(checksum, f"{SPDX}checksumValue", Literal(dump.hex_digest, datatype=NamedNode(f"{XSD}hexBinary")))
 
 
-def _services(out: _Triples, settings: Settings, dataset: NamedNode) -> None:
+def _services(out: TripleList, settings: Settings, dataset: NamedNode) -> None:
     """The SPARQL endpoint and the change feed, as DCAT data services of the dataset."""
     iris = endpoint_iris(settings)
     feed, sparql = NamedNode(iris["changes"]), NamedNode(iris["sparql"])
@@ -199,8 +199,8 @@ def _services(out: _Triples, settings: Settings, dataset: NamedNode) -> None:
     out.add(feed, RDF_TYPE, NamedNode(f"{LDES}EventStream"))
 
 
-class _Triples:
-    """A list of triples with shorthand for adding them and for blank-node objects."""
+class TripleList:
+    """A list of triples with shorthand for adding them and for blank-node objects (VoID and the feed build with it)."""
 
     def __init__(self) -> None:
         self.triples: list[Triple] = []
@@ -215,7 +215,8 @@ class _Triples:
         return node
 
 
-def _integer(value: int) -> Literal:
+def integer_literal(value: int) -> Literal:
+    """An xsd:integer."""
     return Literal(str(value), datatype=NamedNode(f"{XSD}integer"))
 
 
