@@ -126,7 +126,17 @@ SELECT ?claim ?source ?title ?year ?doi ?pmid ?pmcid WHERE {
 
 
 def claim_summaries(store: Store, settings: Settings, selector: str) -> tuple[ClaimSummary, ...]:
-    """The claims that the SPARQL pattern `selector` binds to ?claim, with their sources, ordered by label."""
+    """The claims that the SPARQL pattern `selector` binds to ?claim, with their sources, ordered by label.
+
+    The claims are found first and then named in VALUES: joined with `?claim a ldn:EvidenceClaim`
+    in one query, a selector with a property path was evaluated after the type (a source page
+    took 0.7 s at 1M triples instead of a few milliseconds).
+    """
+    claims = [row.get("claim") for row in select(store, settings, f"SELECT DISTINCT ?claim WHERE {{ {selector} }}")]
+    if not claims:
+        return ()
+    if all(isinstance(claim, NamedNode) for claim in claims):  # a blank node cannot be named: keep the pattern
+        selector = "VALUES ?claim { " + " ".join(str(claim) for claim in claims) + " }"
     sources: dict[str, dict[str, SourceRef]] = {}
     for row in select(store, settings, _CLAIM_SOURCES % selector):
         source = row["source"].value
