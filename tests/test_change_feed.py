@@ -20,6 +20,7 @@ from pyoxigraph import NamedNode
 from rdflib import Dataset, Graph, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
+from serving import fetch as get
 from serving import serving
 
 from kgserver import changes
@@ -41,9 +42,10 @@ SUBMISSION = f"{BASE}graph/submission/2026/first-curator"
 
 
 def fetch(url: str, accept: str = "application/trig") -> tuple[dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers={"Accept": accept})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return {k.lower(): v for k, v in response.headers.items()}, response.read()
+    """A feed page's headers and body; anything but 200 fails the test."""
+    reply = get(url, headers={"Accept": accept})
+    assert reply.status == 200, f"{url}: {reply.status} {reply.body[:200]!r}"
+    return reply.headers, reply.body
 
 
 @dataclass

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 from rdflib import OWL, RDF, SH, SKOS, Graph, URIRef
 from serving import Server, serving
+from serving import fetch as get
 
 BASE = "https://w3id.org/ldn-kg/"
 LDN = f"{BASE}ontology#"
@@ -123,12 +122,9 @@ class Fetched:
 
 def fetch(url: str, **headers: str) -> Fetched:
     """GET as a browser does (Accept: text/html unless given); HTTP errors are answers, not exceptions."""
-    request = urllib.request.Request(url, headers={"Accept": "text/html", **{k.replace("_", "-"): v for k, v in headers.items()}})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return Fetched(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode("utf-8"))
-    except urllib.error.HTTPError as error:
-        return Fetched(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode("utf-8"))
+    accept = {"Accept": "text/html", **{k.replace("_", "-"): v for k, v in headers.items()}}
+    reply = get(url, headers=accept, timeout=30)
+    return Fetched(reply.status, reply.headers, reply.text)
 
 
 def path_of(iri: str) -> str:
