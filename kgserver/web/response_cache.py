@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kgserver.sparql.execution import Head
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -32,12 +34,10 @@ _REVALIDATES = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
 
 @dataclass(frozen=True)
 class Keep:
-    """What the route knows of a complete answer: the version it reflects and what its log line says."""
+    """What the route knows of a complete answer: the version it reflects and its head (rows, truncation)."""
 
     version: str
-    rows: int | None
-    truncated: bool
-    paged: bool
+    head: Head
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     environ = request.environ
 
     def complete() -> None:
-        environ[MARK] = Keep(version, head.rows, head.truncated, head.paged)
+        environ[MARK] = Keep(version, head)
 
     body = _counted(execution, stats, complete)
     if request.method == "HEAD":  # read the body through, so the worker goes back to the pool
@@ -178,8 +178,9 @@ def log_kept(metrics: Metrics) -> Callable[[dict[str, object], Kept, float], Non
 
     def logged(environ: dict[str, object], kept: Kept, seconds: float) -> None:
         method = str(environ.get("REQUEST_METHOD"))
-        stats = RequestStats(time.monotonic() - seconds, kept.keep.rows, len(kept.body), kept.keep.truncated,
-                             cached=True, paged=kept.keep.paged)
+        head = kept.keep.head
+        stats = RequestStats(time.monotonic() - seconds, head.rows, len(kept.body), head.truncated,
+                             cached=True, paged=head.paged)
         status = int(kept.status.split()[0])
         http.log_access(str(environ.get("REMOTE_ADDR")), method, str(environ.get("PATH_INFO")), status, seconds)
         _finish(metrics, method, status, stats)
