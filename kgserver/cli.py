@@ -199,11 +199,36 @@ def export(store_dir: Path, format_name: str) -> None:
     type=click.IntRange(1, 1),
     help="server processes: one, the store's one writer; use --threads and --query-workers for concurrency.",
 )
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads of the server: requests answered at once.")
+@click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256), help="Threads of the server: requests answered at once.")
 @click.option(
     "--query-workers",
     type=click.IntRange(1, 64),
-    help="Query processes [env LDNKG_QUERY_WORKERS; default 2].",
+    help="Query processes always running [env LDNKG_QUERY_WORKERS; default 2].",
+)
+@click.option(
+    "--max-query-workers",
+    type=click.IntRange(1, 64),
+    help="Most query processes; those beyond --query-workers stop when idle [env LDNKG_MAX_QUERY_WORKERS; default 4].",
+)
+@click.option(
+    "--heavy-after",
+    type=click.FloatRange(min=0.001),
+    help="Seconds after which a running query is heavy [env LDNKG_HEAVY_AFTER; default 0.5].",
+)
+@click.option(
+    "--heavy-share",
+    type=click.IntRange(min=1),
+    help="Heavy queries run at once [env LDNKG_HEAVY_SHARE; default: all but one of --max-query-workers].",
+)
+@click.option(
+    "--heavy-per-client",
+    type=click.IntRange(min=1),
+    help="Heavy queries one client may run at once [env LDNKG_HEAVY_PER_CLIENT; default 2].",
+)
+@click.option(
+    "--heavy-budget",
+    type=click.FloatRange(min=0.001),
+    help="Seconds of heavy query time per client per minute [env LDNKG_HEAVY_BUDGET; default 60].",
 )
 @click.option(
     "--query-timeout",
@@ -239,6 +264,11 @@ def serve(
     workers: int,
     threads: int,
     query_workers: int | None,
+    max_query_workers: int | None,
+    heavy_after: float | None,
+    heavy_share: int | None,
+    heavy_per_client: int | None,
+    heavy_budget: float | None,
     query_timeout: float | None,
     row_cap: int | None,
     max_request_bytes: int | None,
@@ -252,6 +282,11 @@ def serve(
     try:
         limits = ServerSettings.from_env(
             query_workers=query_workers,
+            max_query_workers=max_query_workers,
+            heavy_after=heavy_after,
+            heavy_share=heavy_share,
+            heavy_per_client=heavy_per_client,
+            heavy_budget=heavy_budget,
             query_timeout=query_timeout,
             row_cap=row_cap,
             max_request_bytes=max_request_bytes,

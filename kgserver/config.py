@@ -125,8 +125,15 @@ class ServerSettings:
     max_request_bytes: int = 1 << 20
     cors_origins: tuple[str, ...] = ("*",)
     service_allow: tuple[str, ...] = ()
-    query_workers: int = 2
+    query_workers: int = 2  # query processes always running
+    max_query_workers: int = 4  # the most query processes; those beyond query_workers stop when idle
+    query_idle: float = 30.0  # seconds an extra query process may stay idle before it stops
     queue_wait: float = 2.0
+    heavy_after: float = 0.5  # seconds after which a running query is heavy
+    heavy_share: int | None = None  # heavy queries at once; None: all but one of max_query_workers
+    heavy_per_client: int = 2  # heavy queries one client may run at once
+    heavy_budget: float = 60.0  # seconds of heavy query time per client per minute
+    heavy_nice: int = 19  # the nice value a heavy query's process takes; 0 keeps its priority
     cache_bytes: int = 32 << 20
     cache_entry_bytes: int = 4 << 20  # a row-capped answer of a few columns fits
     dump_dir: Path | None = None  # where dump files are cached; None: a `<store>.dumps` directory beside the store
@@ -141,7 +148,14 @@ class ServerSettings:
             ("row_cap", "LDNKG_ROW_CAP", int),
             ("max_request_bytes", "LDNKG_MAX_REQUEST_BYTES", int),
             ("query_workers", "LDNKG_QUERY_WORKERS", int),
+            ("max_query_workers", "LDNKG_MAX_QUERY_WORKERS", int),
+            ("query_idle", "LDNKG_QUERY_IDLE", float),
             ("queue_wait", "LDNKG_QUEUE_WAIT", float),
+            ("heavy_after", "LDNKG_HEAVY_AFTER", float),
+            ("heavy_share", "LDNKG_HEAVY_SHARE", int),
+            ("heavy_per_client", "LDNKG_HEAVY_PER_CLIENT", int),
+            ("heavy_budget", "LDNKG_HEAVY_BUDGET", float),
+            ("heavy_nice", "LDNKG_HEAVY_NICE", int),
         ):
             if env.get(variable):
                 try:
@@ -153,9 +167,16 @@ class ServerSettings:
         if env.get("LDNKG_DUMP_DIR"):
             values["dump_dir"] = Path(env["LDNKG_DUMP_DIR"])
         values.update({key: value for key, value in overrides.items() if value is not None})
+        if "max_query_workers" not in values and values.get("query_workers", cls.query_workers) > cls.max_query_workers:
+            values["max_query_workers"] = values["query_workers"]  # more processes kept than the default maximum
         settings = cls(**values)
         settings.check()
         return settings
+
+    @property
+    def effective_heavy_share(self) -> int:
+        """Heavy queries the server runs at once: the configured share, or all but one of the query processes."""
+        return self.heavy_share if self.heavy_share is not None else max(1, self.max_query_workers - 1)
 
     def check(self) -> None:
         """Refuse limits that would make the endpoint unusable, before the server starts."""
@@ -164,3 +185,16 @@ class ServerSettings:
                 "limits must be positive: query timeout > 0, row cap >= 1, "
                 "max request bytes >= 1024, query workers >= 1"
             )
+        if self.max_query_workers < self.query_workers:
+            raise ValueError(
+                f"max query workers ({self.max_query_workers}) must be at least query workers ({self.query_workers})"
+            )
+        if self.heavy_share is not None and not 1 <= self.heavy_share <= self.max_query_workers:
+            raise ValueError(f"heavy share must be between 1 and max query workers ({self.max_query_workers})")
+        if self.heavy_after <= 0 or self.heavy_per_client < 1 or self.heavy_budget <= 0 or self.query_idle <= 0:
+            raise ValueError(
+                "heavy-query limits must be positive: heavy after > 0 s, heavy per client >= 1, "
+                "heavy budget > 0 s, query idle > 0 s"
+            )
+        if not 0 <= self.heavy_nice <= 19:
+            raise ValueError("heavy nice must be between 0 (no change) and 19 (the lowest CPU priority)")

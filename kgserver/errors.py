@@ -47,6 +47,16 @@ class UnsupportedMediaTypeError(KgError):
 
 
 class UnavailableError(KgError):
-    """The server cannot answer now (a query over its time limit, or every query worker busy)."""
+    """The server cannot answer now (a query over its time limit, every query process busy); retry later."""
 
     http_status = 503
+
+    def __init__(self, message: str, detail: str = "", retry_after: int = 5) -> None:
+        super().__init__(message, detail)
+        self.retry_after = retry_after  # seconds, sent as Retry-After
+
+
+class TooManyRequestsError(UnavailableError):
+    """The client has reached one of its own limits (heavy queries at once, heavy time per minute)."""
+
+    http_status = 429

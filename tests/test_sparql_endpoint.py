@@ -573,7 +573,7 @@ def test_a_repeated_request_is_answered_whole_from_the_response_cache(server):
     first, again = query(server, text, accept=SPARQL_JSON), query(server, text, accept=SPARQL_JSON)
     time.sleep(0.2)
     assert same_answer(first, again) and again.headers["content-length"] == str(len(again.body))
-    assert kept_lines(server)[-1].endswith(f"rows=7 bytes={len(again.body)} truncated=false cached")
+    assert kept_lines(server)[-1].endswith(f"rows=7 bytes={len(again.body)} truncated=false cached paged=heap")
     as_xml = query(server, text, accept="application/sparql-results+xml")  # another Accept: another answer
     assert as_xml.content_type == "application/sparql-results+xml"
     assert query(server, text, accept=SPARQL_JSON, format="csv").content_type == "text/csv"
@@ -594,7 +594,7 @@ def test_the_response_cache_keeps_gzip_cors_and_post_apart(server):
     posted = [post_form(server, {"query": text}, accept=SPARQL_JSON) for _ in range(2)]
     assert same_answer(*posted)
     time.sleep(0.2)
-    assert re.search(r"sparql POST 200 \d+ms rows=5 bytes=\d+ truncated=false cached$", kept_lines(server)[-1])
+    assert re.search(r"sparql POST 200 \d+ms rows=5 bytes=\d+ truncated=false cached paged=heap$", kept_lines(server)[-1])
     other = post_form(server, {"query": text.replace("LIMIT 5", "LIMIT 2")}, accept=SPARQL_JSON)
     assert len(rows(other)) == 2
 

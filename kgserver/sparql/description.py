@@ -41,9 +41,14 @@ def describe(
         Triple(dataset, _sd("defaultGraph"), default_graph),
         Triple(default_graph, RDF_TYPE, _sd("Graph")),
         Triple(default_graph, NamedNode(VOID + "triples"), _integer(sum(graph_sizes.values()))),
-        Triple(service, svc("queryTimeoutSeconds"), Literal(f"{limits.query_timeout:g}", datatype=NamedNode(XSD + "decimal"))),
+        Triple(service, svc("queryTimeoutSeconds"), _decimal(limits.query_timeout)),
         Triple(service, svc("rowCap"), _integer(limits.row_cap)),
         Triple(service, svc("maxRequestBytes"), _integer(limits.max_request_bytes)),
+        Triple(service, svc("maxQueryProcesses"), _integer(limits.max_query_workers)),
+        Triple(service, svc("heavyQueryAfterSeconds"), _decimal(limits.heavy_after)),
+        Triple(service, svc("maxHeavyQueries"), _integer(limits.effective_heavy_share)),
+        Triple(service, svc("heavyQueriesPerClient"), _integer(limits.heavy_per_client)),
+        Triple(service, svc("heavyQuerySecondsPerClientPerMinute"), _decimal(limits.heavy_budget)),
     ]
     if limits.service_allow:
         triples.append(Triple(service, _sd("feature"), _sd("BasicFederatedQuery")))
@@ -74,6 +79,10 @@ class _Namespace:
 
     def __call__(self, name: str) -> NamedNode:
         return NamedNode(self.iri + name)
+
+
+def _decimal(value: float) -> Literal:
+    return Literal(f"{value:f}".rstrip("0").rstrip("."), datatype=NamedNode(XSD + "decimal"))
 
 
 def _integer(value: int) -> Literal:

@@ -1,9 +1,10 @@
 """What the endpoint refuses before a query reaches the engine: updates and federated queries.
 
 pyoxigraph (like rdflib) really performs HTTP requests for SERVICE, so the check must
-happen on the query text, before evaluation. Keywords are found by a tokenizer that first
-consumes comments, string literals and <IRIs>: `SERVICE` inside a string, an IRI, a
-comment, a variable (`?service`) or a prefixed name (`ex:service`) is not the keyword.
+happen on the query text, before evaluation. Keywords are found by the shared tokenizer
+(lexer.py), which first consumes comments, string literals and <IRIs>: `SERVICE` inside a
+string, an IRI, a comment, a variable (`?service`) or a prefixed name (`ex:service`) is not
+the keyword.
 
 >>> analyse('SELECT * WHERE { ?s ?p "SERVICE <http://x/>" }').services
 ()
@@ -22,6 +23,8 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from kgserver.errors import InputError
+from kgserver.sparql import paging
+from kgserver.sparql.lexer import Token, shape, tokens
 
 UPDATE_REFUSED = "SPARQL Update is not accepted at the query endpoint"
 SERVICE_REFUSED = "SERVICE (federated query) is refused: this endpoint does not fetch from other servers"
@@ -32,24 +35,6 @@ MAX_NESTING = 64
 
 QUERY_FORMS = ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")
 _UPDATE_WORDS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD"})
-
-_PN = r"[A-Za-z\u00C0-\uFFFF_][\w\u00B7\u00C0-\uFFFF.\-]*"
-_TOKEN = re.compile(
-    r"""
-    (?P<comment>\#[^\r\n]*)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-               |'(?:[^'\\\r\n]|\\.)*'|"(?:[^"\\\r\n]|\\.)*")
-  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
-  | (?P<pname>(?:"""
-    + _PN
-    + r""")?:(?:[\w\u00B7\u00C0-\uFFFF.\-:%]|\\.)*)
-  | (?P<var>[?$][\w\u00B7\u00C0-\uFFFF]+)
-  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<number>[0-9]+)
-  | (?P<other>\S)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
 
 # Where `<` is a less-than sign, the parser's tokens differ from ours: in
 # `FILTER(?a<?b)SERVICE?s#>` the parser sees SERVICE ?s and a comment, we see one IRI.
@@ -62,15 +47,6 @@ UNCHECKABLE = None
 
 
 @dataclass(frozen=True)
-class Token:
-    """One lexical token of a query: its kind (the group name above), its text and where it starts."""
-
-    kind: str
-    text: str
-    start: int = 0
-
-
-@dataclass(frozen=True)
 class QueryAnalysis:
     """What the policy needs to know about a query text, computed once per text."""
 
@@ -78,21 +54,16 @@ class QueryAnalysis:
     is_update: bool
     services: tuple[str | None, ...]
     nesting: int = 0
-
-
-def tokens(text: str) -> Iterable[Token]:
-    """The tokens of a SPARQL text, without comments; strings and IRIs stay single tokens."""
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup or "other"
-        if kind != "comment":
-            yield Token(kind, match.group(), match.start())
+    shape: str = ""  # the text without constants or comments (lexer.shape): how the scheduler recognises a costly query
+    order: paging.PagedOrder | None = None  # how the query process answers a deep ordered page, if it can
 
 
 @lru_cache(maxsize=1024)
 def analyse(text: str) -> QueryAnalysis:
-    """The query form, whether it is an update, and its SERVICE targets (None for a variable).
+    """The query form, whether it is an update, its SERVICE targets (None for a variable), shape and paging plan.
 
-    Cached per text: a client repeating a query pays for tokenizing once.
+    Cached per text: a client repeating a query pays for tokenizing once, and the query
+    process is sent the plan rather than tokenizing the text again.
     """
     found = list(tokens(text))
     prefixes: dict[str, str] = {}
@@ -112,7 +83,8 @@ def analyse(text: str) -> QueryAnalysis:
         elif word == "SERVICE":
             services.append(_service_target(found[index + 1 :], prefixes))
     services += [UNCHECKABLE for token in found if token.kind == "iri" and _HIDDEN_SERVICE.search(token.text)]
-    return QueryAnalysis(form, is_update, tuple(services), _nesting(found))
+    order = paging.plan(text, found) if form == "SELECT" else None
+    return QueryAnalysis(form, is_update, tuple(services), _nesting(found), shape(found), order)
 
 
 def _nesting(found: list[Token]) -> int:

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from kgserver import store as kgstore
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation import checks
-from kgserver.errors import KgError, PayloadTooLargeError
+from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
 from kgserver.sparql.execution import QueryGate
 from kgserver.web import http, templating
 from kgserver.web.curation import curation_blueprint
@@ -25,17 +25,16 @@ from kgserver.web.resources import resources_blueprint
 from kgserver.web.response_cache import ResponseCache
 from kgserver.web.sparql import SparqlEndpoint, log_kept, sparql_blueprint
 
-_RETRY_AFTER_SECONDS = "5"
-
 
 def create_app(settings: Settings, store_path: Path, limits: ServerSettings | None = None) -> Flask:
     """An app serving the store at `store_path` read-only, its queries run by a pool of workers."""
     limits = limits or ServerSettings.from_env()
     kgstore.require_store(store_path)
     dataset = LiveDataset(settings, store_path)
-    gate = QueryGate(store_path, settings.prefixes, limits)
-    atexit.register(gate.close)
     metrics = Metrics()
+    gate = QueryGate(store_path, settings.prefixes, limits, observer=metrics)
+    atexit.register(gate.close)
+    metrics.watch(gate)
     app = Flask(__name__)
     templating.install(app, settings)
     app.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes
@@ -43,8 +42,10 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
 
     @app.get("/health")
     def health() -> Response:
-        """Liveness and identity: the store is open, how big it is, which version it holds."""
-        return jsonify(status="ok", triples=sum(dataset.graph_sizes.values()), version=dataset.version)
+        """Liveness and identity: the store is open, how big it is, which version it holds, the query processes and their limits."""
+        return jsonify(
+            status="ok", triples=sum(dataset.graph_sizes.values()), version=dataset.version, queries=gate.status()
+        )
 
     @app.get("/metrics")
     def prometheus() -> Response:
@@ -109,6 +110,6 @@ def _error_response(error: KgError) -> tuple[Response, int]:
         response = jsonify(error=error.message, status=error.http_status)
     else:
         response = Response(error.message + "\n", mimetype="text/plain")
-    if error.http_status == 503:
-        response.headers["Retry-After"] = _RETRY_AFTER_SECONDS
+    if isinstance(error, UnavailableError):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response, error.http_status

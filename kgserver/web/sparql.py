@@ -21,6 +21,7 @@ from kgserver import formats
 from kgserver.config import ServerSettings, Settings
 from kgserver.sparql import description, negotiation, policy, protocol
 from kgserver.sparql.execution import Job, QueryGate, QueryTimeoutError
+from kgserver.sparql.scheduling import client_key
 from kgserver.web import http
 from kgserver.web.dataset import LiveDataset
 from kgserver.web.metrics import Metrics
@@ -39,7 +40,7 @@ class RequestStats:
     truncated: bool = False
     timed_out: bool = False
     cached: bool = False
-    paged: bool = False
+    paged: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,11 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
         return _with_validators(Response(status=304), endpoint, etag)
     job = Job(
         query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, request.base_url,
-        version,
+        version, analysis.order,
     )
+    client = client_key(request.remote_addr, request.user_agent.string, request.headers.get("Authorization"))
     try:
-        execution = endpoint.gate.execute(job, query.timeout)
+        execution = endpoint.gate.execute(job, query.timeout, client, analysis.shape)
     except QueryTimeoutError:
         stats.timed_out = True
         raise
@@ -168,7 +170,7 @@ def _finish(metrics: Metrics, method: str, status: int, stats: RequestStats) -> 
         stats.bytes,
         "true" if stats.truncated else "false",
         " cached" if stats.cached else "",
-        " paged" if stats.paged else "",
+        f" paged={stats.paged}" if stats.paged else "",
         " timeout" if stats.timed_out else "",
     )
 

@@ -1,0 +1,226 @@
+"""The query processes: started, reused last-in first-out, grown on demand, shrunk when idle, killed at will.
+
+`minimum` processes are started with the server and always kept. When a query finds none
+idle, the pool starts another (up to `maximum`) while the query waits for whichever is free
+first. A process beyond the minimum that has been idle for `idle_seconds` is stopped. A
+process may be given a lower CPU priority while it runs a heavy query (`lower_priority`);
+it gets its normal priority back when it is released, or is replaced if the operating
+system does not allow that (raising a priority needs privilege where RLIMIT_NICE is 0).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from kgserver.errors import KgError
+from kgserver.sparql.worker import worker_main
+
+log = logging.getLogger("kgserver.sparql")
+
+_START_SECONDS = 60.0
+
+
+@dataclass(eq=False)
+class Worker:
+    """One query process and the parent's end of its pipe."""
+
+    process: Any
+    conn: Connection
+    idle_since: float = 0.0
+    nice: int = 0
+
+    @property
+    def pid(self) -> int:
+        return int(self.process.pid)
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """How many query processes there are, idle and starting, for /health and /metrics."""
+
+    processes: int
+    idle: int
+    starting: int
+
+
+class WorkerPool:
+    """Query processes with the store open read-only; `acquire` lends one, `release` or `discard` ends the loan."""
+
+    def __init__(
+        self, store_path: Path, prefixes: Mapping[str, str], minimum: int, maximum: int, idle_seconds: float
+    ) -> None:
+        self._store_path = str(store_path)
+        self._prefixes = dict(prefixes)
+        self._minimum, self._maximum, self._idle_seconds = minimum, max(minimum, maximum), idle_seconds
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["kgserver.sparql.worker"])
+        self._cond = threading.Condition()
+        self._idle: list[Worker] = []  # the most recently used last, so reuse keeps caches warm
+        self._live = 0  # processes running or starting
+        self._starting = 0
+        self._waiting = 0  # acquirers waiting for a process
+        self._closed = False
+        self._stopping = threading.Event()
+        started = [self._start() for _ in range(minimum)]
+        for worker in started:
+            self._idle.append(self._wait_ready(worker))
+        self._live = len(self._idle)
+        threading.Thread(target=self._reap, daemon=True, name="kgserver-query-reaper").start()
+
+    # ---------------------------------------------------------------------------- lending
+
+    def acquire(self, timeout: float) -> Worker | None:
+        """An idle process, starting one if none is idle and the maximum allows; None after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._waiting += 1
+            try:
+                while True:
+                    if self._idle:
+                        return self._idle.pop()
+                    if self._closed:
+                        return None
+                    if self._live < self._maximum and self._starting < self._waiting:
+                        self._grow()
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._cond.wait(remaining)
+            finally:
+                self._waiting -= 1
+
+    def release(self, worker: Worker) -> None:
+        """Take back a process that finished its job, at its normal priority again."""
+        if worker.nice and not self._set_priority(worker, 0):
+            self.discard(worker)
+            return
+        with self._cond:
+            kept = self._keep_idle(worker)
+        if not kept:
+            self._kill(worker)
+
+    def discard(self, worker: Worker) -> None:
+        """SIGKILL a process that may still be running a query; a new one starts if the pool needs it."""
+        self._kill(worker)
+        with self._cond:
+            self._live -= 1
+            if not self._closed and (self._live < self._minimum or self._waiting > self._starting):
+                self._grow()
+            self._cond.notify()
+
+    def lower_priority(self, worker: Worker, nice: int) -> None:
+        """Let a process running a heavy query yield the CPU to the others (nice > 0 lowers its priority)."""
+        if nice > 0 and worker.nice == 0 and self._set_priority(worker, nice):
+            worker.nice = nice
+
+    def ensure_spare(self) -> None:
+        """Start a process now if none is idle or starting, so the next light query need not wait for one."""
+        with self._cond:
+            if not self._closed and not self._idle and not self._starting and self._live < self._maximum:
+                self._grow()
+
+    def status(self) -> PoolStatus:
+        with self._cond:
+            return PoolStatus(self._live - self._starting, len(self._idle), self._starting)
+
+    @property
+    def maximum(self) -> int:
+        return self._maximum
+
+    def close(self) -> None:
+        """Stop every idle process (at server shutdown); busy ones are stopped when released."""
+        with self._cond:
+            self._closed = True
+            self._stopping.set()
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for worker in idle:
+            self._kill(worker)
+
+    # --------------------------------------------------------------------------- processes
+
+    def _grow(self) -> None:
+        """Start one more process in the background (the condition's lock is held)."""
+        self._live += 1
+        self._starting += 1
+        threading.Thread(target=self._add, daemon=True, name="kgserver-query-start").start()
+
+    def _add(self) -> None:
+        try:
+            worker = self._wait_ready(self._start())
+        except (KgError, EOFError, OSError) as error:
+            log.error("could not start a query process: %s", error)
+            with self._cond:
+                self._live -= 1
+                self._starting -= 1
+                self._cond.notify()
+            return
+        with self._cond:
+            self._starting -= 1
+            kept = self._keep_idle(worker)
+        if not kept:
+            self._kill(worker)
+
+    def _keep_idle(self, worker: Worker) -> bool:
+        """Put a process among the idle ones (the lock is held), unless the pool is closing."""
+        if self._closed:
+            return False
+        worker.idle_since = time.monotonic()
+        self._idle.append(worker)
+        self._cond.notify()
+        return True
+
+    def _start(self) -> Worker:
+        parent, child = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=worker_main, args=(self._store_path, self._prefixes, child), daemon=True, name="kgserver-query"
+        )
+        process.start()
+        child.close()
+        return Worker(process, parent)
+
+    def _wait_ready(self, worker: Worker) -> Worker:
+        if not worker.conn.poll(_START_SECONDS) or worker.conn.recv() != ("ready",):
+            self._kill(worker)
+            raise KgError("a query process could not open the store")
+        return worker
+
+    def _reap(self) -> None:
+        """Stop processes beyond the minimum that have been idle too long, the least recently used first."""
+        while not self._stopping.wait(max(0.05, self._idle_seconds / 4)):
+            with self._cond:
+                now = time.monotonic()
+                victims = []
+                while (
+                    self._idle
+                    and self._live > self._minimum
+                    and now - self._idle[0].idle_since >= self._idle_seconds
+                ):
+                    victims.append(self._idle.pop(0))
+                    self._live -= 1
+            for worker in victims:
+                self._kill(worker)
+
+    @staticmethod
+    def _set_priority(worker: Worker, nice: int) -> bool:
+        try:
+            os.setpriority(os.PRIO_PROCESS, worker.pid, nice)
+        except OSError:  # raising it back needs privilege; the process is gone
+            return False
+        worker.nice = nice
+        return True
+
+    @staticmethod
+    def _kill(worker: Worker) -> None:
+        worker.process.kill()
+        worker.process.join(5)
+        worker.conn.close()

@@ -1,0 +1,181 @@
+"""Light and heavy queries: who may hold the query processes, so light queries are never starved.
+
+Every query starts light. One that has run `heavy_after` seconds is heavy from then on: it is
+counted against the server's heavy share (at most `heavy_share` heavy queries at once, fewer
+than the query processes, so a light query always finds a process) and against its client's
+limits: at most `heavy_per_client` heavy queries at once, and `heavy_budget` seconds of heavy
+query time per minute, refilled continuously (the Wikidata Query Service's 60 s per 60 s is
+the model). A query that turns heavy past a limit is stopped and its client told why: 429
+with Retry-After for the client's own limits, 503 for the server's share. A light query is
+never refused for a budget.
+
+A client is its address and User-Agent, as the Wikidata Query Service keys it, or its token
+when it sends an Authorization header. Shapes (lexer.shape: the text without its constants)
+of queries that turned heavy are remembered, so the next query of that shape starts at low
+CPU priority at once; the scheduler never refuses a query for its shape, only for what it did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kgserver.config import ServerSettings
+from kgserver.errors import TooManyRequestsError, UnavailableError
+
+_WINDOW_SECONDS = 60.0
+_SHAPES_REMEMBERED = 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The scheduling limits, read from the server's settings."""
+
+    heavy_after: float
+    heavy_share: int
+    heavy_per_client: int
+    heavy_budget: float  # seconds of heavy query time per client per minute
+
+    @classmethod
+    def of(cls, settings: ServerSettings) -> Limits:
+        return cls(
+            settings.heavy_after, settings.effective_heavy_share, settings.heavy_per_client, settings.heavy_budget
+        )
+
+
+def client_key(remote_addr: str | None, user_agent: str | None, authorization: str | None) -> str:
+    """Who a request is from, for fairness: its token when it sends one, else its address and User-Agent."""
+    if authorization:
+        return "token " + hashlib.sha256(authorization.encode("utf-8", "replace")).hexdigest()[:16]
+    return f"{remote_addr or '-'} {user_agent or '-'}"
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One query being answered: whose it is, its shape, when it started and must end, and whether it turned heavy."""
+
+    client: str
+    shape: str
+    started: float
+    deadline: float
+    heavy: bool = False
+    finished: bool = False
+
+
+@dataclass
+class _Client:
+    """A client's heavy queries now running and its budget, a bucket refilled continuously up to its size."""
+
+    balance: float
+    updated: float
+    running: list[Ticket] = field(default_factory=list)
+
+
+class Scheduler:
+    """Decides, when a query turns heavy, whether it may go on; keeps each client's heavy time."""
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._clients: dict[str, _Client] = {}
+        self._heavy: list[Ticket] = []
+        self._shapes: OrderedDict[str, None] = OrderedDict()
+
+    @property
+    def heavy_running(self) -> int:
+        return len(self._heavy)
+
+    def predicted_heavy(self, shape: str) -> bool:
+        """Whether the last query of this shape turned heavy (and none has run light since)."""
+        with self._lock:
+            return bool(shape) and shape in self._shapes
+
+    def promote(self, ticket: Ticket, refusable: bool = True) -> None:
+        """Count a query that has run `heavy_after` seconds as heavy, or refuse it (when `refusable`) past a limit.
+
+        A query whose answer has started to stream cannot be refused any more; it is counted.
+        """
+        with self._lock:
+            now = self._clock()
+            self._remember(ticket.shape)
+            client = self._client(ticket.client, now)
+            if refusable:
+                try:
+                    self._admit(client, ticket, now)
+                except (TooManyRequestsError, UnavailableError):
+                    ticket.finished = True  # stopped now: the time it ran is charged, as for any heavy query
+                    client.balance -= now - ticket.started
+                    raise
+            client.running.append(ticket)
+            self._heavy.append(ticket)
+            ticket.heavy = True
+
+    def _remember(self, shape: str) -> None:
+        if shape:
+            self._shapes[shape] = None
+            self._shapes.move_to_end(shape)
+            while len(self._shapes) > _SHAPES_REMEMBERED:
+                self._shapes.popitem(last=False)
+
+    def finish(self, ticket: Ticket) -> None:
+        """A query ended (answered, refused, stopped): charge a heavy one's time to its client."""
+        with self._lock:
+            if ticket.finished:
+                return
+            ticket.finished = True
+            now = self._clock()
+            if not ticket.heavy:
+                self._shapes.pop(ticket.shape, None)  # this shape ran light: no longer presumed heavy
+                return
+            self._heavy.remove(ticket)
+            client = self._client(ticket.client, now)
+            client.running.remove(ticket)
+            client.balance -= now - ticket.started
+            if not client.running and client.balance >= self.limits.heavy_budget:
+                del self._clients[ticket.client]
+
+    def _client(self, key: str, now: float) -> _Client:
+        """The client's record, its bucket refilled for the time since it was last looked at."""
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = _Client(self.limits.heavy_budget, now)
+            return client
+        rate = self.limits.heavy_budget / _WINDOW_SECONDS
+        client.balance = min(self.limits.heavy_budget, client.balance + (now - client.updated) * rate)
+        client.updated = now
+        return client
+
+    def _admit(self, client: _Client, ticket: Ticket, now: float) -> None:
+        """Raise the refusal a query turning heavy gets, if any limit is reached."""
+        limits = self.limits
+        if len(client.running) >= limits.heavy_per_client:
+            raise TooManyRequestsError(
+                f"too many heavy queries at once from this client: {len(client.running)} running, the most one client "
+                f"may run at once is {limits.heavy_per_client}; retry when one has finished "
+                f"(a heavy query is one that runs longer than {limits.heavy_after:g} s)",
+                retry_after=_seconds(min(t.deadline for t in client.running) - now),
+            )
+        spent = sum(now - t.started for t in [*client.running, ticket]) - client.balance
+        if spent >= 0:
+            rate = limits.heavy_budget / _WINDOW_SECONDS
+            raise TooManyRequestsError(
+                f"this client has used its {limits.heavy_budget:g} s of heavy query time per minute; light queries "
+                f"(under {limits.heavy_after:g} s) are still answered, heavy ones again in a while",
+                retry_after=_seconds(spent / rate if rate > 0 else _WINDOW_SECONDS),
+            )
+        if len(self._heavy) >= limits.heavy_share:
+            raise UnavailableError(
+                f"server busy: {len(self._heavy)} heavy queries are running, the most it runs at once; retry shortly",
+                retry_after=_seconds(min(t.deadline for t in self._heavy) - now),
+            )
+
+
+def _seconds(value: float) -> int:
+    """A Retry-After value: whole seconds, at least one."""
+    return max(1, math.ceil(value))

@@ -1,0 +1,216 @@
+"""A query process: it opens the store read-only once, then runs jobs from its pipe until the pipe closes.
+
+pyoxigraph cannot cancel a running query, so queries run in processes that the gate
+(execution.py) can kill. Each process serialises its answer itself and sends it in chunks,
+so the web process never holds a large result whole.
+
+The row cap is never applied silently: the process reads up to cap+1 solutions (or triples)
+before it writes anything, so the response headers can say whether the cap was hit
+(`X-SPARQL-Truncated: true`). Those at most cap+1 rows are the only part of a result that
+is held in memory.
+
+Messages to the gate: ("ready",) once the store is open; then per job either
+("whole", Head, body) for an answer that fits one chunk, or ("head", Head), ("data", bytes)...,
+("done",); or ("error", status, message).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from pyoxigraph import QueryBoolean, QuerySolutions, QueryTriples
+
+from kgserver import formats
+from kgserver import store as kgstore
+from kgserver.errors import InputError, KgError
+from kgserver.sparql import paging
+
+CHUNK_BYTES = 256 * 1024
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Job:
+    """A query as a query process runs it: text, dataset, the negotiated format, the row cap, the paging plan."""
+
+    sparql: str
+    format_name: str
+    default_graphs: tuple[str, ...] | None
+    named_graphs: tuple[str, ...] | None
+    row_cap: int
+    base_iri: str | None = None
+    version: str | None = None  # the dataset version the answer must reflect
+    order: paging.PagedOrder | None = None  # the plan for a deep ordered page, made from the text in the web process
+
+
+@dataclass(frozen=True)
+class Head:
+    """What is known before the body is sent: its media type, row count and whether the cap cut it."""
+
+    media_type: str
+    rows: int
+    truncated: bool
+    paged: str = ""  # the paging plan that answered a deep ordered page ("heap" or "ties"), if any
+
+
+class _ChunkWriter:
+    """A binary file-like object that sends what is written over the pipe, head first, in chunks.
+
+    A body smaller than one chunk goes with its head as one "whole" message, so a small
+    answer costs the web process one wake-up rather than three.
+    """
+
+    def __init__(self, conn: Connection, head: Head) -> None:
+        self._conn = conn
+        self._head: Head | None = head
+        self._buffer = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        if len(self._buffer) >= CHUNK_BYTES:
+            self._send_head()
+            self._conn.send(("data", bytes(self._buffer)))
+            self._buffer.clear()
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing to do: the body is sent in chunks as it grows, and its end by `finish`."""
+
+    def finish(self) -> None:
+        """Send what is left and mark the end, in one message when the head has not gone yet."""
+        if self._head is not None:
+            self._conn.send(("whole", self._head, bytes(self._buffer)))
+            return
+        if self._buffer:
+            self._conn.send(("data", bytes(self._buffer)))
+        self._conn.send(("done",))
+
+    def _send_head(self) -> None:
+        if self._head is not None:
+            self._conn.send(("head", self._head))
+            self._head = None
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process if its parent dies, so no query outlives the server."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+
+def worker_main(store_path: str, prefixes: Mapping[str, str], conn: Connection) -> None:
+    """A query process: open the store once, then run jobs from the pipe until it closes."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when query processes stop
+    store = _Snapshot(Path(store_path))
+    conn.send(("ready",))
+    prefixes = dict(prefixes)
+    while True:
+        try:
+            job: Job = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            _run(store.at(job.version), prefixes, job, conn)
+        except KgError as error:
+            conn.send(("error", error.http_status, error.message))
+        except Exception as error:  # the client gets a message, never a traceback
+            conn.send(("error", 500, f"internal error while answering the query ({type(error).__name__})"))
+
+
+class _Snapshot:
+    """A read-only view of the store, reopened when a job asks for a newer dataset version.
+
+    A read-only store sees the data as it was when opened; the server's writer commits
+    while queries run, so a process reopens (about 15 ms) the first time it meets a new version.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._store = _open_read_only(path)
+        self._version: str | None = None
+
+    def at(self, version: str | None) -> kgstore.Store:
+        if version is not None and version != self._version:
+            del self._store
+            self._store = _open_read_only(self._path)
+            self._version = version
+        return self._store
+
+
+def _open_read_only(path: Path, attempts: int = 20) -> kgstore.Store:
+    """Open the store read-only, retrying while the writer's background compaction swaps its files.
+
+    A read-only open lists the live files and then opens them; when the writer deletes one
+    in between, RocksDB reports corruption (a RuntimeError). The next attempt sees the new list.
+    """
+    for attempt in range(attempts):
+        try:
+            return kgstore.open_read_only(path)
+        except (RuntimeError, KgError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
+    raise AssertionError("unreachable")
+
+
+def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
+    """Evaluate, read ahead up to cap+1 rows, announce the head, then stream the serialisation."""
+    result, paged = _evaluate(store, prefixes, job)
+    fmt = formats.BY_NAME[job.format_name]
+    is_graph = not isinstance(result, (tuple, QueryBoolean))
+    if fmt.is_graph != is_graph:  # the policy guessed the form wrong: use the default
+        fmt = formats.GRAPHS[0] if is_graph else formats.RESULTS[0]
+    if isinstance(result, QueryBoolean):
+        writer = _ChunkWriter(conn, Head(fmt.media_type, 1, False))
+        formats.write_boolean(result, fmt.engine, writer)  # type: ignore[arg-type]
+    elif isinstance(result, tuple):
+        variables, solutions = result
+        rows = list(islice(solutions, job.row_cap + 1))
+        truncated = len(rows) > job.row_cap
+        del rows[job.row_cap :]
+        writer = _ChunkWriter(conn, Head(fmt.media_type, len(rows), truncated, paged))
+        formats.write_solutions(variables, rows, fmt.engine, writer)  # type: ignore[arg-type]
+    else:
+        triples = list(islice(result, job.row_cap + 1))
+        truncated = len(triples) > job.row_cap
+        del triples[job.row_cap :]
+        writer = _ChunkWriter(conn, Head(fmt.media_type, len(triples), truncated))
+        formats.write_triples(triples, fmt.engine, writer, prefixes)  # type: ignore[arg-type]
+    writer.finish()
+
+
+Answer = QueryBoolean | QueryTriples | tuple[list[str], Iterable[Sequence[Any]]]
+
+
+def _evaluate(store: kgstore.Store, prefixes: Mapping[str, str], job: Job) -> tuple[Answer, str]:
+    """The answer (a boolean, triples, or SELECT's variables and rows) and the paging plan that made it, if any."""
+
+    def select(text: str) -> tuple[list[str], Any]:
+        solutions = kgstore.query(store, text, prefixes, job.default_graphs, job.named_graphs, job.base_iri)
+        if not isinstance(solutions, QuerySolutions):
+            raise paging.GiveUp("the query is not a SELECT")
+        return [variable.value for variable in solutions.variables], (tuple(solution) for solution in solutions)
+
+    if job.order is not None:
+        try:
+            variables, rows, plan = paging.answer(select, job.order)
+            return (variables, rows), plan
+        except (paging.GiveUp, InputError):  # the text as sent says what, if anything, is wrong with it
+            pass
+    result = kgstore.query(store, job.sparql, prefixes, job.default_graphs, job.named_graphs, job.base_iri)
+    if isinstance(result, QuerySolutions):
+        variables = [variable.value for variable in result.variables]
+        return (variables, (tuple(solution) for solution in result)), ""
+    return result, ""

@@ -1,0 +1,311 @@
+"""Fair under load: heavy queries never starve light ones, and no client takes the heavy share for itself.
+
+A community of researchers shares one server: some send queries that take seconds, most send
+lookups that take milliseconds. A query that runs past the heavy threshold is heavy; heavy
+queries hold at most the heavy share of the query processes and run at a lower CPU priority,
+each client may run only so many at once and spend only so many seconds a minute on them, and
+the pool of query processes grows when every one is busy and shrinks when the extras idle.
+These stories run against `kgserver serve` on the built store, with small limits so that they
+show in seconds; the scheduler's arithmetic (budgets, Retry-After) is also checked in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from serving import Reply, Server, fetch, serving
+
+from kgserver.config import ServerSettings
+from kgserver.errors import TooManyRequestsError, UnavailableError
+from kgserver.sparql.scheduling import Limits, Scheduler, Ticket
+
+RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
+SECONDS_LONG = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f }"  # a few million rows: seconds, then an answer
+LIGHT = "ASK { ?claim a ldn:EvidenceClaim }"
+HEAVY_AFTER = "0.2"
+
+
+def ask(server: Server, text: str, client: str, timeout: str | None = None) -> Reply:
+    params = {"query": text, **({"timeout": timeout} if timeout else {})}
+    return fetch(f"{server.sparql}?{urllib.parse.urlencode(params)}",
+                 headers={"Accept": "application/sparql-results+json", "User-Agent": client})
+
+
+def health(server: Server) -> dict:
+    return fetch(f"{server.base}/health").json()["queries"]
+
+
+def metric(server: Server, pattern: str) -> float:
+    """The value of the first /metrics sample matching `pattern` (a regular expression for name and labels)."""
+    found = re.search(rf"^{pattern} ([0-9.e+]+)$", fetch(f"{server.base}/metrics").text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def in_background(action, *args) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def run() -> None:
+        outcome["reply"] = action(*args)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def serve(built_store: Path, sources_root: Path, tmp_path: Path):
+    """Start `kgserver serve` on the built store with the given flags (and LDNKG_* variables)."""
+
+    def start(*flags: str, env: dict[str, str] | None = None):
+        return serving(built_store, sources_root, tmp_path / f"serve-{time.monotonic_ns()}.log", *flags, env=env)
+
+    return start
+
+
+# --- heavy share ----------------------------------------------------------------------------------
+
+
+def test_a_light_query_is_answered_while_the_heavy_share_is_full(serve):
+    with serve("--max-query-workers", "3", "--heavy-after", HEAVY_AFTER, "--query-timeout", "6") as server:
+        runaways = [in_background(ask, server, RUNAWAY, f"heavy-{n}") for n in range(2)]
+        wait_for(lambda: health(server)["heavy"] == 2)  # the share: all but one of the three processes
+
+        started = time.monotonic()
+        light = ask(server, LIGHT, "light")
+        assert light.status == 200 and light.json()["boolean"] is True
+        assert time.monotonic() - started < 1.0
+
+        third = ask(server, RUNAWAY, "heavy-2")  # a third query turning heavy finds the share full
+        assert third.status == 503
+        assert third.text.strip() == "server busy: 2 heavy queries are running, the most it runs at once; retry shortly"
+        assert int(third.headers["retry-after"]) >= 1
+        for thread, outcome in runaways:
+            thread.join(10)
+            assert outcome["reply"].status == 503 and "time limit" in outcome["reply"].text
+        assert metric(server, r'kgserver_sparql_refusals_total\{reason="heavy-share"\}') == 1
+        assert metric(server, r'kgserver_sparql_queries_total\{weight="heavy"\}') >= 2
+        assert metric(server, r'kgserver_sparql_queries_total\{weight="light"\}') >= 1
+        assert metric(server, r"kgserver_sparql_queue_wait_seconds_count") >= 4
+
+
+# --- per-client limits ----------------------------------------------------------------------------
+
+
+def test_a_client_past_its_concurrent_heavy_limit_gets_429_while_another_is_served(serve):
+    flags = ("--heavy-after", HEAVY_AFTER, "--heavy-per-client", "1", "--query-timeout", "4")
+    with serve(*flags) as server:
+        first, outcome = in_background(ask, server, RUNAWAY, "greedy")
+        wait_for(lambda: health(server)["heavy"] == 1)
+
+        second = ask(server, RUNAWAY, "greedy")
+        assert second.status == 429
+        assert second.text.strip().startswith("too many heavy queries at once from this client: 1 running, "
+                                              "the most one client may run at once is 1")
+        assert 1 <= int(second.headers["retry-after"]) <= 4
+
+        other, other_outcome = in_background(ask, server, RUNAWAY, "someone else")  # its heavy query may run
+        wait_for(lambda: health(server)["heavy"] == 2)
+        assert ask(server, LIGHT, "greedy").status == 200  # a light query is never refused for a limit
+        for thread, result in ((first, outcome), (other, other_outcome)):
+            thread.join(10)
+            assert result["reply"].status == 503 and "time limit" in result["reply"].text
+        assert metric(server, r'kgserver_sparql_refusals_total\{reason="client-heavy"\}') == 1
+        assert metric(server, r'kgserver_sparql_requests_total\{status="429"\}') == 1
+
+
+def test_a_client_that_spent_its_heavy_time_gets_429_and_its_light_queries_still_run(serve):
+    with serve("--heavy-after", HEAVY_AFTER, "--heavy-budget", "1") as server:
+        spent = ask(server, RUNAWAY, "spender", timeout="1.5")  # 1.5 s of heavy time against 1 s a minute
+        assert spent.status == 503 and "time limit" in spent.text
+
+        refused = ask(server, RUNAWAY, "spender", timeout="5")
+        assert refused.status == 429
+        assert refused.text.strip().startswith("this client has used its 1 s of heavy query time per minute")
+        assert int(refused.headers["retry-after"]) >= 1
+        assert ask(server, LIGHT, "spender").status == 200
+        assert ask(server, RUNAWAY, "thrifty", timeout="1").status == 503  # another client's budget is its own
+
+
+def test_a_token_is_a_client_of_its_own_whatever_its_address(serve):
+    with serve("--heavy-after", HEAVY_AFTER, "--heavy-per-client", "1", "--query-timeout", "3") as server:
+        url = f"{server.sparql}?{urllib.parse.urlencode({'query': RUNAWAY})}"
+        alice_first, alices = in_background(fetch, url, "GET", {"Authorization": "Bearer alice", "User-Agent": "same"})
+        wait_for(lambda: health(server)["heavy"] == 1)
+        bob_first, bobs = in_background(fetch, url, "GET", {"Authorization": "Bearer bob", "User-Agent": "same"})
+        wait_for(lambda: health(server)["heavy"] == 2)  # bob's is not alice's: it runs
+        again = fetch(url, "GET", {"Authorization": "Bearer alice", "User-Agent": "same"})
+        assert again.status == 429
+        for thread, outcome in ((alice_first, alices), (bob_first, bobs)):
+            thread.join(10)
+            assert outcome["reply"].status == 503 and "time limit" in outcome["reply"].text
+
+
+# --- priority and the pool ------------------------------------------------------------------------
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _query_processes(server: Server) -> list[int]:
+    """The query processes: the server's forkserver's children that run kgserver's worker."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                grandparent = int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            if grandparent == server.pid and b"forkserver" in Path(f"/proc/{entry}/cmdline").read_bytes():
+                found.append(int(entry))
+    return found
+
+
+def _busiest(pids: list[int]) -> int:
+    def ticks(pid: int) -> int:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0
+        return int(fields[11]) + int(fields[12])
+
+    before = {pid: ticks(pid) for pid in pids}
+    time.sleep(0.3)
+    return max(pids, key=lambda pid: ticks(pid) - before[pid])
+
+
+def test_a_heavy_query_yields_the_cpu_and_its_process_gets_its_priority_back(serve):
+    with serve("--heavy-after", HEAVY_AFTER, "--max-query-workers", "2", "--query-timeout", "60") as server:
+        thread, outcome = in_background(ask, server, SECONDS_LONG, "patient")
+        wait_for(lambda: health(server)["heavy"] == 1)
+        busiest = _busiest(_query_processes(server))
+        assert _nice(busiest) == 19
+        thread.join(60)
+        answer = outcome["reply"]
+        assert answer.status == 200 and int(answer.json()["results"]["bindings"][0]["n"]["value"]) > 0
+        wait_for(lambda: health(server)["heavy"] == 0)
+        assert busiest in _query_processes(server)  # the same process, reused
+        assert all(_nice(pid) == 0 for pid in _query_processes(server))
+
+
+def test_the_pool_grows_when_every_process_is_busy_and_shrinks_when_they_idle(serve):
+    flags = ("--query-workers", "1", "--max-query-workers", "3", "--heavy-after", HEAVY_AFTER, "--heavy-share", "3",
+             "--query-timeout", "60")
+    with serve(*flags, env={"LDNKG_QUERY_IDLE": "2"}) as server:
+        assert health(server)["processes"] == 1 and len(_query_processes(server)) == 1
+        runs = [in_background(ask, server, SECONDS_LONG, f"client-{n}") for n in range(3)]
+        wait_for(lambda: health(server)["processes"] == 3 and len(_query_processes(server)) == 3)
+        for thread, outcome in runs:
+            thread.join(60)
+            assert outcome["reply"].status == 200  # answered, and their processes idle
+        wait_for(lambda: health(server)["processes"] == 1 and len(_query_processes(server)) == 1, seconds=15)
+        assert ask(server, LIGHT, "light").status == 200  # the one kept still answers
+
+
+def test_the_limits_are_advertised(serve):
+    flags = ("--max-query-workers", "5", "--heavy-after", "0.75", "--heavy-per-client", "3", "--heavy-budget", "90")
+    with serve(*flags) as server:
+        limits = health(server)["limits"]
+        assert limits == {
+            "min_processes": 2, "max_processes": 5, "query_timeout_seconds": 10.0, "queue_wait_seconds": 2.0,
+            "heavy_after_seconds": 0.75, "max_heavy_queries": 4, "heavy_queries_per_client": 3,
+            "heavy_seconds_per_client_per_minute": 90.0,
+        }
+        description = fetch(server.sparql, headers={"Accept": "application/n-triples"}).text
+        for name, value in (("maxQueryProcesses", '"5"^^<http://www.w3.org/2001/XMLSchema#integer>'),
+                            ("heavyQueryAfterSeconds", '"0.75"^^<http://www.w3.org/2001/XMLSchema#decimal>'),
+                            ("maxHeavyQueries", '"4"^^<http://www.w3.org/2001/XMLSchema#integer>'),
+                            ("heavyQueriesPerClient", '"3"^^<http://www.w3.org/2001/XMLSchema#integer>'),
+                            ("heavyQuerySecondsPerClientPerMinute", '"90"^^<http://www.w3.org/2001/XMLSchema#decimal>')):
+            assert f"<https://w3id.org/ldn-kg/service#{name}> {value} ." in description
+
+
+def test_limits_that_cannot_work_are_refused_at_start(kgserver, built_store):
+    result = kgserver("serve", "--store", built_store, "--query-workers", "4", "--max-query-workers", "2")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "kgserver: error: max query workers (2) must be at least query workers (4)"
+
+
+# --- the scheduler's arithmetic, in-process -------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def scheduler(**limits: float) -> tuple[Scheduler, Clock]:
+    settings = ServerSettings(**{"heavy_after": 0.5, "heavy_per_client": 2, "heavy_budget": 60.0, **limits})
+    clock = Clock()
+    return Scheduler(Limits.of(settings), clock), clock
+
+
+def test_the_budget_refills_at_its_rate_and_retry_after_says_when():
+    plan, clock = scheduler(heavy_budget=6.0)  # 6 s a minute: 0.1 s back per second
+    first = Ticket("c", "shape", clock.now, clock.now + 10)
+    clock.now += 0.5
+    plan.promote(first)
+    clock.now += 7.5
+    plan.finish(first)  # 8 s spent: 2 s over
+    late = Ticket("c", "shape", clock.now, clock.now + 10)
+    clock.now += 0.5
+    with pytest.raises(TooManyRequestsError) as refused:
+        plan.promote(late)
+    assert refused.value.retry_after == 25  # (2 s over + 0.5 s of this one) at 0.1 s a second
+    clock.now += 60
+    again = Ticket("c", "shape", clock.now, clock.now + 10)
+    clock.now += 0.5
+    plan.promote(again)  # refilled (to at most the budget)
+    assert again.heavy
+
+
+def test_the_heavy_share_is_the_servers_and_refusals_do_not_count():
+    plan, clock = scheduler(max_query_workers=3)  # share: 2
+    tickets = [Ticket(f"c{n}", "", clock.now, clock.now + 5) for n in range(3)]
+    plan.promote(tickets[0])
+    plan.promote(tickets[1])
+    with pytest.raises(UnavailableError) as full:
+        plan.promote(tickets[2])
+    assert full.value.http_status == 503 and full.value.retry_after == 5
+    assert plan.heavy_running == 2
+    plan.finish(tickets[2])  # refused already: nothing to undo
+    plan.finish(tickets[0])
+    assert plan.heavy_running == 1
+
+
+def test_a_shape_that_turned_heavy_is_presumed_heavy_until_it_runs_light():
+    plan, clock = scheduler()
+    heavy = Ticket("c", "SELECT * { ?s $ ?o }", clock.now, clock.now + 5)
+    plan.promote(heavy)
+    plan.finish(heavy)
+    assert plan.predicted_heavy("SELECT * { ?s $ ?o }") and not plan.predicted_heavy("ASK { }")
+    light = Ticket("c", "SELECT * { ?s $ ?o }", clock.now, clock.now + 5)
+    plan.finish(light)
+    assert not plan.predicted_heavy("SELECT * { ?s $ ?o }")
+
+
+def test_the_query_shape_ignores_constants_and_comments():
+    from kgserver.sparql.policy import analyse
+
+    one = analyse("SELECT ?c WHERE { VALUES ?x { <a> <b> } ?c ldn:about ?x ; ldn:year 2020 } LIMIT 5 # one")
+    other = analyse('select ?c where { values ?x { <z> } ?c ldn:other ?x ; ldn:year "x" } limit 50')
+    assert one.shape == other.shape
+    assert analyse("SELECT ?d WHERE { ?d ?p ?o }").shape != analyse("SELECT ?c WHERE { ?c ?p ?o }").shape
