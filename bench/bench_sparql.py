@@ -1,15 +1,30 @@
 """A researcher query mix against kgserver, Oxigraph's own server and rdflib-endpoint, side by side.
 
 Each server is loaded with the same data, left to settle until its processes are idle, and
-asked the same ten queries over HTTP. For each dataset (the bundled graph, and generated
-graphs of about 100k and 1M triples) it prints the load time, every query's cold median
-latency (each run's text differs by a comment, so no result cache can answer it), the
-repeated-query median (the same text again), throughput under 8 concurrent clients, and the
-peak memory of the server's process tree.
+asked the same queries over HTTP. For each dataset (the bundled graph, and generated graphs
+of about 100k and 1M triples) it prints:
+
+- the load time;
+- every query's cold median latency (each run's text differs by a comment, so no result
+  cache can answer it) and repeated-query median (the same text again); a query whose first
+  cold run takes over 2 s gets 3 cold runs and 2 repeats;
+- throughput under 8 concurrent clients of the light mix (entity lookup, star join,
+  aggregation, ASK), twice: every request's text unique ("cold": other IRIs, and a comment
+  with a counter), and the same few texts again ("repeated");
+- a mixed load: 8 clients for 30 s, two sending a legitimate query that takes seconds on
+  every engine (the pairs of claims about the same condition, over a random set of
+  conditions) and six sending the light mix, every text unique: light queries answered,
+  their median and p99, how many were refused (503, 429) or failed, and the heavy queries'
+  outcomes;
+- the peak memory (PSS) of the server's process tree.
+
+Each dataset ends with the targets of the fair-scheduling work, as ratios to Oxigraph's
+server in the same run.
 
 Run:  .venv/bin/pip install -e '.[bench]'
       .venv/bin/python bench/bench_sparql.py                 # bundled, 100k and 1M
       .venv/bin/python bench/bench_sparql.py --sizes 100000  # a quicker run
+      .venv/bin/python bench/bench_sparql.py --sizes 1000000 --no-bundled --servers kgserver oxigraph
 """
 
 from __future__ import annotations
@@ -55,8 +70,12 @@ PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 """
 COLD_RUNS = 7
 WARM_RUNS = 20
+SLOW_MS = 2000.0  # a query whose first cold run is slower gets SLOW_RUNS runs of each kind
+SLOW_RUNS = (3, 2)
 CLIENTS = 8
 THROUGHPUT_SECONDS = 10.0
+MIXED_SECONDS = 30.0
+HEAVY_CLIENTS = 2
 REQUEST_TIMEOUT = 120.0
 
 # The mix: {claim} and {condition} are filled with IRIs that exist in each dataset.
@@ -76,9 +95,18 @@ QUERIES: dict[str, str] = {
         ?c a ldn:EvidenceClaim ; rdfs:label ?label FILTER (CONTAINS(LCASE(STR(?label)), "fibromyalgia")) }} LIMIT 100""",
     "property path": "SELECT (COUNT(?s) AS ?n) WHERE {{ ?s a/rdfs:subClassOf* ldn:Source }}",
     "ordered paging": "SELECT ?c ?year WHERE {{ ?c ldn:claimYear ?year }} ORDER BY DESC(?year) ?c LIMIT 50 OFFSET 500",
+    "one-key page": "SELECT ?c ?year WHERE {{ ?c ldn:claimYear ?year }} ORDER BY ?c LIMIT 50 OFFSET 500",
+    "one-key deep page": "SELECT ?c ?year WHERE {{ ?c ldn:claimYear ?year }} ORDER BY ?c LIMIT 50 OFFSET 50000",
     "large result": "SELECT ?c ?label WHERE {{ ?c a ldn:EvidenceClaim ; rdfs:label ?label }} LIMIT 10000",
     "ASK": "ASK {{ ?c ldn:aboutCondition <{condition}> ; ldn:stance ldn:Supports }}",
 }
+
+# The light mix (throughput and the mixed load's light clients); a light query must stay light under load.
+LIGHT = ("entity lookup", "star join", "aggregation", "ASK")
+# The mixed load's heavy query: pairs of claims about the same condition, for {conditions} (a VALUES list).
+HEAVY = """SELECT (COUNT(*) AS ?pairs) WHERE {{ VALUES ?condition {{ {conditions} }}
+    ?a ldn:aboutCondition ?condition . ?b ldn:aboutCondition ?condition }}"""
+HEAVY_CONDITIONS = 100
 
 STANCES = ["Supports", "Promising", "InsufficientEvidence", "EfficacyNotShown", "Hypothesised", "Reports"]
 LEVELS = ["ClinicalStudyEvidence", "SystematicReviewEvidence", "ReviewEvidence", "MechanisticHypothesis"]
@@ -94,6 +122,8 @@ class Dataset:
     triples: int
     claim: str
     condition: str
+    claims: list[str] = field(default_factory=list)  # every claim and condition, for texts that differ
+    conditions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,8 +136,20 @@ class ServerRun:
     warm_ms: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     answers: dict[str, str] = field(default_factory=dict)
-    throughput: float = 0.0
+    throughput: float = 0.0  # the light mix, the same texts again
+    cold_throughput: float = 0.0  # the light mix, every text unique
+    mixed: MixedRun | None = None
     peak_mb: float = 0.0
+
+
+@dataclass
+class MixedRun:
+    """What the mixed load's clients saw: light latencies and statuses, heavy outcomes."""
+
+    light_ms: list[float] = field(default_factory=list)  # answered (200) light queries
+    light_status: dict[str, int] = field(default_factory=dict)  # every light outcome: "200", "503", "error"...
+    heavy_ms: list[float] = field(default_factory=list)
+    heavy_status: dict[str, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------- data
@@ -167,7 +209,8 @@ def generated_dataset(scratch: Path, target: int, seed: int = 7) -> Dataset:
             written += 8
             claim += 1
     return Dataset(f"{target // 1000}k" if target < 1_000_000 else f"{target // 1_000_000}M",
-                   path, written, f"{ID}syn/claim-{claim // 2}", f"{ID}syn/condition-1")
+                   path, written, f"{ID}syn/claim-{claim // 2}", f"{ID}syn/condition-1",
+                   [f"{ID}syn/claim-{n}" for n in range(claim)], [f"{ID}syn/condition-{n}" for n in range(conditions)])
 
 
 # ------------------------------------------------------------------------------- servers
@@ -291,6 +334,32 @@ def ask(url: str, query: str, timeout: float = REQUEST_TIMEOUT) -> str:
     return f"{len(result['results']['bindings'])} rows"
 
 
+def outcome(url: str, query: str, timeout: float, agent: str) -> tuple[str, float]:
+    """One GET as `agent` (its User-Agent): the status ("200", "503", "timeout"...) and the seconds it took.
+
+    A 200 whose body is not a complete SPARQL JSON answer (Oxigraph's server answers a
+    cancelled query with 200 and an error text) counts as "cut".
+    """
+    request = urllib.request.Request(f"{url}?{urllib.parse.urlencode({'query': query})}",
+                                     headers={"Accept": "application/sparql-results+json", "User-Agent": agent})
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+        json.loads(body)
+        status = "200"
+    except urllib.error.HTTPError as error:
+        error.read()
+        status = str(error.code)
+    except (TimeoutError, socket.timeout):
+        status = "timeout"
+    except ValueError:
+        status = "cut"
+    except OSError as error:
+        status = type(error).__name__
+    return status, time.perf_counter() - started
+
+
 def median_ms(runs: int, action: Callable[[int], object]) -> float:
     timings = []
     for run in range(runs):
@@ -300,15 +369,44 @@ def median_ms(runs: int, action: Callable[[int], object]) -> float:
     return statistics.median(timings)
 
 
-def throughput(url: str, queries: list[str]) -> float:
-    """Requests per second that 8 clients get through, each looping over the cheap queries."""
+class Texts:
+    """Query texts for clients: every one unique (other IRIs where the dataset has them, and a counter)."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self._dataset = dataset
+        self._random = random.Random(seed)
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def _fill(self, template: str) -> str:
+        data, rng = self._dataset, self._random
+        with self._lock:
+            self._count += 1
+            count = self._count
+            claim = rng.choice(data.claims) if data.claims else data.claim
+            condition = rng.choice(data.conditions) if data.conditions else data.condition
+            chosen = rng.sample(data.conditions, min(HEAVY_CONDITIONS, len(data.conditions))) if data.conditions \
+                else [data.condition]
+        conditions = " ".join(f"<{iri}>" for iri in chosen)
+        text = template.format(claim=claim, condition=condition, conditions=conditions)
+        return f"{PREFIXES}{text}\n# request {count} {time.time_ns()}"
+
+    def light(self, index: int) -> str:
+        return self._fill(QUERIES[LIGHT[index % len(LIGHT)]])
+
+    def heavy(self) -> str:
+        return self._fill(HEAVY)
+
+
+def throughput(url: str, text: Callable[[int], str]) -> float:
+    """Requests per second that 8 clients get through, each sending `text(position)` in turn."""
     deadline = time.monotonic() + THROUGHPUT_SECONDS
     done = [0] * CLIENTS
 
     def client(index: int) -> None:
         position = index
         while time.monotonic() < deadline:
-            ask(url, queries[position % len(queries)])
+            ask(url, text(position))
             done[index] += 1
             position += 1
 
@@ -316,6 +414,36 @@ def throughput(url: str, queries: list[str]) -> float:
     with ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(client, range(CLIENTS)))
     return sum(done) / (time.perf_counter() - started)
+
+
+def mixed_load(url: str, texts: Texts, seconds: float = MIXED_SECONDS) -> MixedRun:
+    """8 clients for `seconds`: HEAVY_CLIENTS send the heavy query, the others the light mix, every text unique."""
+    run = MixedRun()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        heavy = index < HEAVY_CLIENTS
+        agent = f"bench-{'heavy' if heavy else 'light'}-{index}"
+        position = index
+        while time.monotonic() < deadline:
+            text = texts.heavy() if heavy else texts.light(position)
+            status, took = outcome(url, text, REQUEST_TIMEOUT if heavy else 60.0, agent)
+            position += 1
+            with lock:
+                statuses = run.heavy_status if heavy else run.light_status
+                statuses[status] = statuses.get(status, 0) + 1
+                if status == "200":
+                    (run.heavy_ms if heavy else run.light_ms).append(took * 1000)
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(client, range(CLIENTS)))
+    return run
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
 class PeakMemory:
@@ -349,7 +477,8 @@ class PeakMemory:
         return self.peak / 2**20
 
 
-def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_runs: int) -> ServerRun:
+def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_runs: int,
+            mixed_seconds: float) -> ServerRun:
     print(f"{server} {dataset.name}: loading", file=sys.stderr, flush=True)
     with running(server, dataset, scratch) as (url, process, load):
         memory = PeakMemory(process.pid)
@@ -359,13 +488,24 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
         for name, text in texts.items():
             print(f"  {server} {dataset.name}: {name}", file=sys.stderr, flush=True)
             try:
-                run.cold_ms[name] = median_ms(cold_runs, lambda n, t=text: ask(url, f"{t}\n# cold run {n} {time.time_ns()}"))
+                def cold(n: int, t: str = text) -> str:
+                    return ask(url, f"{t}\n# cold run {n} {time.time_ns()}")
+
+                first = median_ms(1, cold)
+                colds, warms = SLOW_RUNS if first > SLOW_MS else (cold_runs, warm_runs)
+                run.cold_ms[name] = statistics.median([first] + [median_ms(1, cold) for _ in range(colds - 1)])
                 run.answers[name] = ask(url, text)
-                run.warm_ms[name] = median_ms(warm_runs, lambda n, t=text: ask(url, t))
+                run.warm_ms[name] = median_ms(warms, lambda n, t=text: ask(url, t))
             except (OSError, urllib.error.URLError, ValueError) as error:
                 run.errors[name] = type(error).__name__
-        cheap = [texts[n] for n in ("entity lookup", "star join", "aggregation", "ASK") if n not in run.errors]
-        run.throughput = throughput(url, cheap) if cheap else 0.0
+        unique = Texts(dataset, seed=11)
+        if not any(name in run.errors for name in LIGHT):
+            print(f"  {server} {dataset.name}: throughput", file=sys.stderr, flush=True)
+            run.throughput = throughput(url, lambda n: texts[LIGHT[n % len(LIGHT)]])
+            run.cold_throughput = throughput(url, unique.light)
+        if mixed_seconds > 0:
+            print(f"  {server} {dataset.name}: mixed load", file=sys.stderr, flush=True)
+            run.mixed = mixed_load(url, unique, mixed_seconds)
         run.peak_mb = memory.stop()
         return run
 
@@ -375,21 +515,38 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
 def report(dataset: Dataset, runs: list[ServerRun]) -> None:
     print(f"\n== {dataset.name}: {dataset.triples:,} triples")
     names = [r.server for r in runs]
-    print(f"{'':24}" + "".join(f"{n:>18}" for n in names))
-    print(f"{'load (s)':24}" + "".join(f"{r.load_seconds:>18.2f}" for r in runs))
+    width = 26
+
+    def row(label: str, cells: list[str]) -> None:
+        print(f"{label:{width}}" + "".join(f"{c:>18}" for c in cells))
+
+    row("", names)
+    row("load (s)", [f"{r.load_seconds:.2f}" for r in runs])
     for query in QUERIES:
-        cells = [r.errors.get(query) or f"{r.cold_ms[query]:.1f}" for r in runs]
-        print(f"{query + ' cold ms':24}" + "".join(f"{c:>18}" for c in cells))
+        row(query + " cold ms", [r.errors.get(query) or f"{r.cold_ms[query]:.1f}" for r in runs])
     for query in QUERIES:
-        cells = [r.errors.get(query) or f"{r.warm_ms[query]:.1f}" for r in runs]
-        print(f"{query + ' repeat ms':24}" + "".join(f"{c:>18}" for c in cells))
-    print(f"{'throughput (req/s, 8)':24}" + "".join(f"{r.throughput:>18.1f}" for r in runs))
+        row(query + " repeat ms", [r.errors.get(query) or f"{r.warm_ms[query]:.1f}" for r in runs])
+    row("light mix req/s, repeated", [f"{r.throughput:.1f}" for r in runs])
+    row("light mix req/s, cold", [f"{r.cold_throughput:.1f}" for r in runs])
+    if all(r.mixed for r in runs):
+        mixed = [r.mixed for r in runs if r.mixed]
+        row("mixed: light answered", [str(len(m.light_ms)) for m in mixed])
+        row("mixed: light median ms", [f"{statistics.median(m.light_ms):.1f}" if m.light_ms else "-" for m in mixed])
+        row("mixed: light p99 ms", [f"{percentile(m.light_ms, 0.99):.1f}" for m in mixed])
+        row("mixed: light not 200", [str(sum(n for k, n in m.light_status.items() if k != "200")) for m in mixed])
+        row("mixed: heavy answered", [str(len(m.heavy_ms)) for m in mixed])
+        row("mixed: heavy median ms", [f"{statistics.median(m.heavy_ms):.0f}" if m.heavy_ms else "-" for m in mixed])
+        for r, m in zip(runs, mixed, strict=True):
+            print(f"  {r.server}: light outcomes {dict(sorted(m.light_status.items()))}, "
+                  f"heavy outcomes {dict(sorted(m.heavy_status.items()))}")
     for query in QUERIES:
         answers = {r.answers.get(query) for r in runs if query in r.answers}
         if len(answers) > 1:
             print(f"!! {query}: the servers disagree: " + ", ".join(f"{r.server}={r.answers.get(query)}" for r in runs))
-    print(f"{'peak memory PSS (MB)':24}" + "".join(f"{r.peak_mb:>18.0f}" for r in runs))
-    ours = next(r for r in runs if r.server == "kgserver")
+    row("peak memory PSS (MB)", [f"{r.peak_mb:.0f}" for r in runs])
+    ours = next((r for r in runs if r.server == "kgserver"), None)
+    if ours is None:
+        return
     for other in runs:
         if other is ours:
             continue
@@ -402,6 +559,38 @@ def report(dataset: Dataset, runs: list[ServerRun]) -> None:
         print(f"vs {other.server}: cold speed-up geometric mean {statistics.geometric_mean(ratios):.2f}x; "
               f"worst cold ratio ours/theirs {ours.cold_ms[worst] / other.cold_ms[worst]:.2f} ({worst}); "
               f"repeat speed-up geometric mean {repeat:.2f}x")
+    oxigraph = next((r for r in runs if r.server == "oxigraph"), None)
+    if oxigraph is not None:
+        targets(ours, oxigraph)
+
+
+def targets(ours: ServerRun, oxigraph: ServerRun) -> None:
+    """The fair-scheduling targets, as ratios to Oxigraph's server in the same run."""
+    print("targets (against oxigraph in this run):")
+
+    def say(name: str, met: bool, detail: str) -> None:
+        print(f"  [{'met' if met else 'MISSED'}] {name}: {detail}")
+
+    if ours.mixed and oxigraph.mixed and ours.mixed.light_ms and oxigraph.mixed.light_ms:
+        refused = sum(n for k, n in ours.mixed.light_status.items() if k in ("503", "429"))
+        say("mixed load, no light query gets 503 or 429", refused == 0, f"{refused} refused")
+        mine, theirs = statistics.median(ours.mixed.light_ms), statistics.median(oxigraph.mixed.light_ms)
+        say("mixed load, light median <= 1.5x", mine <= 1.5 * theirs, f"{mine:.1f} / {theirs:.1f} ms = {mine / theirs:.2f}x")
+        mine, theirs = percentile(ours.mixed.light_ms, 0.99), percentile(oxigraph.mixed.light_ms, 0.99)
+        say("mixed load, light p99 <= oxigraph's", mine <= theirs, f"{mine:.1f} / {theirs:.1f} ms")
+    if oxigraph.cold_throughput:
+        ratio = ours.cold_throughput / oxigraph.cold_throughput
+        say("light mix cold throughput >= 0.8x", ratio >= 0.8,
+            f"{ours.cold_throughput:.1f} / {oxigraph.cold_throughput:.1f} req/s = {ratio:.2f}x")
+    for query, limit in (("one-key page", 500.0), ("one-key deep page", 2000.0)):
+        if query in ours.cold_ms:
+            say(f"{query} under {limit / 1000:g} s", ours.cold_ms[query] < limit,
+                f"{ours.cold_ms[query]:.0f} ms (oxigraph {oxigraph.cold_ms.get(query, float('nan')):.0f} ms)")
+    for query in QUERIES:
+        if query in ours.cold_ms and query in oxigraph.cold_ms and oxigraph.cold_ms[query] < 1000:
+            bound = 1.5 * oxigraph.cold_ms[query] + 1.0
+            say(f"{query} cold <= 1.5x + 1 ms", ours.cold_ms[query] <= bound,
+                f"{ours.cold_ms[query]:.1f} ms, bound {bound:.1f} ms")
 
 
 def main() -> None:
@@ -411,13 +600,15 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=COLD_RUNS)
     parser.add_argument("--warm-runs", type=int, default=WARM_RUNS)
     parser.add_argument("--no-bundled", action="store_true", help="skip the bundled graph")
+    parser.add_argument("--mixed-seconds", type=float, default=MIXED_SECONDS, help="the mixed load's length (0: none)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kgserver-bench-sparql-") as tmp:
         scratch = Path(tmp)
         datasets = [] if args.no_bundled else [bundled_dataset(scratch)]
         datasets += [generated_dataset(scratch, size) for size in args.sizes]
         for dataset in datasets:
-            report(dataset, [measure(server, dataset, scratch, args.cold_runs, args.warm_runs) for server in args.servers])
+            report(dataset, [measure(server, dataset, scratch, args.cold_runs, args.warm_runs, args.mixed_seconds)
+                             for server in args.servers])
 
 
 if __name__ == "__main__":
