@@ -375,9 +375,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--no-latency-targets", action="store_true", help="do not fail on the latency targets")
     parser.add_argument(
-        "--query-workers", type=int, default=4,
-        help="query processes of the server (default 4: runaway queries hold a process until their time limit, "
-             "and with the server's default of 2 the simple queries queue behind them)",
+        "--query-workers", type=int, default=0,
+        help="query processes the server keeps (default: the server's own default)",
     )
     parser.add_argument("--no-curation", action="store_true", help="readers only: no /validate, no submissions")
     options = parser.parse_args()

@@ -127,7 +127,7 @@ class ServerSettings:
     service_allow: tuple[str, ...] = ()
     query_workers: int = 2  # query processes always running
     max_query_workers: int = 4  # the most query processes; those beyond query_workers stop when idle
-    query_idle: float = 30.0  # seconds an extra query process may stay idle before it stops
+    query_idle: float = 300.0  # seconds an extra query process may stay idle before it stops
     queue_wait: float = 2.0
     heavy_after: float = 0.5  # seconds after which a running query is heavy
     heavy_share: int | None = None  # heavy queries at once; None: all but one of max_query_workers

@@ -50,13 +50,24 @@ def require_store(path: Path) -> None:
         raise InputError(f"{path}: no store here; create it with: kgserver build --store {path}")
 
 
-def open_read_only(path: Path) -> Store:
-    """Open an existing store for reading only, as the server and the query command do."""
+def open_read_only(path: Path, attempts: int = 20) -> Store:
+    """Open an existing store for reading only, as the query processes and the query command do.
+
+    A read-only open lists the live files and then opens them; when the writer (a running
+    server) deletes one in between, as its background compaction does, RocksDB reports
+    corruption (a RuntimeError). The next attempt sees the new list.
+    """
     require_store(path)
-    try:
-        return Store.read_only(str(path))
-    except OSError as error:
-        raise KgError(f"{path}: cannot open the store ({error})") from None
+    for attempt in range(attempts):
+        try:
+            return Store.read_only(str(path))
+        except OSError as error:
+            raise KgError(f"{path}: cannot open the store ({error})") from None
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
+    raise AssertionError("unreachable")
 
 
 def write_store(target: Path, fill: Callable[[Store], T]) -> T:

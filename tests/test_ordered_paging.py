@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from serving import Server, fetch, serving
 
 from kgserver import changes
+from kgserver import store as kgstore
 from kgserver.config import Settings
 
 EX = "http://example.org/"
@@ -93,7 +94,7 @@ def reference(server: Server, store_path: Path) -> pyoxigraph.Store:
     The same store, not a copy: equal keys are left in the order the engine met the solutions,
     and that order depends on how the store lays out its data.
     """
-    return pyoxigraph.Store.read_only(str(store_path))
+    return kgstore.open_read_only(store_path)
 
 
 @pytest.fixture(scope="module")

@@ -144,7 +144,7 @@ class QueryGate:
         """Run `job` in a query process within `timeout` seconds; the head is known on return."""
         arrived = time.monotonic()
         deadline = arrived + timeout
-        worker = self._pool.acquire(min(self._limits.queue_wait, timeout))
+        worker = self._pool.acquire(min(self._limits.queue_wait, timeout), self.scheduler.expected_seconds(shape))
         self._observer.waited(time.monotonic() - arrived)
         if worker is None:
             self._observer.refused("busy")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _PN = r"[A-Za-z\u00C0-\uFFFF_][\w\u00B7\u00C0-\uFFFF.\-]*"
 _TOKEN = re.compile(
@@ -34,9 +34,12 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Token:
-    """One lexical token of a query: its kind (the group name above), its text and where it starts."""
+class Token(NamedTuple):
+    """One lexical token of a query: its kind (the group name above), its text and where it starts.
+
+    A named tuple, as a query's tokens are made on every new text (a frozen dataclass costs
+    several times more to create).
+    """
 
     kind: str
     text: str

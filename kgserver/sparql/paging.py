@@ -96,6 +96,8 @@ _MODIFIERS = ("LIMIT", "OFFSET")
 
 def plan(text: str, found: Sequence[Token]) -> PagedOrder | None:
     """A plan for a SELECT ending in ORDER BY variable keys and a LIMIT, or None to run it as sent."""
+    if "order" not in text.lower():
+        return None
     forms = [index for index, token in enumerate(found) if token.kind == "word" and token.text.upper() in _FORMS]
     end = _where_end(found)
     if not forms or found[forms[0]].text.upper() != "SELECT" or end is None:

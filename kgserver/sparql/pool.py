@@ -1,8 +1,8 @@
 """The query processes: started, reused last-in first-out, grown on demand, shrunk when idle, killed at will.
 
-`minimum` processes are started with the server and always kept. When a query finds none
-idle, the pool starts another (up to `maximum`) while the query waits for whichever is free
-first. A process beyond the minimum that has been idle for `idle_seconds` is stopped. A
+`minimum` processes are started with the server and always kept. When a query takes the
+last idle one, the pool starts another in the background (up to `maximum`), so the next query
+finds one ready; a query that finds none idle waits for whichever is free first. A process beyond the minimum that has been idle for `idle_seconds` is stopped. A
 process may be given a lower CPU priority while it runs a heavy query (`lower_priority`);
 it gets its normal priority back when it is released, or is replaced if the operating
 system does not allow that (raising a priority needs privilege where RLIMIT_NICE is 0).
@@ -10,13 +10,15 @@ system does not allow that (raising a priority needs privilege where RLIMIT_NICE
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,17 @@ class Worker:
         return int(self.process.pid)
 
 
+@dataclass(order=True)
+class _Waiter:
+    """A query waiting for a process: served by `due` (arrival plus expected seconds), then arrival."""
+
+    due: float
+    arrival: int
+    wake: threading.Condition = field(compare=False)
+    worker: Worker | None = field(default=None, compare=False)
+    gone: bool = field(default=False, compare=False)  # gave up waiting; skipped when its turn comes
+
+
 @dataclass(frozen=True)
 class PoolStatus:
     """How many query processes there are, idle and starting, for /health and /metrics."""
@@ -63,11 +76,13 @@ class WorkerPool:
         self._minimum, self._maximum, self._idle_seconds = minimum, max(minimum, maximum), idle_seconds
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["kgserver.sparql.worker"])
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._idle: list[Worker] = []  # the most recently used last, so reuse keeps caches warm
         self._live = 0  # processes running or starting
         self._starting = 0
         self._waiting = 0  # acquirers waiting for a process
+        self._queue: list[_Waiter] = []  # a heap: the next to be served first
+        self._arrivals = itertools.count()
         self._closed = False
         self._stopping = threading.Event()
         started = [self._start() for _ in range(minimum)]
@@ -78,32 +93,57 @@ class WorkerPool:
 
     # ---------------------------------------------------------------------------- lending
 
-    def acquire(self, timeout: float) -> Worker | None:
-        """An idle process, starting one if none is idle and the maximum allows; None after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
+    def acquire(self, timeout: float, expected: float = 0.0) -> Worker | None:
+        """An idle process, or the next one freed; None after `timeout` seconds.
+
+        Queries that must wait are served in the order of their arrival plus their `expected`
+        seconds: a lookup does not wait behind a query known to take longer, and a longer
+        query waits at most about its own cost for lookups that arrived after it.
+        """
+        now = time.monotonic()
+        with self._lock:
+            if self._idle and not self._waiting:
+                return self._take()
+            if self._closed:
+                return None
+            waiter = _Waiter(now + expected, next(self._arrivals), threading.Condition(self._lock))
+            heapq.heappush(self._queue, waiter)
             self._waiting += 1
-            try:
-                while True:
-                    if self._idle:
-                        return self._idle.pop()
-                    if self._closed:
-                        return None
-                    if self._live < self._maximum and self._starting < self._waiting:
-                        self._grow()
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return None
-                    self._cond.wait(remaining)
-            finally:
-                self._waiting -= 1
+            if self._live < self._maximum and self._starting < self._waiting:
+                self._grow()
+            self._dispatch()
+            while waiter.worker is None:
+                remaining = now + timeout - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    waiter.gone = True
+                    self._waiting -= 1
+                    return None
+                waiter.wake.wait(remaining)
+            return waiter.worker
+
+    def _take(self) -> Worker:
+        """The most recently used idle process (the lock is held); the next one is started if it was the last."""
+        worker = self._idle.pop()
+        if not self._idle and not self._starting and self._live < self._maximum:
+            self._grow()  # the last idle one is taken: have the next one ready before it is asked for
+        return worker
+
+    def _dispatch(self) -> None:
+        """Hand idle processes to waiting queries, first in the queue's order (the lock is held)."""
+        while self._idle and self._queue:
+            waiter = heapq.heappop(self._queue)
+            if waiter.gone:
+                continue
+            self._waiting -= 1
+            waiter.worker = self._take()
+            waiter.wake.notify()
 
     def release(self, worker: Worker) -> None:
         """Take back a process that finished its job, at its normal priority again."""
         if worker.nice and not self._set_priority(worker, 0):
             self.discard(worker)
             return
-        with self._cond:
+        with self._lock:
             kept = self._keep_idle(worker)
         if not kept:
             self._kill(worker)
@@ -111,11 +151,10 @@ class WorkerPool:
     def discard(self, worker: Worker) -> None:
         """SIGKILL a process that may still be running a query; a new one starts if the pool needs it."""
         self._kill(worker)
-        with self._cond:
+        with self._lock:
             self._live -= 1
             if not self._closed and (self._live < self._minimum or self._waiting > self._starting):
                 self._grow()
-            self._cond.notify()
 
     def lower_priority(self, worker: Worker, nice: int) -> None:
         """Let a process running a heavy query yield the CPU to the others (nice > 0 lowers its priority)."""
@@ -124,12 +163,12 @@ class WorkerPool:
 
     def ensure_spare(self) -> None:
         """Start a process now if none is idle or starting, so the next light query need not wait for one."""
-        with self._cond:
+        with self._lock:
             if not self._closed and not self._idle and not self._starting and self._live < self._maximum:
                 self._grow()
 
     def status(self) -> PoolStatus:
-        with self._cond:
+        with self._lock:
             return PoolStatus(self._live - self._starting, len(self._idle), self._starting)
 
     @property
@@ -138,18 +177,19 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop every idle process (at server shutdown); busy ones are stopped when released."""
-        with self._cond:
+        with self._lock:
             self._closed = True
             self._stopping.set()
             idle, self._idle = self._idle, []
-            self._cond.notify_all()
+            for waiter in self._queue:
+                waiter.wake.notify()
         for worker in idle:
             self._kill(worker)
 
     # --------------------------------------------------------------------------- processes
 
     def _grow(self) -> None:
-        """Start one more process in the background (the condition's lock is held)."""
+        """Start one more process in the background (the lock is held)."""
         self._live += 1
         self._starting += 1
         threading.Thread(target=self._add, daemon=True, name="kgserver-query-start").start()
@@ -159,12 +199,11 @@ class WorkerPool:
             worker = self._wait_ready(self._start())
         except (KgError, EOFError, OSError) as error:
             log.error("could not start a query process: %s", error)
-            with self._cond:
+            with self._lock:
                 self._live -= 1
                 self._starting -= 1
-                self._cond.notify()
             return
-        with self._cond:
+        with self._lock:
             self._starting -= 1
             kept = self._keep_idle(worker)
         if not kept:
@@ -176,7 +215,7 @@ class WorkerPool:
             return False
         worker.idle_since = time.monotonic()
         self._idle.append(worker)
-        self._cond.notify()
+        self._dispatch()
         return True
 
     def _start(self) -> Worker:
@@ -197,7 +236,7 @@ class WorkerPool:
     def _reap(self) -> None:
         """Stop processes beyond the minimum that have been idle too long, the least recently used first."""
         while not self._stopping.wait(max(0.05, self._idle_seconds / 4)):
-            with self._cond:
+            with self._lock:
                 now = time.monotonic()
                 victims = []
                 while (

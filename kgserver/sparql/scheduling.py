@@ -13,6 +13,8 @@ A client is its address and User-Agent, as the Wikidata Query Service keys it, o
 when it sends an Authorization header. Shapes (lexer.shape: the text without its constants)
 of queries that turned heavy are remembered, so the next query of that shape starts at low
 CPU priority at once; the scheduler never refuses a query for its shape, only for what it did.
+The time each shape's light runs take is remembered too: when every query process is busy,
+the waiting queries are served in the order of their arrival plus that expected time (pool.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from kgserver.errors import TooManyRequestsError, UnavailableError
 
 _WINDOW_SECONDS = 60.0
 _SHAPES_REMEMBERED = 1024
+_UNKNOWN_SECONDS = 0.01  # what a query of a shape never seen is expected to take
+_SMOOTHING = 0.3  # weight of the newest run in a shape's expected time
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,8 @@ class Scheduler:
         self._lock = threading.Lock()
         self._clients: dict[str, _Client] = {}
         self._heavy: list[Ticket] = []
-        self._shapes: OrderedDict[str, None] = OrderedDict()
+        self._shapes: OrderedDict[str, None] = OrderedDict()  # shapes whose last run turned heavy
+        self._costs: OrderedDict[str, float] = OrderedDict()  # seconds a shape's light runs take, smoothed
 
     @property
     def heavy_running(self) -> int:
@@ -95,6 +100,13 @@ class Scheduler:
         """Whether the last query of this shape turned heavy (and none has run light since)."""
         with self._lock:
             return bool(shape) and shape in self._shapes
+
+    def expected_seconds(self, shape: str) -> float:
+        """How long a query of this shape is expected to hold its process: what orders the queries that wait."""
+        with self._lock:
+            if shape in self._shapes:
+                return self.limits.heavy_after
+            return self._costs.get(shape, _UNKNOWN_SECONDS)
 
     def promote(self, ticket: Ticket, refusable: bool = True) -> None:
         """Count a query that has run `heavy_after` seconds as heavy, or refuse it (when `refusable`) past a limit.
@@ -132,6 +144,7 @@ class Scheduler:
             now = self._clock()
             if not ticket.heavy:
                 self._shapes.pop(ticket.shape, None)  # this shape ran light: no longer presumed heavy
+                self._learn(ticket.shape, now - ticket.started)
                 return
             self._heavy.remove(ticket)
             client = self._client(ticket.client, now)
@@ -139,6 +152,14 @@ class Scheduler:
             client.balance -= now - ticket.started
             if not client.running and client.balance >= self.limits.heavy_budget:
                 del self._clients[ticket.client]
+
+    def _learn(self, shape: str, seconds: float) -> None:
+        if not shape:
+            return
+        before = self._costs.pop(shape, None)
+        self._costs[shape] = seconds if before is None else before + _SMOOTHING * (seconds - before)
+        while len(self._costs) > _SHAPES_REMEMBERED:
+            self._costs.popitem(last=False)
 
     def _client(self, key: str, now: float) -> _Client:
         """The client's record, its bucket refilled for the time since it was last looked at."""

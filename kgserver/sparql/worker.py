@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import signal
 import sys
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -138,31 +137,15 @@ class _Snapshot:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._store = _open_read_only(path)
+        self._store = kgstore.open_read_only(path)
         self._version: str | None = None
 
     def at(self, version: str | None) -> kgstore.Store:
         if version is not None and version != self._version:
             del self._store
-            self._store = _open_read_only(self._path)
+            self._store = kgstore.open_read_only(self._path)
             self._version = version
         return self._store
-
-
-def _open_read_only(path: Path, attempts: int = 20) -> kgstore.Store:
-    """Open the store read-only, retrying while the writer's background compaction swaps its files.
-
-    A read-only open lists the live files and then opens them; when the writer deletes one
-    in between, RocksDB reports corruption (a RuntimeError). The next attempt sees the new list.
-    """
-    for attempt in range(attempts):
-        try:
-            return kgstore.open_read_only(path)
-        except (RuntimeError, KgError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.01)
-    raise AssertionError("unreachable")
 
 
 def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
