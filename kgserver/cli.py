@@ -213,7 +213,7 @@ def export(store_dir: Path, format_name: str) -> None:
 @click.option(
     "--heavy-after",
     type=click.FloatRange(min=0.001),
-    help="Seconds after which a running query is heavy [env LDNKG_HEAVY_AFTER; default 0.5].",
+    help="Seconds of CPU a query may use before it is heavy [env LDNKG_HEAVY_AFTER; default 0.5].",
 )
 @click.option(
     "--heavy-share",

@@ -129,7 +129,7 @@ class ServerSettings:
     max_query_workers: int = 4  # the most query processes; those beyond query_workers stop when idle
     query_idle: float = 300.0  # seconds an extra query process may stay idle before it stops
     queue_wait: float = 2.0
-    heavy_after: float = 0.5  # seconds after which a running query is heavy
+    heavy_after: float = 0.5  # seconds of CPU a query may use before it is heavy
     heavy_share: int | None = None  # heavy queries at once; None: all but one of max_query_workers
     heavy_per_client: int = 2  # heavy queries one client may run at once
     heavy_budget: float = 60.0  # seconds of heavy query time per client per minute

@@ -309,3 +309,45 @@ def test_the_query_shape_ignores_constants_and_comments():
     other = analyse('select ?c where { values ?x { <z> } ?c ldn:other ?x ; ldn:year "x" } limit 50')
     assert one.shape == other.shape
     assert analyse("SELECT ?d WHERE { ?d ?p ?o }").shape != analyse("SELECT ?c WHERE { ?c ?p ?o }").shape
+
+
+def test_waiting_queries_are_served_by_arrival_plus_expected_time(built_store):
+    """One process, busy: a lookup that arrives after a slow query is served first, unless the slow one has waited longer."""
+    from kgserver.config import Settings
+    from kgserver.sparql.pool import WorkerPool
+
+    pool = WorkerPool(built_store, Settings.from_env().prefixes, 1, 1, 30)
+    try:
+        busy = pool.acquire(5)
+        served: list[str] = []
+
+        def wait(name: str, expected: float) -> None:
+            worker = pool.acquire(10, expected)
+            served.append(name)
+            pool.release(worker)
+
+        slow = threading.Thread(target=wait, args=("slow, arrived first", 1.0))
+        slow.start()
+        time.sleep(0.05)
+        quick = threading.Thread(target=wait, args=("quick, arrived second", 0.01))
+        quick.start()
+        time.sleep(0.05)
+        pool.release(busy)
+        slow.join(10)
+        quick.join(10)
+        assert served == ["quick, arrived second", "slow, arrived first"]
+
+        busy = pool.acquire(5)
+        served.clear()
+        patient = threading.Thread(target=wait, args=("slow, waited long", 0.2))
+        patient.start()
+        time.sleep(0.4)  # it has waited longer than its expected time
+        late = threading.Thread(target=wait, args=("quick, arrived late", 0.01))
+        late.start()
+        time.sleep(0.05)
+        pool.release(busy)
+        patient.join(10)
+        late.join(10)
+        assert served == ["slow, waited long", "quick, arrived late"]
+    finally:
+        pool.close()

@@ -1,7 +1,8 @@
 """The one gate every web query passes: a query process, the time limit, light and heavy queries, streaming.
 
 A query gets an idle query process (pool.py), waiting at most `queue_wait` seconds for one
-(503 "server busy" after). It is light until it has run `heavy_after` seconds; then the
+(503 "server busy" after). It is light until its process has spent `heavy_after` seconds of
+CPU on it (time spent waiting for a CPU on a busy machine does not count); then the
 scheduler (scheduling.py) counts it as heavy or refuses it (429 for the client's own limits,
 503 when the server's heavy share is full), and its process drops to a lower CPU priority so
 light queries are scheduled first. A query over its time limit has its process SIGKILLed
@@ -36,6 +37,7 @@ class QueryTimeoutError(UnavailableError):
 # (50,000 `||`, UNION or `/` in a row): that query's fault, answered 400, not the server's.
 _ENGINE_CRASHES = (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS)
 ENGINE_CRASHED = "the query engine could not evaluate this query: it is nested or chained too deeply; simplify it"
+_RECHECK_SECONDS = 0.05  # how soon a query that has waited more than computed is looked at again
 
 
 class GateObserver(Protocol):
@@ -92,6 +94,7 @@ class Execution:
             if message[0] == "data":
                 yield message[1]
             elif message[0] == "done":
+                worker.cpu = message[1]
                 self._worker = None
                 self._gate.release(worker, self._ticket)
                 return
@@ -149,7 +152,8 @@ class QueryGate:
         if worker is None:
             self._observer.refused("busy")
             raise UnavailableError("server busy: every query process is occupied; retry shortly", retry_after=1)
-        ticket = Ticket(client, shape, time.monotonic(), deadline)
+        started = time.monotonic()
+        ticket = Ticket(client, shape, started, deadline, check_heavy=started + self._limits.heavy_after)
         if self.scheduler.predicted_heavy(shape):  # its shape turned heavy last time: yield the CPU from the start
             self._pool.lower_priority(worker, self._limits.heavy_nice)
         try:
@@ -162,26 +166,35 @@ class QueryGate:
             self.discard(worker, ticket)
             raise
         if message[0] == "error":
+            _, status, text, worker.cpu = message
             self.release(worker, ticket)
-            _, status, text = message
             error = KgError(text)
             error.http_status = status
             raise error
         if message[0] == "whole":
+            worker.cpu = message[3]
             self.release(worker, ticket)
             return Execution(self, None, ticket, message[1], timeout, message[2])
         return Execution(self, worker, ticket, message[1], timeout)
 
     def receive(self, worker: Worker, ticket: Ticket, timeout: float, refusable: bool = True) -> tuple[Any, ...]:
-        """The process's next message; QueryTimeoutError past the deadline; the query turns heavy on the way."""
+        """The process's next message; QueryTimeoutError past the deadline; the query turns heavy on the way.
+
+        A query is heavy once its process has used `heavy_after` seconds of CPU on it: a light
+        query that waits for a CPU on a busy machine stays light.
+        """
         try:
             while True:
-                turns_heavy = ticket.started + self._limits.heavy_after
-                until = ticket.deadline if ticket.heavy else min(ticket.deadline, turns_heavy)
+                until = ticket.deadline if ticket.heavy else min(ticket.deadline, ticket.check_heavy)
                 if worker.conn.poll(max(0.0, until - time.monotonic())):
                     return worker.conn.recv()
-                if time.monotonic() >= ticket.deadline:
+                now = time.monotonic()
+                if now >= ticket.deadline:
                     raise QueryTimeoutError(f"query exceeded the {timeout:g} s time limit and was stopped")
+                used = worker.cpu_since_last_job()
+                if used is not None and used < self._limits.heavy_after:
+                    ticket.check_heavy = now + max(self._limits.heavy_after - used, _RECHECK_SECONDS)
+                    continue
                 self._turn_heavy(worker, ticket, refusable)
         except (EOFError, OSError):
             worker.process.join(1)

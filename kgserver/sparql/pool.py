@@ -2,10 +2,12 @@
 
 `minimum` processes are started with the server and always kept. When a query takes the
 last idle one, the pool starts another in the background (up to `maximum`), so the next query
-finds one ready; a query that finds none idle waits for whichever is free first. A process beyond the minimum that has been idle for `idle_seconds` is stopped. A
-process may be given a lower CPU priority while it runs a heavy query (`lower_priority`);
-it gets its normal priority back when it is released, or is replaced if the operating
-system does not allow that (raising a priority needs privilege where RLIMIT_NICE is 0).
+finds one ready. Queries that find none idle wait in a queue ordered by arrival plus their
+expected time, and are handed the next process freed. A process beyond the minimum that has
+been idle for `idle_seconds` is stopped. A process may be given a lower CPU priority while it
+runs a heavy query (`lower_priority`); it gets its normal priority back when it is released,
+or is replaced if the operating system does not allow that (raising a priority needs
+privilege where RLIMIT_NICE is 0).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from kgserver.sparql.worker import worker_main
 log = logging.getLogger("kgserver.sparql")
 
 _START_SECONDS = 60.0
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass(eq=False)
@@ -39,10 +42,19 @@ class Worker:
     conn: Connection
     idle_since: float = 0.0
     nice: int = 0
+    cpu: float = 0.0  # CPU seconds the process had used when its last job ended
 
     @property
     def pid(self) -> int:
         return int(self.process.pid)
+
+    def cpu_since_last_job(self) -> float | None:
+        """CPU seconds the process has used since its last job ended (from /proc); None where unknown."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / _TICKS - self.cpu
 
 
 @dataclass(order=True)
@@ -228,9 +240,11 @@ class WorkerPool:
         return Worker(process, parent)
 
     def _wait_ready(self, worker: Worker) -> Worker:
-        if not worker.conn.poll(_START_SECONDS) or worker.conn.recv() != ("ready",):
+        message = worker.conn.recv() if worker.conn.poll(_START_SECONDS) else None
+        if not message or message[0] != "ready":
             self._kill(worker)
             raise KgError("a query process could not open the store")
+        worker.cpu = message[1]
         return worker
 
     def _reap(self) -> None:

@@ -1,6 +1,7 @@
 """Light and heavy queries: who may hold the query processes, so light queries are never starved.
 
-Every query starts light. One that has run `heavy_after` seconds is heavy from then on: it is
+Every query starts light. One whose process has spent `heavy_after` seconds of CPU on it is
+heavy from then on (waiting for a CPU on a busy machine does not make a query heavy): it is
 counted against the server's heavy share (at most `heavy_share` heavy queries at once, fewer
 than the query processes, so a light query always finds a process) and against its client's
 limits: at most `heavy_per_client` heavy queries at once, and `heavy_budget` seconds of heavy
@@ -69,6 +70,7 @@ class Ticket:
     deadline: float
     heavy: bool = False
     finished: bool = False
+    check_heavy: float = 0.0  # when the gate next looks at whether the query has turned heavy
 
 
 @dataclass
@@ -179,7 +181,7 @@ class Scheduler:
             raise TooManyRequestsError(
                 f"too many heavy queries at once from this client: {len(client.running)} running, the most one client "
                 f"may run at once is {limits.heavy_per_client}; retry when one has finished "
-                f"(a heavy query is one that runs longer than {limits.heavy_after:g} s)",
+                f"(a heavy query is one that uses more than {limits.heavy_after:g} s of CPU)",
                 retry_after=_seconds(min(t.deadline for t in client.running) - now),
             )
         spent = sum(now - t.started for t in [*client.running, ticket]) - client.balance
@@ -187,7 +189,7 @@ class Scheduler:
             rate = limits.heavy_budget / _WINDOW_SECONDS
             raise TooManyRequestsError(
                 f"this client has used its {limits.heavy_budget:g} s of heavy query time per minute; light queries "
-                f"(under {limits.heavy_after:g} s) are still answered, heavy ones again in a while",
+                f"(under {limits.heavy_after:g} s of CPU) are still answered, heavy ones again in a while",
                 retry_after=_seconds(spent / rate if rate > 0 else _WINDOW_SECONDS),
             )
         if len(self._heavy) >= limits.heavy_share:

@@ -9,9 +9,10 @@ before it writes anything, so the response headers can say whether the cap was h
 (`X-SPARQL-Truncated: true`). Those at most cap+1 rows are the only part of a result that
 is held in memory.
 
-Messages to the gate: ("ready",) once the store is open; then per job either
-("whole", Head, body) for an answer that fits one chunk, or ("head", Head), ("data", bytes)...,
-("done",); or ("error", status, message).
+Messages to the gate: ("ready", cpu) once the store is open; then per job either
+("whole", Head, body, cpu) for an answer that fits one chunk, or ("head", Head), ("data", bytes)...,
+("done", cpu); or ("error", status, message, cpu). `cpu` is the CPU seconds the process has used
+so far, so the gate can tell a query that computes from one that waits for a CPU.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import signal
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -87,11 +89,11 @@ class _ChunkWriter:
     def finish(self) -> None:
         """Send what is left and mark the end, in one message when the head has not gone yet."""
         if self._head is not None:
-            self._conn.send(("whole", self._head, bytes(self._buffer)))
+            self._conn.send(("whole", self._head, bytes(self._buffer), time.process_time()))
             return
         if self._buffer:
             self._conn.send(("data", bytes(self._buffer)))
-        self._conn.send(("done",))
+        self._conn.send(("done", time.process_time()))
 
     def _send_head(self) -> None:
         if self._head is not None:
@@ -113,7 +115,7 @@ def worker_main(store_path: str, prefixes: Mapping[str, str], conn: Connection) 
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when query processes stop
     store = _Snapshot(Path(store_path))
-    conn.send(("ready",))
+    conn.send(("ready", time.process_time()))
     prefixes = dict(prefixes)
     while True:
         try:
@@ -123,9 +125,10 @@ def worker_main(store_path: str, prefixes: Mapping[str, str], conn: Connection) 
         try:
             _run(store.at(job.version), prefixes, job, conn)
         except KgError as error:
-            conn.send(("error", error.http_status, error.message))
+            conn.send(("error", error.http_status, error.message, time.process_time()))
         except Exception as error:  # the client gets a message, never a traceback
-            conn.send(("error", 500, f"internal error while answering the query ({type(error).__name__})"))
+            message = f"internal error while answering the query ({type(error).__name__})"
+            conn.send(("error", 500, message, time.process_time()))
 
 
 class _Snapshot:
