@@ -59,18 +59,23 @@ def validate(data: Graph, shapes: Graph, ontology: Graph) -> ValidationReport:
     membership through rdfs:subClassOf is followed by SHACL itself.
 
     SPARQL-based constraints and SHACL-AF features are enabled. pySHACL adds triples to
-    the shapes graph it is given, so it gets a copy; the data and ontology stay untouched.
+    the shapes graph it is given, so it gets a copy; the data is validated in a copy that
+    parses each constraint's query once (as pySHACL's own copy would be made anyway, to mix
+    the ontology in), so the data and ontology stay untouched.
     """
     shapes_copy = Graph()
     shapes_copy += shapes
+    working = _QueryParsingOnce({})
+    working += data
     _conforms, results_graph, _text = pyshacl.validate(
-        data,
+        working,
         shacl_graph=shapes_copy,
         ont_graph=ontology,
         inference="none",
         advanced=True,
         allow_warnings=True,
         meta_shacl=False,
+        inplace=True,
     )
     namespaces = _namespaces(data, shapes, ontology)
     results = (
