@@ -147,6 +147,7 @@ class MixedRun:
     """What the mixed load's clients saw: light latencies and statuses, heavy outcomes."""
 
     light_ms: list[float] = field(default_factory=list)  # answered (200) light queries
+    light_kind_ms: dict[str, list[float]] = field(default_factory=dict)  # the same, by query of the light mix
     light_status: dict[str, int] = field(default_factory=dict)  # every light outcome: "200", "503", "error"...
     heavy_ms: list[float] = field(default_factory=list)
     heavy_status: dict[str, int] = field(default_factory=dict)
@@ -428,6 +429,7 @@ def mixed_load(url: str, texts: Texts, seconds: float = MIXED_SECONDS) -> MixedR
         position = index
         while time.monotonic() < deadline:
             text = texts.heavy() if heavy else texts.light(position)
+            kind = LIGHT[position % len(LIGHT)]
             status, took = outcome(url, text, REQUEST_TIMEOUT if heavy else 60.0, agent)
             position += 1
             with lock:
@@ -435,6 +437,8 @@ def mixed_load(url: str, texts: Texts, seconds: float = MIXED_SECONDS) -> MixedR
                 statuses[status] = statuses.get(status, 0) + 1
                 if status == "200":
                     (run.heavy_ms if heavy else run.light_ms).append(took * 1000)
+                    if not heavy:
+                        run.light_kind_ms.setdefault(kind, []).append(took * 1000)
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(client, range(CLIENTS)))
@@ -533,6 +537,9 @@ def report(dataset: Dataset, runs: list[ServerRun]) -> None:
         row("mixed: light answered", [str(len(m.light_ms)) for m in mixed])
         row("mixed: light median ms", [f"{statistics.median(m.light_ms):.1f}" if m.light_ms else "-" for m in mixed])
         row("mixed: light p99 ms", [f"{percentile(m.light_ms, 0.99):.1f}" for m in mixed])
+        for kind in LIGHT:  # where the median goes: short queries queued behind long ones, or not
+            row(f"  median: {kind}"[:width], [f"{statistics.median(m.light_kind_ms[kind]):.1f}"
+                                             if m.light_kind_ms.get(kind) else "-" for m in mixed])
         row("mixed: light not 200", [str(sum(n for k, n in m.light_status.items() if k != "200")) for m in mixed])
         row("mixed: heavy answered", [str(len(m.heavy_ms)) for m in mixed])
         row("mixed: heavy median ms", [f"{statistics.median(m.heavy_ms):.0f}" if m.heavy_ms else "-" for m in mixed])
