@@ -58,31 +58,13 @@ def validate(data: Graph, shapes: Graph, ontology: Graph) -> ValidationReport:
     given as a condition would become a condition) and so hide sh:class violations; class
     membership through rdfs:subClassOf is followed by SHACL itself.
 
-    SPARQL-based constraints and SHACL-AF features are enabled. pySHACL adds triples to
-    the shapes graph it is given, so it gets a copy; the data is validated in a copy that
-    parses each constraint's query once (as pySHACL's own copy would be made anyway, to mix
-    the ontology in), so the data and ontology stay untouched.
+    SPARQL-based constraints and SHACL-AF features are enabled. The shapes are parsed for
+    this one validation (`prepare_shapes` would also warm them up on a sample); as in every
+    validation, each constraint's query is parsed once and the data and ontology stay untouched.
     """
-    shapes_copy = Graph()
+    shapes_copy = Graph()  # pySHACL adds triples to the shapes graph it is given
     shapes_copy += shapes
-    working = _QueryParsingOnce({})
-    working += data
-    _conforms, results_graph, _text = pyshacl.validate(
-        working,
-        shacl_graph=shapes_copy,
-        ont_graph=ontology,
-        inference="none",
-        advanced=True,
-        allow_warnings=True,
-        meta_shacl=False,
-        inplace=True,
-    )
-    namespaces = _namespaces(data, shapes, ontology)
-    results = (
-        _result(results_graph, node, data, shapes, namespaces)
-        for node in results_graph.subjects(RDF.type, SH.ValidationResult)
-    )
-    return ValidationReport(_sorted(results))
+    return validate_prepared(data, PreparedShapes(shapes, ShapesGraph(shapes_copy)), ontology)
 
 
 @dataclass(frozen=True)
@@ -147,10 +129,10 @@ def _one_of_each_target(shapes: Graph) -> Graph:
 
 
 def validate_prepared(data: Graph, shapes: PreparedShapes, ontology: Graph) -> ValidationReport:
-    """Validate `data` as `validate` does (same options, same report), with shapes parsed before.
+    """Validate `data` against shapes parsed before; `validate` is this with shapes parsed for one use.
 
-    Meant for small data graphs, such as an addition with its neighbourhood, where parsing
-    the shapes would otherwise cost more than validating. pySHACL's shape objects are not
+    Prepared once, shapes pay off for small data graphs, such as an addition with its
+    neighbourhood, where parsing the shapes would otherwise cost more than validating. pySHACL's shape objects are not
     made for concurrent use: callers sharing one PreparedShapes validate one at a time.
     """
     working = _QueryParsingOnce(shapes.queries)
