@@ -203,6 +203,27 @@ def test_a_heavy_query_yields_the_cpu_and_its_process_gets_its_priority_back(ser
         assert all(_nice(pid) == 0 for pid in _query_processes(server))
 
 
+def _priority_can_be_raised() -> bool:
+    """Whether this machine lets a process raise a lowered priority back (root, CAP_SYS_NICE or RLIMIT_NICE 20)."""
+    import resource
+
+    return os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_NICE)[0] >= 20
+
+
+def test_a_query_of_a_shape_known_to_take_longer_yields_the_cpu_to_lookups(serve):
+    with serve("--heavy-after", "30", "--max-query-workers", "2", "--query-timeout", "60") as server:
+        assert ask(server, SECONDS_LONG, "researcher").status == 200  # its shape is now known to take seconds
+        expected = health(server)["limits"]["longer_query_nice"]
+        assert expected == (5 if _priority_can_be_raised() else 0)
+        thread, outcome = in_background(ask, server, SECONDS_LONG + " # the same shape again", "researcher")
+        busiest = _busiest(_query_processes(server))
+        assert _nice(busiest) == expected and health(server)["heavy"] == 0  # lower priority, still light
+        thread.join(60)
+        assert outcome["reply"].status == 200
+        assert busiest in _query_processes(server)  # the same process, reused at its normal priority
+        assert all(_nice(pid) == 0 for pid in _query_processes(server))
+
+
 def test_the_pool_grows_when_every_process_is_busy_and_shrinks_when_they_idle(serve):
     flags = ("--query-workers", "1", "--max-query-workers", "3", "--heavy-after", HEAVY_AFTER, "--heavy-share", "3",
              "--query-timeout", "60")
@@ -224,7 +245,8 @@ def test_the_limits_are_advertised(serve):
         assert limits == {
             "min_processes": 2, "max_processes": 5, "query_timeout_seconds": 10.0, "queue_wait_seconds": 2.0,
             "heavy_after_seconds": 0.75, "max_heavy_queries": 4, "heavy_queries_per_client": 3,
-            "heavy_seconds_per_client_per_minute": 90.0,
+            "heavy_seconds_per_client_per_minute": 90.0, "longer_query_seconds": 0.02,
+            "longer_query_nice": 5 if _priority_can_be_raised() else 0,
         }
         description = fetch(server.sparql, headers={"Accept": "application/n-triples"}).text
         for name, value in (("maxQueryProcesses", '"5"^^<http://www.w3.org/2001/XMLSchema#integer>'),
@@ -300,6 +322,22 @@ def test_a_shape_that_turned_heavy_is_presumed_heavy_until_it_runs_light():
     light = Ticket("c", "SELECT * { ?s $ ?o }", clock.now, clock.now + 5)
     plan.finish(light)
     assert not plan.predicted_heavy("SELECT * { ?s $ ?o }")
+
+
+def test_a_shape_starts_at_the_priority_its_last_runs_earned():
+    plan, clock = scheduler()
+    longer = "SELECT ?s (COUNT(*) AS ?n) { ?s $ ?o } GROUP BY ?s"
+    assert plan.starting_nice(longer, 19, True) == 0  # never seen: presumed short
+    run = Ticket("c", longer, clock.now, clock.now + 5)
+    clock.now += 0.2
+    plan.finish(run)
+    assert plan.starting_nice(longer, 19, True) == 5
+    assert plan.starting_nice(longer, 19, False) == 0  # priority could not be raised back afterwards
+    assert plan.starting_nice(longer, 0, True) == 0  # --heavy-nice 0 keeps every priority
+    heavy = Ticket("c", longer, clock.now, clock.now + 5)
+    plan.promote(heavy)
+    plan.finish(heavy)
+    assert plan.starting_nice(longer, 19, False) == 19
 
 
 def test_the_query_shape_ignores_constants_and_comments():

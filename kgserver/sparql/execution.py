@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from kgserver.config import ServerSettings
 from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.sparql.pool import PoolStatus, Worker, WorkerPool
-from kgserver.sparql.scheduling import Limits, Scheduler, Ticket
+from kgserver.sparql.scheduling import LONGER_SECONDS, Limits, Scheduler, Ticket, longer_nice
 from kgserver.sparql.worker import Head, Job
 
 __all__ = ["ENGINE_CRASHED", "Execution", "GateObserver", "Head", "Job", "QueryGate", "QueryTimeoutError"]
@@ -140,6 +140,8 @@ class QueryGate:
                 "max_heavy_queries": limits.effective_heavy_share,
                 "heavy_queries_per_client": limits.heavy_per_client,
                 "heavy_seconds_per_client_per_minute": limits.heavy_budget,
+                "longer_query_seconds": LONGER_SECONDS,
+                "longer_query_nice": longer_nice(limits.heavy_nice, self._pool.restores_priority),
             },
         }
 
@@ -154,8 +156,9 @@ class QueryGate:
             raise UnavailableError("server busy: every query process is occupied; retry shortly", retry_after=1)
         started = time.monotonic()
         ticket = Ticket(client, shape, started, deadline, check_heavy=started + self._limits.heavy_after)
-        if self.scheduler.predicted_heavy(shape):  # its shape turned heavy last time: yield the CPU from the start
-            self._pool.lower_priority(worker, self._limits.heavy_nice)
+        nice = self.scheduler.starting_nice(shape, self._limits.heavy_nice, self._pool.restores_priority)
+        if nice:  # a shape known to take long yields the CPU to shorter queries from the start
+            self._pool.lower_priority(worker, nice)
         try:
             worker.conn.send(job)
             message = self.receive(worker, ticket, timeout)

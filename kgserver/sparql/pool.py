@@ -5,9 +5,10 @@ last idle one, the pool starts another in the background (up to `maximum`), so t
 finds one ready. Queries that find none idle wait in a queue ordered by arrival plus their
 expected time, and are handed the next process freed. A process beyond the minimum that has
 been idle for `idle_seconds` is stopped. A process may be given a lower CPU priority while it
-runs a heavy query (`lower_priority`); it gets its normal priority back when it is released,
+runs a long query (`lower_priority`); it gets its normal priority back when it is released,
 or is replaced if the operating system does not allow that (raising a priority needs
-privilege where RLIMIT_NICE is 0).
+privilege where RLIMIT_NICE is 0). Whether it allows that is tried once, on the first process
+(`restores_priority`), so callers lower the priority of shorter queries only where it is cheap.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class WorkerPool:
         for worker in started:
             self._idle.append(self._wait_ready(worker))
         self._live = len(self._idle)
+        self.restores_priority = self._can_restore_priority()
         threading.Thread(target=self._reap, daemon=True, name="kgserver-query-reaper").start()
 
     # ---------------------------------------------------------------------------- lending
@@ -169,9 +171,9 @@ class WorkerPool:
                 self._grow()
 
     def lower_priority(self, worker: Worker, nice: int) -> None:
-        """Let a process running a heavy query yield the CPU to the others (nice > 0 lowers its priority)."""
-        if nice > 0 and worker.nice == 0 and self._set_priority(worker, nice):
-            worker.nice = nice
+        """Let a process running a long query yield the CPU to the others (a higher nice lowers its priority)."""
+        if nice > worker.nice:
+            self._set_priority(worker, nice)
 
     def ensure_spare(self) -> None:
         """Start a process now if none is idle or starting, so the next light query need not wait for one."""
@@ -262,6 +264,20 @@ class WorkerPool:
                     self._live -= 1
             for worker in victims:
                 self._kill(worker)
+
+    def _can_restore_priority(self) -> bool:
+        """Whether a lowered priority can be raised back (root, CAP_SYS_NICE, or RLIMIT_NICE of 20), tried on an idle process."""
+        if not self._idle:
+            return False
+        worker = self._idle[-1]
+        if not self._set_priority(worker, 1):
+            return False
+        if self._set_priority(worker, 0):
+            return True
+        self._idle.remove(worker)  # it keeps nice 1: replace it
+        self._kill(worker)
+        self._idle.append(self._wait_ready(self._start()))
+        return False
 
     @staticmethod
     def _set_priority(worker: Worker, nice: int) -> bool:

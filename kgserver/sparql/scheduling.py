@@ -15,7 +15,10 @@ when it sends an Authorization header. Shapes (lexer.shape: the text without its
 of queries that turned heavy are remembered, so the next query of that shape starts at low
 CPU priority at once; the scheduler never refuses a query for its shape, only for what it did.
 The time each shape's light runs take is remembered too: when every query process is busy,
-the waiting queries are served in the order of their arrival plus that expected time (pool.py).
+the waiting queries are served in the order of their arrival plus that expected time (pool.py),
+and where the pool can raise a lowered priority back, a shape expected to take `LONGER_SECONDS`
+or more runs at nice `LONGER_NICE`, so on a busy machine lookups get the CPU before
+aggregations (processor sharing favours short jobs only when they are not outnumbered).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ _WINDOW_SECONDS = 60.0
 _SHAPES_REMEMBERED = 1024
 _UNKNOWN_SECONDS = 0.01  # what a query of a shape never seen is expected to take
 _SMOOTHING = 0.3  # weight of the newest run in a shape's expected time
+LONGER_SECONDS = 0.02  # a shape expected to take this long or longer yields the CPU to shorter ones
+LONGER_NICE = 5  # the nice value it takes: a nice-0 process gets about three times its CPU share
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,11 @@ class Limits:
         return cls(
             settings.heavy_after, settings.effective_heavy_share, settings.heavy_per_client, settings.heavy_budget
         )
+
+
+def longer_nice(heavy_nice: int, cheap_to_restore: bool) -> int:
+    """The nice value of a shape expected to take `LONGER_SECONDS` or more: 0 where raising it back is not cheap."""
+    return min(LONGER_NICE, heavy_nice) if cheap_to_restore else 0
 
 
 def client_key(remote_addr: str | None, user_agent: str | None, authorization: str | None) -> str:
@@ -102,6 +112,14 @@ class Scheduler:
         """Whether the last query of this shape turned heavy (and none has run light since)."""
         with self._lock:
             return bool(shape) and shape in self._shapes
+
+    def starting_nice(self, shape: str, heavy_nice: int, cheap_to_restore: bool) -> int:
+        """The nice value a query of this shape starts at: a heavy shape's, a longer one's, or 0."""
+        if self.predicted_heavy(shape):
+            return heavy_nice
+        if self.expected_seconds(shape) >= LONGER_SECONDS:
+            return longer_nice(heavy_nice, cheap_to_restore)
+        return 0
 
     def expected_seconds(self, shape: str) -> float:
         """How long a query of this shape is expected to hold its process: what orders the queries that wait."""
