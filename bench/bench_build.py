@@ -48,7 +48,7 @@ def generate_additions(base: str, claims: int = 3) -> Graph:
             (ldn.aboutIntervention, kg["low-dose-naltrexone"]), (ldn.aboutCondition, kg.fibromyalgia),
             (ldn.claimedBy, authors), (ldn.evidenceSource, source), (ldn.sourcingStatus, ldn.Sourced),
             (ldn.statedIn, kg["source/wikipedia-low-dose-naltrexone"]),
-            (ldn.evidenceCode, ldn.CuratorInferenceFromWikipedia), (ldn.evidenceCode, ldn.TraceableAuthorStatement),
+            (ldn.evidenceCode, ldn.CuratorInferenceFromWikipedia),
             (ldn.claimYear, Literal(2024)),
         ):
             g.add((claim, predicate, obj))

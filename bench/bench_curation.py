@@ -85,7 +85,7 @@ claim:bench-{n}-trial-results a ldn:EvidenceClaim ;
     ldn:evidenceSource src:bench-{n}-article ;
     ldn:sourcingStatus ldn:Sourced ;
     ldn:statedIn src:wikipedia-low-dose-naltrexone ;
-    ldn:evidenceCode ldn:CuratorInferenceFromWikipedia , ldn:TraceableAuthorStatement .
+    ldn:evidenceCode ldn:CuratorInferenceFromWikipedia .
 
 claim:bench-{n}-trial-design a ldn:EvidenceClaim ;
     rdfs:label "Bench claim {n}: the fibromyalgia trial was randomized"@en ;
@@ -99,9 +99,9 @@ claim:bench-{n}-trial-design a ldn:EvidenceClaim ;
     ldn:evidenceSource src:bench-{n}-article ;
     ldn:sourcingStatus ldn:Sourced ;
     ldn:statedIn src:wikipedia-low-dose-naltrexone ;
-    ldn:evidenceCode ldn:TraceableAuthorStatement .
+    ldn:evidenceCode ldn:CuratorInferenceFromWikipedia .
 
-src:bench-{n}-article a ldn:JournalArticle ;
+src:bench-{n}-article a ldn:StudyReportArticle ;
     rdfs:label "Low-dose naltrexone for fibromyalgia: bench trial {n}"@en ;
     ldn:authorList "Bench A, Example B" ;
     ldn:authoredBy au:bench-{n}-authors ;

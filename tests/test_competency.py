@@ -67,12 +67,19 @@ def test_cq03_claims_per_condition_with_stance_level_sources_and_year(built_stor
     per_condition: dict[str, int] = {}
     for r in result:
         per_condition[r["condition"]] = per_condition.get(r["condition"], 0) + 1
+    # A source cited for a broader sentence gives evidence only to what it covers: the Cochrane
+    # review to Crohn's disease (not Hashimoto's or MS), Kim and Younger to chronic pain, Li to the rest.
     assert per_condition == {
-        "Crohn's disease": 4, "Hashimoto's disease": 4, "multiple sclerosis": 6,
-        "chronic pain": 3, "autoimmune disorders": 3, "cancers": 3,
+        "Crohn's disease": 4, "Hashimoto's disease": 2, "multiple sclerosis": 4,
+        "chronic pain": 2, "autoimmune disorders": 1, "cancers": 1,
         "fibromyalgia": 6, "irritable bowel disease": 2, "long COVID": 4,
         "chronic conditions involving immune system dysregulation": 1,
     }
+    assert rows([r for r in result if r["condition"] == "multiple sclerosis"], "evidenceLevel") == {("health organisation statement",)}
+    assert rows([r for r in result if r["condition"] == "chronic pain"], "evidenceLevel", "doi", "year") == {
+        ("systematic review", "10.1007/s11916-020-00898-0", "2020"), ("published studies", "10.1007/s10067-014-2517-2", "2014")}
+    [unsourced] = [r for r in result if r["condition"] == "chronic conditions involving immune system dysregulation"]
+    assert "evidenceLevel" not in unsourced and "source" not in unsourced and "year" not in unsourced
     fibromyalgia = rows([r for r in result if r["condition"] == "fibromyalgia"], "stance", "evidenceLevel", "doi", "pmid", "year")
     assert fibromyalgia == {
         ("promising", "review", "10.3390/medsci6040082", "30248938", "2018"),
@@ -170,6 +177,37 @@ def test_cq10_regulatory_status_per_jurisdiction_rests_on_an_unsourced_statement
     }
     assert {r["url"] for r in result} == {
         "https://en.wikipedia.org/w/index.php?title=Low-dose_naltrexone&oldid=1227531363"}
+
+
+def test_cq11_strongest_evidence_per_condition_from_the_ranked_levels(built_store: Path) -> None:
+    result = ask(built_store, "cq11-strongest-evidence.rq")
+    assert rows(result, "condition", "strongest", "rank") == {
+        ("Crohn's disease", "systematic review", "1"),
+        ("chronic pain", "systematic review", "1"),
+        ("fibromyalgia", "systematic review", "1"),
+        ("long COVID", "clinical study", "2"),
+        ("irritable bowel disease", "review", "4"),
+        ("autoimmune disorders", "published studies", "5"),
+        ("cancers", "published studies", "5"),
+        ("Hashimoto's disease", "health organisation statement", "8"),
+        ("multiple sclerosis", "health organisation statement", "8"),
+    }
+    [fibromyalgia] = [r for r in result if r["condition"] == "fibromyalgia"]
+    assert len(fibromyalgia["claims"].split(" | ")) == 3  # the three claims of the 2023 review
+
+
+def test_cq12_conditions_with_only_hypothesis_level_support(built_store: Path) -> None:
+    result = ask(built_store, "cq12-hypothesis-only.rq")
+    assert rows(result, "condition", "sourcing") == {("chronic conditions involving immune system dysregulation", "unsourced")}
+
+
+def test_cq13_claims_on_sources_published_after_a_year_never_reach_the_article(built_store: Path) -> None:
+    result = ask(built_store, "cq13-sources-after-year.rq")
+    assert sorted({(r["year"], r["doi"]) for r in result if "doi" in r}) == [
+        ("2020", "10.1007/s11916-020-00898-0"), ("2021", "10.1186/s13063-021-05776-7"),
+        ("2022", "10.1016/j.bbih.2022.100485"), ("2023", "10.31128/AJGP-09-22-6564")]
+    assert len(result) == 12  # 3 on Eve 2020, 1 on Kim 2020, 1 on Bruun 2021, 4 from 2022, 3 on Aitcheson 2023
+    assert "2024" not in {r["year"] for r in result}  # the Wikipedia revision is where claims are stated, not evidence
 
 
 @pytest.mark.parametrize("query", sorted(p.name for p in QUERIES.glob("*.rq")))

@@ -442,7 +442,7 @@ claim:hostile a ldn:EvidenceClaim , owl:NamedIndividual ;
     rdfs:label "{SCRIPT} claim"@en ;
     ldn:articleText "{IMG_TTL} said the article, then {SCRIPT}" ;
     ldn:quotation "{SCRIPT}" ;
-    ldn:stance ldn:Supports ; ldn:evidenceLevel ldn:ClinicalStudyEvidence ;
+    ldn:stance ldn:Supports ; ldn:evidenceLevel ldn:OrganisationStatement ; ldn:claimYear 2020 ;
     ldn:aboutCondition kg:hostile-condition ;
     ldn:claimedBy kg:wikipedia-contributors ;
     ldn:evidenceSource src:hostile-source ; ldn:sourcingStatus ldn:Sourced ;

@@ -17,9 +17,18 @@ sh:minInclusive..., sh:lessThanOrEquals, sh:or of direct paths) look only at the
 node's own triples; sh:class also at the types of its values (one hop).
 
 EvidenceClaimShape SPARQL
-  sourced without evidenceSource, unsourced with one, quotation not in articleText: own triples.
-  source published after claimYear / before validAsOfYear: ?value ldn:publicationYear, one hop.
+  sourced without evidenceSource or level, unsourced with either, quotation not in articleText: own triples.
+  source published after claimYear / before validAsOfYear / claim without a year: ?value ldn:publicationYear, one hop.
+  retired level or code: the value's owl:deprecated and skos:definition, one hop.
+  level agrees with the source's type: the source's rdf:type (one hop), the type's
+  ldn:allowsEvidenceLevel (two hops: own triples of every rdf:type object) and those levels' labels.
+  condition within the source's scope: the source's ldn:hasReading (one hop), the reading's
+  ldn:coversCondition (two hops: own triples of every ldn:hasReading object) and those conditions' labels.
+StudyShape SPARQL
+  design agrees with the reporting source's type: ldn:reportedIn, its rdf:type, the type's
+  ldn:allowsStudyDesign (as for claims).
 SourceShape SPARQL
+  typed as its reading says: the reading's ldn:assignsType, one hop.
   same DOI: every stored ?value ldn:doi whose lower-cased text equals one of N's DOIs
   (a filtered scan of ldn:doi, since the comparison ignores case).
   same reference number: every stored ?value ldn:referenceNumber with the same term.
@@ -71,6 +80,7 @@ from kgserver import changes
 from kgserver.config import Settings
 
 _QUDT_HAS_UNIT = "http://qudt.org/schema/qudt/hasUnit"
+_RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 _XSD_STRING = str(XSD.string)
 _RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 
@@ -130,9 +140,10 @@ class _Finder:
         for node in hop:
             self.own_triples(node)
         for node in focus | hop:
-            for predicate in (f"{self.ldn}doseLevel", _QUDT_HAS_UNIT):
+            for predicate in (f"{self.ldn}doseLevel", _QUDT_HAS_UNIT, _RDF_TYPE, f"{self.ldn}hasReading"):
                 for obj in self.objects_of(node, URIRef(predicate)):
                     self.own_triples(obj)
+        self.readings_and_allowances(focus | hop)
         self.same_dois(focus)
         self.same_reference_numbers(focus)
         self.regimens_of_same_drug(focus)
@@ -179,6 +190,24 @@ class _Finder:
         yield from set(self.objects_of(node, predicate))
 
     # -- what particular constraints need ------------------------------------------------
+
+    def readings_and_allowances(self, nodes: set[Node]) -> None:
+        """What the level, design and scope rules read two hops away, with the labels their messages name.
+
+        A type's ldn:allowsEvidenceLevel / ldn:allowsStudyDesign are annotations of an ontology
+        class, which pySHACL does not mix into the data: they are copied into the data part, as a
+        full validation (which merges the ontology) sees them.
+        """
+        allowances = [URIRef(f"{self.ldn}allowsEvidenceLevel"), URIRef(f"{self.ldn}allowsStudyDesign")]
+        for node in nodes:
+            for reading in set(self.objects_of(node, URIRef(f"{self.ldn}hasReading"))):
+                for condition in set(self.objects_of(reading, URIRef(f"{self.ldn}coversCondition"))):
+                    self.own_triples(condition)
+            for kind in set(self.objects_of(node, URIRef(_RDF_TYPE))):
+                for predicate in allowances:
+                    for allowed in set(self.objects_of(kind, predicate)):
+                        self.data.add((kind, predicate, allowed))
+                        self.own_triples(allowed)
 
     def same_dois(self, focus: set[Node]) -> None:
         """Every stored ldn:doi whose text equals one of the focus nodes' DOIs, ignoring case."""

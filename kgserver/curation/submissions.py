@@ -131,9 +131,10 @@ def retract(dataset: LiveDataset, settings: Settings, curator: str, submission_i
 
 
 def cited_sources(store: Store, settings: Settings, addition: Graph) -> set[URIRef]:
-    """The sources an addition rests on: objects of cito:citesAsEvidence and its sub-properties, and typed sources."""
+    """The sources an addition rests on: objects of cito:citesAsEvidence and its sub-properties, the article
+    its claims are stated in (ldn:statedIn), and typed sources."""
     ldn = settings.prefixes["ldn"]
-    citing = _closure(store, settings, RDFS.subPropertyOf, CITO.citesAsEvidence) | {CITO.citesAsEvidence}
+    citing = _closure(store, settings, RDFS.subPropertyOf, CITO.citesAsEvidence) | {CITO.citesAsEvidence, URIRef(f"{ldn}statedIn")}
     source_classes = _closure(store, settings, RDFS.subClassOf, URIRef(f"{ldn}Source")) | {URIRef(f"{ldn}Source")}
     used = {obj for _s, predicate, obj in addition if predicate in citing and isinstance(obj, URIRef)}
     used |= {subject for subject, _p, cls in addition.triples((None, RDF.type, None)) if cls in source_classes and isinstance(subject, URIRef)}

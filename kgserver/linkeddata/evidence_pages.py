@@ -245,7 +245,8 @@ def claims_citing(store: Store, settings: Settings, iri: str) -> tuple[ClaimSumm
     return claim_summaries(
         store,
         settings,
-        f"?citing rdfs:subPropertyOf* <http://purl.org/spar/cito/citesAsEvidence> . ?claim ?citing {iri_term(iri)} .",
+        f"{{ ?citing rdfs:subPropertyOf* <http://purl.org/spar/cito/citesAsEvidence> . ?claim ?citing {iri_term(iri)} . }}"
+        f" UNION {{ ?claim ldn:statedIn {iri_term(iri)} . }}",
     )
 
 

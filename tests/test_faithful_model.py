@@ -1,0 +1,124 @@
+"""A careful researcher queries the shipped graph with `kgserver query` and finds it says no more
+than its sources: evidence only for what a source covers, one type of evidence per source,
+"unsourced" said once, a year on every claim that has one, receptor families apart from receptors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+PREFIXES = """PREFIX src: <https://w3id.org/ldn-kg/id/source/>
+PREFIX claim: <https://w3id.org/ldn-kg/id/claim/>
+PREFIX cito: <http://purl.org/spar/cito/>
+"""
+
+
+def query(store: Path, sparql: str) -> list[dict[str, str]]:
+    """Run SPARQL through the CLI as JSON (ldn:, kg:, rdfs:, owl:, skos:, prov: need no declaration)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "kgserver", "query", "--store", str(store), PREFIXES + sparql, "--format", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    answer = json.loads(out)
+    if "boolean" in answer:
+        return [{"result": str(answer["boolean"]).lower()}]
+    return [{k: v["value"] for k, v in b.items()} for b in answer["results"]["bindings"]]
+
+
+def test_no_condition_gets_a_level_from_a_source_that_does_not_cover_it(built_store: Path) -> None:
+    outside = query(built_store, """
+        SELECT ?claim ?condition WHERE {
+          ?claim ldn:aboutCondition ?condition ; ldn:evidenceSource ?s .
+          ?s ldn:hasReading/ldn:coversCondition ?any .
+          FILTER NOT EXISTS { ?s ldn:hasReading/ldn:coversCondition ?condition } }""")
+    assert outside == []
+    # the Cochrane review of Crohn's disease is still cited for the lead sentence, with its scope said
+    parker = query(built_store, """
+        SELECT ?about ?beyond WHERE {
+          claim:evidence-lacking-parker ldn:aboutCondition ?about ; ldn:beyondSourceScope ?beyond }""")
+    assert {(r["about"].rsplit("/", 1)[1], r["beyond"].rsplit("/", 1)[1]) for r in parker} == {
+        ("crohns-disease", "hashimotos-disease"), ("crohns-disease", "multiple-sclerosis")}
+
+
+def test_no_systematic_review_is_reported_for_multiple_sclerosis(built_store: Path) -> None:
+    levels = query(built_store, """
+        SELECT DISTINCT ?level WHERE { ?c ldn:aboutCondition kg:multiple-sclerosis ; ldn:evidenceLevel ?level }""")
+    assert {r["level"].rsplit("#", 1)[1] for r in levels} == {"OrganisationStatement"}
+
+
+def test_every_claim_level_agrees_with_its_source_type_kim_2020_included(built_store: Path) -> None:
+    disagreeing = query(built_store, """
+        SELECT ?claim WHERE {
+          ?claim ldn:evidenceLevel ?level ; ldn:evidenceSource ?s .
+          ?s a ?type . ?type ldn:allowsEvidenceLevel ?any .
+          FILTER NOT EXISTS { ?s a ?t2 . ?t2 ldn:allowsEvidenceLevel ?level } }""")
+    assert disagreeing == []
+    [kim] = query(built_store, "SELECT ?level WHERE { claim:promise-kim ldn:evidenceLevel ?level }")
+    assert kim["level"].endswith("#SystematicReviewEvidence")
+    designs = query(built_store, """
+        SELECT ?study WHERE {
+          ?study ldn:studyDesign ?d ; ldn:reportedIn ?s . ?s a ?type . ?type ldn:allowsStudyDesign ?any .
+          FILTER NOT EXISTS { ?s a ?t2 . ?t2 ldn:allowsStudyDesign ?d } }""")
+    assert designs == []
+
+
+def test_a_source_type_read_from_a_title_is_marked_as_the_curators_reading(built_store: Path) -> None:
+    [kim] = query(built_store, """
+        SELECT ?words ?type ?by WHERE {
+          src:kim-2020 ldn:hasReading ?r . ?r a ldn:CuratorInterpretation ; ldn:interpretationOf ?words ;
+             ldn:assignsType ?type ; prov:wasAttributedTo/rdfs:label ?by }""")
+    assert kim == {"words": "Low-Dose Naltrexone for Chronic Pain: Update and Systemic Review",
+                   "type": "https://w3id.org/ldn-kg/ontology#SystematicReviewArticle", "by": "LDN-KG curators"}
+    untyped = query(built_store, """
+        SELECT ?s WHERE { ?s ldn:hasReading/ldn:assignsType ?t . FILTER NOT EXISTS { ?s a ?t } }""")
+    assert untyped == []
+
+
+def test_unsourced_is_said_once_by_the_sourcing_status(built_store: Path) -> None:
+    retired = query(built_store, """
+        SELECT ?claim WHERE { ?claim ldn:evidenceLevel|ldn:evidenceCode ?term . ?term owl:deprecated true }""")
+    assert retired == []
+    with_level = query(built_store, """
+        SELECT ?claim WHERE { ?claim ldn:sourcingStatus ?s ; ldn:evidenceLevel ?l . FILTER (?s != ldn:Sourced) }""")
+    assert with_level == []
+    [eco] = query(built_store, "SELECT ?eco WHERE { ldn:Unsourced skos:exactMatch ?eco }")
+    assert eco["eco"] == "http://purl.obolibrary.org/obo/ECO_0000034"
+
+
+def test_every_sourced_claim_with_a_dated_source_has_one_claim_year(built_store: Path) -> None:
+    missing = query(built_store, """
+        SELECT ?claim WHERE { ?claim ldn:evidenceSource/ldn:publicationYear ?y .
+                              FILTER NOT EXISTS { ?claim ldn:claimYear ?year } }""")
+    assert missing == []
+    [counts] = query(built_store, """
+        SELECT (COUNT(DISTINCT ?c) AS ?claims) (COUNT(DISTINCT ?dated) AS ?dated) WHERE {
+          ?c a ldn:EvidenceClaim . OPTIONAL { ?c ldn:claimYear ?y . BIND (?c AS ?dated) } }""")
+    assert (counts["claims"], counts["dated"]) == ("39", "32")  # unsourced and National MS Society claims have none
+    [norway] = query(built_store, "SELECT ?y WHERE { claim:norway-prescribers ldn:claimYear ?y }")
+    assert norway["y"] == "2017"  # the article's "In 2017, Raknes and Småbrekke published"
+
+
+def test_following_cites_as_evidence_never_reaches_the_wikipedia_article(built_store: Path) -> None:
+    [reached] = query(built_store, "ASK { ?claim cito:citesAsEvidence src:wikipedia-low-dose-naltrexone }")
+    assert reached == {"result": "false"}
+    [years] = query(built_store, """
+        SELECT (MAX(?y) AS ?latest) WHERE { ?claim cito:citesAsEvidence/ldn:publicationYear ?y }""")
+    assert years["latest"] == "2023"
+
+
+def test_which_receptors_returns_receptors_not_the_families_beside_them(built_store: Path) -> None:
+    receptors = query(built_store, "SELECT ?r WHERE { ?r a ldn:Receptor }")
+    names = {r["r"].rsplit("/", 1)[1] for r in receptors}
+    assert names == {"mu-opioid-receptor", "kappa-opioid-receptor", "delta-opioid-receptor", "toll-like-receptor-4"}
+    families = query(built_store, "SELECT ?f ?m WHERE { ?f a ldn:ReceptorFamily . OPTIONAL { ?f ldn:memberReceptor ?m } }")
+    assert {r["f"].rsplit("/", 1)[1] for r in families} == {"opioid-receptors", "gaba-receptors"}
+
+
+def test_inverse_properties_are_in_the_inferred_graph_only(built_store: Path) -> None:
+    graphs = query(built_store, "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ldn:supportsClaim ?claim } }")
+    assert [r["g"] for r in graphs] == ["https://w3id.org/ldn-kg/graph/inferred"]
+    [answer] = query(built_store, "ASK { src:kim-2020 ldn:supportsClaim claim:promise-kim }")
+    assert answer == {"result": "true"}  # the default graph is the union, inferred triples included
