@@ -73,8 +73,8 @@ ADDITION = """
 
 claim:bench-{n}-trial-results a ldn:EvidenceClaim ;
     rdfs:label "Bench claim {n}: a fibromyalgia trial reports less pain with low-dose naltrexone"@en ;
-    ldn:articleText "In the trial, 42% of participants taking low-dose naltrexone reported less pain." ;
-    ldn:quotation "reported less pain" ;
+    ldn:articleText "All clinical studies examined showed statistically significant improvements in pain and pain tolerance with mild side effects" ;
+    ldn:quotation "statistically significant improvements in pain" ;
     ldn:stance ldn:Promising ;
     ldn:evidenceLevel ldn:ClinicalStudyEvidence ;
     ldn:claimYear 2025 ;
@@ -89,7 +89,7 @@ claim:bench-{n}-trial-results a ldn:EvidenceClaim ;
 
 claim:bench-{n}-trial-design a ldn:EvidenceClaim ;
     rdfs:label "Bench claim {n}: the fibromyalgia trial was randomized"@en ;
-    ldn:articleText "A randomized, placebo-controlled trial of low-dose naltrexone in fibromyalgia." ;
+    ldn:articleText "Clinical trials for treatment of fibromyalgia were initiated in 2021." ;
     ldn:stance ldn:Reports ;
     ldn:evidenceLevel ldn:ClinicalStudyEvidence ;
     ldn:claimYear 2025 ;
@@ -117,7 +117,7 @@ au:bench-{n}-authors a ldn:AuthorGroup ;
 study:bench-{n}-trial a ldn:Study ;
     rdfs:label "Bench trial {n} of low-dose naltrexone for fibromyalgia"@en ;
     ldn:studyDesign ldn:RandomizedControlledTrial ;
-    ldn:studyTopic "randomized, placebo-controlled trial" ;
+    ldn:studyTopic "double-blind, randomized, placebo-controlled trial" ;
     ldn:studiesIntervention kg:low-dose-naltrexone ;
     ldn:studiesCondition kg:fibromyalgia ;
     ldn:startYear 2022 ;

@@ -163,7 +163,11 @@ def validate_cmd(
 def check(settings: Settings, store_dir: Path | None) -> None:
     """Validate the whole graph against the shapes and check its consistency with HermiT.
 
-    Example: kgserver check
+    With --store, every curator's submission in the store is checked again too, against the
+    shapes and ontology the store holds now (after a rebuild from changed sources, the new
+    ones), and those that no longer conform are listed; nothing is changed or dropped.
+
+    Example: kgserver check --store var/store
     """
     require_java()
     sources = _sources(settings, store_dir)
@@ -171,8 +175,23 @@ def check(settings: Settings, store_dir: Path | None) -> None:
     click.echo(render_text(report))
     reasoning = reason(sources.ontology, sources.data)
     click.echo("consistent" if reasoning.consistent else f"inconsistent: {reasoning.explanation}")
-    if not (report.conforms and reasoning.consistent):
+    submissions_conform = store_dir is None or _recheck_submissions(settings, store_dir)
+    if not (report.conforms and reasoning.consistent and submissions_conform):
         sys.exit(1)
+
+
+def _recheck_submissions(settings: Settings, store_dir: Path) -> bool:
+    """Print each stored submission's verdict under the current shapes; do all still conform?"""
+    from kgserver.curation.checks import recheck_submissions
+
+    store = kgstore.open_read_only(store_dir)
+    verdicts = recheck_submissions(store, settings)
+    failing = [(submission, report) for submission, report in verdicts if not report.conforms]
+    click.echo(f"submissions: {len(verdicts)} checked, {len(failing)} no longer conform")
+    for submission, report in failing:
+        click.echo(f"submission {submission} no longer conforms:")
+        click.echo(render_text(report))
+    return not failing
 
 
 @cli.command()

@@ -210,6 +210,18 @@ def test_cq13_claims_on_sources_published_after_a_year_never_reach_the_article(b
     assert "2024" not in {r["year"] for r in result}  # the Wikipedia revision is where claims are stated, not evidence
 
 
+def test_cq14_every_literal_that_is_curator_text(built_store: Path) -> None:
+    result = ask(built_store, "cq14-curator-text.rq")
+    by_property: dict[str, int] = {}
+    for r in result:
+        by_property[r["property"]] = by_property.get(r["property"], 0) + 1
+    assert set(by_property) == {"label", "definition", "alternative label", "scope note", "citation note", "population"}
+    texts = {(r["subject"].removeprefix("https://w3id.org/ldn-kg/id/"), r["property"]): r["text"] for r in result}
+    assert texts[("finding/norway-2014-all-doctors", "population")] == "all doctors registered in Norway in 2014"
+    assert ("claim/promise-kim", "label") in texts and ("multiple-sclerosis", "definition") in texts
+    assert not any(p in ("article text", "quotation", "title", "caveat") for _s, p in texts)
+
+
 @pytest.mark.parametrize("query", sorted(p.name for p in QUERIES.glob("*.rq")))
 def test_every_shipped_query_has_a_test(query: str) -> None:
     tested = {n for n in globals() if n.startswith("test_cq")}

@@ -1,6 +1,7 @@
 """A careful researcher queries the shipped graph with `kgserver query` and finds it says no more
 than its sources: evidence only for what a source covers, one type of evidence per source,
-"unsourced" said once, a year on every claim that has one, receptor families apart from receptors."""
+"unsourced" said once, a year on every claim that has one, receptor families apart from receptors,
+outcomes and trial design as structure."""
 
 from __future__ import annotations
 
@@ -122,3 +123,18 @@ def test_inverse_properties_are_in_the_inferred_graph_only(built_store: Path) ->
     assert [r["g"] for r in graphs] == ["https://w3id.org/ldn-kg/graph/inferred"]
     [answer] = query(built_store, "ASK { src:kim-2020 ldn:supportsClaim claim:promise-kim }")
     assert answer == {"result": "true"}  # the default graph is the union, inferred triples included
+
+
+def test_outcomes_safety_limitations_and_trial_design_are_structure_not_strings(built_store: Path) -> None:
+    [review] = query(built_store, """
+        SELECT (GROUP_CONCAT(?outcome; separator=", ") AS ?outcomes) ?safety WHERE {
+          ?claim ldn:significantImprovementIn/rdfs:label ?outcome ; ldn:sideEffectSeverity/rdfs:label ?safety ;
+                 ldn:evidenceSource/ldn:doi "10.31128/AJGP-09-22-6564" }
+        GROUP BY ?safety""")
+    assert sorted(review["outcomes"].split(", ")) == ["pain", "pain tolerance"] and review["safety"] == "mild side effects"
+    [limited] = query(built_store, "SELECT ?claim WHERE { ?claim ldn:limitation ldn:SmallSampleSizes }")
+    assert limited["claim"].endswith("/claim/fibromyalgia-review-limitations")
+    features = query(built_store, """
+        SELECT ?feature WHERE { ?study ldn:designFeature/rdfs:label ?feature ; ldn:studiesCondition kg:fibromyalgia ;
+                                       ldn:studyDesign ldn:RandomizedControlledTrial }""")
+    assert {r["feature"] for r in features} == {"double-blind", "placebo-controlled", "randomized"}

@@ -433,6 +433,10 @@ kg:hostile-condition a ldn:Condition , owl:NamedIndividual ;
     rdfs:label "{SCRIPT} syndrome"@en ;
     skos:definition "{IMG_TTL} a condition named to break pages"@en .
 
+src:hostile-article a ldn:EncyclopediaArticle , owl:NamedIndividual ;
+    rdfs:label "An article whose words are HTML"@en ;
+    ldn:articleBody "{IMG_TTL} said the article, then {SCRIPT}" .
+
 src:hostile-source a ldn:WebDocument , owl:NamedIndividual ;
     rdfs:label "{IMG_TTL} title"@en ;
     ldn:publicationYear 2020 ;
@@ -446,7 +450,7 @@ claim:hostile a ldn:EvidenceClaim , owl:NamedIndividual ;
     ldn:aboutCondition kg:hostile-condition ;
     ldn:claimedBy kg:wikipedia-contributors ;
     ldn:evidenceSource src:hostile-source ; ldn:sourcingStatus ldn:Sourced ;
-    ldn:statedIn src:wikipedia-low-dose-naltrexone ;
+    ldn:statedIn src:hostile-article ;
     ldn:evidenceCode ldn:CuratorInferenceFromWikipedia .
 """
 HOSTILE_PAGES = ("/id/claim/hostile", "/id/hostile-condition", "/id/source/hostile-source", "/")
@@ -479,6 +483,17 @@ def test_words_that_look_like_html_are_shown_as_text(hostile_server, path):
     ]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in fetched.text
     assert SCRIPT in document.text  # the reader sees the words themselves
+
+
+def test_a_claim_page_tells_the_articles_words_from_the_curators_text(served_store):
+    document = page(served_store, "https://w3id.org/ldn-kg/id/claim/fibromyalgia-review-limitations")
+    facts = [child for child in document.find("dl", class_="facts").children if child.tag in ("dt", "dd")]
+    marked = {term.text: value.find("span", class_="text-origin").text
+              for term, value in zip(facts[::2], facts[1::2], strict=True) if value.find_all("span", class_="text-origin")}
+    assert marked == {"caveat": "(the article's words)"}
+    assert "the curators' text" in document.find("p", class_="text-origin-note").text
+    headings = [element.text for element in document.iter() if element.tag in ("h2", "blockquote")]
+    assert headings[headings.index("In the article's words") + 1] == document.find("blockquote", class_="article-text").text
 
 
 def test_a_hostile_claim_page_keeps_its_quote_and_link_intact(hostile_server):

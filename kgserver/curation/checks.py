@@ -103,3 +103,15 @@ def _cached(
             del _cache[old]
         _cache[key] = prepared
     return prepared
+
+
+def recheck_submissions(store: kgstore.Store, settings: Settings) -> list[tuple[str, ValidationReport]]:
+    """Every live submission checked again against the stored shapes and ontology, oldest first.
+
+    After a rebuild from changed sources the stored shapes are the new ones: this is how
+    additions accepted under the old shapes are found to no longer conform (nothing is dropped).
+    """
+    prefix = f"{settings.base}graph/submission/"
+    state = changes.read_state(store, settings)
+    graphs = sorted(iri for iri in state.live_graphs if iri.startswith(prefix))
+    return [(iri.removeprefix(prefix), check_addition(store, settings, kgstore.read_graph(store, iri))) for iri in graphs]

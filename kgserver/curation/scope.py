@@ -49,6 +49,8 @@ TreatsShape SPARQL (FILTER NOT EXISTS a supporting claim)
 StudiedShape SPARQL
   for each (f studiedToTreat|inClinicalTrialsFor|offLabelUseFor ?value): one stored claim
   with ldn:aboutIntervention f and ldn:aboutCondition ?value (a witness).
+TextOriginShape and QuotedWordsShape (SPARQL targets)
+  every predicate's ldn:textOrigin (copied into the data part) and every stored ldn:articleBody.
 RegulatoryStatusShape SPARQL (no claim states it)
   for each f in N: one stored (?claim ldn:aboutRegulatoryStatus f) triple, if any.
 
@@ -150,6 +152,8 @@ class _Finder:
         self.supporting_claims(focus)
         self.regulatory_claims(focus)
         self.class_hierarchy()
+        self.articles()
+        self.text_origins()
         return Scope(self.data, self.ontology)
 
     # -- collecting ----------------------------------------------------------------------
@@ -287,6 +291,23 @@ class _Finder:
             for quad in self.store.quads_for_pattern(None, predicate, term, None):
                 if self.add([quad]):
                     break
+
+    def articles(self) -> None:
+        """Every stored article body: the article's and the sources' words are looked for in it."""
+        self.add(self.store.quads_for_pattern(None, ox.NamedNode(f"{self.ldn}articleBody"), None, None))
+
+    def text_origins(self) -> None:
+        """Whose words each predicate in scope holds, copied into the data part.
+
+        ldn:textOrigin annotates an ontology property, and pySHACL does not mix annotations
+        of properties into the data; a full validation, which merges the ontology, sees them.
+        """
+        origin = ox.NamedNode(f"{self.ldn}textOrigin")
+        predicates = {p for graph in (self.data, self.ontology) for p in graph.predicates() if isinstance(p, URIRef)}
+        for predicate in predicates:
+            for quad in self.add(self.store.quads_for_pattern(ox.NamedNode(str(predicate)), origin, None, None)):
+                self.data.add((_term(quad.subject), _term(quad.predicate), _term(quad.object)))
+                self.own_triples(_term(quad.object))  # the origin's label, which the message names
 
     def class_hierarchy(self) -> None:
         """Every rdfs:subClassOf triple, so targets and sh:class see subclasses as a full run does."""

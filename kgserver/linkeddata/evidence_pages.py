@@ -173,12 +173,13 @@ def _link(settings: Settings, row: Row, name: str) -> Link | None:
 
 
 _CLAIM_LINKS = """
-SELECT ?property ?propertyLabel ?value ?valueLabel WHERE {
+SELECT ?property ?propertyLabel ?originLabel ?value ?valueLabel WHERE {
   VALUES ?property { ldn:aboutIntervention ldn:aboutCondition ldn:aboutTarget ldn:aboutInteraction ldn:aboutEffect
                      ldn:aboutStudy ldn:aboutRegulatoryStatus ldn:aboutFinding ldn:claimedBy ldn:sourcingStatus
                      ldn:statedIn ldn:claimYear ldn:validAsOfYear ldn:outcome ldn:caveat ldn:flaggedSince }
   %s ?property ?value .
   OPTIONAL { ?property rdfs:label ?propertyLabel }
+  OPTIONAL { ?property ldn:textOrigin/rdfs:label ?originLabel }
   OPTIONAL { ?value rdfs:label ?valueLabel }
 } ORDER BY LCASE(STR(?valueLabel)) STR(?value)
 """
@@ -201,7 +202,9 @@ def claim_detail(store: Store, settings: Settings, iri: str) -> ClaimDetail | No
     if not summaries:
         return None
     ldn = settings.prefixes["ldn"]
-    by_property = _values_by_property(settings, select(store, settings, _CLAIM_LINKS % iri_term(iri)))
+    rows = select(store, settings, _CLAIM_LINKS % iri_term(iri))
+    by_property = _values_by_property(settings, rows)
+    origins = {row["property"].value: text(row, "originLabel") for row in rows if text(row, "originLabel")}
     status = by_property.get(f"{ldn}sourcingStatus", ("", ()))[1]
     return ClaimDetail(
         summary=summaries[0],
@@ -209,7 +212,7 @@ def claim_detail(store: Store, settings: Settings, iri: str) -> ClaimDetail | No
         claimants=tuple(Link(value.href, value.text) for value in by_property.get(f"{ldn}claimedBy", ("", ()))[1] if value.href),
         sourcing=Link(status[0].href, status[0].text) if status and status[0].href else None,
         stated_in=tuple(Link(value.href, value.text) for value in by_property.get(f"{ldn}statedIn", ("", ()))[1] if value.href),
-        notes=_fields(by_property, (f"{ldn}{name}" for name in _NOTE_PROPERTIES)),
+        notes=_fields(by_property, (f"{ldn}{name}" for name in _NOTE_PROPERTIES), origins),
     )
 
 
@@ -230,9 +233,11 @@ def _value(settings: Settings, term: NamedNode | BlankNode | Literal, label: str
     return Value(term.value)
 
 
-def _fields(by_property: dict[str, tuple[str, tuple[Value, ...]]], properties: Iterable[str]) -> tuple[Field, ...]:
-    """The given properties that have values, in the given order, as named fields."""
-    return tuple(Field(*by_property[prop]) for prop in properties if prop in by_property)
+def _fields(
+    by_property: dict[str, tuple[str, tuple[Value, ...]]], properties: Iterable[str], origins: dict[str, str] | None = None
+) -> tuple[Field, ...]:
+    """The given properties that have values, in the given order, as named fields, with whose words they hold."""
+    return tuple(Field(*by_property[prop], (origins or {}).get(prop)) for prop in properties if prop in by_property)
 
 
 def claims_about_condition(store: Store, settings: Settings, iri: str) -> tuple[ClaimSummary, ...]:

@@ -63,6 +63,7 @@ class Field:
 
     name: str
     values: tuple[Value, ...]
+    origin: str | None = None  # whose words the values are, where the property declares it (ldn:textOrigin)
 
 
 Row = dict[str, NamedNode | BlankNode | Literal]
