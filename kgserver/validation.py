@@ -128,8 +128,13 @@ def _one_of_each_target(shapes: Graph) -> Graph:
     return sample
 
 
-def validate_prepared(data: Graph, shapes: PreparedShapes, ontology: Graph) -> ValidationReport:
+def validate_prepared(
+    data: Graph, shapes: PreparedShapes, ontology: Graph, prefixes_from: Graph | None = None
+) -> ValidationReport:
     """Validate `data` against shapes parsed before; `validate` is this with shapes parsed for one use.
+
+    The report names terms with the prefixes of `prefixes_from` (an addition as parsed), then
+    of the data, shapes and ontology; they are bound only when there is a result to show.
 
     Prepared once, shapes pay off for small data graphs, such as an addition with its
     neighbourhood, where parsing the shapes would otherwise cost more than validating. pySHACL's shape objects are not
@@ -145,12 +150,11 @@ def validate_prepared(data: Graph, shapes: PreparedShapes, ontology: Graph) -> V
     )
     validator.shacl_graph = shapes.parsed
     _conforms, results_graph, _text = validator.run()
-    namespaces = _namespaces(data, shapes.graph, ontology)
-    results = (
-        _result(results_graph, node, data, shapes.graph, namespaces)
-        for node in results_graph.subjects(RDF.type, SH.ValidationResult)
-    )
-    return ValidationReport(_sorted(results))
+    nodes = list(results_graph.subjects(RDF.type, SH.ValidationResult))
+    if not nodes:  # the prefixes are only for showing results: an addition binding thousands costs seconds
+        return ValidationReport(())
+    namespaces = _namespaces(*([prefixes_from] if prefixes_from is not None else []), data, shapes.graph, ontology)
+    return ValidationReport(_sorted(_result(results_graph, node, data, shapes.graph, namespaces) for node in nodes))
 
 
 def inconsistency_result(explanation: str) -> ValidationResult:

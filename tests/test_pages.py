@@ -407,6 +407,16 @@ def test_the_evidence_map_has_a_legend_and_a_table_for_readers_without_the_pictu
     assert {th.text for th in table.find("tbody").find_all("th")} == conditions
 
 
+def test_the_evidence_maps_levels_go_from_the_strongest(served_store, built_store, run_query):
+    ranked = run_query(built_store, """SELECT DISTINCT ?label ?rank WHERE {
+        ?claim ldn:aboutCondition ?condition ; ldn:evidenceLevel ?level . ?level rdfs:label ?label ; ldn:rank ?rank }""")
+    strongest_first = [row["label"] for row in sorted(ranked, key=lambda row: int(row["rank"]))]
+
+    table = fetch(f"{served_store}/").html.find("details", class_="evidence-map-table").find("table")
+
+    assert [th.text for th in table.find("thead").find_all("th")] == ["Condition", *strongest_first]
+
+
 def test_the_home_page_is_revalidated_by_its_etag(served_store):
     first = fetch(f"{served_store}/")
     assert first.headers["etag"].startswith('W/"') and "last-modified" in first.headers

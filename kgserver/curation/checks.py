@@ -43,7 +43,7 @@ def check_addition(store: kgstore.Store, settings: Settings, addition: Graph, wi
     scope = neighbourhood(store, settings, addition, context_graphs(state, settings))
     with _shacl_lock:  # pySHACL runs in one thread at a time: its shapes and parsed queries are shared
         shapes = _cached(store, settings, state, settings.shapes_graph, prepare_shapes)
-        report = validate_prepared(scope.data, shapes, scope.ontology)
+        report = validate_prepared(scope.data, shapes, scope.ontology, prefixes_from=scope.addition)
     results = results_about(report, addition_nodes(addition))
     if with_reasoner:
         ontology = _cached(store, settings, state, settings.ontology_graph, _ontology_document)

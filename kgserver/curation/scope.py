@@ -94,11 +94,14 @@ class Scope:
     """The addition with the stored triples that can change its results.
 
     `data` holds the addition and the triples from the data graphs (data, inferred,
-    examples, curators' graphs); `ontology` the triples from the ontology graph.
+    examples, curators' graphs); `ontology` the triples from the ontology graph; `addition`
+    is the addition as parsed, whose prefixes the report uses as a full validation's merge does
+    (binding them into `data` would cost seconds for an addition declaring thousands).
     """
 
     data: Graph
     ontology: Graph
+    addition: Graph
 
 
 def context_graphs(state: changes.DatasetState, settings: Settings) -> tuple[str, ...]:
@@ -134,7 +137,8 @@ class _Finder:
 
     def scope(self, addition: Graph) -> Scope:
         """Collect, in the order of the module docstring, everything the checks need."""
-        self.data = Graph() + addition  # binds the addition's prefixes as a full validation's merge does
+        self.data = Graph()
+        self.data += addition  # triples only: the report takes the addition's prefixes from Scope.addition
         focus = addition_nodes(addition)
         for node in focus:
             self.own_triples(node)
@@ -154,7 +158,7 @@ class _Finder:
         self.class_hierarchy()
         self.articles()
         self.text_origins()
-        return Scope(self.data, self.ontology)
+        return Scope(self.data, self.ontology, addition)
 
     # -- collecting ----------------------------------------------------------------------
 

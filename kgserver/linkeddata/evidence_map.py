@@ -154,19 +154,23 @@ def stance_styles(stances: list[Link]) -> dict[str, StanceStyle]:
 
 
 def layout(facts: list[EvidenceFact], stances: list[Link]) -> EvidenceMap:
-    """Place every condition, level and stance mark; conditions by most claims, levels by label."""
+    """Place every condition, level and stance mark; conditions by most claims, levels strongest first (ldn:rank)."""
     styles = stance_styles(stances + [fact.stance for fact in facts if fact.stance.iri not in {s.iri for s in stances}])
     grouped: dict[tuple[str, str], dict[str, list[Link]]] = defaultdict(lambda: defaultdict(list))
     conditions: dict[str, Link] = {}
     levels: dict[str, Link] = {}
+    ranks: dict[str, int] = {}
     for fact in facts:
         conditions[fact.condition.iri] = fact.condition
         levels[fact.level.iri] = fact.level
+        if fact.level_rank is not None:
+            ranks[fact.level.iri] = fact.level_rank
         grouped[(fact.condition.iri, fact.level.iri)][fact.stance.iri].append(fact.claim)
 
     per_condition = {iri: sum(len(claims) for (c, _), by in grouped.items() if c == iri for claims in by.values()) for iri in conditions}
     row_order = sorted(conditions.values(), key=lambda link: (-per_condition[link.iri], link.label.lower()))
-    column_order = sorted(levels.values(), key=lambda link: (link.label.lower(), link.iri))
+    unranked = max(ranks.values(), default=0) + 1  # levels without a rank after the ranked ones, by label
+    column_order = sorted(levels.values(), key=lambda link: (ranks.get(link.iri, unranked), link.label.lower(), link.iri))
 
     label_width = min(MAX_LABEL_WIDTH, 24 + CHAR_WIDTH * max((len(link.label) + 4 for link in row_order), default=10))
     grid_top = HEADER_HEIGHT

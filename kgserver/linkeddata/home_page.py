@@ -94,17 +94,24 @@ class EvidenceFact:
     level: Link
     stance: Link
     claim: Link
+    level_rank: int | None = None  # the level's ldn:rank, 1 the strongest: the map's columns follow it
 
 
 _EVIDENCE_FACTS = """
-SELECT ?condition ?conditionLabel ?level ?levelLabel ?stance ?stanceLabel ?claim ?claimLabel WHERE {
+SELECT ?condition ?conditionLabel ?level ?levelLabel ?levelRank ?stance ?stanceLabel ?claim ?claimLabel WHERE {
   ?claim a ldn:EvidenceClaim ; ldn:aboutCondition ?condition ; ldn:evidenceLevel ?level ; ldn:stance ?stance .
   OPTIONAL { ?condition rdfs:label ?conditionLabel }
   OPTIONAL { ?level rdfs:label ?levelLabel }
+  OPTIONAL { ?level ldn:rank ?levelRank }
   OPTIONAL { ?stance rdfs:label ?stanceLabel }
   OPTIONAL { ?claim rdfs:label ?claimLabel }
 }
 """
+
+
+def _rank(value: str | None) -> int | None:
+    """A level's rank as a number, or None when it has none (or not a whole number)."""
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def evidence_facts(store: Store, settings: Settings) -> list[EvidenceFact]:
@@ -114,7 +121,10 @@ def evidence_facts(store: Store, settings: Settings) -> list[EvidenceFact]:
         key = (row["condition"].value, row["level"].value, row["stance"].value, row["claim"].value)
         facts.setdefault(
             key,
-            EvidenceFact(*(Link(iri, display_name(settings, iri, text(row, f"{name}Label"))) for iri, name in zip(key, ("condition", "level", "stance", "claim"), strict=True))),
+            EvidenceFact(
+                *(Link(iri, display_name(settings, iri, text(row, f"{name}Label"))) for iri, name in zip(key, ("condition", "level", "stance", "claim"), strict=True)),
+                level_rank=_rank(text(row, "levelRank")),
+            ),
         )
     return list(facts.values())
 
