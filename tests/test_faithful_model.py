@@ -32,16 +32,30 @@ def query(store: Path, sparql: str) -> list[dict[str, str]]:
 def test_no_condition_gets_a_level_from_a_source_that_does_not_cover_it(built_store: Path) -> None:
     outside = query(built_store, """
         SELECT ?claim ?condition WHERE {
-          ?claim ldn:aboutCondition ?condition ; ldn:evidenceSource ?s .
-          ?s ldn:hasReading/ldn:coversCondition ?any .
+          ?claim ldn:evidenceLevel ?level ; ldn:aboutCondition ?condition ; ldn:evidenceSource ?s .
           FILTER NOT EXISTS { ?s ldn:hasReading/ldn:coversCondition ?condition } }""")
-    assert outside == []
+    assert outside == []  # no exception for a source whose reading covers no condition
     # the Cochrane review of Crohn's disease is still cited for the lead sentence, with its scope said
     parker = query(built_store, """
         SELECT ?about ?beyond WHERE {
           claim:evidence-lacking-parker ldn:aboutCondition ?about ; ldn:beyondSourceScope ?beyond }""")
     assert {(r["about"].rsplit("/", 1)[1], r["beyond"].rsplit("/", 1)[1]) for r in parker} == {
         ("crohns-disease", "hashimotos-disease"), ("crohns-disease", "multiple-sclerosis")}
+
+
+def test_an_ms_society_page_gives_hashimotos_disease_no_evidence_level(built_store: Path) -> None:
+    levels = query(built_store, """
+        SELECT ?claim ?level WHERE { ?claim ldn:aboutCondition kg:hashimotos-disease ; ldn:evidenceLevel ?level }""")
+    assert levels == []
+    [nmss] = query(built_store, """
+        SELECT ?words (GROUP_CONCAT(STR(?c); separator=" ") AS ?covers) WHERE {
+          src:nmss-low-dose-naltrexone ldn:hasReading ?r . ?r ldn:interpretationOf ?words ; ldn:coversCondition ?c }
+        GROUP BY ?words""")
+    assert nmss == {"words": "National MS Society", "covers": "https://w3id.org/ldn-kg/id/multiple-sclerosis"}
+    cited = query(built_store, """
+        SELECT ?beyond WHERE { claim:evidence-lacking-nmss ldn:evidenceSource src:nmss-low-dose-naltrexone ;
+                                                           ldn:beyondSourceScope ?beyond }""")
+    assert {r["beyond"].rsplit("/", 1)[1] for r in cited} == {"crohns-disease", "hashimotos-disease"}
 
 
 def test_no_systematic_review_is_reported_for_multiple_sclerosis(built_store: Path) -> None:

@@ -22,8 +22,9 @@ EvidenceClaimShape SPARQL
   retired level or code: the value's owl:deprecated and skos:definition, one hop.
   level agrees with the source's type: the source's rdf:type (one hop), the type's
   ldn:allowsEvidenceLevel (two hops: own triples of every rdf:type object) and those levels' labels.
-  condition within the source's scope: the source's ldn:hasReading (one hop), the reading's
-  ldn:coversCondition (two hops: own triples of every ldn:hasReading object) and those conditions' labels.
+  condition within the source's scope, source with a reading: the source's ldn:hasReading (one hop),
+  the reading's ldn:coversCondition (two hops: own triples of every ldn:hasReading object) and those
+  conditions' labels.
 StudyShape SPARQL
   design agrees with the reporting source's type: ldn:reportedIn, its rdf:type, the type's
   ldn:allowsStudyDesign (as for claims).
@@ -48,7 +49,7 @@ TreatsShape SPARQL (FILTER NOT EXISTS a supporting claim)
   ldn:aboutCondition ?value and ldn:stance ldn:Supports, if there is one (a witness).
 StudiedShape SPARQL
   for each (f studiedToTreat|inClinicalTrialsFor|offLabelUseFor ?value): one stored claim
-  with ldn:aboutIntervention f and ldn:aboutCondition ?value (a witness).
+  with ldn:aboutIntervention f and ldn:aboutCondition or ldn:beyondSourceScope ?value (a witness).
 TextOriginShape and QuotedWordsShape (SPARQL targets)
   every predicate's ldn:textOrigin (copied into the data part) and every stored ldn:articleBody.
 RegulatoryStatusShape SPARQL (no claim states it)
@@ -266,20 +267,24 @@ class _Finder:
     def witness(self, drug: Node, condition: Node, supporting: bool) -> None:
         """The triples of one stored claim about `drug` and `condition` (with stance Supports), if any.
 
-        Either side may be a hub (a drug most claims are about), so the two lists of claims
-        are read in turns and the search ends when the shorter one is used up.
+        A supporting claim names the condition by ldn:aboutCondition; a claim behind a studied-or-used
+        shortcut may also name it beyond its source's scope (ldn:beyondSourceScope). Either side may
+        be a hub (a drug most claims are about), so the two lists of claims are read in turns and
+        the search ends when the shorter one is used up.
         """
-        intervention, about = ox.NamedNode(f"{self.ldn}aboutIntervention"), ox.NamedNode(f"{self.ldn}aboutCondition")
+        intervention = ox.NamedNode(f"{self.ldn}aboutIntervention")
         drug_term, condition_term = _ox(drug), _ox(condition)
         if drug_term is None or condition_term is None:
             return
-        sides = [(intervention, drug_term), (about, condition_term)]
-        streams = [self.store.quads_for_pattern(None, predicate, value, None) for predicate, value in sides]
-        for claim in _common_subjects(streams, sides, self.store, self.allowed):
-            if not supporting or self.has(claim, ox.NamedNode(f"{self.ldn}stance"), ox.NamedNode(f"{self.ldn}Supports")):
-                for predicate in (intervention, about, ox.NamedNode(f"{self.ldn}stance")):
-                    self.add(self.store.quads_for_pattern(claim, predicate, None, None))
-                return
+        names = ("aboutCondition",) if supporting else ("aboutCondition", "beyondSourceScope")
+        for about in (ox.NamedNode(f"{self.ldn}{name}") for name in names):
+            sides = [(intervention, drug_term), (about, condition_term)]
+            streams = [self.store.quads_for_pattern(None, predicate, value, None) for predicate, value in sides]
+            for claim in _common_subjects(streams, sides, self.store, self.allowed):
+                if not supporting or self.has(claim, ox.NamedNode(f"{self.ldn}stance"), ox.NamedNode(f"{self.ldn}Supports")):
+                    for predicate in (intervention, about, ox.NamedNode(f"{self.ldn}stance")):
+                        self.add(self.store.quads_for_pattern(claim, predicate, None, None))
+                    return
 
     def has(self, subject: ox.NamedNode | ox.BlankNode, predicate: ox.NamedNode, obj: ox.NamedNode) -> bool:
         """Does a context graph hold this triple?"""
