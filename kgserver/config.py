@@ -134,6 +134,7 @@ class ServerSettings:
     heavy_per_client: int = 2  # heavy queries one client may run at once
     heavy_budget: float = 60.0  # seconds of heavy query time per client per minute
     heavy_nice: int = 19  # the nice value a heavy query's process takes; 0 keeps its priority
+    query_malloc: str = "jemalloc"  # the malloc preloaded into query processes: jemalloc where found, a path, or none
     cache_bytes: int = 32 << 20
     cache_entry_bytes: int = 4 << 20  # a row-capped answer of a few columns fits
     dump_dir: Path | None = None  # where dump files are cached; None: a `<store>.dumps` directory beside the store
@@ -156,6 +157,7 @@ class ServerSettings:
             ("heavy_per_client", "LDNKG_HEAVY_PER_CLIENT", int),
             ("heavy_budget", "LDNKG_HEAVY_BUDGET", float),
             ("heavy_nice", "LDNKG_HEAVY_NICE", int),
+            ("query_malloc", "LDNKG_QUERY_MALLOC", str),
         ):
             if env.get(variable):
                 try:
@@ -196,5 +198,7 @@ class ServerSettings:
                 "heavy-query limits must be positive: heavy after > 0 s, heavy per client >= 1, "
                 "heavy budget > 0 s, query idle > 0 s"
             )
+        if self.query_malloc not in ("jemalloc", "none") and not Path(self.query_malloc).is_file():
+            raise ValueError(f"query malloc must be jemalloc, none or a library's path: {self.query_malloc} is none of them")
         if not 0 <= self.heavy_nice <= 19:
             raise ValueError("heavy nice must be between 0 (no change) and 19 (the lowest CPU priority)")

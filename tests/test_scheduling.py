@@ -11,6 +11,7 @@ show in seconds; the scheduler's arithmetic (budgets, Retry-After) is also check
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import re
 import threading
@@ -101,6 +102,29 @@ def test_a_light_query_is_answered_while_the_heavy_share_is_full(serve):
         assert metric(server, r"kgserver_sparql_queue_wait_seconds_count") >= 4
 
 
+def test_heavy_queries_get_processes_beside_those_light_queries_may_use(serve):
+    """Two heavy queries hold two processes, yet light ones still have --max-query-workers of their own."""
+    flags = ("--query-workers", "1", "--max-query-workers", "2", "--heavy-share", "2",
+             "--heavy-after", HEAVY_AFTER, "--query-timeout", "5")
+    with serve(*flags) as server:
+        runaways = [in_background(ask, server, RUNAWAY, f"heavy-{n}") for n in range(2)]
+        wait_for(lambda: health(server)["heavy"] == 2)
+        wait_for(lambda: health(server)["idle"] >= 1)  # started beside the two the heavy queries hold
+
+        started = time.monotonic()
+        lights = [in_background(ask, server, LIGHT, f"light-{n}") for n in range(4)]
+        for thread, outcome in lights:
+            thread.join(10)
+            assert outcome["reply"].status == 200 and outcome["reply"].json()["boolean"] is True
+        assert time.monotonic() - started < 1.5  # none waited for a heavy query to end
+        assert 3 <= health(server)["processes"] <= 4  # at most the maximum beside the heavy share
+
+        for thread, outcome in runaways:
+            thread.join(10)
+            assert outcome["reply"].status == 503 and "time limit" in outcome["reply"].text
+        wait_for(lambda: health(server)["processes"] <= 2)  # back within the maximum once they end
+
+
 # --- per-client limits ----------------------------------------------------------------------------
 
 
@@ -140,7 +164,9 @@ def test_a_client_that_spent_its_heavy_time_gets_429_and_its_light_queries_still
 
 
 def test_a_token_is_a_client_of_its_own_whatever_its_address(serve):
-    with serve("--heavy-after", HEAVY_AFTER, "--heavy-per-client", "1", "--query-timeout", "3") as server:
+    # A time limit of 5 s: the repeated query starts at nice 19 (its shape is known heavy) beside two
+    # nice-19 runaways, and must use 0.2 s of CPU to turn heavy and be refused before it runs out.
+    with serve("--heavy-after", HEAVY_AFTER, "--heavy-per-client", "1", "--query-timeout", "5") as server:
         url = f"{server.sparql}?{urllib.parse.urlencode({'query': RUNAWAY})}"
         alice_first, alices = in_background(fetch, url, "GET", {"Authorization": "Bearer alice", "User-Agent": "same"})
         wait_for(lambda: health(server)["heavy"] == 1)
@@ -224,6 +250,18 @@ def test_a_query_of_a_shape_known_to_take_longer_yields_the_cpu_to_lookups(serve
         assert all(_nice(pid) == 0 for pid in _query_processes(server))
 
 
+@pytest.mark.skipif(not ctypes.util.find_library("jemalloc"), reason="this system has no jemalloc (make installs it)")
+def test_query_processes_run_with_jemalloc_where_the_system_has_it(serve):
+    with serve() as server:
+        assert health(server)["limits"]["query_malloc"] == "libjemalloc.so.2"
+        processes = _query_processes(server)
+        assert processes and all("libjemalloc.so.2" in Path(f"/proc/{pid}/maps").read_text() for pid in processes)
+        assert ask(server, LIGHT, "researcher").status == 200
+    with serve(env={"LDNKG_QUERY_MALLOC": "none"}) as server:
+        assert health(server)["limits"]["query_malloc"] == "libc"
+        assert not any("libjemalloc" in Path(f"/proc/{pid}/maps").read_text() for pid in _query_processes(server))
+
+
 def test_the_pool_grows_when_every_process_is_busy_and_shrinks_when_they_idle(serve):
     flags = ("--query-workers", "1", "--max-query-workers", "3", "--heavy-after", HEAVY_AFTER, "--heavy-share", "3",
              "--query-timeout", "60")
@@ -247,6 +285,7 @@ def test_the_limits_are_advertised(serve):
             "heavy_after_seconds": 0.75, "max_heavy_queries": 4, "heavy_queries_per_client": 3,
             "heavy_seconds_per_client_per_minute": 90.0, "longer_query_seconds": 0.02,
             "longer_query_nice": 5 if _priority_can_be_raised() else 0,
+            "query_malloc": "libjemalloc.so.2" if ctypes.util.find_library("jemalloc") else "libc",
         }
         description = fetch(server.sparql, headers={"Accept": "application/n-triples"}).text
         for name, value in (("maxQueryProcesses", '"5"^^<http://www.w3.org/2001/XMLSchema#integer>'),

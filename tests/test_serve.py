@@ -111,3 +111,9 @@ def test_serve_runs_one_web_process_because_the_store_has_one_writer(kgserver, b
     result = kgserver("serve", "--store", built_store, "--workers", "2", timeout=30)
     assert result.returncode == 2
     assert "--workers" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_malloc_that_is_not_a_library(kgserver, built_store, tmp_path):
+    result = kgserver("serve", "--store", built_store, env={"LDNKG_QUERY_MALLOC": str(tmp_path / "nothing.so")}, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("is none of them") and "Traceback" not in result.stderr

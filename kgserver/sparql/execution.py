@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from kgserver.config import ServerSettings
 from kgserver.errors import InputError, KgError, UnavailableError
-from kgserver.sparql.pool import PoolStatus, Worker, WorkerPool
+from kgserver.sparql.pool import PoolStatus, Worker, WorkerPool, malloc_library
 from kgserver.sparql.scheduling import LONGER_SECONDS, Limits, Scheduler, Ticket, longer_nice
 from kgserver.sparql.worker import Head, Job
 
@@ -119,7 +119,8 @@ class QueryGate:
         self._observer: GateObserver = observer or _Unobserved()
         self.scheduler = Scheduler(Limits.of(limits))
         self._pool = WorkerPool(
-            store_path, prefixes, limits.query_workers, limits.max_query_workers, limits.query_idle
+            store_path, prefixes, limits.query_workers, limits.max_query_workers, limits.query_idle,
+            malloc_library(limits.query_malloc),
         )
 
     def status(self) -> dict[str, Any]:
@@ -142,6 +143,7 @@ class QueryGate:
                 "heavy_seconds_per_client_per_minute": limits.heavy_budget,
                 "longer_query_seconds": LONGER_SECONDS,
                 "longer_query_nice": longer_nice(limits.heavy_nice, self._pool.restores_priority),
+                "query_malloc": self._pool.malloc_in_use,
             },
         }
 
@@ -206,14 +208,13 @@ class QueryGate:
             raise KgError("the query process stopped unexpectedly") from None
 
     def _turn_heavy(self, worker: Worker, ticket: Ticket, refusable: bool) -> None:
-        """The query has run `heavy_after` seconds: count it heavy (or refuse it), lower its priority, keep a spare."""
+        """The query has run `heavy_after` seconds: count it heavy (or refuse it), lower its priority, free its place."""
         try:
             self.scheduler.promote(ticket, refusable)
         except UnavailableError as refusal:
             self._observer.refused("client-heavy" if refusal.http_status == 429 else "heavy-share")
             raise
-        self._pool.lower_priority(worker, self._limits.heavy_nice)
-        self._pool.ensure_spare()
+        self._pool.hold_heavy(worker, self._limits.heavy_nice)
 
     def release(self, worker: Worker, ticket: Ticket) -> None:
         """Give a process that finished its job back to the pool."""

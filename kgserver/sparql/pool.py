@@ -2,17 +2,26 @@
 
 `minimum` processes are started with the server and always kept. When a query takes the
 last idle one, the pool starts another in the background (up to `maximum`), so the next query
-finds one ready. Queries that find none idle wait in a queue ordered by arrival plus their
+finds one ready. A process running a heavy query (`hold_heavy`) is not counted against
+`maximum`: heavy queries (at most the scheduler's heavy share) get processes on top of those
+light queries may use, so two heavy queries do not halve the processes light ones queue for;
+when a heavy query ends, its process stops if the pool is then over `maximum`. Queries that find none idle wait in a queue ordered by arrival plus their
 expected time, and are handed the next process freed. A process beyond the minimum that has
 been idle for `idle_seconds` is stopped. A process may be given a lower CPU priority while it
 runs a long query (`lower_priority`); it gets its normal priority back when it is released,
 or is replaced if the operating system does not allow that (raising a priority needs
 privilege where RLIMIT_NICE is 0). Whether it allows that is tried once, on the first process
 (`restores_priority`), so callers lower the priority of shorter queries only where it is cheap.
+
+Query processes may run with another malloc than the C library's: the forkserver they are
+forked from is started with it in LD_PRELOAD (`malloc`). With jemalloc, Oxigraph's joins spend
+about 30% less CPU (a star join over 250 claims at 1M triples: 10-14 -> 7-7.7 ms); the
+allocator a process really runs with is read from its memory map (`malloc_in_use`).
 """
 
 from __future__ import annotations
 
+import ctypes.util
 import heapq
 import itertools
 import logging
@@ -21,6 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from multiprocessing import forkserver
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -44,6 +54,7 @@ class Worker:
     idle_since: float = 0.0
     nice: int = 0
     cpu: float = 0.0  # CPU seconds the process had used when its last job ended
+    heavy: bool = False  # running a heavy query: not counted against the pool's maximum
 
     @property
     def pid(self) -> int:
@@ -76,22 +87,26 @@ class PoolStatus:
     processes: int
     idle: int
     starting: int
+    heavy: int = 0  # processes running a heavy query (not counted against the maximum)
 
 
 class WorkerPool:
     """Query processes with the store open read-only; `acquire` lends one, `release` or `discard` ends the loan."""
 
     def __init__(
-        self, store_path: Path, prefixes: Mapping[str, str], minimum: int, maximum: int, idle_seconds: float
+        self, store_path: Path, prefixes: Mapping[str, str], minimum: int, maximum: int, idle_seconds: float,
+        malloc: str | None = None,
     ) -> None:
         self._store_path = str(store_path)
         self._prefixes = dict(prefixes)
         self._minimum, self._maximum, self._idle_seconds = minimum, max(minimum, maximum), idle_seconds
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["kgserver.sparql.worker"])
+        _start_forkserver(malloc)
         self._lock = threading.Lock()
         self._idle: list[Worker] = []  # the most recently used last, so reuse keeps caches warm
         self._live = 0  # processes running or starting
+        self._heavy = 0  # processes running a heavy query (counted in _live, not against the maximum)
         self._starting = 0
         self._waiting = 0  # acquirers waiting for a process
         self._queue: list[_Waiter] = []  # a heap: the next to be served first
@@ -102,6 +117,7 @@ class WorkerPool:
         for worker in started:
             self._idle.append(self._wait_ready(worker))
         self._live = len(self._idle)
+        self.malloc_in_use = _mapped_malloc(self._idle[-1].pid, malloc) if self._idle and malloc else "libc"
         self.restores_priority = self._can_restore_priority()
         threading.Thread(target=self._reap, daemon=True, name="kgserver-query-reaper").start()
 
@@ -123,7 +139,7 @@ class WorkerPool:
             waiter = _Waiter(now + expected, next(self._arrivals), threading.Condition(self._lock))
             heapq.heappush(self._queue, waiter)
             self._waiting += 1
-            if self._live < self._maximum and self._starting < self._waiting:
+            if self._below_maximum() and self._starting < self._waiting:
                 self._grow()
             self._dispatch()
             while waiter.worker is None:
@@ -138,9 +154,13 @@ class WorkerPool:
     def _take(self) -> Worker:
         """The most recently used idle process (the lock is held); the next one is started if it was the last."""
         worker = self._idle.pop()
-        if not self._idle and not self._starting and self._live < self._maximum:
+        if not self._idle and not self._starting and self._below_maximum():
             self._grow()  # the last idle one is taken: have the next one ready before it is asked for
         return worker
+
+    def _below_maximum(self) -> bool:
+        """Whether another process may start: those running heavy queries are not counted (the lock is held)."""
+        return self._live - self._heavy < self._maximum
 
     def _dispatch(self) -> None:
         """Hand idle processes to waiting queries, first in the queue's order (the lock is held)."""
@@ -153,12 +173,15 @@ class WorkerPool:
             waiter.wake.notify()
 
     def release(self, worker: Worker) -> None:
-        """Take back a process that finished its job, at its normal priority again."""
+        """Take back a process that finished its job, at its normal priority again; one over the maximum stops."""
         if worker.nice and not self._set_priority(worker, 0):
             self.discard(worker)
             return
         with self._lock:
-            kept = self._keep_idle(worker)
+            self._end_heavy(worker)
+            kept = self._live - self._heavy <= self._maximum and self._keep_idle(worker)
+            if not kept:
+                self._live -= 1
         if not kept:
             self._kill(worker)
 
@@ -166,6 +189,7 @@ class WorkerPool:
         """SIGKILL a process that may still be running a query; a new one starts if the pool needs it."""
         self._kill(worker)
         with self._lock:
+            self._end_heavy(worker)
             self._live -= 1
             if not self._closed and (self._live < self._minimum or self._waiting > self._starting):
                 self._grow()
@@ -175,15 +199,29 @@ class WorkerPool:
         if nice > worker.nice:
             self._set_priority(worker, nice)
 
-    def ensure_spare(self) -> None:
-        """Start a process now if none is idle or starting, so the next light query need not wait for one."""
+    def hold_heavy(self, worker: Worker, nice: int) -> None:
+        """A process now runs a heavy query: at `nice`, and no longer counted against the maximum.
+
+        A process is started at once if no idle one is left for light queries (or queries wait).
+        """
+        self.lower_priority(worker, nice)
         with self._lock:
-            if not self._closed and not self._idle and not self._starting and self._live < self._maximum:
+            if not worker.heavy:
+                worker.heavy = True
+                self._heavy += 1
+            spare = not self._idle or self._waiting > self._starting
+            if not self._closed and spare and self._starting <= self._waiting and self._below_maximum():
                 self._grow()
+
+    def _end_heavy(self, worker: Worker) -> None:
+        """The process's heavy query ended: it counts against the maximum again (the lock is held)."""
+        if worker.heavy:
+            worker.heavy = False
+            self._heavy -= 1
 
     def status(self) -> PoolStatus:
         with self._lock:
-            return PoolStatus(self._live - self._starting, len(self._idle), self._starting)
+            return PoolStatus(self._live - self._starting, len(self._idle), self._starting, self._heavy)
 
     @property
     def maximum(self) -> int:
@@ -293,3 +331,37 @@ class WorkerPool:
         worker.process.kill()
         worker.process.join(5)
         worker.conn.close()
+
+
+def malloc_library(setting: str) -> str | None:
+    """The library to preload into query processes: the system's jemalloc (if it has one) for `jemalloc`, a path, or None."""
+    if setting == "none":
+        return None
+    if setting == "jemalloc":
+        return ctypes.util.find_library("jemalloc")
+    return setting
+
+
+def _start_forkserver(malloc: str | None) -> None:
+    """Start the process query processes are forked from, with `malloc` preloaded (no-op if it already runs)."""
+    if not malloc:
+        return
+    before = os.environ.get("LD_PRELOAD")
+    os.environ["LD_PRELOAD"] = f"{malloc} {before}" if before else malloc
+    try:
+        forkserver.ensure_running()
+    finally:
+        if before is None:
+            del os.environ["LD_PRELOAD"]
+        else:
+            os.environ["LD_PRELOAD"] = before
+
+
+def _mapped_malloc(pid: int, malloc: str) -> str:
+    """The preloaded library's file name if process `pid` has it mapped, else `libc` (it did not load)."""
+    name = Path(malloc).name
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+            return name if any(name in line for line in maps) else "libc"
+    except OSError:
+        return "libc"
