@@ -187,7 +187,7 @@ def _evaluate(store: kgstore.Store, prefixes: Mapping[str, str], job: Job) -> tu
         solutions = kgstore.query(store, text, prefixes, job.default_graphs, job.named_graphs, job.base_iri)
         if not isinstance(solutions, QuerySolutions):
             raise paging.GiveUp("the query is not a SELECT")
-        return [variable.value for variable in solutions.variables], (tuple(solution) for solution in solutions)
+        return [variable.value for variable in solutions.variables], iter(solutions)  # rows made of the page only
 
     if job.order is not None:
         try:
