@@ -13,7 +13,7 @@ from kgserver import formats
 from kgserver import store as kgstore
 from kgserver.build import build as build_store
 from kgserver.build import render_summary
-from kgserver.config import ServerSettings, Settings
+from kgserver.config import ServerSettings, Settings, settings_table
 from kgserver.errors import InputError, KgError
 from kgserver.parsing import PARSERS, parse_additions
 from kgserver.reasoning import reason, require_java
@@ -30,6 +30,26 @@ def _store_option(required: bool, help_text: str) -> Callable[[Callable[..., Non
         type=click.Path(file_okay=False, path_type=Path),
         help=help_text,
     )
+
+
+def setting_options(command: Callable[..., None]) -> Callable[..., None]:
+    """An option for every server setting that declares a flag, typed and bounded by its declaration (config.py)."""
+    for info in reversed(ServerSettings.declared()):
+        if info.flag is None:
+            continue
+        if info.kind in ("int", "int?"):
+            kind: click.ParamType = click.IntRange(_whole(info.minimum), _whole(info.maximum))
+        elif info.kind == "float":
+            kind = click.FloatRange(info.minimum, info.maximum)
+        else:
+            kind = click.STRING
+        text = f"{info.help[0].upper()}{info.help[1:]} [env {info.variable}; default {info.default_text}]."
+        command = click.option(info.flag, info.name, type=kind, multiple=info.kind == "list", help=text)(command)
+    return command
+
+
+def _whole(bound: float | None) -> int | None:
+    return None if bound is None else int(bound)
 
 
 class KgCommandGroup(click.Group):
@@ -219,99 +239,18 @@ def export(store_dir: Path, format_name: str) -> None:
     help="server processes: one, the store's one writer; use --threads and --query-workers for concurrency.",
 )
 @click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256), help="Threads of the server: requests answered at once.")
-@click.option(
-    "--query-workers",
-    type=click.IntRange(1, 64),
-    help="Query processes always running [env LDNKG_QUERY_WORKERS; default 2].",
-)
-@click.option(
-    "--max-query-workers",
-    type=click.IntRange(1, 64),
-    help="Most query processes; those beyond --query-workers stop when idle [env LDNKG_MAX_QUERY_WORKERS; default 4].",
-)
-@click.option(
-    "--heavy-after",
-    type=click.FloatRange(min=0.001),
-    help="Seconds of CPU a query may use before it is heavy [env LDNKG_HEAVY_AFTER; default 0.5].",
-)
-@click.option(
-    "--heavy-share",
-    type=click.IntRange(min=1),
-    help="Heavy queries run at once [env LDNKG_HEAVY_SHARE; default: all but one of --max-query-workers].",
-)
-@click.option(
-    "--heavy-per-client",
-    type=click.IntRange(min=1),
-    help="Heavy queries one client may run at once [env LDNKG_HEAVY_PER_CLIENT; default 2].",
-)
-@click.option(
-    "--heavy-budget",
-    type=click.FloatRange(min=0.001),
-    help="Seconds of heavy query time per client per minute [env LDNKG_HEAVY_BUDGET; default 60].",
-)
-@click.option(
-    "--query-timeout",
-    type=click.FloatRange(min=0.001),
-    help="Seconds a query may run before it is stopped [env LDNKG_QUERY_TIMEOUT; default 10].",
-)
-@click.option(
-    "--row-cap", type=click.IntRange(min=1), help="Most rows or triples in one answer [env LDNKG_ROW_CAP; default 10000]."
-)
-@click.option(
-    "--max-request-bytes",
-    type=click.IntRange(min=1024),
-    help="Largest request accepted [env LDNKG_MAX_REQUEST_BYTES; default 1048576].",
-)
-@click.option(
-    "--cors-origin",
-    "cors_origins",
-    multiple=True,
-    help="An origin allowed to read responses in a browser; repeatable [env LDNKG_CORS_ORIGINS; default *].",
-)
-@click.option(
-    "--service-allow",
-    multiple=True,
-    metavar="IRI",
-    help="A SERVICE endpoint queries may call; repeatable [env LDNKG_SERVICE_ALLOW; default none].",
-)
+@setting_options
 @click.pass_obj
 def serve(
-    settings: Settings,
-    store_dir: Path,
-    host: str,
-    port: int,
-    workers: int,
-    threads: int,
-    query_workers: int | None,
-    max_query_workers: int | None,
-    heavy_after: float | None,
-    heavy_share: int | None,
-    heavy_per_client: int | None,
-    heavy_budget: float | None,
-    query_timeout: float | None,
-    row_cap: int | None,
-    max_request_bytes: int | None,
-    cors_origins: tuple[str, ...],
-    service_allow: tuple[str, ...],
+    settings: Settings, store_dir: Path, host: str, port: int, workers: int, threads: int, **given: Any
 ) -> None:
     """Serve the store over HTTP with waitress: the SPARQL endpoint, pages, dumps, the change feed and curation.
 
     Example: kgserver serve --store var/store --port 8000 --query-timeout 5
     """
     try:
-        limits = ServerSettings.from_env(
-            query_workers=query_workers,
-            max_query_workers=max_query_workers,
-            heavy_after=heavy_after,
-            heavy_share=heavy_share,
-            heavy_per_client=heavy_per_client,
-            heavy_budget=heavy_budget,
-            query_timeout=query_timeout,
-            row_cap=row_cap,
-            max_request_bytes=max_request_bytes,
-            cors_origins=cors_origins or None,
-            service_allow=service_allow or None,
-        )
+        limits = ServerSettings.from_env(**{name: value or None if isinstance(value, tuple) else value
+                                            for name, value in given.items()})
     except ValueError as error:
         raise InputError(str(error)) from None
     kgstore.require_store(store_dir)  # fail here, in one line, rather than in every worker
@@ -319,6 +258,15 @@ def serve(
 
     run_server(settings, store_dir, limits, host=host, port=port, workers=workers, threads=threads)
 
+
+
+@cli.command()
+def settings() -> None:
+    """Print the server's settings (flag, LDNKG_ variable, default, meaning) as the README's Markdown table.
+
+    Example: kgserver settings
+    """
+    click.echo(settings_table(), nl=False)
 
 
 @cli.group()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -106,68 +106,129 @@ class Settings:
         return sorted((self.root / "shapes").glob("*.ttl"))
 
 
-def _env_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    """A comma- or space-separated environment value as a tuple; unset keeps the default."""
-    if value is None:
-        return default
+def _env_list(value: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma- or space-separated environment value as a tuple."""
     return tuple(item for item in value.replace(",", " ").split() if item)
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    default_text: str | None = None,
+) -> Any:
+    """One server setting, declared once: its default, help, bounds and `kgserver serve` flag (None: variable only).
+
+    The LDNKG_ variable is the field's name in capitals; `from_env`, `check`, the command's
+    options (`cli.setting_options`) and the README's table (`settings_table`) all derive from here.
+    """
+    return field(default=default, metadata={
+        "help": help, "flag": flag, "minimum": minimum, "maximum": maximum, "default_text": default_text,
+    })
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """What a setting's declaration says, for the command's options, the README and the checks."""
+
+    name: str
+    kind: str  # int, float, str, path, list (several values), int? (an int or unset)
+    default: Any
+    help: str
+    flag: str | None
+    minimum: float | None
+    maximum: float | None
+    default_text: str
+
+    @property
+    def variable(self) -> str:
+        return "LDNKG_" + self.name.upper()
+
+    def parse(self, text: str) -> Any:
+        """A value from its environment variable's text; ValueError naming the variable when it does not parse."""
+        if self.kind == "list":
+            return _env_list(text, self.default)
+        if self.kind == "path":
+            return Path(text)
+        if self.kind == "str":
+            return text
+        try:
+            return int(text) if self.kind in ("int", "int?") else float(text)
+        except ValueError:
+            raise ValueError(f"{self.variable}={text!r} is not a number") from None
+
+
+_KINDS = {"int": "int", "float": "float", "str": "str", "Path | None": "path", "tuple[str, ...]": "list", "int | None": "int?"}
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     """The limits and policies of the web server, from `kgserver serve` flags and LDNKG_* variables.
 
-    Every limit the SPARQL endpoint enforces is read from here and nowhere else.
+    Every limit the SPARQL endpoint enforces is declared here, once, and read from nowhere else.
     """
 
-    query_timeout: float = 10.0
-    row_cap: int = 10_000
-    max_request_bytes: int = 1 << 20
-    cors_origins: tuple[str, ...] = ("*",)
-    service_allow: tuple[str, ...] = ()
-    query_workers: int = 2  # query processes always running
-    max_query_workers: int = 4  # the most query processes; those beyond query_workers stop when idle
-    query_idle: float = 300.0  # seconds an extra query process may stay idle before it stops
-    queue_wait: float = 2.0
-    heavy_after: float = 0.5  # seconds of CPU a query may use before it is heavy
-    heavy_share: int | None = None  # heavy queries at once; None: all but one of max_query_workers
-    heavy_per_client: int = 2  # heavy queries one client may run at once
-    heavy_budget: float = 60.0  # seconds of heavy query time per client per minute
-    heavy_nice: int = 19  # the nice value a heavy query's process takes; 0 keeps its priority
-    query_malloc: str = "jemalloc"  # the malloc preloaded into query processes: jemalloc where found, a path, or none
-    cache_bytes: int = 32 << 20
-    cache_entry_bytes: int = 4 << 20  # a row-capped answer of a few columns fits
-    dump_dir: Path | None = None  # where dump files are cached; None: a `<store>.dumps` directory beside the store
+    query_timeout: float = setting(10.0, "seconds a query may run, sending included", flag="--query-timeout",
+                                   minimum=0.001)
+    row_cap: int = setting(10_000, "most solutions (SELECT) or triples (CONSTRUCT, DESCRIBE) in one answer",
+                           flag="--row-cap", minimum=1)
+    max_request_bytes: int = setting(1 << 20, "largest request (URL query string or body)",
+                                     flag="--max-request-bytes", minimum=1024)
+    cors_origins: tuple[str, ...] = setting(("*",), "origins whose pages may read responses (several: repeat the "
+                                            "flag, or separate them by commas or spaces; empty: no CORS)",
+                                            flag="--cors-origin")
+    service_allow: tuple[str, ...] = setting((), "SERVICE endpoints queries may call (several: repeat the flag, or "
+                                             "separate them by commas or spaces)", flag="--service-allow",
+                                             default_text="none")
+    query_workers: int = setting(2, "query processes always running", flag="--query-workers", minimum=1, maximum=64)
+    max_query_workers: int = setting(4, "the most query processes for light queries (heavy ones' come on top); the "
+                                     "pool grows to it when queries wait", flag="--max-query-workers", minimum=1,
+                                     maximum=64)
+    query_idle: float = setting(300.0, "seconds a query process beyond the always-running ones may stay idle before "
+                                "it stops", minimum=0.001)
+    queue_wait: float = setting(2.0, "seconds a query waits for a free query process before 503", minimum=0)
+    heavy_after: float = setting(0.5, "seconds of CPU a query may use before it is heavy", flag="--heavy-after",
+                                 minimum=0.001)
+    heavy_share: int | None = setting(None, "heavy queries running at once", flag="--heavy-share", minimum=1,
+                                      default_text="all but one of --max-query-workers")
+    heavy_per_client: int = setting(2, "heavy queries one client may run at once", flag="--heavy-per-client",
+                                    minimum=1)
+    heavy_budget: float = setting(60.0, "seconds of heavy query time a client may spend per minute",
+                                  flag="--heavy-budget", minimum=0.001)
+    heavy_nice: int = setting(19, "the nice value of a heavy query's process (0 keeps every priority, the longer "
+                              "queries' too)", minimum=0, maximum=19)
+    query_malloc: str = setting("jemalloc", "the malloc query processes run with: the system's jemalloc where it has "
+                                "one (`make` installs Debian's `libjemalloc2`), a library's path, or `none` for the "
+                                "C library's")
+    cache_bytes: int = setting(32 << 20, "bytes of complete SPARQL answers the response cache keeps", minimum=0)
+    cache_entry_bytes: int = setting(4 << 20, "largest answer the response cache keeps (a row-capped answer of a few "
+                                     "columns fits)", minimum=0)
+    dump_dir: Path | None = setting(None, "where dump files are written", default_text="`STORE.dumps` beside the store")
+
+    @classmethod
+    def declared(cls) -> tuple[SettingInfo, ...]:
+        """Every setting as declared, in order."""
+        return tuple(
+            SettingInfo(
+                item.name, _KINDS[str(item.type)], item.default, item.metadata["help"], item.metadata["flag"],
+                item.metadata["minimum"], item.metadata["maximum"],
+                item.metadata["default_text"] or _default_text(item.default),
+            )
+            for item in fields(cls)
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
         """Defaults, then LDNKG_* environment variables, then explicit overrides (None means unset)."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for name, variable, convert in (
-            ("query_timeout", "LDNKG_QUERY_TIMEOUT", float),
-            ("row_cap", "LDNKG_ROW_CAP", int),
-            ("max_request_bytes", "LDNKG_MAX_REQUEST_BYTES", int),
-            ("query_workers", "LDNKG_QUERY_WORKERS", int),
-            ("max_query_workers", "LDNKG_MAX_QUERY_WORKERS", int),
-            ("query_idle", "LDNKG_QUERY_IDLE", float),
-            ("queue_wait", "LDNKG_QUEUE_WAIT", float),
-            ("heavy_after", "LDNKG_HEAVY_AFTER", float),
-            ("heavy_share", "LDNKG_HEAVY_SHARE", int),
-            ("heavy_per_client", "LDNKG_HEAVY_PER_CLIENT", int),
-            ("heavy_budget", "LDNKG_HEAVY_BUDGET", float),
-            ("heavy_nice", "LDNKG_HEAVY_NICE", int),
-            ("query_malloc", "LDNKG_QUERY_MALLOC", str),
-        ):
-            if env.get(variable):
-                try:
-                    values[name] = convert(env[variable])
-                except ValueError:
-                    raise ValueError(f"{variable}={env[variable]!r} is not a number") from None
-        values["cors_origins"] = _env_list(env.get("LDNKG_CORS_ORIGINS"), cls.cors_origins)
-        values["service_allow"] = _env_list(env.get("LDNKG_SERVICE_ALLOW"), cls.service_allow)
-        if env.get("LDNKG_DUMP_DIR"):
-            values["dump_dir"] = Path(env["LDNKG_DUMP_DIR"])
+        for info in cls.declared():
+            text = env.get(info.variable)
+            if text or (text is not None and info.kind == "list"):  # an empty list variable means none
+                values[info.name] = info.parse(text)
         values.update({key: value for key, value in overrides.items() if value is not None})
         if "max_query_workers" not in values and values.get("query_workers", cls.query_workers) > cls.max_query_workers:
             values["max_query_workers"] = values["query_workers"]  # more processes kept than the default maximum
@@ -182,23 +243,41 @@ class ServerSettings:
 
     def check(self) -> None:
         """Refuse limits that would make the endpoint unusable, before the server starts."""
-        if self.query_timeout <= 0 or self.row_cap < 1 or self.max_request_bytes < 1024 or self.query_workers < 1:
-            raise ValueError(
-                "limits must be positive: query timeout > 0, row cap >= 1, "
-                "max request bytes >= 1024, query workers >= 1"
-            )
+        for info in self.declared():
+            value = getattr(self, info.name)
+            if info.kind in ("int", "float", "int?") and value is not None:
+                if info.minimum is not None and value < info.minimum or info.maximum is not None and value > info.maximum:
+                    raise ValueError(f"{info.name.replace('_', ' ')} must be {_bounds(info)}, not {value:g}")
         if self.max_query_workers < self.query_workers:
             raise ValueError(
                 f"max query workers ({self.max_query_workers}) must be at least query workers ({self.query_workers})"
             )
-        if self.heavy_share is not None and not 1 <= self.heavy_share <= self.max_query_workers:
+        if self.heavy_share is not None and self.heavy_share > self.max_query_workers:
             raise ValueError(f"heavy share must be between 1 and max query workers ({self.max_query_workers})")
-        if self.heavy_after <= 0 or self.heavy_per_client < 1 or self.heavy_budget <= 0 or self.query_idle <= 0:
-            raise ValueError(
-                "heavy-query limits must be positive: heavy after > 0 s, heavy per client >= 1, "
-                "heavy budget > 0 s, query idle > 0 s"
-            )
         if self.query_malloc not in ("jemalloc", "none") and not Path(self.query_malloc).is_file():
             raise ValueError(f"query malloc must be jemalloc, none or a library's path: {self.query_malloc} is none of them")
-        if not 0 <= self.heavy_nice <= 19:
-            raise ValueError("heavy nice must be between 0 (no change) and 19 (the lowest CPU priority)")
+
+
+def _default_text(default: Any) -> str:
+    """A default as the README and --help show it."""
+    if isinstance(default, tuple):
+        return ", ".join(default) or "none"
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+def _bounds(info: SettingInfo) -> str:
+    """A setting's bounds in words: at least 1, between 0 and 19..."""
+    low, high = info.minimum, info.maximum
+    if low is not None and high is not None:
+        return f"between {low:g} and {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
+
+
+def settings_table() -> str:
+    """The README's table of the server's settings (Markdown), from their declarations."""
+    lines = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
+    for info in ServerSettings.declared():
+        flag = f"`{info.flag}`" + (" (repeat)" if info.kind == "list" else "") if info.flag else ""
+        default = info.default_text if "`" in info.default_text or " " in info.default_text else f"`{info.default_text}`"
+        lines.append(f"| {flag} | `{info.variable}` | {default} | {info.help} |")
+    return "\n".join(lines) + "\n"
