@@ -7,10 +7,11 @@ That is fine for a build, not for every submission. Here a small Java program
 once and then checks each addition's scope as an ontology that imports it. The program is
 compiled once into a cache directory (or, without javac, run by Java's source launcher).
 
-Example:
-    >>> from kgserver import hermit
-    >>> hermit.warm_up()                      # at server start; returns at once
-    >>> consistent, why = hermit.shared().check_consistency(scope, ontology)
+Example (at server start, then for each addition; not run as a doctest, it starts a JVM)::
+
+    from kgserver import hermit
+    hermit.warm_up()                      # returns at once, the JVM starts in the background
+    consistent, why = hermit.shared().check_consistency(scope, ontology)
 """
 
 from __future__ import annotations

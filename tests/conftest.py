@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from serving import serving
+from serving import in_process, serving
 
 from kgserver import store as kgstore
 from kgserver.config import Settings
@@ -143,3 +143,16 @@ def served_store(built_store: Path, sources_root: Path, tmp_path_factory: pytest
     log = tmp_path_factory.mktemp("served") / "kgserver-serve.log"
     with serving(built_store, sources_root, log, "--workers", "1", "--threads", "4") as running:
         yield running.base
+
+
+@pytest.fixture(scope="session")
+def app_base(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The app `kgserver serve` runs, on a copy of the built store, called in-process: its base URL for `fetch`.
+
+    For stories about what the app answers (reports, negotiation, pages, protocol errors); the
+    copy leaves the built store to the real servers other tests start on it.
+    """
+    store = tmp_path_factory.mktemp("in-process") / "store"
+    shutil.copytree(built_store, store)
+    with in_process(store, sources_root) as app:
+        yield app.base

@@ -1,4 +1,10 @@
-"""Starting `kgserver serve` as a user does, on a free loopback port, for the HTTP tests."""
+"""The app as the HTTP tests call it: `kgserver serve` on a loopback port, or the same app in-process.
+
+`serving` starts the server as a user does, for the stories that need real processes and
+sockets (time limits, faults, concurrency, third-party clients, the browser). `in_process`
+builds the same Flask app on a store and answers `fetch` calls to its base URL through the
+app's WSGI interface, with no server: for negotiation, pages, protocol errors and reports.
+"""
 
 from __future__ import annotations
 
@@ -54,13 +60,39 @@ class Reply:
 def fetch(
     url: str, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 120, body: bytes | None = None
 ) -> Reply:
-    """One HTTP request; error statuses are replies too, never exceptions."""
+    """One HTTP request; error statuses are replies too, never exceptions. An in-process app's URL is called in-process."""
+    for base, client in _IN_PROCESS.items():
+        if url == base or url.startswith(base + "/") or url.startswith(base + "?"):
+            answer = client.open(url.removeprefix(base) or "/", method=method, headers=headers or {}, data=body,
+                                 base_url=base)
+            with contextlib.closing(answer):
+                return Reply(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.get_data())
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
     except urllib.error.HTTPError as error:
         return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+
+_IN_PROCESS: dict[str, Any] = {}  # base URL -> the Flask test client of an app built in this process
+
+
+@contextlib.contextmanager
+def in_process(store: Path, root: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """The app `kgserver serve` runs, built here on `store` (query processes included); `fetch` calls it in-process."""
+    from kgserver.config import ServerSettings, Settings
+    from kgserver.web.app import create_app
+
+    settings = Settings(root=root)
+    app = create_app(settings, store, ServerSettings.from_env({**os.environ, **(env or {})}))
+    base = f"http://in-process-{len(_IN_PROCESS) + 1}.test"
+    _IN_PROCESS[base] = app.test_client()
+    try:
+        yield Server(base, os.getpid(), Path(os.devnull))
+    finally:
+        del _IN_PROCESS[base]
+        app.extensions["kgserver.close"]()
 
 
 def free_port() -> int:

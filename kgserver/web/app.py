@@ -36,6 +36,7 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
     atexit.register(gate.close)
     metrics.watch(gate)
     app = Flask(__name__)
+    app.extensions["kgserver.close"] = gate.close  # stops the query processes (a server stops them at exit)
     templating.install(app, settings)
     app.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = limits.max_request_bytes
