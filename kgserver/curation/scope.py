@@ -20,16 +20,17 @@ EvidenceClaimShape SPARQL
   sourced without evidenceSource or level, unsourced with either, quotation not in articleText: own triples.
   source published after claimYear / before validAsOfYear / claim without a year: ?value ldn:publicationYear, one hop.
   retired level or code: the value's owl:deprecated and skos:definition, one hop.
-  level agrees with the source's type: the source's rdf:type (one hop), the type's
-  ldn:allowsEvidenceLevel (two hops: own triples of every rdf:type object) and those levels' labels.
+  level agrees with the source's type: the source's ldn:hasReading (one hop), the reading's
+  ldn:assignsType (two hops: own triples of every ldn:hasReading object), that type's
+  ldn:allowsEvidenceLevel and label (three hops) and those levels' labels.
   condition within the source's scope, source with a reading: the source's ldn:hasReading (one hop),
   the reading's ldn:coversCondition (two hops: own triples of every ldn:hasReading object) and those
   conditions' labels.
 StudyShape SPARQL
-  design agrees with the reporting source's type: ldn:reportedIn, its rdf:type, the type's
-  ldn:allowsStudyDesign (as for claims).
-SourceShape SPARQL
-  typed as its reading says: the reading's ldn:assignsType, one hop.
+  design agrees with the reporting source's type: ldn:reportedIn, its reading's ldn:assignsType,
+  the type's ldn:allowsStudyDesign (as for claims).
+SourceShape (ldn:hasReading/ldn:assignsType path) and SPARQL
+  one reading with one type, typed as its reading says: the reading's ldn:assignsType, one hop.
   same DOI: every stored ?value ldn:doi whose lower-cased text equals one of N's DOIs
   (a filtered scan of ldn:doi, since the comparison ignores case).
   same reference number: every stored ?value ldn:referenceNumber with the same term.
@@ -201,22 +202,25 @@ class _Finder:
     # -- what particular constraints need ------------------------------------------------
 
     def readings_and_allowances(self, nodes: set[Node]) -> None:
-        """What the level, design and scope rules read two hops away, with the labels their messages name.
+        """What the level, design and scope rules read two and three hops away, with the labels their messages name.
 
-        A type's ldn:allowsEvidenceLevel / ldn:allowsStudyDesign are annotations of an ontology
-        class, which pySHACL does not mix into the data: they are copied into the data part, as a
-        full validation (which merges the ontology) sees them.
+        A source's reading gives the conditions it covers and the one type (ldn:assignsType) that
+        levels and designs are checked against. A type's ldn:allowsEvidenceLevel /
+        ldn:allowsStudyDesign are annotations of an ontology class, which pySHACL does not mix into
+        the data: they are copied into the data part, as a full validation (which merges the
+        ontology) sees them.
         """
         allowances = [URIRef(f"{self.ldn}allowsEvidenceLevel"), URIRef(f"{self.ldn}allowsStudyDesign")]
         for node in nodes:
             for reading in set(self.objects_of(node, URIRef(f"{self.ldn}hasReading"))):
                 for condition in set(self.objects_of(reading, URIRef(f"{self.ldn}coversCondition"))):
                     self.own_triples(condition)
-            for kind in set(self.objects_of(node, URIRef(_RDF_TYPE))):
-                for predicate in allowances:
-                    for allowed in set(self.objects_of(kind, predicate)):
-                        self.data.add((kind, predicate, allowed))
-                        self.own_triples(allowed)
+                for kind in set(self.objects_of(reading, URIRef(f"{self.ldn}assignsType"))):
+                    self.own_triples(kind)
+                    for predicate in allowances:
+                        for allowed in set(self.objects_of(kind, predicate)):
+                            self.data.add((kind, predicate, allowed))
+                            self.own_triples(allowed)
 
     def same_dois(self, focus: set[Node]) -> None:
         """Every stored ldn:doi whose text equals one of the focus nodes' DOIs, ignoring case."""
