@@ -21,6 +21,13 @@ class InputError(KgError):
     http_status = 400
 
 
+class UpdateRefusedError(InputError):
+    """A SPARQL Update where only queries are answered: refused in one place, with one message, however it came."""
+
+    def __init__(self) -> None:
+        super().__init__("SPARQL Update is not accepted: this endpoint answers queries only")
+
+
 class NotConformingError(KgError):
     """The data breaks the shapes or the ontology; `detail` holds the full report."""
 

@@ -22,7 +22,7 @@ from pyoxigraph import (
 from rdflib import Graph
 
 from kgserver.config import Settings
-from kgserver.errors import InputError, KgError
+from kgserver.errors import InputError, KgError, UpdateRefusedError
 from kgserver.sparql.policy import analyse
 
 T = TypeVar("T")
@@ -207,7 +207,7 @@ def query(
         return store.query(sparql, prefixes=dict(prefixes or {}), base_iri=base_iri, **dataset)
     except SyntaxError as error:
         if analyse(sparql).is_update:
-            raise InputError("SPARQL update is not accepted: this endpoint only answers queries") from None
+            raise UpdateRefusedError() from None
         raise InputError(f"SPARQL syntax error: {_shorten(' '.join(str(error).split()))}") from None
     except ValueError as error:  # an IRI of the dataset that is not an absolute IRI
         raise InputError(f"invalid graph IRI in the dataset: {error}") from None

@@ -86,7 +86,7 @@ def test_query_syntax_error_is_one_line_with_the_position(kgserver, built_store)
 def test_query_refuses_updates(kgserver, built_store):
     result = kgserver("query", "--store", built_store, "INSERT DATA { <urn:a> <urn:b> <urn:c> }")
     assert result.returncode == 2
-    assert "SPARQL update is not accepted" in one_error_line(result)
+    assert "SPARQL Update is not accepted: this endpoint answers queries only" in one_error_line(result)
 
 
 def test_query_on_a_missing_store_says_how_to_build_one(kgserver, tmp_path):

@@ -103,8 +103,8 @@ def test_sparql_refuses_updates(server):
     as_form = _post(f"{server}/sparql", urllib.parse.urlencode({"update": update}).encode(), FORM)
     as_query = _post(f"{server}/sparql", update.encode(), "application/sparql-query")
     assert as_form[0] == as_query[0] == 400
-    assert b"SPARQL Update is not accepted at the query endpoint" in as_form[2]
-    assert b"SPARQL Update is not accepted at the query endpoint" in as_query[2]
+    assert b"SPARQL Update is not accepted: this endpoint answers queries only" in as_form[2]
+    assert b"SPARQL Update is not accepted: this endpoint answers queries only" in as_query[2]
 
 
 def test_serve_runs_one_web_process_because_the_store_has_one_writer(kgserver, built_store):

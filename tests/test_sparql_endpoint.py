@@ -282,7 +282,7 @@ def test_updates_are_refused_and_the_store_is_unchanged(server, listener, update
     text = update.replace("{port}", str(listener.getsockname()[1]))
     for reply in (query(server, text), post_query(server, text), post_form(server, {"update": text})):
         assert reply.status == 400
-        assert reply.text.strip() == "SPARQL Update is not accepted at the query endpoint"
+        assert reply.text.strip() == "SPARQL Update is not accepted: this endpoint answers queries only"
     assert _triples(server) == before
     assert _no_connection(listener)
 

@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from kgserver.errors import InputError
+from kgserver.errors import InputError, UpdateRefusedError
 from kgserver.sparql import paging
 from kgserver.sparql.lexer import Token, shape, tokens
 
-UPDATE_REFUSED = "SPARQL Update is not accepted at the query endpoint"
 SERVICE_REFUSED = "SERVICE (federated query) is refused: this endpoint does not fetch from other servers"
 
 # Deeper nesting of brackets or `!` is refused: the engine's parser recurses on each level (it
@@ -152,7 +151,7 @@ def check(text: str, service_allow: Iterable[str], resolver: Resolver = resolve_
     if analysis.nesting > MAX_NESTING:
         raise InputError(f"the query nests {analysis.nesting} levels deep; this endpoint accepts at most {MAX_NESTING}")
     if analysis.is_update:
-        raise InputError(UPDATE_REFUSED)
+        raise UpdateRefusedError()
     allowed = set(service_allow)
     for target in analysis.services:
         if target is UNCHECKABLE or target not in allowed:

@@ -154,10 +154,10 @@ class _Snapshot:
 def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
     """Evaluate, read ahead up to cap+1 rows, announce the head, then stream the serialisation."""
     result, paged = _evaluate(store, prefixes, job)
-    fmt = formats.BY_NAME[job.format_name]
-    is_graph = not isinstance(result, (tuple, QueryBoolean))
-    if fmt.is_graph != is_graph:  # the policy guessed the form wrong: use the default
-        fmt = formats.GRAPHS[0] if is_graph else formats.RESULTS[0]
+    fmt = formats.BY_NAME[job.format_name]  # negotiated in the web process for the form its tokenizer read
+    if fmt.is_graph != (not isinstance(result, (tuple, QueryBoolean))):
+        raise InputError("the query's form (SELECT, ASK, CONSTRUCT or DESCRIBE) could not be read from its text "
+                         "before it ran; write its keyword plainly, outside comments, strings and IRIs")
     if isinstance(result, QueryBoolean):
         writer = _ChunkWriter(conn, Head(fmt.media_type, 1, False))
         formats.write_boolean(result, fmt.engine, writer)  # type: ignore[arg-type]

@@ -19,10 +19,11 @@ from flask import Blueprint, Response, g, request
 
 from kgserver import formats
 from kgserver.config import ServerSettings, Settings
-from kgserver.sparql import description, negotiation, policy, protocol
+from kgserver.sparql import description, negotiation, policy
 from kgserver.sparql.execution import Job, QueryGate, QueryTimeoutError
 from kgserver.sparql.scheduling import client_key
 from kgserver.web import http
+from kgserver.web import sparql_protocol as protocol
 from kgserver.web.dataset import LiveDataset
 from kgserver.web.metrics import Metrics
 from kgserver.web.response_cache import MARK, Keep, Kept

@@ -1,4 +1,4 @@
-"""SPARQL 1.1 Protocol request parsing: from an HTTP request to a query and its dataset.
+"""SPARQL 1.1 Protocol request parsing: from a Flask request to a query and its dataset (sparql/ knows no HTTP).
 
 A query arrives in one of three ways: GET `?query=`, POST form-encoded `query=`, or POST
 with an `application/sparql-query` body. Each way may add `default-graph-uri` and
@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from flask import Request
 
 from kgserver.config import ServerSettings
-from kgserver.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError
-from kgserver.sparql.policy import UPDATE_REFUSED
+from kgserver.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError, UpdateRefusedError
 
 QUERY_MEDIA_TYPE = "application/sparql-query"
 UPDATE_MEDIA_TYPE = "application/sparql-update"
@@ -44,7 +43,7 @@ def parse(request: Request, limits: ServerSettings) -> QueryRequest:
     params = request.args
     if request.method == "POST":
         if request.mimetype == UPDATE_MEDIA_TYPE:
-            raise InputError(UPDATE_REFUSED)
+            raise UpdateRefusedError()
         if request.mimetype == QUERY_MEDIA_TYPE:
             if "query" in params:
                 raise InputError("the query is in the request body; do not also send a 'query' parameter")
@@ -52,7 +51,7 @@ def parse(request: Request, limits: ServerSettings) -> QueryRequest:
         elif request.mimetype == FORM_MEDIA_TYPE:
             _require_utf8_charset(request)
             if "update" in request.form:
-                raise InputError(UPDATE_REFUSED)
+                raise UpdateRefusedError()
             texts = params.getlist("query") + request.form.getlist("query")
             params = request.values
         else:
@@ -62,7 +61,7 @@ def parse(request: Request, limits: ServerSettings) -> QueryRequest:
             )
     else:
         if "update" in params:
-            raise InputError(UPDATE_REFUSED)
+            raise UpdateRefusedError()
         texts = params.getlist("query")
     if len(texts) > 1:
         raise InputError("more than one 'query' parameter: send exactly one query")
