@@ -15,7 +15,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from pyoxigraph import NamedNode, Store
 from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
@@ -26,10 +25,9 @@ from kgserver.config import Settings
 from kgserver.curation import reports
 from kgserver.curation.checks import check_addition
 from kgserver.curation.curators import agent_iri
+from kgserver.dataset import LiveDataset
 from kgserver.errors import KgError
 
-if TYPE_CHECKING:  # the web process's dataset; curation takes it as given and never imports the web layer
-    from kgserver.web.dataset import LiveDataset
 
 PROV = Namespace("http://www.w3.org/ns/prov#")
 CITO = Namespace("http://purl.org/spar/cito/")

@@ -16,7 +16,7 @@ from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
 from kgserver.sparql.execution import QueryGate
 from kgserver.web import http, templating
 from kgserver.web.curation import curation_blueprint
-from kgserver.web.dataset import LiveDataset
+from kgserver.dataset import LiveDataset
 from kgserver.web.home import home_blueprint
 from kgserver.web.metrics import Metrics
 from kgserver.web.publishing import publishing_blueprint

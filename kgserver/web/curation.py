@@ -24,7 +24,7 @@ from kgserver.config import ServerSettings, Settings
 from kgserver.curation import payloads, reports, submissions
 from kgserver.curation.checks import check_addition
 from kgserver.curation.curators import Curator, CuratorRegistry, registry_path
-from kgserver.web.dataset import LiveDataset
+from kgserver.dataset import LiveDataset
 
 _REALM = "LDN-KG curation"
 

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, render_template, request
 from kgserver.config import Settings
 from kgserver.linkeddata import evidence_map, home_page
 from kgserver.web import http
-from kgserver.web.dataset import LiveDataset
+from kgserver.dataset import LiveDataset
 
 
 def home_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:

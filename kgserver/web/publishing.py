@@ -23,7 +23,7 @@ from kgserver.linkeddata import dumps, feed, void
 from kgserver.negotiate import negotiate
 from kgserver.sparql import negotiation
 from kgserver.web import http
-from kgserver.web.dataset import LiveDataset
+from kgserver.dataset import LiveDataset
 
 T = TypeVar("T")
 

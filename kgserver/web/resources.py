@@ -26,7 +26,7 @@ from kgserver.formats import BY_NAME, compact_iri
 from kgserver.linkeddata import describe
 from kgserver.negotiate import negotiate
 from kgserver.web import http
-from kgserver.web.dataset import LiveDataset
+from kgserver.dataset import LiveDataset
 from kgserver.web.views import special_view
 
 CONTEXT_PATH = "/context.jsonld"

@@ -3,7 +3,7 @@
 Waitress reads each request whole (headers and body, buffered) in its I/O loop before a
 worker thread sees it, and buffers answers for slow readers, so clients that send or read
 slowly hold no thread: they cannot starve the others as they do a thread-per-connection
-server. One process serves: it is the store's one writer (see web/dataset.py).
+server. One process serves: it is the store's one writer (see kgserver/dataset.py).
 """
 
 from __future__ import annotations

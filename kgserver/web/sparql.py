@@ -24,7 +24,7 @@ from kgserver.sparql.execution import Job, QueryGate, QueryTimeoutError
 from kgserver.sparql.scheduling import client_key
 from kgserver.web import http
 from kgserver.web import sparql_protocol as protocol
-from kgserver.web.dataset import LiveDataset
+from kgserver.dataset import LiveDataset
 from kgserver.web.metrics import Metrics
 from kgserver.web.response_cache import MARK, Keep, Kept
 

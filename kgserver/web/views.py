@@ -7,7 +7,7 @@ special template extends resource.html and fills its blocks with what `pages` re
 from __future__ import annotations
 
 from kgserver.linkeddata import evidence_pages, vocabulary_docs
-from kgserver.web.dataset import LiveDataset
+from kgserver.dataset import LiveDataset
 
 View = tuple[str, dict[str, object]]
 

@@ -1,7 +1,7 @@
-"""The web process's view of the store: one handle per process, the dataset's state, and its one writer.
+"""The live dataset: the store as one process serves and changes it, its state (version, graphs), and its one writer.
 
 Exactly one process may open the store for writing (RocksDB locks it); the server's
-server's process is that one. Its threads share one Store: pyoxigraph reads are
+process is that one. Its threads share one Store: pyoxigraph reads are
 thread-safe and each sees a consistent snapshot. Writes are serialised by `writing()`, so
 validation and commit of one submission see no other commit in between; the query
 worker processes read through read-only handles that they reopen when the version moves.
