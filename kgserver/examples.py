@@ -23,7 +23,7 @@ from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
 
 from kgserver.config import DEFAULT_BASE, Settings
 from kgserver.errors import KgError
-from kgserver.sparql.policy import analyse
+from kgserver.sparql_lexer import read_form
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
 SCHEMA = Namespace("https://schema.org/")
@@ -86,7 +86,7 @@ def read_example(path: Path, settings: Settings) -> Example:
     """One query file as an Example, its title and question read from the header comment."""
     text = path.read_text(encoding="utf-8").replace(DEFAULT_BASE, settings.base)  # the queries follow LDNKG_BASE
     title, question = parse_header(text, _shown(path, settings))
-    form = analyse(text).form
+    form = read_form(text)[0]
     if form is None:
         raise ExampleFileError(
             f"{_shown(path, settings)}: not a SPARQL query (no SELECT, ASK, CONSTRUCT or DESCRIBE found)"

@@ -23,7 +23,7 @@ from rdflib import Graph
 
 from kgserver.config import Settings
 from kgserver.errors import InputError, KgError, UpdateRefusedError
-from kgserver.sparql.policy import analyse
+from kgserver.sparql_lexer import read_form
 
 T = TypeVar("T")
 QueryResult = QuerySolutions | QueryBoolean | QueryTriples
@@ -206,7 +206,7 @@ def query(
             }
         return store.query(sparql, prefixes=dict(prefixes or {}), base_iri=base_iri, **dataset)
     except SyntaxError as error:
-        if analyse(sparql).is_update:
+        if read_form(sparql)[1]:
             raise UpdateRefusedError() from None
         raise InputError(f"SPARQL syntax error: {_shorten(' '.join(str(error).split()))}") from None
     except ValueError as error:  # an IRI of the dataset that is not an absolute IRI

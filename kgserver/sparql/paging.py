@@ -35,7 +35,7 @@ from typing import Any
 
 from pyoxigraph import BlankNode, Literal, NamedNode
 
-from kgserver.sparql.lexer import Token
+from kgserver.sparql_lexer import Token
 
 # Solutions held at most (OFFSET + LIMIT, or the page and the ties of its last first key).
 MAX_HELD = 200_000

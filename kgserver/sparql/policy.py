@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from kgserver.errors import InputError, UpdateRefusedError
 from kgserver.sparql import paging
-from kgserver.sparql.lexer import Token, shape, tokens
+from kgserver.sparql_lexer import Token, form_of, shape, tokens
 
 SERVICE_REFUSED = "SERVICE (federated query) is refused: this endpoint does not fetch from other servers"
 
@@ -32,8 +32,6 @@ SERVICE_REFUSED = "SERVICE (federated query) is refused: this endpoint does not 
 # crashes at some thousands) and takes cubic time on nested collections (160 levels: 2 s).
 MAX_NESTING = 64
 
-QUERY_FORMS = ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")
-_UPDATE_WORDS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD"})
 
 # Where `<` is a less-than sign, the parser's tokens differ from ours: in
 # `FILTER(?a<?b)SERVICE?s#>` the parser sees SERVICE ?s and a comment, we see one IRI.
@@ -65,9 +63,8 @@ def analyse(text: str) -> QueryAnalysis:
     process is sent the plan rather than tokenizing the text again.
     """
     found = list(tokens(text))
+    form, is_update = form_of(found)
     prefixes: dict[str, str] = {}
-    form: str | None = None
-    is_update = False
     services: list[str | None] = []
     for index, token in enumerate(found):
         if token.kind != "word":
@@ -75,10 +72,6 @@ def analyse(text: str) -> QueryAnalysis:
         word = token.text.upper()
         if word == "PREFIX" and index + 2 < len(found) and found[index + 2].kind == "iri":
             prefixes[found[index + 1].text.rstrip(":")] = found[index + 2].text[1:-1]
-        elif word in QUERY_FORMS and form is None:
-            form = word
-        elif word in _UPDATE_WORDS:
-            is_update = True
         elif word == "SERVICE":
             services.append(_service_target(found[index + 1 :], prefixes))
     services += [UNCHECKABLE for token in found if token.kind == "iri" and _HIDDEN_SERVICE.search(token.text)]

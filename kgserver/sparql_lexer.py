@@ -1,4 +1,7 @@
-"""The SPARQL tokenizer every text check shares: the policy, the query shape and the paging plan.
+"""The SPARQL tokenizer every text check shares: the query form, the policy, the query shape and the paging plan.
+
+It sits beside the store (not in sparql/) because the store and the example catalogue read a
+text's form with it too, and they must not depend on the endpoint's package.
 
 It consumes comments, string literals and <IRIs> first, so a keyword inside a string, an IRI,
 a comment, a variable (`?service`) or a prefixed name (`ex:service`) is never taken for the
@@ -12,7 +15,8 @@ start and end.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import NamedTuple
 
 _PN = r"[A-Za-z\u00C0-\uFFFF_][\w\u00B7\u00C0-\uFFFF.\-]*"
@@ -76,3 +80,31 @@ def shape(found: list[Token]) -> str:
         else:
             parts.append(token.text.upper() if token.kind == "word" else token.text)
     return " ".join(parts)
+
+
+QUERY_FORMS = ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE")
+_UPDATE_WORDS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "CREATE", "DROP", "COPY", "MOVE", "ADD"})
+
+
+def form_of(found: Iterable[Token]) -> tuple[str | None, bool]:
+    """The query form (its first form keyword) and whether the text holds an update keyword.
+
+    >>> form_of(tokens('PREFIX ex: <http://e/> ASK { ?s ex:select "DELETE" }'))
+    ('ASK', False)
+    """
+    form: str | None = None
+    is_update = False
+    for token in found:
+        if token.kind == "word":
+            word = token.text.upper()
+            if word in QUERY_FORMS and form is None:
+                form = word
+            elif word in _UPDATE_WORDS:
+                is_update = True
+    return form, is_update
+
+
+@lru_cache(maxsize=1024)
+def read_form(text: str) -> tuple[str | None, bool]:
+    """`form_of` a whole text, remembered per text."""
+    return form_of(tokens(text))
