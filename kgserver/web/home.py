@@ -22,22 +22,15 @@ def home_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
     def home() -> Response:
         """The home page, revalidated by an ETag that changes with the dataset's version."""
         etag = http.etag_value("home", dataset.version, settings.base)
-        if request.if_none_match.contains_weak(etag):
-            return _validated(Response(status=304), etag, dataset)
+        if http.is_current(request, etag, dataset.last_modified):
+            return http.not_modified(etag, dataset.last_modified)
         store = dataset.store
         body = render_template(
             "home.html",
             summary=home_page.home_summary(store, settings),
             chart=evidence_map.layout(home_page.evidence_facts(store, settings), home_page.stances(store, settings)),
         )
-        return _validated(Response(body, mimetype="text/html"), etag, dataset)
+        return http.validated(Response(body, mimetype="text/html"), etag, dataset.last_modified)
 
     return blueprint
 
-
-def _validated(response: Response, etag: str, dataset: LiveDataset) -> Response:
-    """ETag and Last-Modified, so browsers and caches revalidate instead of fetching again."""
-    response.set_etag(etag, weak=True)
-    response.last_modified = dataset.last_modified
-    response.cache_control.no_cache = True
-    return response

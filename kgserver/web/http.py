@@ -6,6 +6,7 @@ import hashlib
 import logging
 import zlib
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from flask import Request, Response
 
@@ -68,3 +69,28 @@ def etag_value(*parts: object) -> str:
     """A validator from everything a response depends on; sent weak, as gzip changes the bytes."""
     return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:32]
 
+
+
+# -- conditional requests: the one place ETag, Last-Modified, 304 and Cache-Control are handled --
+
+
+def is_current(request: Request, etag: str, last_modified: datetime) -> bool:
+    """Whether the client's copy is current: If-None-Match (weak comparison), or else If-Modified-Since."""
+    if request.if_none_match:
+        return request.if_none_match.contains_weak(etag)
+    since = request.if_modified_since
+    return since is not None and last_modified <= since
+
+
+def validated(response: Response, etag: str, last_modified: datetime, vary: Iterable[str] = ()) -> Response:
+    """The validators every cacheable answer carries: a weak ETag (gzip changes the bytes), Last-Modified, no-cache."""
+    response.set_etag(etag, weak=True)
+    response.last_modified = last_modified
+    response.headers["Cache-Control"] = "no-cache"  # may be stored, must be revalidated
+    response.vary.update(vary)
+    return response
+
+
+def not_modified(etag: str, last_modified: datetime, vary: Iterable[str] = ()) -> Response:
+    """The 304 for a client whose copy is current, with the same validators as the full answer."""
+    return validated(Response(status=304), etag, last_modified, vary)

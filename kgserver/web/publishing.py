@@ -145,7 +145,7 @@ def _rdf_description(publisher: Publisher, fmt: Format) -> Response:
     """The VoID/DCAT description in `fmt`, with validators for the version it describes."""
     state = publisher.dataset.state
     etag = http.etag_value("void", state.version, fmt.name)
-    if request.if_none_match.contains_weak(etag):
+    if http.is_current(request, etag, publisher.dataset.last_modified):
         return _validated(Response(status=304), publisher, etag)
     output = io.BytesIO()
     assert isinstance(fmt.engine, RdfFormat)
@@ -154,12 +154,9 @@ def _rdf_description(publisher: Publisher, fmt: Format) -> Response:
 
 
 def _validated(response: Response, publisher: Publisher, etag: str) -> Response:
-    response.set_etag(etag, weak=True)
-    response.last_modified = publisher.dataset.last_modified
-    response.headers["Cache-Control"] = "no-cache"
+    """The validators, the version the answer reflects (harvesters compare it), and Vary: Accept."""
     response.headers["X-Dataset-Version"] = str(publisher.dataset.state.version)
-    response.vary.add("Accept")
-    return response
+    return http.validated(response, etag, publisher.dataset.last_modified, ("Accept",))
 
 
 def _send_dump(publisher: Publisher, name: str) -> Response:
@@ -188,7 +185,7 @@ def _feed(publisher: Publisher) -> Response:
     state = publisher.dataset.state
     cursor = _cursor()
     etag = http.etag_value("changes", state.version, None if cursor is None else (cursor.since, cursor.skip), fmt.name)
-    if request.if_none_match.contains_weak(etag):
+    if http.is_current(request, etag, publisher.dataset.last_modified):
         return _validated(Response(status=304), publisher, etag)
     settings = publisher.settings
     if cursor is None:

@@ -115,7 +115,7 @@ def _answer(settings: Settings, dataset: LiveDataset, path: str) -> Response:
     if any(segment in (".", "..") for segment in resolved_path.split("/")) or not describe.mentions(store, iri):
         return _not_found(iri, rep)
     etag = http.etag_value(dataset.version, iri, rep.name)  # the version is read per request: it changes
-    if request.if_none_match.contains_weak(etag) or _unmodified_since(dataset):
+    if http.is_current(request, etag, dataset.last_modified):
         return _with_headers(Response(status=304), dataset, etag, resolved_path, rep)
     description = describe.describe(store, settings, iri)
     if description is None:  # the dataset changed between the two reads
@@ -170,22 +170,13 @@ def alternates(path: str) -> list[tuple[str, str, str]]:
 
 def _with_headers(response: Response, dataset: LiveDataset, etag: str, path: str, rep: Representation) -> Response:
     """Validators, the form-specific address, the alternates and (for JSON-LD) the published @context."""
-    response.set_etag(etag, weak=True)
-    response.last_modified = dataset.last_modified
-    response.headers["Cache-Control"] = "no-cache"
+    http.validated(response, etag, dataset.last_modified, ("Accept-Encoding",))
     response.headers["Content-Location"] = f"/{path}.{rep.name}"
     links = [f'<{href}>; rel="alternate"; type="{media_type}"' for _, media_type, href in alternates(path)]
     if rep.name == "jsonld":
         links.append(f'<{CONTEXT_PATH}>; rel="{JSONLD_CONTEXT_REL}"; type="application/ld+json"')
     response.headers["Link"] = ", ".join(links)
-    response.vary.add("Accept-Encoding")
     return response
-
-
-def _unmodified_since(dataset: LiveDataset) -> bool:
-    """If-Modified-Since, honoured only when the client sent no If-None-Match (which takes precedence)."""
-    since = request.if_modified_since
-    return not request.if_none_match and since is not None and dataset.last_modified <= since
 
 
 def _not_found(iri: str, rep: Representation) -> Response:

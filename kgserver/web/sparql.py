@@ -91,8 +91,8 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     fmt = negotiation.choose_for_header(analysis.form, request.headers.get("Accept"), query.format_name)
     version = endpoint.dataset.version  # read once: a commit may move it while this request runs
     etag = http.etag_value(version, query.text, query.default_graphs, query.named_graphs, fmt.name, request.base_url)
-    if request.if_none_match.contains_weak(etag):
-        return _with_validators(Response(status=304), endpoint, etag)
+    if http.is_current(request, etag, endpoint.dataset.last_modified):
+        return http.not_modified(etag, endpoint.dataset.last_modified, _VARY)
     job = Job(
         query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, request.base_url,
         version, analysis.order,
@@ -121,16 +121,10 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     if head.truncated:
         response.headers["X-SPARQL-Truncated"] = "true"
     response.call_on_close(execution.close)
-    return _with_validators(response, endpoint, etag)
+    return http.validated(response, etag, endpoint.dataset.last_modified, _VARY)
 
 
-def _with_validators(response: Response, endpoint: SparqlEndpoint, etag: str) -> Response:
-    """ETag and Last-Modified from the dataset, so clients can revalidate with If-None-Match."""
-    response.set_etag(etag, weak=True)
-    response.last_modified = endpoint.dataset.last_modified
-    response.headers["Cache-Control"] = "no-cache"
-    response.vary.update(("Accept", "Accept-Encoding"))
-    return response
+_VARY = ("Accept", "Accept-Encoding")
 
 
 def _counted(chunks: Iterable[bytes], stats: RequestStats, complete: Callable[[], None]) -> Iterator[bytes]:
