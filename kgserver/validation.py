@@ -116,10 +116,15 @@ def prepare_shapes(shapes: Graph) -> PreparedShapes:
 
 
 def _one_of_each_target(shapes: Graph) -> Graph:
-    """A made-up graph in which every shape has a focus node, so that validating it runs every constraint."""
+    """A made-up graph in which every shape has a focus node, so that validating it runs every constraint.
+
+    A literal under a property of no declared origin gives the shapes with SPARQL targets over
+    literals (shapes/ldn-shapes.ttl, whose words a value is) a focus node too.
+    """
     sample = Graph()
     node = URIRef("urn:kgserver:warm-up:node")
     other = URIRef("urn:kgserver:warm-up:other")
+    sample.add((node, URIRef("urn:kgserver:warm-up:remark"), Literal("warm-up")))
     for index, cls in enumerate(sorted(set(shapes.objects(None, SH.targetClass)))):
         sample.add((URIRef(f"urn:kgserver:warm-up:{index}"), RDF.type, cls))
     for prop in set(shapes.objects(None, SH.targetSubjectsOf)) | set(shapes.objects(None, SH.targetObjectsOf)):
@@ -153,7 +158,8 @@ def validate_prepared(
     nodes = list(results_graph.subjects(RDF.type, SH.ValidationResult))
     if not nodes:  # the prefixes are only for showing results: an addition binding thousands costs seconds
         return ValidationReport(())
-    namespaces = _namespaces(*([prefixes_from] if prefixes_from is not None else []), data, shapes.graph, ontology)
+    shown = _shown_iris(results_graph, nodes, shapes.graph)
+    namespaces = _namespaces(shown, *([prefixes_from] if prefixes_from is not None else []), data, shapes.graph, ontology)
     return ValidationReport(_sorted(_result(results_graph, node, data, shapes.graph, namespaces) for node in nodes))
 
 
@@ -298,12 +304,44 @@ def _label(data: Graph, node: Node | None) -> str | None:
     return None
 
 
-def _namespaces(*graphs: Graph) -> NamespaceManager:
+def _namespaces(shown: set[str], *graphs: Graph) -> NamespaceManager:
+    """The graphs' prefixes, first binding first, each only if it can name an IRI the report shows.
+
+    rdflib scans every bound namespace to bind one more, so an addition declaring 5,000
+    prefixes cost seconds to bind whole; the few the results use are bound in the same order.
+    """
     manager = NamespaceManager(Graph(), bind_namespaces="core")
     for graph in graphs:
         for prefix, namespace in graph.namespaces():
-            manager.bind(prefix, namespace, override=False, replace=False)
+            if any(iri.startswith(namespace) for iri in shown):
+                manager.bind(prefix, namespace, override=False, replace=False)
     return manager
+
+
+def _shown_iris(report: Graph, nodes: Iterable[Node], shapes: Graph) -> set[str]:
+    """Every IRI a report's results may write compactly: focus nodes, values and their datatypes,
+    paths, and shapes (a blank property shape by its node shape and path, from the shapes graph)."""
+    shown: set[str] = set()
+
+    def collect(graph: Graph, node: Node, depth: int = 0) -> None:
+        if isinstance(node, URIRef):
+            shown.add(str(node))
+        elif isinstance(node, Literal) and node.datatype is not None:
+            shown.add(str(node.datatype))
+        elif isinstance(node, BNode) and depth < 16:
+            for _p, obj in graph.predicate_objects(node):
+                collect(graph, obj, depth + 1)
+
+    for node in nodes:
+        for predicate in (SH.focusNode, SH.value, SH.resultPath, SH.sourceShape):
+            for term in report.objects(node, predicate):
+                collect(report, term)
+                if predicate == SH.sourceShape and isinstance(term, BNode):
+                    for parent in shapes.subjects(SH.property, term):
+                        collect(shapes, parent)
+                    for path in shapes.objects(term, SH.path):
+                        collect(shapes, path)
+    return shown
 
 
 def _term(term: Node, namespaces: NamespaceManager) -> str:

@@ -4,13 +4,19 @@ exactly what the article states, with its references attached."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from rdflib import RDFS, Graph, Literal, Namespace
 
-QUERIES = Path(__file__).resolve().parent.parent / "queries"
+SOURCES = Path(__file__).resolve().parent.parent
+QUERIES = SOURCES / "queries"
+LDN = Namespace("https://w3id.org/ldn-kg/ontology#")
+KG = "https://w3id.org/ldn-kg/"
 
 
 def ask(store: Path, name: str) -> list[dict[str, str]]:
@@ -236,16 +242,47 @@ def test_cq13_claims_on_sources_published_after_a_year_never_reach_the_article(b
     assert "2024" not in {r["year"] for r in result}  # the Wikipedia revision is where claims are stated, not evidence
 
 
-def test_cq14_every_literal_that_is_curator_text(built_store: Path) -> None:
+def curators_values_in_the_sources() -> set[tuple[str, str, str, str]]:
+    """What cq14 must answer, read from the Turtle sources without SPARQL: every literal about a kg: resource
+    whose property the ontology declares the curators' text or encoding, with the labels of both."""
+    ontology = Graph().parse(SOURCES / "ontology" / "ldn.ttl")
+    data = Graph()
+    for path in sorted((SOURCES / "graph").glob("*.ttl")):
+        data.parse(path)
+    curators = {LDN.CuratorText, LDN.CuratorEncoding}
+    declared = {p: o for p, o in ontology.subject_objects(LDN.textOrigin) if o in curators}
+    return {
+        (str(s), str(ontology.value(p, RDFS.label)), str(ontology.value(declared[p], RDFS.label)), lexical(str(o)))
+        for s, p, o in data
+        if p in declared and isinstance(o, Literal) and str(s).startswith(KG)
+    }
+
+
+def lexical(value: str) -> str:
+    """A literal's value as the store writes it: decimals in their canonical form (0.20 is 0.2)."""
+    return str(Decimal(value).normalize()) if re.fullmatch(r"-?\d+\.\d+", value) else value
+
+
+def test_cq14_every_value_that_is_the_curators_text_or_encoding(built_store: Path) -> None:
     result = ask(built_store, "cq14-curator-text.rq")
+    answer = {(r["subject"], r["property"], r["origin"], lexical(r["value"])) for r in result}
+    assert len(answer) == len(result)
+    assert answer == curators_values_in_the_sources()  # exactly these, every row
     by_property: dict[str, int] = {}
-    for r in result:
-        by_property[r["property"]] = by_property.get(r["property"], 0) + 1
-    assert set(by_property) == {"label", "definition", "alternative label", "scope note", "citation note", "population"}
-    texts = {(r["subject"].removeprefix("https://w3id.org/ldn-kg/id/"), r["property"]): r["text"] for r in result}
-    assert texts[("finding/norway-2014-all-doctors", "population")] == "all doctors registered in Norway in 2014"
-    assert ("claim/promise-kim", "label") in texts and ("multiple-sclerosis", "definition") in texts
-    assert not any(p in ("article text", "quotation", "title", "caveat") for _s, p in texts)
+    for _subject, prop, _origin, _value in answer:
+        by_property[prop] = by_property.get(prop, 0) + 1
+    assert set(by_property) == {
+        "label", "definition", "alternative label", "scope note", "citation note", "population",  # curators' text
+        "claim year", "valid as of year", "flagged since", "proportion", "reference year", "start year", "year",
+        "amount in milligrams", "fraction of reference dose", "minimum milligrams", "maximum milligrams",
+        "numeric value (QUDT)",  # curators' encodings
+    }
+    rows_of = {(s.removeprefix(KG + "id/"), p): (o, v) for s, p, o, v in answer}
+    assert rows_of[("finding/norway-2014-all-doctors", "population")] == ("curators' text", "all doctors registered in Norway in 2014")
+    assert rows_of[("finding/norway-2014-all-doctors", "proportion")] == ("curators' encoding", "0.2")  # "Twenty percent"
+    assert rows_of[("low-dose-naltrexone", "amount in milligrams")] == ("curators' encoding", "4.5")  # "4.5 mg"
+    assert rows_of[("claim/ms-no-supporting-studies-nmss", "valid as of year")] == ("curators' encoding", "2014")
+    assert not any(p in ("article text", "quotation", "title", "caveat", "DOI", "publication year") for _s, p in rows_of)
 
 
 @pytest.mark.parametrize("query", sorted(p.name for p in QUERIES.glob("*.rq")))

@@ -20,6 +20,10 @@ from rdflib import OWL, RDF, SH, SKOS, Graph, URIRef
 from serving import Server, serving
 from serving import fetch as get
 
+from kgserver import changes
+from kgserver import store as kgstore
+from kgserver.config import Settings
+
 BASE = "https://w3id.org/ldn-kg/"
 LDN = f"{BASE}ontology#"
 SHP = f"{BASE}shapes#"
@@ -467,16 +471,19 @@ HOSTILE_PAGES = ("/id/claim/hostile", "/id/hostile-condition", "/id/source/hosti
 
 
 @pytest.fixture(scope="module")
-def hostile_server(kgserver, sources_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`kgserver serve` on the project's graph plus a claim, condition and source whose words are HTML."""
-    root = tmp_path_factory.mktemp("hostile") / "sources"
-    for folder in ("ontology", "graph", "shapes"):
-        shutil.copytree(sources_root / folder, root / folder)
-    (root / "graph" / "hostile.ttl").write_text(HOSTILE_TTL, encoding="utf-8")
-    store = root.parent / "store"
-    built = kgserver("build", "--store", store, root=root)
-    assert built.returncode == 0, built.stdout + built.stderr
-    with serving(store, root, root.parent / "serve.log", "--workers", "1", "--threads", "4") as running:
+def hostile_server(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`kgserver serve` on the project's graph plus a claim, condition and source whose words are HTML.
+
+    The shapes would refuse these (the claim's words are not the article's, and only the curated
+    article has a text of its own), so they are written into the built store's copy as a graph
+    of their own, as a store holding them would serve them.
+    """
+    store = tmp_path_factory.mktemp("hostile") / "store"
+    shutil.copytree(built_store, store)
+    opened = kgstore.open_store(store)
+    changes.commit(opened, Settings(root=sources_root), {f"{BASE}graph/hostile": Graph().parse(data=HOSTILE_TTL, format="turtle")})
+    del opened
+    with serving(store, sources_root, store.parent / "serve.log", "--workers", "1", "--threads", "4") as running:
         yield running
 
 

@@ -9,6 +9,7 @@ report is a real `sh:ValidationReport` graph.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -85,7 +86,7 @@ def choose_format(accept: MIMEAccept) -> str:
 
 def resolve(report: ValidationReport, addition: Graph, prefixes: dict[str, str]) -> Report:
     """Read each result's compact terms back into RDF terms with the prefixes they were written with."""
-    namespaces = _namespaces(addition, prefixes)
+    namespaces = _namespaces(addition, prefixes, _prefixes_used(report))
     return Report(report, tuple(_entry(result, namespaces) for result in report.results))
 
 
@@ -166,8 +167,13 @@ def _json_shape(entry: ReportEntry) -> str | None:
     return str(entry.shape)
 
 
-def _namespaces(addition: Graph, prefixes: dict[str, str]) -> NamespaceManager:
-    """The prefixes validation may have written with: core, the addition's, rdflib's defaults, the project's."""
+def _namespaces(addition: Graph, prefixes: dict[str, str], used: set[str]) -> NamespaceManager:
+    """The prefixes validation may have written with: core, the addition's, rdflib's defaults, the project's.
+
+    Only the prefixes the results use are bound, in the same order (with the names a clash
+    would number, `ldn` for `ldn1`): rdflib scans every bound namespace to bind one more, and
+    an addition may declare thousands.
+    """
     manager = NamespaceManager(Graph(bind_namespaces="core"), bind_namespaces="core")
     sources: Iterable[tuple[str, object]] = [
         *addition.namespaces(),
@@ -175,8 +181,21 @@ def _namespaces(addition: Graph, prefixes: dict[str, str]) -> NamespaceManager:
         *prefixes.items(),
     ]
     for prefix, namespace in sources:
-        manager.bind(prefix, URIRef(str(namespace)), override=False, replace=False)
+        if prefix in used:
+            manager.bind(prefix, URIRef(str(namespace)), override=False, replace=False)
     return manager
+
+
+def _prefixes_used(report: ValidationReport) -> set[str]:
+    """The prefix names in the results' compact terms (a few words of literals besides: harmless)."""
+    used = {
+        name
+        for result in report.results
+        for text in (result.value, result.path, result.source_shape)
+        if text
+        for name in re.findall(r"([A-Za-z_][\w.-]*|):", text)
+    }
+    return used | {name.rstrip("0123456789") for name in used}
 
 
 def _read(text: str | None, namespaces: NamespaceManager) -> Node | None:

@@ -51,8 +51,10 @@ TreatsShape SPARQL (FILTER NOT EXISTS a supporting claim)
 StudiedShape SPARQL
   for each (f studiedToTreat|inClinicalTrialsFor|offLabelUseFor ?value): one stored claim
   with ldn:aboutIntervention f and ldn:aboutCondition or ldn:beyondSourceScope ?value (a witness).
-TextOriginShape and QuotedWordsShape (SPARQL targets)
-  every predicate's ldn:textOrigin (copied into the data part) and every stored ldn:articleBody.
+TextOriginShape and QuotedWordsShape (SPARQL targets over every subject's literals)
+  every predicate's ldn:textOrigin (copied into the data part) and every stored ldn:articleBody
+  (the shapes compare with the curated article's only).
+ArticleBodyShape (ldn:articleBody on the curated article only, once): own triples.
 RegulatoryStatusShape SPARQL (no claim states it)
   for each f in N: one stored (?claim ldn:aboutRegulatoryStatus f) triple, if any.
 
