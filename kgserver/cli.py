@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pyoxigraph import RdfFormat
 
-from kgserver import formats
+from kgserver import formats, representations
 from kgserver import store as kgstore
 from kgserver.build import build as build_store
 from kgserver.build import render_summary
@@ -115,7 +116,7 @@ def build(settings: Settings, store_dir: Path) -> None:
 @click.option(
     "--format",
     "format_name",
-    type=click.Choice([*formats.RESULTS_FORMATS, *formats.GRAPH_FORMATS]),
+    type=click.Choice([form.name for form in representations.offered("query-command")]),
     help="Serialise results instead of printing a table.",
 )
 @click.pass_obj
@@ -216,14 +217,19 @@ def _recheck_submissions(settings: Settings, store_dir: Path) -> bool:
 
 @cli.command()
 @_store_option(required=True, help_text="Directory of a built store.")
-@click.option("--format", "format_name", type=click.Choice(["nquads", "trig"]), default="nquads", show_default=True)
+@click.option(
+    "--format", "format_name", type=click.Choice([form.name for form in representations.offered("export-command")]),
+    default=representations.offered("export-command")[0].name, show_default=True,
+)
 def export(store_dir: Path, format_name: str) -> None:
     """Write every quad of the store to stdout, named graphs included.
 
     Example: kgserver export --store var/store > ldn-kg.nq
     """
     store = kgstore.open_read_only(store_dir)
-    kgstore.export(store, sys.stdout.buffer, formats.GRAPH_FORMATS[format_name])
+    engine = representations.BY_NAME[format_name].engine
+    assert isinstance(engine, RdfFormat)
+    kgstore.export(store, sys.stdout.buffer, engine)
     sys.stdout.buffer.flush()
 
 

@@ -1,7 +1,8 @@
-"""Output formats for query results: the CLI's format names and the serialisers, rendering comes last.
+"""The writers: query results and triples serialised, for the terminal and for the web, rendering comes last.
 
-The CLI picks a format by name here; the web endpoint negotiates in kgserver.sparql.negotiation
-and writes with the streaming writers at the end of this module.
+Which forms exist, their names and media types, is kgserver/representations.py's table; this
+module writes them: the CLI's table and its `--format`, and the streaming writers the query
+processes use.
 """
 
 from __future__ import annotations
@@ -28,46 +29,9 @@ from pyoxigraph import (
     serialize,
 )
 
+from kgserver import representations
 from kgserver.errors import InputError
 from kgserver.store import QueryResult
-
-_FORMATS_NS = "http://www.w3.org/ns/formats/"
-
-
-@dataclass(frozen=True)
-class Format:
-    """An output format: its name (CLI `--format`, web `format=`), media type, engine format and W3C IRI."""
-
-    name: str
-    media_type: str
-    engine: QueryResultsFormat | RdfFormat
-    iri: str
-
-    @property
-    def is_graph(self) -> bool:
-        return isinstance(self.engine, RdfFormat)
-
-
-# The one table of formats, in order of preference (the first of each is the default).
-RESULTS: tuple[Format, ...] = (
-    Format("json", "application/sparql-results+json", QueryResultsFormat.JSON, _FORMATS_NS + "SPARQL_Results_JSON"),
-    Format("xml", "application/sparql-results+xml", QueryResultsFormat.XML, _FORMATS_NS + "SPARQL_Results_XML"),
-    Format("csv", "text/csv", QueryResultsFormat.CSV, _FORMATS_NS + "SPARQL_Results_CSV"),
-    Format("tsv", "text/tab-separated-values", QueryResultsFormat.TSV, _FORMATS_NS + "SPARQL_Results_TSV"),
-)
-GRAPHS: tuple[Format, ...] = (
-    Format("turtle", "text/turtle", RdfFormat.TURTLE, _FORMATS_NS + "Turtle"),
-    Format("ntriples", "application/n-triples", RdfFormat.N_TRIPLES, _FORMATS_NS + "N-Triples"),
-    Format("jsonld", "application/ld+json", RdfFormat.JSON_LD, _FORMATS_NS + "JSON-LD"),
-    Format("rdfxml", "application/rdf+xml", RdfFormat.RDF_XML, _FORMATS_NS + "RDF_XML"),
-    Format("trig", "application/trig", RdfFormat.TRIG, _FORMATS_NS + "TriG"),
-    Format("nquads", "application/n-quads", RdfFormat.N_QUADS, _FORMATS_NS + "N-Quads"),
-)
-BY_NAME: dict[str, Format] = {fmt.name: fmt for fmt in RESULTS + GRAPHS}
-
-# The command line's names: the same table, plus N3, which only the CLI writes.
-RESULTS_FORMATS: dict[str, QueryResultsFormat] = {fmt.name: fmt.engine for fmt in RESULTS}  # type: ignore[misc]
-GRAPH_FORMATS: dict[str, RdfFormat] = {fmt.name: fmt.engine for fmt in GRAPHS} | {"n3": RdfFormat.N3}  # type: ignore[misc]
 
 _MAX_CELL = 80
 
@@ -92,11 +56,13 @@ def is_graph(result: QueryResult) -> bool:
 
 def render_named(result: QueryResult, name: str, prefixes: Mapping[str, str]) -> Rendered:
     """Serialise in the format named on the command line, e.g. 'csv' or 'turtle'."""
-    formats = GRAPH_FORMATS if is_graph(result) else RESULTS_FORMATS
-    if name not in formats:
+    fitting = [form for form in representations.offered("query-command") if form.is_graph == is_graph(result)]
+    chosen = next((form for form in fitting if form.name == name), None)
+    if chosen is None or chosen.engine is None:
         kind = "CONSTRUCT/DESCRIBE" if is_graph(result) else "SELECT/ASK"
-        raise InputError(f"format '{name}' does not apply to {kind} results; use one of: {', '.join(formats)}")
-    return _render(result, formats[name], prefixes)
+        raise InputError(f"format '{name}' does not apply to {kind} results; use one of: "
+                         + ", ".join(form.name for form in fitting))
+    return _render(result, chosen.engine, prefixes)
 
 
 def _render(result: QueryResult, fmt: QueryResultsFormat | RdfFormat, prefixes: Mapping[str, str]) -> Rendered:

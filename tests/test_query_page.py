@@ -111,7 +111,7 @@ def test_nothing_acceptable_is_a_406_naming_the_formats_on_offer(served_store: s
     assert "text/turtle" in reply.text and "application/ld+json" in reply.text
     assert "Accept" in reply.headers["vary"]
     unknown = fetch(f"{served_store}{EXAMPLES}?format=pdf")
-    assert unknown.status == 400 and "ttl, jsonld, nt, rdf, html" in unknown.text
+    assert unknown.status == 400 and "ttl, jsonld, rdf, nt, html" in unknown.text
 
 
 def test_a_broken_query_file_is_named_while_the_endpoint_keeps_answering(

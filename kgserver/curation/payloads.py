@@ -17,18 +17,12 @@ from pyoxigraph import NamedNode
 from rdflib import Graph, Literal, URIRef
 from werkzeug.http import parse_options_header
 
+from kgserver import representations
 from kgserver.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError
 from kgserver.parsing import parse_bytes
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-# The media types an addition may be sent in, and the kgserver.parsing format of each.
-MEDIA_TYPES: dict[str, str] = {
-    "text/turtle": "turtle",
-    "application/n-triples": "ntriples",
-    "application/ld+json": "jsonld",
-    "application/rdf+xml": "rdfxml",
-}
 _CHARSETS = frozenset({"utf-8", "utf8"})
 _CHUNK = 64 << 10
 _NAME = "request body"
@@ -37,12 +31,7 @@ _NAME = "request body"
 def payload_format(content_type: str | None) -> str:
     """The RDF format a Content-Type names; 415, listing those accepted, for anything else."""
     media_type, options = parse_options_header(content_type or "")
-    fmt = MEDIA_TYPES.get(media_type.lower())
-    if fmt is None:
-        named = f"'{media_type}'" if media_type else "no Content-Type"
-        raise UnsupportedMediaTypeError(
-            f"{named} is not an RDF syntax this server reads; send one of: {', '.join(MEDIA_TYPES)}"
-        )
+    fmt = representations.reading(media_type.lower()).name  # 415, listing what is read, for anything else
     charset = options.get("charset")
     if charset is not None and charset.lower() not in _CHARSETS:
         raise UnsupportedMediaTypeError(f"charset={charset} refused: additions must be sent as UTF-8")

@@ -17,17 +17,9 @@ from rdflib import RDF, SH, BNode, Graph, Literal, URIRef
 from rdflib.namespace import NamespaceManager
 from rdflib.term import Node
 from rdflib.util import from_n3
-from werkzeug.datastructures import MIMEAccept
 
-from kgserver.errors import NotAcceptableError
 from kgserver.validation import SEVERITIES, ValidationReport, ValidationResult
 
-# The forms a report is sent in, by media type; the first is the default for programs.
-REPORT_FORMATS: dict[str, str] = {
-    "application/json": "json",
-    "text/turtle": "turtle",
-    "text/html": "html",
-}
 
 
 @dataclass(frozen=True)
@@ -72,16 +64,6 @@ class Report:
     def warnings(self) -> list[dict[str, object]]:
         """The non-blocking results, for the answer to an accepted submission."""
         return [_json_entry(entry) for entry in self.entries if entry.result.severity != "Violation"]
-
-
-def choose_format(accept: MIMEAccept) -> str:
-    """JSON, Turtle or HTML by Accept; no Accept (or */*) gets JSON, browsers get the page."""
-    if not accept:
-        return "json"
-    best = accept.best_match(list(REPORT_FORMATS))
-    if best is None:
-        raise NotAcceptableError("a validation report is offered as: " + ", ".join(REPORT_FORMATS))
-    return REPORT_FORMATS[best]
 
 
 def resolve(report: ValidationReport, addition: Graph, prefixes: dict[str, str]) -> Report:

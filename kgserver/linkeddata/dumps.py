@@ -32,12 +32,12 @@ from pyoxigraph import NamedNode, RdfFormat, Store, serialize
 from kgserver.changes import DatasetState
 from kgserver.config import Settings
 from kgserver.errors import UnavailableError
-from kgserver.formats import BY_NAME, Format
+from kgserver.representations import Form, by_suffix, offered
 
 log = logging.getLogger("kgserver.dumps")
 
 GZIP_MEDIA_TYPE = "application/gzip"
-_KINDS: dict[str, str] = {"nq": "nquads", "ttl": "turtle"}  # file extension -> format name
+
 _VERSIONED = re.compile(r"^(?P<stem>.+)-v(?P<version>\d+)\.(?P<ext>nq|ttl)\.gz$")
 _VERSION_IN_NAME = re.compile(r"-v(\d+)\.(?:nq|ttl)\.gz")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -57,8 +57,10 @@ class DumpSpec:
     modified: datetime | None
 
     @property
-    def format(self) -> Format:
-        return BY_NAME[_KINDS[self.extension]]
+    def format(self) -> Form:
+        form = by_suffix("dumps", self.extension)
+        assert form is not None
+        return form
 
     @property
     def title(self) -> str:
@@ -103,10 +105,15 @@ def graph_slug(iri: str, settings: Settings) -> str:
     return "iri-" + hashlib.sha256(iri.encode("utf-8")).hexdigest()[:16]
 
 
+
+def _extensions() -> list[str]:
+    """The file extension of each form a dump is written in (N-Quads first)."""
+    return [form.suffix for form in offered("dumps")]
+
 def plan(state: DatasetState, settings: Settings, graphs: Sequence[str]) -> tuple[DumpSpec, ...]:
     """The dumps of the dataset at `state`: the whole dataset, then each of `graphs`, each in N-Quads and Turtle."""
     specs: list[DumpSpec] = []
-    for extension in _KINDS:
+    for extension in _extensions():
         specs.append(DumpSpec(f"ldn-kg-v{state.version}.{extension}.gz", extension, None, state.version, state.modified))
     used: set[str] = set()
     for graph in sorted(graphs):
@@ -117,7 +124,7 @@ def plan(state: DatasetState, settings: Settings, graphs: Sequence[str]) -> tupl
         change = state.change_of(graph)  # None for the meta graph, which changes with every version
         modified = change.modified if change is not None else state.modified
         version = change.version if change is not None else state.version
-        for extension in _KINDS:  # named by the graph's own version, so an unchanged graph keeps its files
+        for extension in _extensions():  # named by the graph's own version, so an unchanged graph keeps its files
             specs.append(DumpSpec(f"graph-{slug}-v{version}.{extension}.gz", extension, graph, version, modified))
     return tuple(specs)
 

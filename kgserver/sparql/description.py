@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from pyoxigraph import BlankNode, Literal, NamedNode, Triple
 
-from kgserver import formats
+from kgserver import representations
 from kgserver.config import ServerSettings, Settings
 
 SD = "http://www.w3.org/ns/sparql-service-description#"
@@ -53,7 +53,8 @@ def describe(
     if limits.service_allow:
         triples.append(Triple(service, _sd("feature"), _sd("BasicFederatedQuery")))
         triples += [Triple(service, svc("serviceAllowed"), NamedNode(iri)) for iri in limits.service_allow]
-    triples += [Triple(service, _sd("resultFormat"), NamedNode(fmt.iri)) for fmt in formats.RESULTS + formats.GRAPHS]
+    triples += [Triple(service, _sd("resultFormat"), NamedNode(form.iri))
+                for form in representations.offered("results") + representations.offered("graphs") if form.iri]
     for iri, size in graph_sizes.items():
         named, graph = BlankNode(), BlankNode()
         triples += [

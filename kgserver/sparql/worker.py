@@ -30,7 +30,7 @@ from typing import Any
 
 from pyoxigraph import QueryBoolean, QuerySolutions, QueryTriples
 
-from kgserver import formats
+from kgserver import formats, representations
 from kgserver import store as kgstore
 from kgserver.errors import InputError, KgError
 from kgserver.sparql import paging
@@ -154,7 +154,7 @@ class _Snapshot:
 def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
     """Evaluate, read ahead up to cap+1 rows, announce the head, then stream the serialisation."""
     result, paged = _evaluate(store, prefixes, job)
-    fmt = formats.BY_NAME[job.format_name]  # negotiated in the web process for the form its tokenizer read
+    fmt = representations.BY_NAME[job.format_name]  # negotiated in the web process for the form its tokenizer read
     if fmt.is_graph != (not isinstance(result, (tuple, QueryBoolean))):
         raise InputError("the query's form (SELECT, ASK, CONSTRUCT or DESCRIBE) could not be read from its text "
                          "before it ran; write its keyword plainly, outside comments, strings and IRIs")

@@ -20,6 +20,7 @@ from rdflib import Graph
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
+from kgserver import representations
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation import payloads, reports, submissions
 from kgserver.curation.checks import check_addition
@@ -37,7 +38,7 @@ def curation_blueprint(settings: Settings, dataset: LiveDataset, limits: ServerS
     @blueprint.post("/validate")
     def validate() -> Response:
         """The report on an addition, always 200: nothing is stored, so nothing was refused."""
-        form = reports.choose_format(request.accept_mimetypes)
+        form = representations.choose("reports", request.headers.get("Accept")).name
         addition = _addition(settings, limits)
         report = reports.resolve(check_addition(dataset.store, settings, addition), addition, settings.prefixes)
         return _report_response(report, form, 200)
@@ -47,7 +48,7 @@ def curation_blueprint(settings: Settings, dataset: LiveDataset, limits: ServerS
         """201 and the submission's address when the addition conforms; 422 and the report when it does not."""
         received = datetime.now(UTC)
         curator = _curator(registry)
-        form = reports.choose_format(request.accept_mimetypes)
+        form = representations.choose("reports", request.headers.get("Accept")).name
         addition = _addition(settings, limits)
         outcome = submissions.submit(dataset, settings, curator.name, addition, received)
         if isinstance(outcome, submissions.Rejected):

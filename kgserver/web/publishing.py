@@ -16,20 +16,17 @@ from typing import Generic, TypeVar
 from flask import Blueprint, Response, render_template, request, send_file
 from pyoxigraph import Quad, RdfFormat, Triple, serialize
 
+from kgserver import representations
 from kgserver.config import ServerSettings, Settings
 from kgserver.errors import InputError, KgError, UnavailableError
-from kgserver.formats import BY_NAME, Format, write_triples
+from kgserver.formats import write_triples
 from kgserver.linkeddata import dumps, feed, void
-from kgserver.negotiate import negotiate
-from kgserver.sparql import negotiation
+from kgserver.representations import Form
 from kgserver.web import http
 from kgserver.dataset import LiveDataset
 
 T = TypeVar("T")
 
-_FEED_FORMATS: tuple[Format, ...] = (BY_NAME["trig"], BY_NAME["nquads"], BY_NAME["jsonld"])
-_FEED_NAMES = {"trig": "trig", "nquads": "nquads", "nq": "nquads", "n-quads": "nquads", "jsonld": "jsonld",
-               "json-ld": "jsonld", "json": "jsonld"}
 _DUMP_MAX_AGE = 3600
 
 
@@ -132,16 +129,17 @@ def publishing_blueprint(settings: Settings, dataset: LiveDataset, limits: Serve
     return blueprint
 
 
-def _graph_format(prefer_html: bool) -> Format | None:
-    """The RDF format asked for; None when a person's browser (text/html first) should get a page."""
+def _graph_format(prefer_html: bool) -> Form | None:
+    """The RDF form asked for; None when a person's browser (text/html first) should get a page."""
     accept = request.accept_mimetypes
-    wants_html = accept and accept.best_match(["text/html", *(f.media_type for f in negotiation.offered(None))]) == "text/html"
+    graphs = representations.offered("graphs")
+    wants_html = accept and accept.best_match(["text/html", *(form.media_type for form in graphs)]) == "text/html"
     if not request.args.get("format") and (wants_html or (prefer_html and (not accept or accept.best == "*/*"))):
-        return None if prefer_html else BY_NAME["turtle"]
-    return negotiation.choose(None, accept, request.args.get("format"))
+        return None if prefer_html else graphs[0]
+    return representations.choose("graphs", accept, request.args.get("format"))
 
 
-def _rdf_description(publisher: Publisher, fmt: Format) -> Response:
+def _rdf_description(publisher: Publisher, fmt: Form) -> Response:
     """The VoID/DCAT description in `fmt`, with validators for the version it describes."""
     state = publisher.dataset.state
     etag = http.etag_value("void", state.version, fmt.name)
@@ -211,14 +209,15 @@ def _serialised(chunks: Iterator[list[Quad]], fmt: RdfFormat, prefixes: dict[str
         yield serialize(chunk, format=fmt, prefixes=prefixes if fmt is RdfFormat.TRIG else None) or b""
 
 
-def _feed_format() -> Format:
+def _feed_format() -> Form:
     """TriG unless N-Quads or JSON-LD is asked for, by format= or Accept; a browser gets the TriG to read."""
     accept = request.accept_mimetypes
+    forms = representations.offered("feed")
     if not request.args.get("format") and accept and accept["text/html"] and not accept.best_match(
-        [fmt.media_type for fmt in _FEED_FORMATS]
+        [form.media_type for form in forms]
     ):
-        return _FEED_FORMATS[0]
-    return negotiate(_FEED_FORMATS, accept, request.args.get("format"), "the change feed", _FEED_NAMES)
+        return forms[0]
+    return representations.choose("feed", accept, request.args.get("format"))
 
 
 def _cursor() -> feed.Cursor | None:

@@ -11,39 +11,15 @@ than stopping the server.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from flask import Blueprint, Response, render_template, request
-from werkzeug.datastructures import MIMEAccept
 
+from kgserver import representations
 from kgserver.config import Settings
 from kgserver.examples import Example, example_graph, load_examples
-from kgserver.formats import BY_NAME
-from kgserver.negotiate import negotiate
 
 EXAMPLES_PATH = "/.well-known/sparql-examples"
-
-
-@dataclass(frozen=True)
-class CatalogueFormat:
-    """A way to send the catalogue: its `format=` name, media type and rdflib serialiser (None for HTML)."""
-
-    name: str
-    media_type: str
-    serializer: str | None
-
-
-# In order of preference: Turtle is what RDF clients get for */* or no Accept at all.
-CATALOGUE_FORMATS: tuple[CatalogueFormat, ...] = (
-    CatalogueFormat("ttl", BY_NAME["turtle"].media_type, "turtle"),
-    CatalogueFormat("jsonld", BY_NAME["jsonld"].media_type, "json-ld"),
-    CatalogueFormat("nt", BY_NAME["ntriples"].media_type, "nt"),
-    CatalogueFormat("rdf", BY_NAME["rdfxml"].media_type, "xml"),
-    CatalogueFormat("html", "text/html", None),
-)
-_FORMAT_ALIASES = {
-    "turtle": "ttl", "json-ld": "jsonld", "ntriples": "nt", "n-triples": "nt", "rdfxml": "rdf", "xml": "rdf",
-}
 
 
 def query_page_blueprint(settings: Settings) -> Blueprint:
@@ -53,12 +29,12 @@ def query_page_blueprint(settings: Settings) -> Blueprint:
     @blueprint.get(EXAMPLES_PATH)
     def sparql_examples() -> Response:
         """The example catalogue as RDF (SHACL executables, as SIB and UniProt publish theirs) or as a page."""
-        fmt = choose_catalogue_format(request.accept_mimetypes, request.args.get("format"))
+        fmt = representations.choose("catalogue", request.headers.get("Accept"), request.args.get("format"))
         examples = load_examples(settings)
-        if fmt.serializer is None:
+        if fmt.rdflib is None:
             response = Response(render_template("examples.html", examples=examples), mimetype="text/html")
         else:
-            body = example_graph(settings, examples).serialize(format=fmt.serializer, encoding="utf-8")
+            body = example_graph(settings, examples).serialize(format=fmt.rdflib, encoding="utf-8")
             response = Response(body, mimetype=fmt.media_type)
         response.headers["Link"] = _alternates()
         return response
@@ -90,15 +66,11 @@ def query_page_blueprint(settings: Settings) -> Blueprint:
     return blueprint
 
 
-def choose_catalogue_format(accept: MIMEAccept, format_name: str | None = None) -> CatalogueFormat:
-    """`format=` if given, else the best match for Accept; no Accept or */* gives Turtle, nothing acceptable a 406."""
-    return negotiate(CATALOGUE_FORMATS, accept, format_name, "the example catalogue", _FORMAT_ALIASES)
-
-
 def _alternates() -> str:
     """A Link header listing every format of the catalogue, so clients can find the others."""
     return ", ".join(
-        f'<{EXAMPLES_PATH}?format={fmt.name}>; rel="alternate"; type="{fmt.media_type}"' for fmt in CATALOGUE_FORMATS
+        f'<{EXAMPLES_PATH}?format={form.suffix}>; rel="alternate"; type="{form.media_type}"'
+        for form in representations.offered("catalogue")
     )
 
 

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 from flask import Blueprint, Response, g, render_template, request
 from pyoxigraph import NamedNode, RdfFormat, Store, Triple, serialize
-from werkzeug.datastructures import MIMEAccept
 
+from kgserver import representations
 from kgserver.config import Settings
 from kgserver.errors import InputError
-from kgserver.formats import BY_NAME, compact_iri
+from kgserver.formats import compact_iri
 from kgserver.linkeddata import describe
-from kgserver.negotiate import negotiate
+from kgserver.representations import Form
 from kgserver.web import http
 from kgserver.dataset import LiveDataset
 from kgserver.web.views import special_view
@@ -33,43 +33,6 @@ CONTEXT_PATH = "/context.jsonld"
 JSONLD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 MAX_PATH_CHARS = 1024
 _NOT_IN_IRIS = frozenset('<>"{}|\\^` ')
-
-
-@dataclass(frozen=True)
-class Representation:
-    """A form a resource is sent in: its name (also its suffix), media type and writer (None: HTML)."""
-
-    name: str
-    media_type: str
-    engine: RdfFormat | None
-
-
-def _rdf(name: str, suffix: str) -> Representation:
-    fmt = BY_NAME[name]
-    assert isinstance(fmt.engine, RdfFormat)
-    return Representation(suffix, fmt.media_type, fmt.engine)
-
-
-# In order of preference: no Accept, or */*, gets Turtle; browsers ask for text/html by name.
-REPRESENTATIONS: tuple[Representation, ...] = (
-    _rdf("turtle", "ttl"),
-    _rdf("jsonld", "jsonld"),
-    _rdf("rdfxml", "rdf"),
-    _rdf("ntriples", "nt"),
-    Representation("html", "text/html", None),
-)
-_BY_SUFFIX = {rep.name: rep for rep in REPRESENTATIONS}
-# Media types clients send that mean one of the above: rdflib asks for N3 and N-Triples by these.
-_MEDIA_ALIASES = {
-    "application/xhtml+xml": "html",
-    "text/n3": "ttl",
-    "text/rdf+n3": "ttl",
-    "application/x-turtle": "ttl",
-    "text/plain": "nt",
-}
-_NAME_ALIASES = {
-    "turtle": "ttl", "json-ld": "jsonld", "rdfxml": "rdf", "xml": "rdf", "ntriples": "nt", "n-triples": "nt",
-}
 
 
 class ResourceNotFound(Exception):
@@ -111,7 +74,7 @@ def _answer(settings: Settings, dataset: LiveDataset, path: str) -> Response:
     resolved_path, suffix = _resolve_suffix(store, settings, path)
     iri = settings.base + resolved_path
     g.resource_negotiated = suffix is None and not request.args.get("format")
-    rep = choose(request.accept_mimetypes, request.args.get("format"), suffix)
+    rep = choose(request.headers.get("Accept"), request.args.get("format"), suffix)
     if any(segment in (".", "..") for segment in resolved_path.split("/")) or not describe.mentions(store, iri):
         return _not_found(iri, rep)
     etag = http.etag_value(dataset.version, iri, rep.name)  # the version is read per request: it changes
@@ -123,6 +86,7 @@ def _answer(settings: Settings, dataset: LiveDataset, path: str) -> Response:
     if rep.engine is None:
         body = _page(store, dataset, description, resolved_path).encode("utf-8")
     else:
+        assert isinstance(rep.engine, RdfFormat)
         body = _serialise(list(description.triples), rep.engine, settings.prefixes)
     gzip = http.wants_gzip(request)
     response = Response(http.gzip_stream([body]) if gzip else body, mimetype=rep.media_type)
@@ -146,40 +110,39 @@ def _check_path(path: str) -> None:
 def _resolve_suffix(store: Store, settings: Settings, path: str) -> tuple[str, str | None]:
     """Split `/id/x.ttl` into (`id/x`, "ttl") unless `id/x.ttl` is itself an IRI of the dataset."""
     stem, dot, suffix = path.rpartition(".")
-    if not dot or suffix not in _BY_SUFFIX or not stem or "/" in suffix:
+    if not dot or representations.by_suffix("resources", suffix) is None or not stem or "/" in suffix:
         return path, None
     if describe.mentions(store, settings.base + path):
         return path, None
     return stem, suffix
 
 
-def choose(accept: MIMEAccept, format_name: str | None = None, suffix: str | None = None) -> Representation:
+def choose(accept: str | None, format_name: str | None = None, suffix: str | None = None) -> Form:
     """The form to send: the suffix if any, else `format=`, else the best match for Accept (q-values honoured).
 
     No Accept header, or */*, gives Turtle. Nothing acceptable is a 406 listing what is offered.
     """
-    if suffix is not None:
-        return _BY_SUFFIX[suffix]
-    return negotiate(REPRESENTATIONS, accept, format_name, "this resource", _NAME_ALIASES, _MEDIA_ALIASES)
+    by_suffix = representations.by_suffix("resources", suffix) if suffix is not None else None
+    return by_suffix or representations.choose("resources", accept, format_name, "this resource")
 
 
 def alternates(path: str) -> list[tuple[str, str, str]]:
-    """(format name, media type, href) of every form of the resource at `path`, for Link headers and pages."""
-    return [(rep.name, rep.media_type, f"/{path}.{rep.name}") for rep in REPRESENTATIONS]
+    """(suffix, media type, href) of every form of the resource at `path`, for Link headers and pages."""
+    return [(form.suffix, form.media_type, f"/{path}.{form.suffix}") for form in representations.offered("resources")]
 
 
-def _with_headers(response: Response, dataset: LiveDataset, etag: str, path: str, rep: Representation) -> Response:
+def _with_headers(response: Response, dataset: LiveDataset, etag: str, path: str, rep: Form) -> Response:
     """Validators, the form-specific address, the alternates and (for JSON-LD) the published @context."""
     http.validated(response, etag, dataset.last_modified, ("Accept-Encoding",))
-    response.headers["Content-Location"] = f"/{path}.{rep.name}"
+    response.headers["Content-Location"] = f"/{path}.{rep.suffix}"
     links = [f'<{href}>; rel="alternate"; type="{media_type}"' for _, media_type, href in alternates(path)]
-    if rep.name == "jsonld":
+    if rep.engine is RdfFormat.JSON_LD:
         links.append(f'<{CONTEXT_PATH}>; rel="{JSONLD_CONTEXT_REL}"; type="application/ld+json"')
     response.headers["Link"] = ", ".join(links)
     return response
 
 
-def _not_found(iri: str, rep: Representation) -> Response:
+def _not_found(iri: str, rep: Form) -> Response:
     """404: a page for browsers, a line of plain text for everything else (as Fuseki answers)."""
     message = f"No resource {iri} in this dataset. Search for it with SPARQL at /sparql.\n"
     if rep.engine is None:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, g, request
 
-from kgserver import formats
+from kgserver import formats, representations
 from kgserver.config import ServerSettings, Settings
-from kgserver.sparql import description, negotiation, policy
+from kgserver.sparql import description, policy
 from kgserver.sparql.execution import Job, QueryGate, QueryTimeoutError
 from kgserver.sparql.scheduling import client_key
 from kgserver.web import http
@@ -88,7 +88,9 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     """Run a query and stream the negotiated serialisation; mark it for the response cache once complete."""
     query = protocol.parse(request, endpoint.limits)
     analysis = policy.check(query.text, endpoint.limits.service_allow)
-    fmt = negotiation.choose_for_header(analysis.form, request.headers.get("Accept"), query.format_name)
+    kind = "results" if analysis.form in ("SELECT", "ASK") else "graphs"
+    fmt = representations.choose(kind, request.headers.get("Accept"), query.format_name,
+                                 f"{analysis.form or 'these'} results")
     version = endpoint.dataset.version  # read once: a commit may move it while this request runs
     etag = http.etag_value(version, query.text, query.default_graphs, query.named_graphs, fmt.name, request.base_url)
     if http.is_current(request, etag, endpoint.dataset.last_modified):
@@ -141,7 +143,7 @@ def _counted(chunks: Iterable[bytes], stats: RequestStats, complete: Callable[[]
 
 def _service_description(endpoint: SparqlEndpoint) -> Response:
     """The sd:Service, in the RDF format the client prefers (Turtle by default)."""
-    fmt = negotiation.choose(None, request.accept_mimetypes, request.args.get("format"))
+    fmt = representations.choose("graphs", request.headers.get("Accept"), request.args.get("format"))
     triples = description.describe(
         request.base_url, endpoint.settings, endpoint.limits, endpoint.dataset.graph_sizes
     )
