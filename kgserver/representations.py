@@ -154,7 +154,8 @@ def _by_accept(name: str, accept: MIMEAccept, what: str) -> Form:
     forms = offered(name)
     if not accept:
         return forms[0]
-    aliases = {alias: form for form in forms for alias in form.media_aliases}
+    own = {form.media_type for form in forms}  # a form's own media type wins over another's alias for it
+    aliases = {alias: form for form in forms for alias in form.media_aliases if alias not in own}
     best = accept.best_match([form.media_type for form in forms] + list(aliases))
     if best is None:
         raise NotAcceptableError(
