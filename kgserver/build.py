@@ -72,12 +72,23 @@ def build(settings: Settings, store_dir: Path, progress: Progress = quiet) -> Bu
         progress(f"keeping {len(carried)} graphs added since the last build (curators' submissions and their records)")
     graphs |= carried
 
+    curators = curators_iri(settings)
+    written_by_curators = (settings.ontology_graph, settings.data_graph, settings.shapes_graph, settings.examples_graph)
+
     def fill(store: kgstore.Store) -> tuple[changes.DatasetState, dict[str, int]]:
-        state = changes.commit(store, settings, graphs, previous=previous)
+        attributed = {iri: curators for iri in written_by_curators}
+        state = changes.commit(store, settings, graphs, previous=previous, attributed=attributed)
         return state, kgstore.graph_sizes(store, settings.named_graphs)
 
     state, sizes = kgstore.write_store(store_dir, fill)
     return BuildSummary(sizes, state.version, state.version != previous.version, time.perf_counter() - started)
+
+
+def curators_iri(settings: Settings) -> str:
+    """The LDN-KG curators (kg:ldn-kg-curators in graph/entities.ttl), whose words and encodings the
+    build's graphs hold: the meta graph attributes the ontology, data, shapes and examples to them.
+    The inferred graph is HermiT's and holds no literal."""
+    return f"{settings.base}id/ldn-kg-curators"
 
 
 def _history(store: kgstore.Store, settings: Settings) -> tuple[changes.DatasetState, dict[str, Graph]]:

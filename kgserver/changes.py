@@ -3,7 +3,10 @@
 Every change to the dataset (a build that changes something, later a submission or a
 retraction) replaces or deletes whole named graphs and moves the dataset version on by
 one. The meta graph records, for each graph the dataset has ever held, the version in
-which it last changed, when, its size and a hash of its content, or that it was deleted.
+which it last changed, when, its size and a hash of its content, or that it was deleted,
+and, for a graph whose text someone wrote, who (`prov:wasAttributedTo`: the build's graphs
+are the LDN-KG curators'), so that "who wrote this literal" is a query:
+`GRAPH ?g { ?s ?p ?o } ?g prov:wasAttributedTo ?who`.
 That is all a harvester needs to stay in sync (the change feed serves, for each graph
 changed since the version it holds, the graph as it is now), and because the records are
 written in the same transaction as the graphs they describe, they never disagree.
@@ -11,6 +14,7 @@ written in the same transaction as the graphs they describe, they never disagree
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +30,7 @@ _DCTERMS = "http://purl.org/dc/terms/"
 _XSD = "http://www.w3.org/2001/XMLSchema#"
 _OWL_VERSION_INFO = "http://www.w3.org/2002/07/owl#versionInfo"
 _VOID_TRIPLES = "http://rdfs.org/ns/void#triples"
+_PROV_ATTRIBUTED_TO = "http://www.w3.org/ns/prov#wasAttributedTo"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class GraphChange:
     modified: datetime
     triples: int
     content_hash: str | None  # None when the change deleted the graph
+    attributed_to: str | None = None  # the agent whose words the graph holds, if recorded
 
     @property
     def deleted(self) -> bool:
@@ -65,7 +71,7 @@ class DatasetState:
         if not self.version:
             return 0
         dataset = 4 if self.modified is not None else 3
-        return dataset + sum(2 if change.deleted else 4 for change in self.changes)
+        return dataset + sum(2 if change.deleted else 4 + bool(change.attributed_to) for change in self.changes)
 
     def since(self, version: int) -> tuple[GraphChange, ...]:
         """The graphs changed after `version`, oldest change first: what a replica at `version` lacks."""
@@ -82,6 +88,7 @@ def _terms(settings: Settings) -> dict[str, NamedNode]:
         "modified": NamedNode(f"{_DCTERMS}modified"),
         "has_version": NamedNode(f"{_DCTERMS}hasVersion"),
         "triples": NamedNode(_VOID_TRIPLES),
+        "attributed_to": NamedNode(_PROV_ATTRIBUTED_TO),
     }
 
 
@@ -110,6 +117,7 @@ def read_state(store: Store, settings: Settings) -> DatasetState:
                     modified=_parse_time(modified),
                     triples=0 if deleted else int(value(graph, terms["triples"]) or 0),
                     content_hash=None if deleted else value(graph, terms["content_hash"]),
+                    attributed_to=None if deleted else value(graph, terms["attributed_to"]),
                 )
             )
     changes.sort(key=lambda change: (change.version, change.graph))
@@ -133,6 +141,7 @@ def commit(
     delete: Iterable[str] = (),
     previous: DatasetState | None = None,
     now: datetime | None = None,
+    attributed: Mapping[str, str] | None = None,
 ) -> DatasetState:
     """Replace and delete named graphs and record the change, all in one transaction.
 
@@ -141,6 +150,8 @@ def commit(
     otherwise the version moves on by one. A build passes the state of the store it
     replaces as `previous` and commits every graph into a fresh store: the history carries
     over, and a graph the old store had but the new one lacks is recorded as deleted.
+    `attributed` names the agent whose words a graph holds; it is recorded for the graphs
+    written (in a fresh store, every graph it names, changed or not).
     """
     fresh = not store.contains_named_graph(NamedNode(settings.meta_graph))
     previous = read_state(store, settings) if previous is None else previous
@@ -155,9 +166,13 @@ def commit(
     moved = bool(changed or removed)
     version = previous.version + 1 if moved else previous.version
     when = (now or datetime.now(UTC)).replace(microsecond=0)
+    attributed = attributed or {}
     records = {change.graph: change for change in previous.changes}
+    if fresh:  # the whole meta graph is written: the graphs kept as they were get their attribution too
+        for iri in set(records) & set(attributed) & set(replace):
+            records[iri] = dataclasses.replace(records[iri], attributed_to=attributed[iri])
     for iri in changed:
-        records[iri] = GraphChange(iri, version, when, len(replace[iri]), hashes[iri])
+        records[iri] = GraphChange(iri, version, when, len(replace[iri]), hashes[iri], attributed.get(iri))
     for iri in removed:
         records[iri] = GraphChange(iri, version, when, 0, None)
     state = DatasetState(
@@ -216,6 +231,8 @@ def _meta_ntriples(state: DatasetState, settings: Settings, graphs: set[str] | N
         if not change.deleted:
             triples.append((graph, terms["triples"], Literal(str(change.triples), datatype=NamedNode(f"{_XSD}integer"))))
             triples.append((graph, terms["content_hash"], Literal(change.content_hash or "")))
+            if change.attributed_to:
+                triples.append((graph, terms["attributed_to"], NamedNode(change.attributed_to)))
     return "".join(f"{s} {p} {o} .\n" for s, p, o in triples)
 
 

@@ -65,3 +65,19 @@ def test_the_state_knows_the_size_of_the_meta_graph(store: Store) -> None:
     state = changes.commit(store, SETTINGS, {}, delete=[A])
     stored = sum(1 for _ in store.quads_for_pattern(None, None, None, NamedNode(SETTINGS.meta_graph)))
     assert state.meta_triples == stored
+
+
+def test_a_graph_is_attributed_to_whoever_wrote_it_and_a_fresh_store_keeps_saying_so(store: Store, tmp_path: Path) -> None:
+    curators = f"{SETTINGS.base}id/ldn-kg-curators"
+    first = changes.commit(store, SETTINGS, {A: graph("1"), B: graph("2")}, attributed={A: curators})
+    assert first.change_of(A).attributed_to == curators and first.change_of(B).attributed_to is None
+    assert changes.read_state(store, SETTINGS) == first
+    rows = store.query(f"SELECT ?who WHERE {{ GRAPH <{SETTINGS.meta_graph}> {{ <{A}> <http://www.w3.org/ns/prov#wasAttributedTo> ?who }} }}")
+    assert [row["who"].value for row in rows] == [curators]
+    # a rebuild into a fresh store with the same content keeps the version and attributes B as well
+    fresh = Store(str(tmp_path / "fresh"))
+    again = changes.commit(fresh, SETTINGS, {A: graph("1"), B: graph("2")}, previous=first, attributed={A: curators, B: curators})
+    assert again.version == first.version and again.change_of(B).attributed_to == curators
+    stored = sum(1 for _ in fresh.quads_for_pattern(None, None, None, NamedNode(SETTINGS.meta_graph)))
+    assert again.meta_triples == stored
+

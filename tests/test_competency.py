@@ -263,11 +263,12 @@ def lexical(value: str) -> str:
     return str(Decimal(value).normalize()) if re.fullmatch(r"-?\d+\.\d+", value) else value
 
 
-def test_cq14_every_value_that_is_the_curators_text_or_encoding(built_store: Path) -> None:
+def test_cq14_every_value_that_is_the_curators_text_or_encoding_and_who_wrote_it(built_store: Path) -> None:
     result = ask(built_store, "cq14-curator-text.rq")
     answer = {(r["subject"], r["property"], r["origin"], lexical(r["value"])) for r in result}
     assert len(answer) == len(result)
     assert answer == curators_values_in_the_sources()  # exactly these, every row
+    assert {r.get("curator") for r in result} == {"LDN-KG curators"}  # the build's graphs are theirs
     by_property: dict[str, int] = {}
     for _subject, prop, _origin, _value in answer:
         by_property[prop] = by_property.get(prop, 0) + 1

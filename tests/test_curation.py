@@ -16,6 +16,7 @@ from rdflib import Graph, Literal, Namespace, URIRef
 from serving import Reply, fetch, serving
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+QUERIES = Path(__file__).resolve().parent.parent / "queries"
 VALID = FIXTURES / "valid"
 INVALID = FIXTURES / "invalid"
 BASE = "https://w3id.org/ldn-kg/"
@@ -121,6 +122,22 @@ def test_a_conforming_addition_is_accepted_and_queryable_at_once(kgserver, store
     assert warned.status == 201, warned.text
     assert warned.json()["version"] == before + 2 == version(server)
     assert any("No external identifier" in warning["message"] for warning in warned.json()["warnings"])
+
+
+def test_a_submissions_curator_text_is_attributed_to_the_submitting_curator(kgserver, store, server):
+    token = add_curator(kgserver, store, "ada")
+    answer = send(server, "/submissions", VALID / "claim-with-new-source.ttl", token=token)
+    assert answer.status == 201, answer.text
+
+    # "who wrote this literal": the shipped query, over the endpoint, names the curator of each graph
+    rows = select(server, QUERIES.joinpath("cq14-curator-text.rq").read_text(encoding="utf-8"))
+    written = {(row["subject"], row["property"], row["value"]): row.get("curator") for row in rows}
+    assert written[(NEW_CLAIM, "label", "Test claim: a fibromyalgia trial reports its results")] == "ada"
+    assert written[(NEW_CLAIM, "claim year", "2024")] == "ada"  # an encoding is the curator's too
+    assert written[(f"{BASE}id/multiple-sclerosis", "label", "multiple sclerosis")] == "LDN-KG curators"
+    graph = answer.json()["graph"]
+    assert select(server, f"SELECT ?who WHERE {{ <{graph}> <http://www.w3.org/ns/prov#wasAttributedTo> ?who }}") == [
+        {"who": f"{BASE}id/curator/ada"}]
 
 
 def test_a_violating_addition_is_refused_and_nothing_is_written(kgserver, store, sources_root, tmp_path):
