@@ -136,9 +136,15 @@ def test_every_sourced_claim_with_a_dated_source_has_one_claim_year(built_store:
     [counts] = query(built_store, """
         SELECT (COUNT(DISTINCT ?c) AS ?claims) (COUNT(DISTINCT ?dated) AS ?dated) WHERE {
           ?c a ldn:EvidenceClaim . OPTIONAL { ?c ldn:claimYear ?y . BIND (?c AS ?dated) } }""")
-    assert (counts["claims"], counts["dated"]) == ("39", "32")  # unsourced and National MS Society claims have none
+    assert (counts["claims"], counts["dated"]) == ("39", "33")  # unsourced claims and the lead's two on an undated page have none
     [norway] = query(built_store, "SELECT ?y WHERE { claim:norway-prescribers ldn:claimYear ?y }")
     assert norway["y"] == "2017"  # the article's "In 2017, Raknes and Småbrekke published"
+    # "As of 2014 ... [1][5]": both claims have the 'as of' year, and a year of their own no earlier
+    as_of = query(built_store, "SELECT ?claim ?y ?asOf WHERE { ?claim ldn:validAsOfYear ?asOf . OPTIONAL { ?claim ldn:claimYear ?y } }")
+    assert {(r["claim"].rsplit("/", 1)[1], r.get("y"), r["asOf"]) for r in as_of} == {
+        ("ms-no-supporting-studies-nmss", "2014", "2014"),  # the page gives no year: the year the article dates it to
+        ("ms-no-supporting-studies-eve", "2020", "2014"),  # Eve's PDF is of 2020
+    }
 
 
 def test_following_cites_as_evidence_never_reaches_the_wikipedia_article(built_store: Path) -> None:
