@@ -9,7 +9,7 @@ sources with DOIs, conditions, all pointing at the bundled low-dose naltrexone).
 
 For each store it prints:
   scope        finding the addition's neighbourhood in the store (part of SHACL)
-  SHACL        check_addition without the reasoner: neighbourhood + pySHACL (median of warm runs)
+  SHACL        Checker.check without the reasoner: neighbourhood + pySHACL (median of warm runs)
   OWL          the warm HermiT on ontology + neighbourhood: the first check of a fresh JVM
                (start, ontology load, cold JIT), then the median of warm checks
   round trip   POST /submissions to `kgserver serve` (a curator's token, text/turtle, 201 expected):
@@ -52,7 +52,7 @@ from bench_sparql import (
 from kgserver import changes, hermit
 from kgserver import store as kgstore
 from kgserver.config import Settings
-from kgserver.curation.checks import check_addition
+from kgserver.curation.checks import Checker
 from kgserver.curation.scope import context_graphs, neighbourhood
 from kgserver.reasoning import reason
 from kgserver.validation import validate_additions
@@ -176,19 +176,20 @@ def build_large(location: Path, scratch: Path, size: int) -> int:
 # ---------------------------------------------------------------------------------- in process
 
 def measure_in_process(location: Path, label: str, before: bool) -> None:
-    """SHACL and OWL times of check_addition's parts, on the store opened read-only."""
+    """SHACL and OWL times of the checker's parts, on the store opened read-only."""
     settings = Settings.from_env()
     store = kgstore.open_read_only(location)
     first = Graph().parse(data=addition(0), format="turtle")
     print(f"\n{label}: {len(store)} quads; addition of {len(first)} triples", flush=True)
     state = changes.read_state(store, settings)
     graphs = context_graphs(state, settings)
-    shacl_cold = timed(lambda: check_addition(store, settings, first, with_reasoner=False))
+    checker = Checker(settings)  # its reasoner is not started: the SHACL part only
+    shacl_cold = timed(lambda: checker.check(store, first, with_reasoner=False))
     additions = [Graph().parse(data=addition(i + 1), format="turtle") for i in range(WARM_RUNS)]
     scopes = [neighbourhood(store, settings, a, graphs) for a in additions]
     scope_ms = median(WARM_RUNS, lambda i: neighbourhood(store, settings, additions[i], graphs))
-    shacl = median(WARM_RUNS, lambda i: check_addition(store, settings, additions[i], with_reasoner=False))
-    report = check_addition(store, settings, first, with_reasoner=False)
+    shacl = median(WARM_RUNS, lambda i: checker.check(store, additions[i], with_reasoner=False))
+    report = checker.check(store, first, with_reasoner=False)
     print(f"  scope           {ms(scope_ms)}  ({len(scopes[0].data)} data + {len(scopes[0].ontology)} ontology triples)")
     print(f"  SHACL           {ms(shacl)}  median of {WARM_RUNS} (first in this process {ms(shacl_cold).strip()},"
           f" shapes parsed then); conforms={report.conforms}, {len(report.results)} results")

@@ -203,10 +203,14 @@ def check(settings: Settings, store_dir: Path | None) -> None:
 
 def _recheck_submissions(settings: Settings, store_dir: Path) -> bool:
     """Print each stored submission's verdict under the current shapes; do all still conform?"""
-    from kgserver.curation.checks import recheck_submissions
+    from kgserver.curation.checks import Checker
 
     store = kgstore.open_read_only(store_dir)
-    verdicts = recheck_submissions(store, settings)
+    checker = Checker(settings)
+    try:
+        verdicts = checker.recheck_submissions(store)
+    finally:
+        checker.close()
     failing = [(submission, report) for submission, report in verdicts if not report.conforms]
     click.echo(f"submissions: {len(verdicts)} checked, {len(failing)} no longer conform")
     for submission, report in failing:

@@ -7,11 +7,12 @@ That is fine for a build, not for every submission. Here a small Java program
 once and then checks each addition's scope as an ontology that imports it. The program is
 compiled once into a cache directory (or, without javac, run by Java's source launcher).
 
-Example (at server start, then for each addition; not run as a doctest, it starts a JVM)::
+Example (not run as a doctest: it starts a JVM). The curation checker (curation/checks.py),
+which the app owns, keeps one::
 
-    from kgserver import hermit
-    hermit.warm_up()                      # returns at once, the JVM starts in the background
-    consistent, why = hermit.shared().check_consistency(scope, ontology)
+    reasoner = hermit.WarmReasoner()
+    consistent, why = reasoner.check_consistency(scope, ontology)   # starts the JVM the first time
+    reasoner.close()
 """
 
 from __future__ import annotations
@@ -247,38 +248,3 @@ def _compiled(cache_dir: Path) -> Path | None:
     except OSError:  # another process compiled it first
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-# -- the process's shared reasoner ---------------------------------------------------------
-
-_shared: tuple[int, WarmReasoner] | None = None
-_shared_lock = threading.Lock()
-
-
-def shared() -> WarmReasoner:
-    """The process's one warm reasoner, created on first use.
-
-    A forked child gets its own rather than its parent's pipes.
-    """
-    global _shared
-    with _shared_lock:
-        if _shared is None or _shared[0] != os.getpid():
-            _shared = (os.getpid(), WarmReasoner())
-        return _shared[1]
-
-
-def warm_up() -> threading.Thread:
-    """Start the shared JVM in the background (for server start); returns without waiting.
-
-    A failure here is not raised: the first check will start the JVM again and report it.
-    """
-
-    def start() -> None:
-        try:
-            shared().start()
-        except KgError:
-            pass
-
-    thread = threading.Thread(target=start, name="hermit-warm-up", daemon=True)
-    thread.start()
-    return thread

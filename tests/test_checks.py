@@ -18,8 +18,7 @@ from rdflib import RDFS, Graph, URIRef
 from kgserver import changes, hermit
 from kgserver import store as kgstore
 from kgserver.config import Settings
-from kgserver.curation import checks
-from kgserver.curation.checks import check_addition
+from kgserver.curation.checks import Checker
 from kgserver.errors import KgError
 from kgserver.parsing import parse_file
 from kgserver.validation import ValidationReport, ValidationResult, validate_additions
@@ -63,6 +62,14 @@ def store(built_store: Path) -> Iterator[kgstore.Store]:
     opened = kgstore.open_read_only(built_store)
     yield opened
     del opened
+
+
+@pytest.fixture(scope="module")
+def checker(settings: Settings) -> Iterator[Checker]:
+    """The checker the app owns: prepared shapes and ontology, and a warm HermiT, kept between checks."""
+    owned = Checker(settings)
+    yield owned
+    owned.close()
 
 
 @pytest.fixture(scope="module")
@@ -130,81 +137,81 @@ def generated_addition(data: Graph, seed: int) -> Graph:
 
 
 @pytest.mark.parametrize("fixture", ADDITIONS, ids=[f.name for f in ADDITIONS])
-def test_a_fixture_addition_gets_the_same_results_as_a_full_validation(fixture, store, settings, whole_graph) -> None:
+def test_a_fixture_addition_gets_the_same_results_as_a_full_validation(fixture, store, settings, checker, whole_graph) -> None:
     addition = parse_file(fixture, settings.base)
-    scoped = check_addition(store, settings, addition, with_reasoner=False)
+    scoped = checker.check(store, addition, with_reasoner=False)
     assert same_results(scoped, full_check(whole_graph, addition), addition, whole_graph)
 
 
 @pytest.mark.parametrize("name", sorted(CONTEXT_ADDITIONS))
-def test_an_addition_needing_stored_context_gets_the_same_results(name, store, settings, whole_graph) -> None:
+def test_an_addition_needing_stored_context_gets_the_same_results(name, store, settings, checker, whole_graph) -> None:
     addition = Graph().parse(data=PREFIXES + CONTEXT_ADDITIONS[name], format="turtle")
-    scoped = check_addition(store, settings, addition, with_reasoner=False)
+    scoped = checker.check(store, addition, with_reasoner=False)
     assert same_results(scoped, full_check(whole_graph, addition), addition, whole_graph)
 
 
 @pytest.mark.parametrize("seed", range(GENERATED))
-def test_a_generated_addition_gets_the_same_results(seed, store, settings, whole_graph) -> None:
+def test_a_generated_addition_gets_the_same_results(seed, store, settings, checker, whole_graph) -> None:
     addition = generated_addition(kgstore.read_graph(store, settings.data_graph), seed)
-    scoped = check_addition(store, settings, addition, with_reasoner=False)
+    scoped = checker.check(store, addition, with_reasoner=False)
     assert same_results(scoped, full_check(whole_graph, addition), addition, whole_graph)
 
 
-def test_the_generated_additions_do_break_rules(store, settings) -> None:
+def test_the_generated_additions_do_break_rules(store, settings, checker) -> None:
     """The made-up additions are worth comparing only if many of them break some rule."""
     data = kgstore.read_graph(store, settings.data_graph)
-    reports = [check_addition(store, settings, generated_addition(data, seed), with_reasoner=False) for seed in range(GENERATED)]
+    reports = [checker.check(store, generated_addition(data, seed), with_reasoner=False) for seed in range(GENERATED)]
     assert sum(not report.conforms for report in reports) >= 5
 
 
 @pytest.mark.parametrize(
     "name", ["19-condition-typed-as-drug.ttl", "25-two-publication-years.ttl", "26-drug-given-as-condition.ttl"]
 )
-def test_an_inconsistent_addition_is_refused_as_by_the_full_reasoner(name, store, settings, whole_graph) -> None:
+def test_an_inconsistent_addition_is_refused_as_by_the_full_reasoner(name, store, settings, checker, whole_graph) -> None:
     addition = parse_file(FIXTURES / "invalid" / name, settings.base)
-    scoped = check_addition(store, settings, addition)
+    scoped = checker.check(store, addition)
     assert same_results(scoped, full_check(whole_graph, addition, with_reasoner=True), addition, whole_graph)
 
 
 @pytest.mark.parametrize("seed", [0, 6, 9, 13])
-def test_a_generated_addition_gets_the_same_consistency_verdict(seed, store, settings, whole_graph) -> None:
+def test_a_generated_addition_gets_the_same_consistency_verdict(seed, store, settings, checker, whole_graph) -> None:
     """Seeds 6, 9 and 13 make the graph inconsistent (a stored node given a disjoint class), 0 does not."""
     addition = generated_addition(kgstore.read_graph(store, settings.data_graph), seed)
-    scoped = check_addition(store, settings, addition)
+    scoped = checker.check(store, addition)
     assert same_results(scoped, full_check(whole_graph, addition, with_reasoner=True), addition, whole_graph)
 
 
-def test_a_disjointness_clash_is_reported_with_its_cause(store, settings) -> None:
+def test_a_disjointness_clash_is_reported_with_its_cause(store, settings, checker) -> None:
     addition = parse_file(FIXTURES / "invalid" / "19-condition-typed-as-drug.ttl", settings.base)
-    [result] = [r for r in check_addition(store, settings, addition).results if r.focus_node is None]
+    [result] = [r for r in checker.check(store, addition).results if r.focus_node is None]
     assert result.severity == "Violation"
     assert "logically inconsistent" in result.message
     assert "fibromyalgia is both a" in result.message
 
 
-def test_a_consistent_addition_passes_the_reasoner(store, settings) -> None:
+def test_a_consistent_addition_passes_the_reasoner(store, settings, checker) -> None:
     addition = parse_file(FIXTURES / "valid" / "claim-with-new-source.ttl", settings.base)
-    report = check_addition(store, settings, addition)
+    report = checker.check(store, addition)
     assert report.conforms, report.results
 
 
-def test_the_reasoner_jvm_is_reused_from_check_to_check(store, settings) -> None:
+def test_the_reasoner_jvm_is_reused_from_check_to_check(store, settings, checker) -> None:
     addition = parse_file(FIXTURES / "valid" / "claim-with-new-source.ttl", settings.base)
-    check_addition(store, settings, addition)
-    first = hermit.shared().pid
-    check_addition(store, settings, addition)
-    assert first is not None and hermit.shared().pid == first
+    checker.check(store, addition)
+    first = checker.reasoner.pid
+    checker.check(store, addition)
+    assert first is not None and checker.reasoner.pid == first
 
 
-def test_warming_up_starts_the_reasoner_before_the_first_check(store, settings) -> None:
-    hermit.shared().close()
-    checks.warm_up(store, settings).join(timeout=120)
-    assert hermit.shared().pid is not None
+def test_warming_up_starts_the_reasoner_before_the_first_check(store, settings, checker) -> None:
+    checker.reasoner.close()
+    checker.warm_up(store).join(timeout=120)
+    assert checker.reasoner.pid is not None
 
 
 @pytest.fixture
 def reasoner() -> Iterator[hermit.WarmReasoner]:
-    """A reasoner of the test's own, so that killing it leaves the shared one alone."""
+    """A reasoner of the test's own, so that killing it leaves the checker's alone."""
     own = hermit.WarmReasoner()
     yield own
     own.close()

@@ -32,86 +32,88 @@ from kgserver.validation import (
 T = TypeVar("T")
 
 
-def check_addition(store: kgstore.Store, settings: Settings, addition: Graph, with_reasoner: bool = True) -> ValidationReport:
-    """Validate `addition` against the stored shapes and ontology, with the stored data as its context.
+class Checker:
+    """The check every addition passes, with what it keeps between checks: prepared shapes and ontology, a warm HermiT.
 
-    Only results about nodes of the addition are reported; with `with_reasoner`, HermiT also
-    checks that the ontology, the addition and the stored triples it touches are consistent,
-    and an inconsistency is reported as a Violation without a focus node. The store is only read.
-    """
-    state = changes.read_state(store, settings)
-    scope = neighbourhood(store, settings, addition, context_graphs(state, settings))
-    with _shacl_lock:  # pySHACL runs in one thread at a time: its shapes and parsed queries are shared
-        shapes = _cached(store, settings, state, settings.shapes_graph, prepare_shapes)
-        report = validate_prepared(scope.data, shapes, scope.ontology, prefixes_from=scope.addition)
-    results = results_about(report, addition_nodes(addition))
-    if with_reasoner:
-        ontology = _cached(store, settings, state, settings.ontology_graph, _ontology_document)
-        consistent, explanation = hermit.shared().check_consistency(scope.data, ontology)
-        if not consistent:
-            results.append(inconsistency_result(explanation))
-    return sorted_report(results)
-
-
-def warm_up(store: kgstore.Store, settings: Settings) -> threading.Thread:
-    """Prepare shapes and ontology and start HermiT in the background, so the first check is fast.
-
-    For server start: returns at once. The store must stay open until the thread ends;
-    a failure is left for the first real check to report.
+    The app (or a command) owns one; nothing is kept at module level. Prepared shapes and
+    ontology are reused while the meta graph records the same content for them.
     """
 
-    def prepare() -> None:
-        try:
-            check_addition(store, settings, Graph(), with_reasoner=True)
-        except KgError:
-            pass
+    def __init__(self, settings: Settings, reasoner: hermit.WarmReasoner | None = None) -> None:
+        self.settings = settings
+        self.reasoner = reasoner or hermit.WarmReasoner()
+        self._prepared: dict[tuple[str, str], object] = {}
+        self._prepared_lock = threading.Lock()
+        self._shacl_lock = threading.Lock()  # pySHACL runs in one thread at a time: its parsed queries are shared
 
-    thread = threading.Thread(target=prepare, name="curation-warm-up", daemon=True)
-    thread.start()
-    return thread
+    def check(self, store: kgstore.Store, addition: Graph, with_reasoner: bool = True) -> ValidationReport:
+        """Validate `addition` against the stored shapes and ontology, with the stored data as its context.
 
+        Only results about nodes of the addition are reported; with `with_reasoner`, HermiT also
+        checks that the ontology, the addition and the stored triples it touches are consistent,
+        and an inconsistency is reported as a Violation without a focus node. The store is only read.
+        """
+        settings = self.settings
+        state = changes.read_state(store, settings)
+        scope = neighbourhood(store, settings, addition, context_graphs(state, settings))
+        with self._shacl_lock:
+            shapes = self._cached(store, state, settings.shapes_graph, prepare_shapes)
+            report = validate_prepared(scope.data, shapes, scope.ontology, prefixes_from=scope.addition)
+        results = results_about(report, addition_nodes(addition))
+        if with_reasoner:
+            ontology = self._cached(store, state, settings.ontology_graph, hermit.ontology_document)
+            consistent, explanation = self.reasoner.check_consistency(scope.data, ontology)
+            if not consistent:
+                results.append(inconsistency_result(explanation))
+        return sorted_report(results)
 
-def _ontology_document(graph: Graph) -> hermit.OntologyDocument:
-    """The ontology as the warm reasoner takes it."""
-    return hermit.ontology_document(graph)
+    def warm_up(self, store: kgstore.Store) -> threading.Thread:
+        """Prepare shapes and ontology and start HermiT in the background, so the first check is fast.
 
+        For server start: returns at once. The store must stay open until the thread ends;
+        a failure is left for the first real check to report.
+        """
 
-# -- what is parsed once per content ----------------------------------------------------------
+        def prepare() -> None:
+            try:
+                self.check(store, Graph(), with_reasoner=True)
+            except KgError:
+                pass
 
-_cache: dict[tuple[str, str], object] = {}
-_cache_lock = threading.Lock()
-_shacl_lock = threading.Lock()
+        thread = threading.Thread(target=prepare, name="curation-warm-up", daemon=True)
+        thread.start()
+        return thread
 
+    def recheck_submissions(self, store: kgstore.Store) -> list[tuple[str, ValidationReport]]:
+        """Every live submission checked again against the stored shapes and ontology, oldest first.
 
-def _cached(
-    store: kgstore.Store, settings: Settings, state: changes.DatasetState, graph: str, prepare: Callable[[Graph], T]
-) -> T:
-    """`prepare` applied to a stored graph, reused while the meta graph records the same content hash.
+        After a rebuild from changed sources the stored shapes are the new ones: this is how
+        additions accepted under the old shapes are found to no longer conform (nothing is dropped).
+        """
+        prefix = f"{self.settings.base}graph/submission/"
+        state = changes.read_state(store, self.settings)
+        graphs = sorted(iri for iri in state.live_graphs if iri.startswith(prefix))
+        return [(iri.removeprefix(prefix), self.check(store, kgstore.read_graph(store, iri))) for iri in graphs]
 
-    A store without change records (not made by `kgserver build`) is read and prepared every time.
-    """
-    change = state.change_of(graph)
-    if change is None or change.content_hash is None:
-        return prepare(kgstore.read_graph(store, graph))
-    key = (graph, change.content_hash)
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]  # type: ignore[return-value]
-    prepared = prepare(kgstore.read_graph(store, graph))
-    with _cache_lock:
-        for old in [k for k in _cache if k[0] == graph]:
-            del _cache[old]
-        _cache[key] = prepared
-    return prepared
+    def close(self) -> None:
+        """Stop HermiT's JVM."""
+        self.reasoner.close()
 
+    def _cached(self, store: kgstore.Store, state: changes.DatasetState, graph: str, prepare: Callable[[Graph], T]) -> T:
+        """`prepare` applied to a stored graph, reused while the meta graph records the same content hash.
 
-def recheck_submissions(store: kgstore.Store, settings: Settings) -> list[tuple[str, ValidationReport]]:
-    """Every live submission checked again against the stored shapes and ontology, oldest first.
-
-    After a rebuild from changed sources the stored shapes are the new ones: this is how
-    additions accepted under the old shapes are found to no longer conform (nothing is dropped).
-    """
-    prefix = f"{settings.base}graph/submission/"
-    state = changes.read_state(store, settings)
-    graphs = sorted(iri for iri in state.live_graphs if iri.startswith(prefix))
-    return [(iri.removeprefix(prefix), check_addition(store, settings, kgstore.read_graph(store, iri))) for iri in graphs]
+        A store without change records (not made by `kgserver build`) is read and prepared every time.
+        """
+        change = state.change_of(graph)
+        if change is None or change.content_hash is None:
+            return prepare(kgstore.read_graph(store, graph))
+        key = (graph, change.content_hash)
+        with self._prepared_lock:
+            if key in self._prepared:
+                return self._prepared[key]  # type: ignore[return-value]
+        prepared = prepare(kgstore.read_graph(store, graph))
+        with self._prepared_lock:
+            for old in [k for k in self._prepared if k[0] == graph]:
+                del self._prepared[old]
+            self._prepared[key] = prepared
+        return prepared

@@ -23,7 +23,7 @@ from rdflib.term import Node
 from kgserver import store as kgstore
 from kgserver.config import Settings
 from kgserver.curation import reports
-from kgserver.curation.checks import check_addition
+from kgserver.curation.checks import Checker
 from kgserver.curation.curators import agent_iri
 from kgserver.dataset import LiveDataset
 from kgserver.errors import KgError
@@ -91,10 +91,11 @@ def new_id(now: datetime) -> str:
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(4)}"
 
 
-def submit(dataset: LiveDataset, settings: Settings, curator: str, addition: Graph, received: datetime) -> Accepted | Rejected:
+def submit(dataset: LiveDataset, checker: Checker, curator: str, addition: Graph, received: datetime) -> Accepted | Rejected:
     """Check the addition in the store's context and, if it conforms, commit it with its record."""
+    settings = checker.settings
     with dataset.writing() as store:
-        report = reports.resolve(check_addition(store, settings, addition), addition, settings.prefixes)
+        report = reports.resolve(checker.check(store, addition), addition, settings.prefixes)
         if not report.conforms:
             return Rejected(report)
         now = datetime.now(UTC)

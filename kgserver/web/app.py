@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from kgserver import store as kgstore
 from kgserver.config import ServerSettings, Settings
-from kgserver.curation import checks
+from kgserver.curation.checks import Checker
 from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
 from kgserver.sparql.execution import QueryGate
 from kgserver.web import http, templating
@@ -36,7 +36,6 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
     atexit.register(gate.close)
     metrics.watch(gate)
     app = Flask(__name__)
-    app.extensions["kgserver.close"] = gate.close  # stops the query processes (a server stops them at exit)
     templating.install(app, settings)
     app.config["MAX_CONTENT_LENGTH"] = limits.max_request_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = limits.max_request_bytes
@@ -77,8 +76,16 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
     app.register_blueprint(query_page_blueprint(settings))
     app.register_blueprint(publishing_blueprint(settings, dataset, limits))
     app.register_blueprint(home_blueprint(settings, dataset))
-    app.register_blueprint(curation_blueprint(settings, dataset, limits))
-    checks.warm_up(dataset.store, settings)  # shapes prepared and HermiT's JVM started before the first check
+    checker = Checker(settings)
+    app.register_blueprint(curation_blueprint(checker, dataset, limits))
+    checker.warm_up(dataset.store)  # shapes prepared and HermiT's JVM started before the first check
+
+    def close() -> None:
+        """Stop the query processes and HermiT's JVM (a server stops them at exit)."""
+        gate.close()
+        checker.close()
+
+    app.extensions["kgserver.close"] = close
     app.register_error_handler(KgError, _error_response)
     app.register_error_handler(
         RequestEntityTooLarge,

@@ -23,16 +23,17 @@ from werkzeug.exceptions import Unauthorized
 from kgserver import representations
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation import payloads, reports, submissions
-from kgserver.curation.checks import check_addition
+from kgserver.curation.checks import Checker
 from kgserver.curation.curators import Curator, CuratorRegistry, registry_path
 from kgserver.dataset import LiveDataset
 
 _REALM = "LDN-KG curation"
 
 
-def curation_blueprint(settings: Settings, dataset: LiveDataset, limits: ServerSettings) -> Blueprint:
+def curation_blueprint(checker: Checker, dataset: LiveDataset, limits: ServerSettings) -> Blueprint:
     """/validate for anyone; /submissions for curators, whose registry sits beside the store."""
     blueprint = Blueprint("curation", __name__)
+    settings = checker.settings
     registry = CuratorRegistry(registry_path(dataset.path))
 
     @blueprint.post("/validate")
@@ -40,7 +41,7 @@ def curation_blueprint(settings: Settings, dataset: LiveDataset, limits: ServerS
         """The report on an addition, always 200: nothing is stored, so nothing was refused."""
         form = representations.choose("reports", request.headers.get("Accept")).name
         addition = _addition(settings, limits)
-        report = reports.resolve(check_addition(dataset.store, settings, addition), addition, settings.prefixes)
+        report = reports.resolve(checker.check(dataset.store, addition), addition, settings.prefixes)
         return _report_response(report, form, 200)
 
     @blueprint.post("/submissions")
@@ -50,7 +51,7 @@ def curation_blueprint(settings: Settings, dataset: LiveDataset, limits: ServerS
         curator = _curator(registry)
         form = representations.choose("reports", request.headers.get("Accept")).name
         addition = _addition(settings, limits)
-        outcome = submissions.submit(dataset, settings, curator.name, addition, received)
+        outcome = submissions.submit(dataset, checker, curator.name, addition, received)
         if isinstance(outcome, submissions.Rejected):
             return _report_response(outcome.report, form, 422)
         iris = outcome.iris
