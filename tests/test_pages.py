@@ -22,7 +22,8 @@ from serving import fetch as get
 
 from kgserver import changes
 from kgserver import store as kgstore
-from kgserver.config import Settings
+from kgserver.config import ServerSettings, Settings
+from kgserver.web.app import create_app
 
 BASE = "https://w3id.org/ldn-kg/"
 LDN = f"{BASE}ontology#"
@@ -247,7 +248,7 @@ def test_each_source_page_lists_every_claim_citing_it(served_store, built_store,
         }
         document = page(served_store, source["s"])
         assert claims_listed(document) == expected, source["s"]
-        assert document.find("dd", class_="source-title").text == source["title"]
+        assert document.find("dd", class_="source-title").find("span", class_="title").text == source["title"]
         if "doi" in source:
             assert document.find("p", class_="read-it").find("a", class_="doi").attrs["href"] == f"https://doi.org/{source['doi']}"
 
@@ -432,6 +433,71 @@ def test_the_home_page_is_revalidated_by_its_etag(served_store):
 
 
 # --------------------------------------------------------------------------------------------
+# Whose words: every page marks each literal by its property's ldn:textOrigin (in-process)
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def app_client(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The app itself on a copy of the built store, answering through Flask's test client."""
+    store = tmp_path_factory.mktemp("in-process") / "store"
+    shutil.copytree(built_store, store)
+    return create_app(Settings(root=sources_root), store, ServerSettings.from_env(query_workers=1)).test_client()
+
+
+def in_process_page(client, iri: str) -> Element:
+    reply = client.get(path_of(iri), headers={"Accept": "text/html"})
+    assert reply.status_code == 200, reply.get_data(as_text=True)[:300]
+    return parse_html(reply.get_data(as_text=True))
+
+
+def marks_by_property(document: Element) -> dict[str, set[str]]:
+    """For each row of the page's properties table, the marks beside its values."""
+    table = document.find("table", class_="properties")
+    return {
+        row.find("th").text: {span.text for span in row.find_all("span", class_="text-origin")}
+        for row in table.find_all("tr")
+    }
+
+
+def test_a_condition_page_says_its_definition_and_labels_are_the_curators_text(app_client):
+    document = in_process_page(app_client, f"{BASE}id/multiple-sclerosis")
+
+    definition = document.find("p", class_="definition")
+    assert definition.text == "A demyelinating disease of the central nervous system. (curators' text)"
+    assert definition.find("span", class_="text-origin").text == "(curators' text)"
+    marks = marks_by_property(document)
+    assert marks["definition"] == marks["label"] == marks["alternative label"] == {"(curators' text)"}
+    assert marks["skos:exactMatch"] == set()  # links are not words
+
+
+def test_a_source_page_says_its_title_is_the_sources_words_and_its_identifiers_bibliographic(app_client):
+    document = in_process_page(app_client, f"{BASE}id/source/kim-2020")
+
+    title = document.find("dd", class_="source-title")
+    assert title.find("span", class_="title").text == "Low-Dose Naltrexone for Chronic Pain: Update and Systemic Review"
+    assert title.find("span", class_="text-origin").text == "(a source's words)"
+    facts = [child for child in document.find("dl", class_="facts").children if child.tag in ("dt", "dd")]
+    marked = {term.text: value.find("span", class_="text-origin").text
+              for term, value in zip(facts[::2], facts[1::2], strict=True) if value.find_all("span", class_="text-origin")}
+    assert marked["DOI"] == marked["publication year"] == marked["author list"] == "(bibliographic data)"
+    assert "authored by" not in marked  # a link to the authors, not words
+    marks = marks_by_property(document)
+    assert marks["title"] == {"(a source's words)"}
+    assert marks["label"] == marks["definition"] == {"(curators' text)"}
+    assert document.find("p", class_="definition").find("span", class_="text-origin").text == "(curators' text)"
+
+
+def test_any_other_page_marks_whose_words_and_encodings_its_values_are(app_client):
+    document = in_process_page(app_client, f"{BASE}id/finding/norway-2014-all-doctors")  # no page of its own kind
+
+    marks = marks_by_property(document)
+    assert marks["population"] == {"(curators' text)"}
+    assert marks["measure"] == {"(the article's words)"}
+    assert marks["proportion"] == marks["reference year"] == {"(curators' encoding)"}
+    reading = marks_by_property(in_process_page(app_client, f"{BASE}id/reading/toljan-2018"))
+    assert reading["interpretation of"] == {"(the article's words)"}
+
+
+# --------------------------------------------------------------------------------------------
 # Data that tries to be markup
 # --------------------------------------------------------------------------------------------
 HOSTILE_TTL = f"""
@@ -507,7 +573,7 @@ def test_a_claim_page_tells_the_articles_words_from_the_curators_text(served_sto
     facts = [child for child in document.find("dl", class_="facts").children if child.tag in ("dt", "dd")]
     marked = {term.text: value.find("span", class_="text-origin").text
               for term, value in zip(facts[::2], facts[1::2], strict=True) if value.find_all("span", class_="text-origin")}
-    assert marked == {"caveat": "(the article's words)"}
+    assert marked == {"caveat": "(the article's words)", "claim year": "(curators' encoding)"}
     assert "the curators' text" in document.find("p", class_="text-origin-note").text
     headings = [element.text for element in document.iter() if element.tag in ("h2", "blockquote")]
     assert headings[headings.index("In the article's words") + 1] == document.find("blockquote", class_="article-text").text

@@ -7,7 +7,11 @@ answer is the whole graph declaring it plus the description of every `IRI#term` 
 `{base}ontology#Drug` resolves, fragment dropped, to the document that defines it.
 
     description = describe(store, settings, "https://w3id.org/ldn-kg/id/naltrexone")
-    summary = summarise(store, description)   # label, types, properties, incoming links
+    summary = summarise(store, description, text_origin(settings))   # label, types, properties, incoming links
+
+A page marks every literal by whose words or encoding it is: the ldn:textOrigin its property
+declares in the ontology (the article's words, a source's, bibliographic data, the curators'
+text or encoding), read from the store with the property, never listed per page.
 """
 
 from __future__ import annotations
@@ -77,11 +81,16 @@ class Named(NamedTuple):
 
 
 class Property(NamedTuple):
-    """One predicate of a resource with its label and all its values."""
+    """One predicate of a resource with its label, all its values, and whose words its literals are.
+
+    `origin` is the label of the property's ldn:textOrigin ("the article's words", "curators'
+    text"...), None when it declares none.
+    """
 
     iri: str
     label: str | None
     values: list[Term]
+    origin: str | None = None
 
 
 class Incoming(NamedTuple):
@@ -117,6 +126,7 @@ class Summary:
     incoming: list[Incoming]
     incoming_truncated: bool
     terms: list[Named]
+    definition_origin: str | None = None  # whose words the definition is (its property's ldn:textOrigin)
 
 
 def mentions(store: Store, iri: str) -> bool:
@@ -196,14 +206,24 @@ def _with_labels(store: Store, triples: list[Triple]) -> Iterator[Triple]:
                 yield quad.triple
 
 
-def summarise(store: Store, description: Description) -> Summary:
-    """What the page of a described resource shows: label, types, definition, properties and incoming links."""
+def text_origin(settings: Settings) -> str:
+    """The annotation by which the ontology says whose words a property's values are."""
+    return f"{settings.prefixes['ldn']}textOrigin"
+
+
+def summarise(store: Store, description: Description, origin_property: str | None = None) -> Summary:
+    """What the page of a described resource shows: label, types, definition, properties and incoming links.
+
+    With `origin_property` (ldn:textOrigin, see `text_origin`), each property and the
+    definition carry whose words their literals are, as the ontology declares it.
+    """
     subject = NamedNode(description.iri)
     by_subject: dict[NamedNode | BlankNode, list[Triple]] = {}
     for triple in description.triples:
         by_subject.setdefault(triple.subject, []).append(triple)  # type: ignore[arg-type]
     own = by_subject.get(subject, [])
     labels = _Labels(store, description.triples)
+    origins = _Origins(store, origin_property, labels)
     types = sorted(
         {Named(t.object.value, labels.of(t.object.value)) for t in own if t.predicate.value == RDF_TYPE},
         key=_by_label,
@@ -213,15 +233,17 @@ def summarise(store: Store, description: Description) -> Summary:
         sorted({Named(s.value, labels.of(s.value)) for s in by_subject if _is_term_of(s, description.iri)}, key=_by_label)
         if description.document else []
     )
+    definition = _preferred_triple(t for t in own if t.predicate.value in DEFINITIONS)
     return Summary(
         iri=description.iri,
         label=labels.of(description.iri),
         types=types,
-        definition=_preferred(t.object for t in own if t.predicate.value in DEFINITIONS),
-        properties=_properties(own, by_subject, labels, 0),
+        definition=definition.object.value if definition is not None else None,
+        properties=_properties(own, by_subject, labels, origins, 0),
         incoming=incoming,
         incoming_truncated=truncated,
         terms=terms,
+        definition_origin=origins.of(definition.predicate.value) if definition is not None else None,
     )
 
 
@@ -230,20 +252,25 @@ def _is_term_of(node: NamedNode | BlankNode, document: str) -> bool:
 
 
 def _properties(
-    triples: list[Triple], by_subject: dict[NamedNode | BlankNode, list[Triple]], labels: _Labels, depth: int
+    triples: list[Triple], by_subject: dict[NamedNode | BlankNode, list[Triple]], labels: _Labels, origins: _Origins, depth: int
 ) -> list[Property]:
     """The triples grouped by predicate (rdf:type left to the types), blank-node values described in place."""
     grouped: dict[str, list[Term]] = {}
     for triple in triples:
         if triple.predicate.value != RDF_TYPE or depth > 0:
-            grouped.setdefault(triple.predicate.value, []).append(_term(triple.object, by_subject, labels, depth))
+            grouped.setdefault(triple.predicate.value, []).append(_term(triple.object, by_subject, labels, origins, depth))
     return sorted(
-        (Property(iri, labels.of(iri), sorted(values, key=lambda t: (t.kind, t.label or t.value))) for iri, values in grouped.items()),
+        (
+            Property(iri, labels.of(iri), sorted(values, key=lambda t: (t.kind, t.label or t.value)), origins.of(iri))
+            for iri, values in grouped.items()
+        ),
         key=_by_label,
     )
 
 
-def _term(node: object, by_subject: dict[NamedNode | BlankNode, list[Triple]], labels: _Labels, depth: int) -> Term:
+def _term(
+    node: object, by_subject: dict[NamedNode | BlankNode, list[Triple]], labels: _Labels, origins: _Origins, depth: int
+) -> Term:
     """One value for a page; a blank node carries its own properties, up to a fixed depth."""
     if isinstance(node, NamedNode):
         return Term("iri", node.value, labels.of(node.value))
@@ -255,7 +282,7 @@ def _term(node: object, by_subject: dict[NamedNode | BlankNode, list[Triple]], l
         )
     if isinstance(node, BlankNode):
         nested = by_subject.get(node, []) if depth < _NESTING_LIMIT else []
-        return Term("bnode", node.value, properties=_properties(nested, by_subject, labels, depth + 1))
+        return Term("bnode", node.value, properties=_properties(nested, by_subject, labels, origins, depth + 1))
     return Term("literal", str(node))
 
 
@@ -308,6 +335,38 @@ class _Labels:
             ]
             self._looked_up[iri] = _preferred(found)
         return self._looked_up[iri]
+
+
+class _Origins:
+    """Whose words each property's values are: the label of its ldn:textOrigin, looked up once per property."""
+
+    def __init__(self, store: Store, origin_property: str | None, labels: _Labels) -> None:
+        self._store = store
+        self._property = NamedNode(origin_property) if origin_property else None
+        self._labels = labels
+        self._known: dict[str, str | None] = {}
+
+    def of(self, predicate: str) -> str | None:
+        """The origin's label (its IRI's name when it has none), or None when the property declares none."""
+        if self._property is None:
+            return None
+        if predicate not in self._known:
+            origin = _first(self._store.quads_for_pattern(NamedNode(predicate), self._property, None, None))
+            if origin is None or not isinstance(origin.object, NamedNode):
+                self._known[predicate] = None
+            else:
+                iri = origin.object.value
+                self._known[predicate] = self._labels.of(iri) or iri.rsplit("#", 1)[-1]
+        return self._known[predicate]
+
+
+def _preferred_triple(triples: Iterable[Triple]) -> Triple | None:
+    """The triple with the first English or untagged literal object, else the first with a literal."""
+    literal = [t for t in triples if isinstance(t.object, Literal)]
+    for triple in literal:
+        if (triple.object.language or "en").lower().startswith("en"):
+            return triple
+    return literal[0] if literal else None
 
 
 def _preferred(values: Iterable[object]) -> str | None:

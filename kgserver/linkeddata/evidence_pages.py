@@ -92,12 +92,14 @@ class ClaimDetail:
 
 @dataclass(frozen=True)
 class SourceDetail:
-    """A source's bibliographic record and the claims that cite it."""
+    """A source's bibliographic record and the claims that cite it; `title` is its ldn:title (a source's
+    words) where it has one, else its label (the curators' name for it), marked with whose words it is."""
 
     reference: SourceRef
     kinds: tuple[Link, ...]
     fields: tuple[Field, ...]
     claims: tuple[ClaimSummary, ...]
+    title: Field | None = None
 
 
 _CLAIMS = """
@@ -256,9 +258,10 @@ def claims_citing(store: Store, settings: Settings, iri: str) -> tuple[ClaimSumm
 
 
 _SOURCE_FIELDS = """
-SELECT ?property ?propertyLabel ?value ?valueLabel WHERE {
+SELECT ?property ?propertyLabel ?originLabel ?value ?valueLabel WHERE {
   %s ?property ?value .
   OPTIONAL { ?property rdfs:label ?propertyLabel }
+  OPTIONAL { ?property ldn:textOrigin/rdfs:label ?originLabel }
   OPTIONAL { ?value rdfs:label ?valueLabel }
 } ORDER BY ?value
 """
@@ -292,21 +295,33 @@ _BIBLIOGRAPHIC_FIELDS = (
 def source_detail(store: Store, settings: Settings, iri: str) -> SourceDetail:
     """The source page's content: its bibliographic record with links out, and the claims that cite it."""
     prefixes = {**settings.prefixes, "schema": SCHEMA}
-    by_property = _values_by_property(settings, select(store, settings, _SOURCE_FIELDS % iri_term(iri)))
+    rows = select(store, settings, _SOURCE_FIELDS % iri_term(iri))
+    by_property = _values_by_property(settings, rows)
+    origins = {row["property"].value: text(row, "originLabel") or "" for row in rows if text(row, "originLabel")}
     expanded = [prefixes[prefix] + local for prefix, local in (name.split(":") for name in _BIBLIOGRAPHIC_FIELDS)]
-    fields = tuple(_with_identifier_links(field_, prop, settings) for field_, prop in zip(_fields_keeping(by_property, expanded), expanded, strict=False))
+    fields = tuple(
+        _with_identifier_links(field_, prop, settings)
+        for field_, prop in zip(_fields_keeping(by_property, expanded, origins), expanded, strict=False)
+    )
     reference = _source_reference(settings, iri, by_property)
     kinds = tuple(
         Link(value.href, value.text)
         for value in by_property.get(RDF_TYPE, ("", ()))[1]
         if value.href and value.href.startswith(settings.prefixes["ldn"])
     )
-    return SourceDetail(reference, kinds, tuple(field_ for field_ in fields if field_ is not None), claims_citing(store, settings, iri))
+    [title] = _fields_keeping(by_property, [f"{settings.prefixes['ldn']}title"], origins)
+    if title is None:
+        [title] = _fields_keeping(by_property, [f"{RDFS}label"], origins)
+    return SourceDetail(
+        reference, kinds, tuple(field_ for field_ in fields if field_ is not None), claims_citing(store, settings, iri), title
+    )
 
 
-def _fields_keeping(by_property: dict[str, tuple[str, tuple[Value, ...]]], properties: list[str]) -> list[Field | None]:
-    """Named fields for the properties in order, None where the resource has no value."""
-    return [Field(*by_property[prop]) if prop in by_property else None for prop in properties]
+def _fields_keeping(
+    by_property: dict[str, tuple[str, tuple[Value, ...]]], properties: list[str], origins: dict[str, str]
+) -> list[Field | None]:
+    """Named fields for the properties in order, with whose words they hold, None where the resource has no value."""
+    return [Field(*by_property[prop], origins.get(prop)) if prop in by_property else None for prop in properties]
 
 
 def _with_identifier_links(field_: Field | None, prop: str, settings: Settings) -> Field | None:
@@ -323,7 +338,7 @@ def _with_identifier_links(field_: Field | None, prop: str, settings: Settings) 
     }.get(prop)
     if make is None:
         return field_
-    return Field(field_.name, tuple(Value(value.text, make(value.text)) for value in field_.values))
+    return Field(field_.name, tuple(Value(value.text, make(value.text)) for value in field_.values), field_.origin)
 
 
 def _source_reference(settings: Settings, iri: str, by_property: dict[str, tuple[str, tuple[Value, ...]]]) -> SourceRef:

@@ -159,7 +159,7 @@ _EMPTY_PAGE: dict[str, object] = {
 
 def _page(store: Store, dataset: LiveDataset, description: describe.Description, path: str) -> str:
     """The special page for the resource's kind if there is one (kgserver.web.views), else the generic page."""
-    summary = describe.summarise(store, description)
+    summary = describe.summarise(store, description, describe.text_origin(dataset.settings))
     context: dict[str, object] = {field.name: getattr(summary, field.name) for field in fields(summary)}
     context |= {"alternates": alternates(path), "not_found": False, "summary": summary, "description": description}
     special = special_view(dataset, description.iri, description.types)
