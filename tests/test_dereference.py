@@ -20,6 +20,8 @@ import pytest
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.term import Node
 
+pytestmark = pytest.mark.slow  # crawls a real server over HTTP/1.1 connections
+
 BASE = "https://w3id.org/ldn-kg/"
 NALTREXONE = f"{BASE}id/naltrexone"
 RDF_FORMATS = {  # media type: rdflib parser
@@ -35,7 +37,7 @@ RDF_LABEL = URIRef("http://www.w3.org/2000/01/rdf-schema#label")
 RDF_TYPE = URIRef("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 ANY_BLANK_NODE = BNode("any")
 # IRIs another route answers for: the crawl checks they resolve and parse, not what they say.
-ANSWERED_ELSEWHERE = {"/dataset": "the VoID description, kgserver/web/publishing.py"}
+ANSWERED_ELSEWHERE = {"/dataset": "the VoID description, kgserver/web/publishing_routes.py"}
 
 Triple = tuple[Node, Node, Node]
 

@@ -2,7 +2,7 @@
 
 The layers, lowest first: the core (kgserver/*.py: settings, store, dataset, validation,
 reasoning, formats...), then the packages that use it and know nothing of HTTP frameworks
-(sparql/, curation/, linkeddata/), then web/ (Flask) and the command line on top.
+(sparql/, curation/, linkeddata/, pages/), then web/ (Flask) and the command line on top.
 Read from the source with `ast`, so the test needs no server.
 """
 
@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kgserver"
-LAYERS = {"core": 0, "sparql": 1, "curation": 1, "linkeddata": 1, "web": 2, "cli": 3}
+LAYERS = {"core": 0, "sparql": 1, "curation": 1, "linkeddata": 1, "pages": 1, "web": 2, "cli": 3}
 FRAMEWORKS = ("flask",)
 
 
@@ -69,7 +69,7 @@ def test_the_packages_below_web_know_no_http_framework():
     offenders = sorted(
         f"{module} imports {name}"
         for module, path in _modules().items()
-        if _layer(module) in ("core", "sparql", "curation", "linkeddata")
+        if _layer(module) in ("core", "sparql", "curation", "linkeddata", "pages")
         for name in _imports(path)
         if name.split(".")[0] in FRAMEWORKS
     )
@@ -87,3 +87,13 @@ def test_the_packages_import_each_other_without_a_cycle():
         return any(step == goal or (step not in seen and reaches(step, goal, seen | {step})) for step in graph[start])
 
     assert [layer for layer in LAYERS if reaches(layer, layer)] == []
+
+
+def test_the_readme_maps_every_module():
+    """The README's Layout section names each module, so a newcomer finds a feature by its name."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout", 1)[1]
+    listed = {line.split("`")[1] for line in layout.splitlines() if line.startswith("- `")}
+    modules = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")
+               if path.name not in ("__init__.py", "__main__.py")}
+    assert sorted(modules - listed) == [] and sorted(listed - modules) == []

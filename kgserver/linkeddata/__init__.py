@@ -1,1 +1,1 @@
-"""Linked data for people and programs: resource descriptions, pages, VoID, dumps and the change feed."""
+"""Linked data for programs: resource descriptions, VoID, dumps and the change feed (pages for people: kgserver/pages)."""

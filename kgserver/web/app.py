@@ -15,15 +15,15 @@ from kgserver.curation.checks import Checker
 from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
 from kgserver.sparql.execution import QueryGate
 from kgserver.web import http, templating
-from kgserver.web.curation import curation_blueprint
+from kgserver.web.curation_routes import curation_blueprint
 from kgserver.dataset import LiveDataset
-from kgserver.web.home import home_blueprint
+from kgserver.web.home_routes import home_blueprint
 from kgserver.web.metrics import Metrics
-from kgserver.web.publishing import publishing_blueprint
-from kgserver.web.query_page import query_page_blueprint
-from kgserver.web.resources import resources_blueprint
+from kgserver.web.publishing_routes import publishing_blueprint
+from kgserver.web.query_page_routes import query_page_blueprint
+from kgserver.web.resource_routes import resources_blueprint
 from kgserver.web.response_cache import ResponseCache
-from kgserver.web.sparql import SparqlEndpoint, log_kept, sparql_blueprint
+from kgserver.web.sparql_routes import SparqlEndpoint, log_kept, sparql_blueprint
 
 
 def create_app(settings: Settings, store_path: Path, limits: ServerSettings | None = None) -> Flask:

@@ -6,7 +6,8 @@ special template extends resource.html and fills its blocks with what `pages` re
 
 from __future__ import annotations
 
-from kgserver.linkeddata import evidence_pages, vocabulary_docs
+from kgserver.pages import evidence as evidence_pages
+from kgserver.pages import vocabulary as vocabulary_docs
 from kgserver.dataset import LiveDataset
 
 View = tuple[str, dict[str, object]]

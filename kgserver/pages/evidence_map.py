@@ -13,8 +13,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from kgserver.linkeddata.home_page import EvidenceFact
-from kgserver.linkeddata.page_data import Link
+from kgserver.pages.home import EvidenceFact
+from kgserver.pages.values import Link
 
 # Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), each with a text
 # colour that keeps the count readable on it. Stances take them in label order.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pyoxigraph import BlankNode, Literal, NamedNode, Store
 
 from kgserver.config import Settings
-from kgserver.linkeddata.page_data import (
+from kgserver.pages.values import (
     EXCERPT_CHARS,
     RDF_TYPE,
     RDFS,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pyoxigraph import Store
 
 from kgserver.config import Settings
-from kgserver.linkeddata.page_data import (
+from kgserver.pages.values import (
     Link,
     display_name,
     first_by_key,

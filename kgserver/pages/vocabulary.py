@@ -10,7 +10,7 @@ from pyoxigraph import BlankNode, Literal, NamedNode, Store
 
 from kgserver.config import Settings
 from kgserver.formats import compact_iri
-from kgserver.linkeddata.page_data import (
+from kgserver.pages.values import (
     ALIGNMENT_PROPERTIES,
     DCT,
     OWL,
