@@ -63,8 +63,10 @@ def fetch(
     """One HTTP request; error statuses are replies too, never exceptions. An in-process app's URL is called in-process."""
     for base, client in _IN_PROCESS.items():
         if url == base or url.startswith(base + "/") or url.startswith(base + "?"):
-            answer = client.open(url.removeprefix(base) or "/", method=method, headers=headers or {}, data=body,
-                                 base_url=base)
+            sent = dict(headers or {})
+            if body is not None and not any(name.lower() == "content-type" for name in sent):
+                sent["Content-Type"] = "application/x-www-form-urlencoded"  # as urllib sends a body
+            answer = client.open(url.removeprefix(base) or "/", method=method, headers=sent, data=body, base_url=base)
             with contextlib.closing(answer):
                 return Reply(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.get_data())
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})

@@ -10,6 +10,8 @@ import pytest
 from rdflib import Dataset, Graph
 from rdflib.compare import isomorphic
 
+pytestmark = pytest.mark.slow  # builds stores with the reasoner and starts a server
+
 BASE = "https://w3id.org/ldn-kg/"
 LDN = f"{BASE}ontology#"
 KG = f"{BASE}id/"

@@ -27,6 +27,8 @@ from kgserver import changes
 from kgserver import store as kgstore
 from kgserver.config import Settings
 
+pytestmark = pytest.mark.slow  # harvests from real servers across rebuilds and submissions
+
 BASE = "https://w3id.org/ldn-kg/"
 STREAM = URIRef(f"{BASE}changes")
 DATASET = URIRef(f"{BASE}dataset")

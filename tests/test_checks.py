@@ -23,6 +23,8 @@ from kgserver.errors import KgError
 from kgserver.parsing import parse_file
 from kgserver.validation import ValidationReport, ValidationResult, validate_additions
 
+pytestmark = pytest.mark.slow  # compares each scoped check with a whole-graph validation and the full reasoner
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GENERATED = 16
 ADDITIONS = sorted((FIXTURES / "invalid").glob("*.ttl")) + sorted((FIXTURES / "valid").glob("*.*"))

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from rdflib import RDFS, Graph, Literal, Namespace
 
+pytestmark = pytest.mark.slow  # runs each query through the kgserver command
+
 SOURCES = Path(__file__).resolve().parent.parent
 QUERIES = SOURCES / "queries"
 LDN = Namespace("https://w3id.org/ldn-kg/ontology#")

@@ -15,6 +15,8 @@ import pytest
 from rdflib import Graph, Literal, Namespace, URIRef
 from serving import Reply, fetch, serving
 
+pytestmark = pytest.mark.slow  # submits to real servers
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 QUERIES = Path(__file__).resolve().parent.parent / "queries"
 VALID = FIXTURES / "valid"

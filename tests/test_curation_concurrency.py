@@ -15,12 +15,15 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from pyoxigraph import NamedNode
 from rdflib import Graph
 from rdflib.compare import isomorphic
 from serving import serving
 
 from kgserver import store as kgstore
+
+pytestmark = pytest.mark.slow  # many clients against a real server
 
 VALID = Path(__file__).resolve().parent / "fixtures" / "valid" / "claim-with-new-source.ttl"
 BASE = "https://w3id.org/ldn-kg/"

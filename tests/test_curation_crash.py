@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from pyoxigraph import NamedNode
 from rdflib import Graph, URIRef
 from rdflib.compare import isomorphic
@@ -29,6 +30,8 @@ from serving import free_port, serving
 from kgserver import changes
 from kgserver import store as kgstore
 from kgserver.config import Settings
+
+pytestmark = pytest.mark.slow  # kills a real server mid-commit
 
 VALID = Path(__file__).resolve().parent / "fixtures" / "valid" / "claim-with-new-source.ttl"
 BASE = "https://w3id.org/ldn-kg/"

@@ -6,8 +6,11 @@ from __future__ import annotations
 import gzip
 import re
 
+import pytest
 from rdflib import Dataset, Graph, URIRef
 from test_curation import BASE, VALID, add_curator, ask, call, send, server, store  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.slow  # follows a submission through a real server
 
 CLAIM = URIRef(f"{BASE}id/claim/test-fibromyalgia-trial-results")
 VOID_VERSION = re.compile(r'hasVersion> "(\d+)"')

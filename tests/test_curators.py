@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the kgserver command and rebuilds
+
 
 @pytest.fixture
 def store(built_store: Path, tmp_path: Path) -> Path:

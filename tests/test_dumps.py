@@ -20,9 +20,9 @@ GRAPHS = ("ontology", "data", "shapes", "inferred", "examples", "meta")
 
 
 @pytest.fixture(scope="module")
-def version(served_store: str) -> str:
+def version(app_base: str) -> str:
     """The dataset version the server holds, as the dump listing names it."""
-    listing = fetch(f"{served_store}/dumps", headers={"Accept": "text/html"})
+    listing = fetch(f"{app_base}/dumps", headers={"Accept": "text/html"})
     assert listing.status == 200
     return re.search(r"ldn-kg-v(\d+)\.nq\.gz", listing.body.decode()).group(1)
 
@@ -41,8 +41,8 @@ def named_graphs(dataset: Dataset) -> dict[str, Graph]:
     return {str(graph.identifier): graph for graph in dataset.graphs() if len(graph)}
 
 
-def test_the_whole_dataset_dump_equals_kgserver_export(served_store, version, exported):
-    reply = fetch(f"{served_store}/dumps/ldn-kg-v{version}.nq.gz")
+def test_the_whole_dataset_dump_equals_kgserver_export(app_base, version, exported):
+    reply = fetch(f"{app_base}/dumps/ldn-kg-v{version}.nq.gz")
 
     assert reply.status == 200 and reply.headers["content-type"] == "application/gzip"
     downloaded = Dataset()
@@ -53,8 +53,8 @@ def test_the_whole_dataset_dump_equals_kgserver_export(served_store, version, ex
         assert isomorphic(graph, theirs[name]), name
 
 
-def test_the_turtle_dump_is_the_union_of_the_graphs(served_store, version, exported):
-    reply = fetch(f"{served_store}/dumps/ldn-kg-v{version}.ttl.gz")
+def test_the_turtle_dump_is_the_union_of_the_graphs(app_base, version, exported):
+    reply = fetch(f"{app_base}/dumps/ldn-kg-v{version}.ttl.gz")
 
     union = Graph().parse(data=gzip.decompress(reply.body).decode("utf-8"), format="turtle")
     expected = Graph()
@@ -64,10 +64,10 @@ def test_the_turtle_dump_is_the_union_of_the_graphs(served_store, version, expor
 
 
 @pytest.mark.parametrize("name", GRAPHS)
-def test_each_graph_has_its_own_dumps(served_store, version, exported, name):
+def test_each_graph_has_its_own_dumps(app_base, version, exported, name):
     iri = f"{BASE}graph/{name}"
-    quads = fetch(f"{served_store}/dumps/graph-{name}-v{version}.nq.gz")
-    turtle = fetch(f"{served_store}/dumps/graph-{name}-v{version}.ttl.gz")
+    quads = fetch(f"{app_base}/dumps/graph-{name}-v{version}.nq.gz")
+    turtle = fetch(f"{app_base}/dumps/graph-{name}-v{version}.ttl.gz")
 
     as_quads = Dataset()
     as_quads.parse(data=gzip.decompress(quads.body).decode("utf-8"), format="nquads")
@@ -77,8 +77,8 @@ def test_each_graph_has_its_own_dumps(served_store, version, exported, name):
     assert isomorphic(as_turtle, named_graphs(exported)[iri])
 
 
-def test_a_dump_says_its_version_checksum_and_size(served_store, version):
-    reply = fetch(f"{served_store}/dumps/ldn-kg-v{version}.nq.gz")
+def test_a_dump_says_its_version_checksum_and_size(app_base, version):
+    reply = fetch(f"{app_base}/dumps/ldn-kg-v{version}.nq.gz")
 
     digest = base64.b64encode(hashlib.sha256(reply.body).digest()).decode()
     assert reply.headers["repr-digest"] == f"sha-256=:{digest}:"
@@ -89,8 +89,8 @@ def test_a_dump_says_its_version_checksum_and_size(served_store, version):
     assert f"ldn-kg-v{version}.nq.gz" in reply.headers["content-disposition"]
 
 
-def test_a_client_with_the_current_copy_gets_304(served_store, version):
-    url = f"{served_store}/dumps/graph-data-v{version}.ttl.gz"
+def test_a_client_with_the_current_copy_gets_304(app_base, version):
+    url = f"{app_base}/dumps/graph-data-v{version}.ttl.gz"
     first = fetch(url)
 
     again = fetch(url, headers={"If-None-Match": first.headers["etag"]})
@@ -99,8 +99,8 @@ def test_a_client_with_the_current_copy_gets_304(served_store, version):
     assert again.headers["etag"] == first.headers["etag"]
 
 
-def test_head_gives_the_headers_without_the_body(served_store, version):
-    url = f"{served_store}/dumps/ldn-kg-v{version}.ttl.gz"
+def test_head_gives_the_headers_without_the_body(app_base, version):
+    url = f"{app_base}/dumps/ldn-kg-v{version}.ttl.gz"
     full = fetch(url)
 
     head = fetch(url, method="HEAD")
@@ -110,8 +110,8 @@ def test_head_gives_the_headers_without_the_body(served_store, version):
     assert head.headers["repr-digest"] == full.headers["repr-digest"]
 
 
-def test_an_old_version_is_refused_with_the_current_name(served_store, version):
-    reply = fetch(f"{served_store}/dumps/ldn-kg-v{int(version) - 1}.nq.gz")
+def test_an_old_version_is_refused_with_the_current_name(app_base, version):
+    reply = fetch(f"{app_base}/dumps/ldn-kg-v{int(version) - 1}.nq.gz")
 
     assert reply.status == 404
     assert f"/dumps/ldn-kg-v{version}.nq.gz" in reply.body.decode()
@@ -120,10 +120,11 @@ def test_an_old_version_is_refused_with_the_current_name(served_store, version):
 @pytest.mark.parametrize(
     "path", ["/dumps/../../etc/passwd", "/dumps/%2e%2e/%2e%2e/etc/passwd", "/dumps/..%2fstore%2fCURRENT", "/dumps/.lock"]
 )
-def test_a_path_outside_the_dumps_is_not_found(served_store, path):
-    assert fetch(f"{served_store}{path}").status == 404
+def test_a_path_outside_the_dumps_is_not_found(app_base, path):
+    assert fetch(f"{app_base}{path}").status == 404
 
 
+@pytest.mark.slow
 def test_concurrent_first_requests_write_the_dump_once(built_store, sources_root, version, tmp_path):
     dump_dir = tmp_path / "dumps"
     dump_dir.mkdir()
@@ -143,6 +144,7 @@ def test_concurrent_first_requests_write_the_dump_once(built_store, sources_root
     assert gzip.decompress(replies[0].body)
 
 
+@pytest.mark.slow
 def test_after_a_change_only_the_changed_graphs_get_new_dump_files(built_store, sources_root, tmp_path):
     """A new version renames the whole-dataset dumps, but a graph that did not change keeps its file."""
     from pyoxigraph import Store

@@ -14,6 +14,8 @@ from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
 from kgserver.config import Settings
 from kgserver.examples import SH, ExampleFileError, example_graph, load_examples
 
+pytestmark = pytest.mark.slow  # runs each example through the kgserver command
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "queries" / "examples"
 LDN = Namespace("https://w3id.org/ldn-kg/ontology#")

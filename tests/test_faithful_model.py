@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # queries the built store through the kgserver command
+
 
 PREFIXES = """PREFIX src: <https://w3id.org/ldn-kg/id/source/>
 PREFIX claim: <https://w3id.org/ldn-kg/id/claim/>

@@ -31,6 +31,8 @@ import pytest
 from serving import Server, serving
 from test_hostile_corpus import Reply, exchange, health, port_of
 
+pytestmark = pytest.mark.slow  # kills, starves and fills the disk under real servers
+
 BASE = "https://w3id.org/ldn-kg/"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "valid" / "claim-with-new-source.ttl"
 REPO = Path(__file__).resolve().parent.parent

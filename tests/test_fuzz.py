@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from serving import Server, serving
 from test_hostile_corpus import assert_sound, exchange, fingerprint, health, port_of
 
+pytestmark = pytest.mark.slow  # fuzzes a real server
+
 VALID = Path(__file__).resolve().parent / "fixtures" / "valid"
 QUERY_TIMEOUT = 3  # the fuzzed server's --query-timeout, so a generated runaway ends soon
 WITHIN = QUERY_TIMEOUT + 8.0  # seconds: a later answer is a hang

@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 from serving import Server, serving
 
+pytestmark = pytest.mark.slow  # sends 370 hostile inputs to a real server
+
 CORPUS = Path(__file__).resolve().parent / "hostile"
 QUERY_TIMEOUT = 2  # seconds: the `timeout=` every corpus query is sent with
 ANSWER_WITHIN = 20.0  # seconds: a reply later than this is a hang

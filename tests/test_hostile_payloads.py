@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from serving import serving
 
+pytestmark = pytest.mark.slow  # sends hostile payloads to a real server
+
 ID = "https://w3id.org/ldn-kg/id/"
 LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 RDF_XML_OPEN = (

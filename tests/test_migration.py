@@ -7,7 +7,10 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from serving import fetch, serving
+
+pytestmark = pytest.mark.slow  # rebuilds from old and new sources
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NO_YEAR = FIXTURES / "invalid" / "29-sourced-claim-without-year.ttl"

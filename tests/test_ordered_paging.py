@@ -31,6 +31,8 @@ from kgserver import changes
 from kgserver import store as kgstore
 from kgserver.config import Settings
 
+pytestmark = pytest.mark.slow  # pages through a real server on a generated store
+
 EX = "http://example.org/"
 GRAPH = "https://w3id.org/ldn-kg/graph/data"
 PREFIXES = f"PREFIX ex: <{EX}>\nPREFIX xsd: <http://www.w3.org/2001/XMLSchema#>\n"

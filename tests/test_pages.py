@@ -22,8 +22,7 @@ from serving import fetch as get
 
 from kgserver import changes
 from kgserver import store as kgstore
-from kgserver.config import ServerSettings, Settings
-from kgserver.web.app import create_app
+from kgserver.config import Settings
 
 BASE = "https://w3id.org/ldn-kg/"
 LDN = f"{BASE}ontology#"
@@ -159,7 +158,7 @@ def claims_listed(document: Element) -> set[str]:
 # --------------------------------------------------------------------------------------------
 # A claim
 # --------------------------------------------------------------------------------------------
-def test_a_claim_page_shows_its_stance_quote_and_links_to_its_sources(served_store, built_store, run_query):
+def test_a_claim_page_shows_its_stance_quote_and_links_to_its_sources(app_base, built_store, run_query):
     claim = run_query(
         built_store,
         """SELECT ?claim ?stance ?level ?text ?source ?title ?doi ?pmid WHERE {
@@ -169,7 +168,7 @@ def test_a_claim_page_shows_its_stance_quote_and_links_to_its_sources(served_sto
            } ORDER BY ?claim LIMIT 1""",
     )[0]
 
-    document = page(served_store, claim["claim"])
+    document = page(app_base, claim["claim"])
 
     assert document.find(class_="stance").text == claim["stance"]
     assert document.find(class_="evidence-level").text == claim["level"]
@@ -182,12 +181,12 @@ def test_a_claim_page_shows_its_stance_quote_and_links_to_its_sources(served_sto
     assert local.text == claim["title"]
 
 
-def test_a_claim_page_names_what_the_claim_is_about_and_who_claims_it(served_store, built_store, run_query):
+def test_a_claim_page_names_what_the_claim_is_about_and_who_claims_it(app_base, built_store, run_query):
     claim = "https://w3id.org/ldn-kg/id/claim/off-label-use-parker"
     conditions = {row["c"] for row in run_query(built_store, f"SELECT ?c WHERE {{ <{claim}> ldn:aboutCondition ?c }}")}
     claimants = {row["a"] for row in run_query(built_store, f"SELECT ?a WHERE {{ <{claim}> ldn:claimedBy ?a }}")}
 
-    document = page(served_store, claim)
+    document = page(app_base, claim)
 
     subjects = {a.attrs["href"] for dd in document.find_all("dd", class_="subject") for a in dd.find_all("a")}
     assert {path_of(iri) for iri in conditions} <= subjects
@@ -195,8 +194,8 @@ def test_a_claim_page_names_what_the_claim_is_about_and_who_claims_it(served_sto
     assert document.find("a", class_="sourcing").text == "sourced"
 
 
-def test_an_unsourced_claim_page_says_it_has_no_reference(served_store):
-    document = page(served_store, "https://w3id.org/ldn-kg/id/claim/strong-opioid-antagonist")
+def test_an_unsourced_claim_page_says_it_has_no_reference(app_base):
+    document = page(app_base, "https://w3id.org/ldn-kg/id/claim/strong-opioid-antagonist")
 
     assert "gives no reference" in document.find("ul", class_="sources").text
     assert document.find("a", class_="sourcing").text == "unsourced"
@@ -205,7 +204,7 @@ def test_an_unsourced_claim_page_says_it_has_no_reference(served_store):
 # --------------------------------------------------------------------------------------------
 # Conditions and sources
 # --------------------------------------------------------------------------------------------
-def test_each_condition_page_lists_exactly_the_claims_about_it(served_store, built_store, run_query):
+def test_each_condition_page_lists_exactly_the_claims_about_it(app_base, built_store, run_query):
     conditions = [row["c"] for row in run_query(built_store, "SELECT ?c WHERE { ?c a ldn:Condition }")]
     assert conditions
 
@@ -213,12 +212,12 @@ def test_each_condition_page_lists_exactly_the_claims_about_it(served_store, bui
         expected = {
             row["claim"] for row in run_query(built_store, f"SELECT ?claim WHERE {{ ?claim ldn:aboutCondition <{condition}> }}")
         }
-        document = page(served_store, condition)
+        document = page(app_base, condition)
         assert claims_listed(document) == expected, condition
         assert {a.attrs["href"] for a in document.find_all("a", class_="claim-link")} == {path_of(iri) for iri in expected}
 
 
-def test_a_condition_page_gives_each_claims_stance_and_evidence_level(served_store, built_store, run_query):
+def test_a_condition_page_gives_each_claims_stance_and_evidence_level(app_base, built_store, run_query):
     condition = "https://w3id.org/ldn-kg/id/fibromyalgia"
     expected = {
         (row["claim"], row["stance"], row["level"])
@@ -229,12 +228,12 @@ def test_a_condition_page_gives_each_claims_stance_and_evidence_level(served_sto
         )
     }
 
-    rows = page(served_store, condition).find_all("tr", class_="claim-row")
+    rows = page(app_base, condition).find_all("tr", class_="claim-row")
 
     assert {(row.attrs["data-claim"], row.find_all("td")[0].text, row.find_all("td")[1].text) for row in rows} == expected
 
 
-def test_each_source_page_lists_every_claim_citing_it(served_store, built_store, run_query):
+def test_each_source_page_lists_every_claim_citing_it(app_base, built_store, run_query):
     sources = run_query(
         built_store,
         "SELECT ?s ?title ?doi WHERE { ?s a/rdfs:subClassOf* ldn:Source ; rdfs:label ?title OPTIONAL { ?s ldn:doi ?doi } }",
@@ -246,17 +245,17 @@ def test_each_source_page_lists_every_claim_citing_it(served_store, built_store,
             row["claim"]
             for row in run_query(built_store, f"SELECT ?claim WHERE {{ ?claim ldn:evidenceSource|ldn:statedIn <{source['s']}> }}")
         }
-        document = page(served_store, source["s"])
+        document = page(app_base, source["s"])
         assert claims_listed(document) == expected, source["s"]
         assert document.find("dd", class_="source-title").find("span", class_="title").text == source["title"]
         if "doi" in source:
             assert document.find("p", class_="read-it").find("a", class_="doi").attrs["href"] == f"https://doi.org/{source['doi']}"
 
 
-def test_a_source_page_links_to_pubmed_and_pubmed_central(served_store, built_store, run_query):
+def test_a_source_page_links_to_pubmed_and_pubmed_central(app_base, built_store, run_query):
     source = run_query(built_store, "SELECT ?s ?pmid ?pmcid WHERE { ?s ldn:pmid ?pmid ; ldn:pmcid ?pmcid } ORDER BY ?s LIMIT 1")[0]
 
-    links = page(served_store, source["s"]).find("p", class_="read-it")
+    links = page(app_base, source["s"]).find("p", class_="read-it")
 
     assert links.find("a", class_="pubmed").attrs["href"] == f"https://pubmed.ncbi.nlm.nih.gov/{source['pmid']}/"
     assert links.find("a", class_="pmc").attrs["href"] == f"https://www.ncbi.nlm.nih.gov/pmc/articles/{source['pmcid']}/"
@@ -265,13 +264,13 @@ def test_a_source_page_links_to_pubmed_and_pubmed_central(served_store, built_st
 # --------------------------------------------------------------------------------------------
 # The ontology and the shapes
 # --------------------------------------------------------------------------------------------
-def test_the_ontology_page_documents_every_class_and_property_of_the_ontology(served_store, sources_root):
+def test_the_ontology_page_documents_every_class_and_property_of_the_ontology(app_base, sources_root):
     ontology = Graph().parse(sources_root / "ontology" / "ldn.ttl")
     kinds = (OWL.Class, OWL.ObjectProperty, OWL.DatatypeProperty)
     terms = {subject for kind in kinds for subject in ontology.subjects(RDF.type, kind) if str(subject).startswith(LDN)}
     assert len(terms) > 50
 
-    document = page(served_store, f"{BASE}ontology")
+    document = page(app_base, f"{BASE}ontology")
 
     for term in terms:
         name = str(term)[len(LDN):]
@@ -283,8 +282,8 @@ def test_the_ontology_page_documents_every_class_and_property_of_the_ontology(se
     assert document.find("a", class_="turtle").attrs["href"] == "/ontology.ttl"
 
 
-def test_the_ontology_page_shows_superclasses_alignments_domains_and_ranges(served_store):
-    document = page(served_store, f"{BASE}ontology")
+def test_the_ontology_page_shows_superclasses_alignments_domains_and_ranges(app_base):
+    document = page(app_base, f"{BASE}ontology")
 
     drug = document.find(id="Drug")
     hrefs = {a.attrs["href"] for a in drug.find_all("a")}
@@ -298,22 +297,22 @@ def test_the_ontology_page_shows_superclasses_alignments_domains_and_ranges(serv
     assert "http://purl.org/spar/cito/citesAsEvidence" in {a.attrs["href"] for a in evidence_source.find_all("a")}
 
 
-def test_the_ontology_page_groups_the_controlled_vocabularies_by_class(served_store, sources_root):
+def test_the_ontology_page_groups_the_controlled_vocabularies_by_class(app_base, sources_root):
     ontology = Graph().parse(sources_root / "ontology" / "ldn.ttl")
     stances = {str(s) for s in ontology.subjects(RDF.type, URIRef(f"{LDN}Stance"))}
 
-    group = page(served_store, f"{BASE}ontology").find("section", id="vocabulary-Stance")
+    group = page(app_base, f"{BASE}ontology").find("section", id="vocabulary-Stance")
 
     assert {row.attrs["data-iri"] for row in group.find_all("tr", class_="individual")} == stances
     assert "SEPIO_0000403" in group.find(id="Supports").text  # its alignment
 
 
-def test_the_shapes_page_documents_every_node_shape_with_its_messages(served_store, sources_root):
+def test_the_shapes_page_documents_every_node_shape_with_its_messages(app_base, sources_root):
     shapes = Graph().parse(sources_root / "shapes" / "ldn-shapes.ttl")
     node_shapes = set(shapes.subjects(RDF.type, SH.NodeShape))
     assert node_shapes
 
-    document = page(served_store, f"{BASE}shapes")
+    document = page(app_base, f"{BASE}shapes")
 
     for shape in node_shapes:
         entry = document.find("article", id=str(shape)[len(SHP):])
@@ -331,7 +330,7 @@ def _count(run_query, store: Path, sparql: str) -> int:
     return int(run_query(store, sparql)[0]["n"])
 
 
-def test_the_home_page_counts_what_the_graph_holds(served_store, built_store, run_query):
+def test_the_home_page_counts_what_the_graph_holds(app_base, built_store, run_query):
     expected = {
         "count-claims": _count(run_query, built_store, "SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?c a ldn:EvidenceClaim }"),
         "count-sources": _count(
@@ -340,20 +339,20 @@ def test_the_home_page_counts_what_the_graph_holds(served_store, built_store, ru
         "count-conditions": _count(run_query, built_store, "SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?c a ldn:Condition }"),
         "count-triples": _count(run_query, built_store, "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"),
     }
-    health = fetch(f"{served_store}/health", Accept="application/json")
+    health = fetch(f"{app_base}/health", Accept="application/json")
 
-    document = fetch(f"{served_store}/").html
+    document = fetch(f"{app_base}/").html
 
     assert {name: int(document.find("dd", id=name).text) for name in expected} == expected
     assert expected["count-triples"] == int(json.loads(health.text)["triples"])
 
 
-def test_the_home_page_says_where_the_data_comes_from_and_links_to_every_service(served_store, built_store, run_query):
+def test_the_home_page_says_where_the_data_comes_from_and_links_to_every_service(app_base, built_store, run_query):
     article = run_query(
         built_store, "SELECT ?url ?revision ?licence WHERE { ?a a ldn:EncyclopediaArticle ; <http://schema.org/url> ?url ; ldn:revisionId ?revision ; ldn:contentLicense ?licence }"
     )[0]
 
-    document = fetch(f"{served_store}/").html
+    document = fetch(f"{app_base}/").html
 
     hrefs = {a.attrs.get("href") for a in document.find("main").find_all("a")}
     assert {article["url"], article["licence"], "/query", "/.well-known/void", "/dumps", "/changes", "/ontology", "/ontology.ttl"} <= hrefs
@@ -361,7 +360,7 @@ def test_the_home_page_says_where_the_data_comes_from_and_links_to_every_service
     assert "CC BY-SA 4.0" in document.find("main").text
 
 
-def test_the_evidence_map_has_a_mark_group_for_each_condition_and_level_with_claims(served_store, built_store, run_query):
+def test_the_evidence_map_has_a_mark_group_for_each_condition_and_level_with_claims(app_base, built_store, run_query):
     cells = {
         (row["condition"], row["level"], int(row["n"]))
         for row in run_query(
@@ -381,7 +380,7 @@ def test_the_evidence_map_has_a_mark_group_for_each_condition_and_level_with_cla
         )
     }
 
-    svg = fetch(f"{served_store}/").html.find("svg", class_="evidence-map")
+    svg = fetch(f"{app_base}/").html.find("svg", class_="evidence-map")
     groups = svg.find_all("g", class_="cell")
 
     assert svg.attrs["role"] == "img" and svg.attrs["aria-labelledby"]
@@ -399,34 +398,34 @@ def test_the_evidence_map_has_a_mark_group_for_each_condition_and_level_with_cla
             assert mark.attrs["href"].startswith(("/id/claim/", path_of(g.attrs["data-condition"])))
 
 
-def test_the_evidence_map_has_a_legend_and_a_table_for_readers_without_the_picture(served_store, built_store, run_query):
+def test_the_evidence_map_has_a_legend_and_a_table_for_readers_without_the_picture(app_base, built_store, run_query):
     stances = {row["label"] for row in run_query(built_store, "SELECT ?label WHERE { ?s a ldn:Stance ; rdfs:label ?label }")}
     conditions = {
         row["label"] for row in run_query(built_store, "SELECT DISTINCT ?label WHERE { ?c ^ldn:aboutCondition/ldn:evidenceLevel ?l ; rdfs:label ?label }")
     }
 
-    document = fetch(f"{served_store}/").html
+    document = fetch(f"{app_base}/").html
 
     assert {text.text for text in document.find("g", class_="legend").find_all("text")} == stances
     table = document.find("details", class_="evidence-map-table").find("table")
     assert {th.text for th in table.find("tbody").find_all("th")} == conditions
 
 
-def test_the_evidence_maps_levels_go_from_the_strongest(served_store, built_store, run_query):
+def test_the_evidence_maps_levels_go_from_the_strongest(app_base, built_store, run_query):
     ranked = run_query(built_store, """SELECT DISTINCT ?label ?rank WHERE {
         ?claim ldn:aboutCondition ?condition ; ldn:evidenceLevel ?level . ?level rdfs:label ?label ; ldn:rank ?rank }""")
     strongest_first = [row["label"] for row in sorted(ranked, key=lambda row: int(row["rank"]))]
 
-    table = fetch(f"{served_store}/").html.find("details", class_="evidence-map-table").find("table")
+    table = fetch(f"{app_base}/").html.find("details", class_="evidence-map-table").find("table")
 
     assert [th.text for th in table.find("thead").find_all("th")] == ["Condition", *strongest_first]
 
 
-def test_the_home_page_is_revalidated_by_its_etag(served_store):
-    first = fetch(f"{served_store}/")
+def test_the_home_page_is_revalidated_by_its_etag(app_base):
+    first = fetch(f"{app_base}/")
     assert first.headers["etag"].startswith('W/"') and "last-modified" in first.headers
 
-    again = fetch(f"{served_store}/", If_None_Match=first.headers["etag"])
+    again = fetch(f"{app_base}/", If_None_Match=first.headers["etag"])
 
     assert again.status == 304
     assert again.headers["etag"] == first.headers["etag"]
@@ -435,20 +434,6 @@ def test_the_home_page_is_revalidated_by_its_etag(served_store):
 # --------------------------------------------------------------------------------------------
 # Whose words: every page marks each literal by its property's ldn:textOrigin (in-process)
 # --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def app_client(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The app itself on a copy of the built store, answering through Flask's test client."""
-    store = tmp_path_factory.mktemp("in-process") / "store"
-    shutil.copytree(built_store, store)
-    return create_app(Settings(root=sources_root), store, ServerSettings.from_env(query_workers=1)).test_client()
-
-
-def in_process_page(client, iri: str) -> Element:
-    reply = client.get(path_of(iri), headers={"Accept": "text/html"})
-    assert reply.status_code == 200, reply.get_data(as_text=True)[:300]
-    return parse_html(reply.get_data(as_text=True))
-
-
 def marks_by_property(document: Element) -> dict[str, set[str]]:
     """For each row of the page's properties table, the marks beside its values."""
     table = document.find("table", class_="properties")
@@ -458,8 +443,8 @@ def marks_by_property(document: Element) -> dict[str, set[str]]:
     }
 
 
-def test_a_condition_page_says_its_definition_and_labels_are_the_curators_text(app_client):
-    document = in_process_page(app_client, f"{BASE}id/multiple-sclerosis")
+def test_a_condition_page_says_its_definition_and_labels_are_the_curators_text(app_base):
+    document = page(app_base, f"{BASE}id/multiple-sclerosis")
 
     definition = document.find("p", class_="definition")
     assert definition.text == "A demyelinating disease of the central nervous system. (curators' text)"
@@ -469,8 +454,8 @@ def test_a_condition_page_says_its_definition_and_labels_are_the_curators_text(a
     assert marks["skos:exactMatch"] == set()  # links are not words
 
 
-def test_a_source_page_says_its_title_is_the_sources_words_and_its_identifiers_bibliographic(app_client):
-    document = in_process_page(app_client, f"{BASE}id/source/kim-2020")
+def test_a_source_page_says_its_title_is_the_sources_words_and_its_identifiers_bibliographic(app_base):
+    document = page(app_base, f"{BASE}id/source/kim-2020")
 
     title = document.find("dd", class_="source-title")
     assert title.find("span", class_="title").text == "Low-Dose Naltrexone for Chronic Pain: Update and Systemic Review"
@@ -486,14 +471,14 @@ def test_a_source_page_says_its_title_is_the_sources_words_and_its_identifiers_b
     assert document.find("p", class_="definition").find("span", class_="text-origin").text == "(curators' text)"
 
 
-def test_any_other_page_marks_whose_words_and_encodings_its_values_are(app_client):
-    document = in_process_page(app_client, f"{BASE}id/finding/norway-2014-all-doctors")  # no page of its own kind
+def test_any_other_page_marks_whose_words_and_encodings_its_values_are(app_base):
+    document = page(app_base, f"{BASE}id/finding/norway-2014-all-doctors")  # no page of its own kind
 
     marks = marks_by_property(document)
     assert marks["population"] == {"(curators' text)"}
     assert marks["measure"] == {"(the article's words)"}
     assert marks["proportion"] == marks["reference year"] == {"(curators' encoding)"}
-    reading = marks_by_property(in_process_page(app_client, f"{BASE}id/reading/toljan-2018"))
+    reading = marks_by_property(page(app_base, f"{BASE}id/reading/toljan-2018"))
     assert reading["interpretation of"] == {"(the article's words)"}
 
 
@@ -554,6 +539,7 @@ def hostile_server(built_store: Path, sources_root: Path, tmp_path_factory: pyte
 
 
 @pytest.mark.parametrize("path", HOSTILE_PAGES)
+@pytest.mark.slow
 def test_words_that_look_like_html_are_shown_as_text(hostile_server, path):
     fetched = fetch(hostile_server.base + path)
     assert fetched.status == 200
@@ -568,8 +554,8 @@ def test_words_that_look_like_html_are_shown_as_text(hostile_server, path):
     assert SCRIPT in document.text  # the reader sees the words themselves
 
 
-def test_a_claim_page_tells_the_articles_words_from_the_curators_text(served_store):
-    document = page(served_store, "https://w3id.org/ldn-kg/id/claim/fibromyalgia-review-limitations")
+def test_a_claim_page_tells_the_articles_words_from_the_curators_text(app_base):
+    document = page(app_base, "https://w3id.org/ldn-kg/id/claim/fibromyalgia-review-limitations")
     facts = [child for child in document.find("dl", class_="facts").children if child.tag in ("dt", "dd")]
     marked = {term.text: value.find("span", class_="text-origin").text
               for term, value in zip(facts[::2], facts[1::2], strict=True) if value.find_all("span", class_="text-origin")}
@@ -579,6 +565,7 @@ def test_a_claim_page_tells_the_articles_words_from_the_curators_text(served_sto
     assert headings[headings.index("In the article's words") + 1] == document.find("blockquote", class_="article-text").text
 
 
+@pytest.mark.slow
 def test_a_hostile_claim_page_keeps_its_quote_and_link_intact(hostile_server):
     document = fetch(hostile_server.base + "/id/claim/hostile").html
 

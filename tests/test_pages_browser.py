@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
 import test_pages
 from test_pages import HOSTILE_PAGES, IMG, SCRIPT, path_of
+
+pytestmark = pytest.mark.slow  # drives headless Chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Dialog

@@ -46,8 +46,8 @@ def example_iri(path: Path) -> URIRef:
 # --- the catalogue, for programs ------------------------------------------------------------
 
 
-def test_an_rdf_client_gets_one_shacl_executable_per_query_file_in_turtle(served_store: str) -> None:
-    reply = fetch(served_store + EXAMPLES, accept="text/turtle")
+def test_an_rdf_client_gets_one_shacl_executable_per_query_file_in_turtle(app_base: str) -> None:
+    reply = fetch(app_base + EXAMPLES, accept="text/turtle")
     assert reply.status == 200 and reply.content_type == "text/turtle"
     assert "Accept" in reply.headers["vary"]
     graph = Graph().parse(data=reply.text, format="turtle")
@@ -66,15 +66,15 @@ def test_an_rdf_client_gets_one_shacl_executable_per_query_file_in_turtle(served
     )
 
 
-def test_a_client_without_preferences_gets_turtle_and_links_to_the_other_formats(served_store: str) -> None:
-    reply = fetch(served_store + EXAMPLES)
+def test_a_client_without_preferences_gets_turtle_and_links_to_the_other_formats(app_base: str) -> None:
+    reply = fetch(app_base + EXAMPLES)
     assert reply.status == 200 and reply.content_type == "text/turtle"
     assert 'rel="alternate"; type="application/ld+json"' in reply.headers["link"]
 
 
-def test_json_ld_holds_the_same_catalogue(served_store: str) -> None:
-    turtle = Graph().parse(data=fetch(served_store + EXAMPLES, accept="text/turtle").text, format="turtle")
-    reply = fetch(served_store + EXAMPLES, accept="application/ld+json")
+def test_json_ld_holds_the_same_catalogue(app_base: str) -> None:
+    turtle = Graph().parse(data=fetch(app_base + EXAMPLES, accept="text/turtle").text, format="turtle")
+    reply = fetch(app_base + EXAMPLES, accept="application/ld+json")
     assert reply.status == 200 and reply.content_type == "application/ld+json"
     json.loads(reply.body)
     assert len(Graph().parse(data=reply.text, format="json-ld") ^ turtle) == 0
@@ -89,31 +89,32 @@ def test_json_ld_holds_the_same_catalogue(served_store: str) -> None:
         ("ttl", "text/turtle", "turtle"),
     ],
 )
-def test_format_names_override_accept(served_store: str, name: str, media_type: str, parser: str) -> None:
-    reply = fetch(f"{served_store}{EXAMPLES}?format={name}", accept="text/html")
+def test_format_names_override_accept(app_base: str, name: str, media_type: str, parser: str) -> None:
+    reply = fetch(f"{app_base}{EXAMPLES}?format={name}", accept="text/html")
     assert reply.status == 200 and reply.content_type == media_type
     graph = Graph().parse(data=reply.text, format=parser)
     assert len(set(graph.subjects(RDF.type, SH.SPARQLExecutable))) == len(QUERY_FILES)
 
 
-def test_a_browser_gets_a_readable_list_linking_each_example_to_the_query_page(served_store: str) -> None:
-    reply = fetch(served_store + EXAMPLES, accept="text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+def test_a_browser_gets_a_readable_list_linking_each_example_to_the_query_page(app_base: str) -> None:
+    reply = fetch(app_base + EXAMPLES, accept="text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
     assert reply.status == 200 and reply.content_type == "text/html"
     for path in QUERY_FILES:
         assert f'href="/query?example={path.stem}"' in reply.text
     assert "For which conditions does the evidence say efficacy is lacking or has not been shown?" in reply.text
-    assert fetch(f"{served_store}{EXAMPLES}?format=html").content_type == "text/html"
+    assert fetch(f"{app_base}{EXAMPLES}?format=html").content_type == "text/html"
 
 
-def test_nothing_acceptable_is_a_406_naming_the_formats_on_offer(served_store: str) -> None:
-    reply = fetch(served_store + EXAMPLES, accept="image/png")
+def test_nothing_acceptable_is_a_406_naming_the_formats_on_offer(app_base: str) -> None:
+    reply = fetch(app_base + EXAMPLES, accept="image/png")
     assert reply.status == 406 and reply.content_type == "text/plain"
     assert "text/turtle" in reply.text and "application/ld+json" in reply.text
     assert "Accept" in reply.headers["vary"]
-    unknown = fetch(f"{served_store}{EXAMPLES}?format=pdf")
+    unknown = fetch(f"{app_base}{EXAMPLES}?format=pdf")
     assert unknown.status == 400 and "ttl, jsonld, rdf, nt, html" in unknown.text
 
 
+@pytest.mark.slow
 def test_a_broken_query_file_is_named_while_the_endpoint_keeps_answering(
     built_store: Path, copy_sources: Callable[[Path], Path], sources_root: Path, tmp_path: Path
 ) -> None:
@@ -132,12 +133,12 @@ def test_a_broken_query_file_is_named_while_the_endpoint_keeps_answering(
 
 
 @pytest.mark.parametrize("path", QUERY_FILES, ids=[path.stem for path in QUERY_FILES])
-def test_every_catalogued_example_answers_on_the_live_endpoint(served_store: str, path: Path) -> None:
-    catalogue = Graph().parse(data=fetch(served_store + EXAMPLES).text, format="turtle")
+def test_every_catalogued_example_answers_on_the_live_endpoint(app_base: str, path: Path) -> None:
+    catalogue = Graph().parse(data=fetch(app_base + EXAMPLES).text, format="turtle")
     iri = example_iri(path)
     text = catalogue.value(iri, SH.select) or catalogue.value(iri, SH.ask) or catalogue.value(iri, SH.construct)
     assert text is not None, f"{path.name} is not in the catalogue"
-    reply = fetch(served_store + "/sparql", accept=f"{SPARQL_JSON}, text/turtle;q=0.9", form={"query": str(text)})
+    reply = fetch(app_base + "/sparql", accept=f"{SPARQL_JSON}, text/turtle;q=0.9", form={"query": str(text)})
     assert reply.status == 200, reply.text
     if reply.content_type == SPARQL_JSON:
         answer = json.loads(reply.body)
@@ -150,6 +151,7 @@ def test_every_catalogued_example_answers_on_the_live_endpoint(served_store: str
 # --- the query page, in a browser -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_researcher_picks_an_example_runs_it_and_follows_a_result(served_store: str, visit: Visit) -> None:
     page = visit.page
     page.goto(f"{served_store}/query")
@@ -178,6 +180,7 @@ def test_a_researcher_picks_an_example_runs_it_and_follows_a_result(served_store
     assert visit.errors == []
 
 
+@pytest.mark.slow
 def test_control_enter_runs_a_preselected_example_and_ctrl_enter_shows_a_graph_as_turtle(
     served_store: str, visit: Visit
 ) -> None:
@@ -193,6 +196,7 @@ def test_control_enter_runs_a_preselected_example_and_ctrl_enter_shows_a_graph_a
     assert visit.foreign_requests(served_store) == [] and visit.errors == []
 
 
+@pytest.mark.slow
 def test_a_query_in_the_address_is_loaded_asked_and_answered_true(served_store: str, visit: Visit) -> None:
     page = visit.page
     query = "ASK { kg:fibromyalgia rdfs:label ?label }"
@@ -203,6 +207,7 @@ def test_a_query_in_the_address_is_loaded_asked_and_answered_true(served_store: 
     assert page.text_content("#results .ask-answer") == "true"
 
 
+@pytest.mark.slow
 def test_an_error_from_the_endpoint_is_shown_as_text_not_markup(served_store: str, visit: Visit) -> None:
     page = visit.page
     page.goto(f"{served_store}/query?" + urllib.parse.urlencode({"query": "SELECT * WHERE { <b>oops</b> "}))
@@ -214,6 +219,7 @@ def test_an_error_from_the_endpoint_is_shown_as_text_not_markup(served_store: st
     assert page.text_content("#status").startswith("Failed after ")
 
 
+@pytest.mark.slow
 def test_literals_stay_text_and_external_iris_link_out(served_store: str, visit: Visit) -> None:
     page = visit.page
     query = (
@@ -229,11 +235,11 @@ def test_literals_stay_text_and_external_iris_link_out(served_store: str, visit:
     assert visit.foreign_requests(served_store) == []
 
 
-def test_an_unknown_example_name_is_explained_on_the_page(served_store: str) -> None:
-    reply = fetch(f"{served_store}/query?example=cq99-nothing", accept="text/html")
+def test_an_unknown_example_name_is_explained_on_the_page(app_base: str) -> None:
+    reply = fetch(f"{app_base}/query?example=cq99-nothing", accept="text/html")
     assert reply.status == 200 and reply.content_type == "text/html"
     assert "There is no example named “cq99-nothing”" in reply.text
-    chosen = fetch(f"{served_store}/query?example=cq08-systematic-reviews", accept="text/html")
+    chosen = fetch(f"{app_base}/query?example=cq08-systematic-reviews", accept="text/html")
     assert "# CQ8: Which systematic reviews are there" in chosen.text  # in the editor before any script runs
 
 

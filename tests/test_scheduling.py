@@ -26,6 +26,8 @@ from kgserver.config import ServerSettings
 from kgserver.errors import TooManyRequestsError, UnavailableError
 from kgserver.sparql.scheduling import Limits, Scheduler, Ticket
 
+pytestmark = pytest.mark.slow  # times real query processes under load
+
 RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
 SECONDS_LONG = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f }"  # a few million rows: seconds, then an answer
 LIGHT = "ASK { ?claim a ldn:EvidenceClaim }"

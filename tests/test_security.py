@@ -38,6 +38,8 @@ from test_pages import HOSTILE_PAGES, SCRIPT, hostile_server  # noqa: F401 -- th
 from kgserver.config import ServerSettings, Settings
 from kgserver.web.app import create_app
 
+pytestmark = pytest.mark.slow  # tries attacks on real servers
+
 BASE = "https://w3id.org/ldn-kg/"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 VALID = Path(__file__).resolve().parent / "fixtures" / "valid"

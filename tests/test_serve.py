@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from serving import serving
 
+pytestmark = pytest.mark.slow  # starts kgserver serve
+
 COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 SPARQL_JSON = "application/sparql-results+json"
 FORM = "application/x-www-form-urlencoded"

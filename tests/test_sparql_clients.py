@@ -21,8 +21,22 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS
 from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import (
-    CSV, GET, JSON, JSONLD, N3, POST, POSTDIRECTLY, RDFXML, TSV, TURTLE, URLENCODED, XML, SPARQLWrapper,
+    CSV,
+    GET,
+    JSON,
+    JSONLD,
+    N3,
+    POST,
+    POSTDIRECTLY,
+    RDFXML,
+    TSV,
+    TURTLE,
+    URLENCODED,
+    XML,
+    SPARQLWrapper,
 )
+
+pytestmark = pytest.mark.slow  # drives real third-party SPARQL clients
 
 REPO = Path(__file__).resolve().parent.parent
 COMUNICA_SCRIPT = REPO / "tests" / "js" / "comunica-query.mjs"

@@ -27,6 +27,8 @@ from pyoxigraph import QueryResultsFormat, parse_query_results
 from rdflib import Graph, Literal, Namespace, URIRef
 from serving import Reply, Server, fetch, serving
 
+pytestmark = pytest.mark.slow  # times out, kills and streams with real query processes
+
 COUNT_ALL = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 CROSS_PRODUCT = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
 SPARQL_JSON = "application/sparql-results+json"

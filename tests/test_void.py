@@ -30,9 +30,9 @@ RDF_FORMATS = {
 
 
 @pytest.fixture(scope="module")
-def void(served_store: str) -> Graph:
+def void(app_base: str) -> Graph:
     """The description as a catalogue harvests it: Turtle, the default."""
-    reply = fetch(f"{served_store}/.well-known/void")
+    reply = fetch(f"{app_base}/.well-known/void")
     assert reply.status == 200 and reply.headers["content-type"].startswith("text/turtle")
     return Graph().parse(data=reply.body, format="turtle")
 
@@ -100,7 +100,7 @@ def test_it_names_licence_source_endpoint_uri_space_version_and_feed(void, run_q
     assert (feed, DCAT.servesDataset, DATASET) in void
 
 
-def test_every_dump_is_listed_with_the_checksum_and_size_of_the_file(void, served_store):
+def test_every_dump_is_listed_with_the_checksum_and_size_of_the_file(void, app_base):
     distributions = set(void.objects(DATASET, DCAT.distribution))
     assert {str(d).rsplit("/", 1)[1].split("-v")[0] for d in distributions} == {"ldn-kg"}
     assert len(distributions) == 2
@@ -111,7 +111,7 @@ def test_every_dump_is_listed_with_the_checksum_and_size_of_the_file(void, serve
     for distribution in distributions | per_graph:
         url = str(void.value(distribution, DCAT.downloadURL))
         assert (None, VOID.dataDump, distribution) in void
-        body = fetch(served_store + "/" + url.removeprefix(BASE)).body
+        body = fetch(app_base + "/" + url.removeprefix(BASE)).body
         checksum = void.value(distribution, SPDX.checksum)
         assert void.value(checksum, SPDX.algorithm) == SPDX.checksumAlgorithm_sha256
         assert str(void.value(checksum, SPDX.checksumValue)) == hashlib.sha256(body).hexdigest()
@@ -122,11 +122,11 @@ def test_every_dump_is_listed_with_the_checksum_and_size_of_the_file(void, serve
 
 
 @pytest.mark.parametrize("media_type", list(RDF_FORMATS))
-def test_it_parses_in_every_format_by_accept_and_by_format(served_store, void, media_type):
-    by_accept = fetch(f"{served_store}/.well-known/void", headers={"Accept": media_type})
+def test_it_parses_in_every_format_by_accept_and_by_format(app_base, void, media_type):
+    by_accept = fetch(f"{app_base}/.well-known/void", headers={"Accept": media_type})
     name = {"text/turtle": "ttl", "application/n-triples": "nt", "application/ld+json": "jsonld",
             "application/rdf+xml": "rdfxml"}[media_type]
-    by_name = fetch(f"{served_store}/.well-known/void?format={name}")
+    by_name = fetch(f"{app_base}/.well-known/void?format={name}")
 
     for reply in (by_accept, by_name):
         assert reply.status == 200 and reply.headers["content-type"].startswith(media_type)
@@ -136,8 +136,8 @@ def test_it_parses_in_every_format_by_accept_and_by_format(served_store, void, m
         assert len(parsed) == len(void)
 
 
-def test_the_dataset_iri_answers_with_the_same_description(served_store, void):
-    reply = fetch(f"{served_store}/dataset", headers={"Accept": "text/turtle"})
+def test_the_dataset_iri_answers_with_the_same_description(app_base, void):
+    reply = fetch(f"{app_base}/dataset", headers={"Accept": "text/turtle"})
 
     assert reply.status == 200
     described = Graph().parse(data=reply.body, format="turtle")
@@ -145,25 +145,25 @@ def test_the_dataset_iri_answers_with_the_same_description(served_store, void):
     assert (DATASET, DCTERMS.license, None) in described
 
 
-def test_rdf_clients_of_the_dump_listing_get_the_dcat(served_store):
-    reply = fetch(f"{served_store}/dumps", headers={"Accept": "text/turtle"})
+def test_rdf_clients_of_the_dump_listing_get_the_dcat(app_base):
+    reply = fetch(f"{app_base}/dumps", headers={"Accept": "text/turtle"})
 
     described = Graph().parse(data=reply.body, format="turtle")
     graphs = len(set(described.objects(DATASET, VOID.subset)))
     assert len(set(described.subjects(RDF.type, DCAT.Distribution))) == 2 + 2 * graphs  # whole dataset + each graph
 
 
-def test_people_get_a_page_of_the_dumps(served_store):
-    reply = fetch(f"{served_store}/dumps", headers={"Accept": "text/html"})
+def test_people_get_a_page_of_the_dumps(app_base):
+    reply = fetch(f"{app_base}/dumps", headers={"Accept": "text/html"})
 
     assert reply.status == 200 and reply.headers["content-type"].startswith("text/html")
     assert "ldn-kg-v" in reply.body.decode() and "SHA-256" in reply.body.decode()
 
 
-def test_a_current_copy_is_revalidated_with_304(served_store):
-    first = fetch(f"{served_store}/.well-known/void")
+def test_a_current_copy_is_revalidated_with_304(app_base):
+    first = fetch(f"{app_base}/.well-known/void")
 
-    again = fetch(f"{served_store}/.well-known/void", headers={"If-None-Match": first.headers["etag"]})
+    again = fetch(f"{app_base}/.well-known/void", headers={"If-None-Match": first.headers["etag"]})
 
     assert again.status == 304
     assert again.headers["x-dataset-version"] == first.headers["x-dataset-version"]
