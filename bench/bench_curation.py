@@ -70,6 +70,8 @@ ADDITION = """
 @prefix finding: <https://w3id.org/ldn-kg/id/finding/> .
 @prefix per: <https://w3id.org/ldn-kg/id/periodical/> .
 @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix prov: <http://www.w3.org/ns/prov#> .
+@prefix reading: <https://w3id.org/ldn-kg/id/reading/> .
 
 claim:bench-{n}-trial-results a ldn:EvidenceClaim ;
     rdfs:label "Bench claim {n}: a fibromyalgia trial reports less pain with low-dose naltrexone"@en ;
@@ -109,7 +111,15 @@ src:bench-{n}-article a ldn:StudyReportArticle ;
     ldn:publishedIn per:trials ;
     ldn:doi "10.5555/bench.{n}" ;
     ldn:pmid "9{n:07d}" ;
-    ldn:pmcid "PMC9{n:06d}" .
+    ldn:pmcid "PMC9{n:06d}" ;
+    ldn:hasReading reading:bench-{n} .
+
+reading:bench-{n} a ldn:CuratorInterpretation ;
+    rdfs:label "The curators' reading of bench trial {n}"@en ;
+    ldn:interpretationOf "Clinical trials for treatment of fibromyalgia" ;
+    ldn:assignsType ldn:StudyReportArticle ;
+    ldn:coversCondition kg:fibromyalgia ;
+    prov:wasAttributedTo kg:ldn-kg-curators .
 
 au:bench-{n}-authors a ldn:AuthorGroup ;
     rdfs:label "Bench A, Example B ({n})"@en .
