@@ -189,17 +189,19 @@ def sorted_report(results: Iterable[ValidationResult]) -> ValidationReport:
 
 
 def validate_additions(
-    additions: Graph, existing: Graph, shapes: Graph, ontology: Graph, with_reasoner: bool = True
+    additions: Graph, existing: Graph, shapes: Graph | PreparedShapes, ontology: Graph, with_reasoner: bool = True
 ) -> ValidationReport:
     """Validate additions in the context of the existing graph.
 
     The data validated is existing + additions, but only results whose focus node occurs
     (as subject or object) in the additions are reported: the existing graph is expected to
-    conform already, so other results are not the submitter's to fix. With `with_reasoner`,
+    conform already, so other results are not the submitter's to fix. `shapes` may be prepared
+    once (`prepare_shapes`) for many such validations. With `with_reasoner`,
     HermiT also checks ontology + existing + additions, and an inconsistency is reported
     as a Violation without a focus node.
     """
-    report = validate(existing + additions, shapes, ontology)
+    data = existing + additions
+    report = validate_prepared(data, shapes, ontology) if isinstance(shapes, PreparedShapes) else validate(data, shapes, ontology)
     results = results_about(report, _nodes(additions))
     if with_reasoner:
         reasoning = reason(ontology, existing, additions)

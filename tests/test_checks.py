@@ -21,7 +21,7 @@ from kgserver.config import Settings
 from kgserver.curation.checks import Checker
 from kgserver.errors import KgError
 from kgserver.parsing import parse_file
-from kgserver.validation import ValidationReport, ValidationResult, validate_additions
+from kgserver.validation import ValidationReport, ValidationResult, prepare_shapes, validate_additions
 
 pytestmark = pytest.mark.slow  # compares each scoped check with a whole-graph validation and the full reasoner
 
@@ -83,7 +83,7 @@ def whole_graph(store: kgstore.Store, settings: Settings) -> tuple[Graph, Graph,
     for iri in state.live_graphs:
         if iri not in schema:
             existing += kgstore.read_graph(store, iri)
-    shapes = kgstore.read_graph(store, settings.shapes_graph)
+    shapes = prepare_shapes(kgstore.read_graph(store, settings.shapes_graph))  # parsed once for every full check
     ontology = kgstore.read_graph(store, settings.ontology_graph)
     return existing, shapes, ontology
 
