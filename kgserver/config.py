@@ -155,13 +155,20 @@ class SettingInfo:
             return Path(text)
         if self.kind == "str":
             return text
+        if self.kind == "bool":
+            if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(f"{self.variable}={text!r} is not 1 or 0")
+            return text.lower() in ("1", "true", "yes")
         try:
             return int(text) if self.kind in ("int", "int?") else float(text)
         except ValueError:
             raise ValueError(f"{self.variable}={text!r} is not a number") from None
 
 
-_KINDS = {"int": "int", "float": "float", "str": "str", "Path | None": "path", "tuple[str, ...]": "list", "int | None": "int?"}
+_KINDS = {
+    "int": "int", "float": "float", "str": "str", "bool": "bool", "Path | None": "path", "tuple[str, ...]": "list",
+    "int | None": "int?",
+}
 
 
 @dataclass(frozen=True)
@@ -203,6 +210,9 @@ class ServerSettings:
     query_malloc: str = setting("jemalloc", "the malloc query processes run with: the system's jemalloc where it has "
                                 "one (`make` installs Debian's `libjemalloc2`), a library's path, or `none` for the "
                                 "C library's")
+    warm_reasoner: bool = setting(True, "start HermiT's JVM and prepare the shapes when the server starts, so the first "
+                                  "check of an addition is fast (0: on the first check; a mirror that takes no "
+                                  "submissions then never starts the JVM)")
     cache_bytes: int = setting(32 << 20, "bytes of complete SPARQL answers the response cache keeps", minimum=0)
     cache_entry_bytes: int = setting(4 << 20, "largest answer the response cache keeps (a row-capped answer of a few "
                                      "columns fits)", minimum=0)
@@ -262,6 +272,8 @@ def _default_text(default: Any) -> str:
     """A default as the README and --help show it."""
     if isinstance(default, tuple):
         return ", ".join(default) or "none"
+    if isinstance(default, bool):
+        return "1" if default else "0"
     return f"{default:g}" if isinstance(default, float) else str(default)
 
 

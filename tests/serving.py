@@ -112,7 +112,8 @@ def serving(store: Path, root: Path, log: Path, *flags: str, env: dict[str, str]
     with log.open("w") as errors:
         process = subprocess.Popen(
             [str(kgserver), "serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port), *flags],
-            env={**os.environ, "LDNKG_ROOT": str(root), **(env or {})},
+            # HermiT's JVM starts on a story's first check rather than with every server: most never check one
+            env={"LDNKG_WARM_REASONER": "0", **os.environ, "LDNKG_ROOT": str(root), **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=errors,
         )

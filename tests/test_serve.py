@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -119,3 +120,40 @@ def test_serve_refuses_a_malloc_that_is_not_a_library(kgserver, built_store, tmp
     result = kgserver("serve", "--store", built_store, env={"LDNKG_QUERY_MALLOC": str(tmp_path / "nothing.so")}, timeout=30)
     assert result.returncode == 2
     assert result.stderr.strip().endswith("is none of them") and "Traceback" not in result.stderr
+
+
+def _has_jvm_child(pid: int) -> bool:
+    """Whether a java process runs among the server's descendants (the warm reasoner), read from /proc."""
+    parents: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                names[int(entry.name)] = (entry / "comm").read_text().strip()
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+
+    def descends(child: int) -> bool:
+        while child in parents and child > 1:
+            child = parents[child]
+            if child == pid:
+                return True
+        return False
+
+    return any("java" in name and descends(child) for child, name in names.items())
+
+
+def test_the_reasoner_starts_with_the_server_unless_told_to_wait_for_the_first_check(built_store, sources_root, tmp_path):
+    with serving(built_store, sources_root, tmp_path / "warm.log", env={"LDNKG_WARM_REASONER": "1"}) as running:
+        deadline = time.monotonic() + 60
+        while not _has_jvm_child(running.pid):
+            assert time.monotonic() < deadline, "HermiT's JVM did not start with the server"
+            time.sleep(0.2)
+    with serving(built_store, sources_root, tmp_path / "lazy.log", env={"LDNKG_WARM_REASONER": "0"}) as running:
+        time.sleep(2)
+        assert not _has_jvm_child(running.pid)
+        addition = (Path(__file__).parent / "fixtures" / "valid" / "claim-with-new-source.ttl").read_bytes()
+        status, _, body = _post(f"{running.base}/validate", addition, "text/turtle", accept="application/json")
+        assert status == 200 and json.loads(body)["conforms"] is True
+        assert _has_jvm_child(running.pid)  # started by the first check

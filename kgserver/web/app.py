@@ -78,7 +78,9 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
     app.register_blueprint(home_blueprint(settings, dataset))
     checker = Checker(settings)
     app.register_blueprint(curation_blueprint(checker, dataset, limits))
-    checker.warm_up(dataset.store)  # shapes prepared and HermiT's JVM started before the first check
+    store = dataset.store  # opened (for writing, if it can be) now: the server holds its store from the start
+    if limits.warm_reasoner:
+        checker.warm_up(store)  # shapes prepared and HermiT's JVM started before the first check
 
     def close() -> None:
         """Stop the query processes and HermiT's JVM (a server stops them at exit)."""
