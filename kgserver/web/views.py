@@ -6,8 +6,7 @@ special template extends resource.html and fills its blocks with what `pages` re
 
 from __future__ import annotations
 
-from kgserver.pages import evidence as evidence_pages
-from kgserver.pages import vocabulary as vocabulary_docs
+from kgserver.pages import evidence, vocabulary
 from kgserver.dataset import LiveDataset
 
 View = tuple[str, dict[str, object]]
@@ -19,14 +18,14 @@ def special_view(dataset: LiveDataset, iri: str, types: frozenset[str]) -> View 
     store = dataset.store
     ldn = settings.prefixes["ldn"]
     if iri == settings.base + "ontology":
-        return "ontology.html", {"doc": vocabulary_docs.ontology_doc(store, settings)}
+        return "ontology.html", {"doc": vocabulary.ontology_doc(store, settings)}
     if iri == settings.base + "shapes":
-        return "shapes.html", {"doc": vocabulary_docs.shapes_doc(store, settings)}
+        return "shapes.html", {"doc": vocabulary.shapes_doc(store, settings)}
     if f"{ldn}EvidenceClaim" in types:
-        claim = evidence_pages.claim_detail(store, settings, iri)
+        claim = evidence.claim_detail(store, settings, iri)
         return ("claim.html", {"claim": claim}) if claim else None
     if f"{ldn}Condition" in types:
-        return "condition.html", {"claims": evidence_pages.claims_about_condition(store, settings, iri)}
-    if evidence_pages.is_source(store, settings, types):
-        return "source.html", {"source": evidence_pages.source_detail(store, settings, iri)}
+        return "condition.html", {"claims": evidence.claims_about_condition(store, settings, iri)}
+    if evidence.is_source(store, settings, types):
+        return "source.html", {"source": evidence.source_detail(store, settings, iri)}
     return None
