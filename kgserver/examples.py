@@ -10,7 +10,9 @@ the following lines that start with `#`. The query follows the header.
 
 Each example becomes `<{base}queries/{stem}>`, typed sh:SPARQLExecutable and the executable
 class of its query form, with rdfs:label (the title), rdfs:comment (the question), the query
-text under sh:select / sh:ask / sh:construct / spex:describe, and schema:target (the endpoint).
+text under sh:select / sh:ask / sh:construct / spex:describe, schema:target (the endpoint) and
+schema:position (its place in the catalogue). `kgserver build` stores that graph; the server
+reads the catalogue back from it (`stored_examples`), so what it offers is what was built.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def example_graph(settings: Settings, examples: list[Example] | None = None) -> 
         graph.bind(prefix, namespace)
     graph.bind("ex", Namespace(f"{settings.base}queries/"))
     endpoint = URIRef(f"{settings.base}sparql")
-    for example in load_examples(settings) if examples is None else examples:
+    for position, example in enumerate(load_examples(settings) if examples is None else examples, start=1):
         executable, text_property = _BY_FORM[example.form]
         node = URIRef(example.iri)
         graph.add((node, RDF.type, SH.SPARQLExecutable))
@@ -133,4 +135,19 @@ def example_graph(settings: Settings, examples: list[Example] | None = None) -> 
         graph.add((node, RDFS.comment, Literal(example.question, lang="en")))
         graph.add((node, text_property, Literal(example.text)))
         graph.add((node, SCHEMA.target, endpoint))
+        graph.add((node, SCHEMA.position, Literal(position)))
     return graph
+
+
+def stored_examples(graph: Graph, settings: Settings) -> list[Example]:
+    """The catalogue as `example_graph` stored it, in its order: how the server reads the examples it offers."""
+    prefix = f"{settings.base}queries/"
+    found: list[tuple[int, Example]] = []
+    for node in graph.subjects(RDF.type, SH.SPARQLExecutable):
+        for form, (executable, text_property) in _BY_FORM.items():
+            text = graph.value(node, text_property)
+            if (node, RDF.type, executable) in graph and text is not None:
+                example = Example(str(node), str(node).removeprefix(prefix), str(graph.value(node, RDFS.label)),
+                                  str(graph.value(node, RDFS.comment)), form, str(text))
+                found.append((int(graph.value(node, SCHEMA.position) or 0), example))
+    return [example for _, example in sorted(found, key=lambda item: (item[0], item[1].stem))]

@@ -8,6 +8,7 @@ follows a result to the resource's page, and the page fetches nothing from anywh
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import urllib.error
 import urllib.parse
@@ -19,7 +20,7 @@ import browser
 import pytest
 from browser import Visit
 from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
-from serving import Reply, serving
+from serving import Reply, in_process
 from serving import fetch as http_fetch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -115,18 +116,32 @@ def test_nothing_acceptable_is_a_406_naming_the_formats_on_offer(app_base: str) 
 
 
 @pytest.mark.slow
-def test_a_broken_query_file_is_named_while_the_endpoint_keeps_answering(
-    built_store: Path, copy_sources: Callable[[Path], Path], sources_root: Path, tmp_path: Path
+def test_a_broken_query_file_stops_the_build_and_names_the_file(
+    kgserver, copy_sources: Callable[[Path], Path], sources_root: Path, tmp_path: Path
 ) -> None:
     root = copy_sources(sources_root)
     shutil.copytree(REPO / "queries", root / "queries")
     (root / "queries" / "examples" / "ex99-broken.rq").write_text("SELECT * WHERE { ?s ?p ?o }\n")
-    with serving(built_store, root, tmp_path / "serve.log") as server:
-        reply = fetch(server.base + EXAMPLES, accept="text/turtle")
-        assert reply.status == 500
-        assert "queries/examples/ex99-broken.rq: the first line must be a header comment" in reply.text
-        answer = fetch(server.sparql, accept=SPARQL_JSON, form={"query": "ASK { ?s ?p ?o }"})
-        assert answer.status == 200 and json.loads(answer.body)["boolean"] is True
+    result = kgserver("build", "--store", tmp_path / "store", root=root)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "queries/examples/ex99-broken.rq: the first line must be a header comment" in result.stderr
+
+
+def test_the_catalogue_offered_is_the_one_the_store_holds(
+    built_store: Path, copy_sources: Callable[[Path], Path], sources_root: Path, tmp_path: Path
+) -> None:
+    """A query file added to the checkout after the build is offered after the next build, not before."""
+    root = copy_sources(sources_root)
+    shutil.copytree(REPO / "queries", root / "queries")
+    (root / "queries" / "examples" / "ex99-new.rq").write_text("# EX99: Anything?\nASK { ?s ?p ?o }\n")
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    with in_process(store, root, env={"LDNKG_WARM_REASONER": "0"}) as app:
+        catalogue = Graph().parse(data=fetch(app.base + EXAMPLES, accept="text/turtle").text, format="turtle")
+        offered = set(catalogue.subjects(RDF.type, SH.SPARQLExecutable))
+        assert offered == {example_iri(path) for path in QUERY_FILES}
+        page = fetch(f"{app.base}/query?example=ex99-new", accept="text/html")
+        assert page.status == 200 and "ex99-new" not in [e for e in re.findall(r'data-example="([^"]+)"', page.text)]
 
 
 # --- every example runs ---------------------------------------------------------------------

@@ -73,7 +73,7 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
         app.wsgi_app, lambda: dataset.version, log_kept(metrics), limits.cache_bytes, limits.cache_entry_bytes
     )
     app.register_blueprint(resources_blueprint(settings, dataset))
-    app.register_blueprint(query_page_blueprint(settings))
+    app.register_blueprint(query_page_blueprint(settings, dataset))
     app.register_blueprint(publishing_blueprint(settings, dataset, limits))
     app.register_blueprint(home_blueprint(settings, dataset))
     checker = Checker(settings)

@@ -1,8 +1,8 @@
 """The query page (/query) and the example catalogue it offers (/.well-known/sparql-examples).
 
-The catalogue is read from queries/ on every request, so a curator's new or edited query
-file shows without a restart, and a broken header is reported (naming the file) rather
-than stopping the server.
+The catalogue is the store's examples graph, which `kgserver build` writes from queries/*.rq
+(a broken header stops the build, naming the file): the server offers what was built, read
+once per dataset version, and an edited query file shows after the next build.
 
     curl -H 'Accept: text/turtle' http://127.0.0.1:8000/.well-known/sparql-examples
     curl 'http://127.0.0.1:8000/.well-known/sparql-examples?format=jsonld'
@@ -16,21 +16,32 @@ from dataclasses import asdict
 from flask import Blueprint, Response, render_template, request
 
 from kgserver import representations
+from kgserver import store as kgstore
 from kgserver.config import Settings
-from kgserver.examples import Example, example_graph, load_examples
+from kgserver.dataset import LiveDataset
+from kgserver.examples import Example, example_graph, stored_examples
 
 EXAMPLES_PATH = "/.well-known/sparql-examples"
 
 
-def query_page_blueprint(settings: Settings) -> Blueprint:
+def query_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
     """The /query page and the /.well-known/sparql-examples catalogue for one dataset."""
     blueprint = Blueprint("query_page", __name__)
+    read: dict[str | None, list[Example]] = {}  # the catalogue of the version last read
+
+    def load_examples() -> list[Example]:
+        version = dataset.version
+        if version not in read:
+            graph = kgstore.read_graph(dataset.store, settings.examples_graph)
+            read.clear()
+            read[version] = stored_examples(graph, settings)
+        return read[version]
 
     @blueprint.get(EXAMPLES_PATH)
     def sparql_examples() -> Response:
         """The example catalogue as RDF (SHACL executables, as SIB and UniProt publish theirs) or as a page."""
         fmt = representations.choose("catalogue", request.headers.get("Accept"), request.args.get("format"))
-        examples = load_examples(settings)
+        examples = load_examples()
         if fmt.rdflib is None:
             response = Response(render_template("examples.html", examples=examples), mimetype="text/html")
         else:
@@ -49,7 +60,7 @@ def query_page_blueprint(settings: Settings) -> Blueprint:
     @blueprint.get("/query")
     def query_page() -> str:
         """The SPARQL editor, preloaded from ?query= text or the ?example= named in the catalogue."""
-        examples = load_examples(settings)
+        examples = load_examples()
         chosen = _example_named(examples, request.args.get("example"))
         text = request.args.get("query") or (chosen.text if chosen else "")
         return render_template(
