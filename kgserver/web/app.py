@@ -12,11 +12,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from kgserver import store as kgstore
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation.checks import Checker
+from kgserver.dataset import LiveDataset
 from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
 from kgserver.sparql.execution import QueryGate
 from kgserver.web import http, templating
 from kgserver.web.curation_routes import curation_blueprint
-from kgserver.dataset import LiveDataset
 from kgserver.web.home_routes import home_blueprint
 from kgserver.web.metrics import Metrics
 from kgserver.web.publishing_routes import publishing_blueprint
@@ -33,7 +33,6 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
     dataset = LiveDataset(settings, store_path)
     metrics = Metrics()
     gate = QueryGate(store_path, settings.prefixes, limits, observer=metrics)
-    atexit.register(gate.close)
     metrics.watch(gate)
     app = Flask(__name__)
     templating.install(app, settings)
@@ -88,6 +87,7 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
         checker.close()
 
     app.extensions["kgserver.close"] = close
+    atexit.register(close)
     app.register_error_handler(KgError, _error_response)
     app.register_error_handler(
         RequestEntityTooLarge,
