@@ -106,7 +106,7 @@ class Settings:
         return sorted((self.root / "shapes").glob("*.ttl"))
 
 
-def _env_list(value: str, default: tuple[str, ...]) -> tuple[str, ...]:
+def _env_list(value: str) -> tuple[str, ...]:
     """A comma- or space-separated environment value as a tuple."""
     return tuple(item for item in value.replace(",", " ").split() if item)
 
@@ -150,7 +150,7 @@ class SettingInfo:
     def parse(self, text: str) -> Any:
         """A value from its environment variable's text; ValueError naming the variable when it does not parse."""
         if self.kind == "list":
-            return _env_list(text, self.default)
+            return _env_list(text)
         if self.kind == "path":
             return Path(text)
         if self.kind == "str":

@@ -12,10 +12,11 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from rdflib import Graph
 
@@ -25,6 +26,8 @@ from kgserver.config import Settings
 from kgserver.errors import UnavailableError
 
 log = logging.getLogger("kgserver.dataset")
+
+T = TypeVar("T")
 
 
 class LiveDataset:
@@ -136,3 +139,21 @@ def _open(path: Path) -> tuple[kgstore.Store, bool]:
     except OSError as error:
         log.warning("%s: serving read-only, commits are refused (%s)", path, error)
     return kgstore.open_read_only(path), False
+
+
+class PerVersion(Generic[T]):
+    """A value computed once for each dataset version and kept until the version moves on."""
+
+    def __init__(self, compute: Callable[[int], T]) -> None:
+        self._compute = compute
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._value: T | None = None
+
+    def get(self, version: int) -> T:
+        """The value for `version`, computed by the first request that asks for it."""
+        with self._lock:
+            if self._version != version or self._value is None:
+                self._value = self._compute(version)
+                self._version = version
+            return self._value

@@ -5,8 +5,9 @@ last idle one, the pool starts another in the background (up to `maximum`), so t
 finds one ready. A process running a heavy query (`hold_heavy`) is not counted against
 `maximum`: heavy queries (at most the scheduler's heavy share) get processes on top of those
 light queries may use, so two heavy queries do not halve the processes light ones queue for;
-when a heavy query ends, its process stops if the pool is then over `maximum`. Queries that find none idle wait in a queue ordered by arrival plus their
-expected time, and are handed the next process freed. A process beyond the minimum that has
+when a heavy query ends, its process stops if the pool is then over `maximum`. Queries that
+find none idle wait in a queue ordered by arrival plus their expected time, and are handed
+the next process freed. A process beyond the minimum that has
 been idle for `idle_seconds` is stopped. A process may be given a lower CPU priority while it
 runs a long query (`lower_priority`); it gets its normal priority back when it is released,
 or is replaced if the operating system does not allow that (raising a priority needs

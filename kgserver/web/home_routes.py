@@ -9,10 +9,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, render_template, request
 
 from kgserver.config import Settings
+from kgserver.dataset import LiveDataset
 from kgserver.pages import evidence_map
 from kgserver.pages import home as home_page
 from kgserver.web import http
-from kgserver.dataset import LiveDataset
 
 
 def home_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:

@@ -8,24 +8,20 @@ follow `dataset.version` without a restart.
 from __future__ import annotations
 
 import io
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from flask import Blueprint, Response, render_template, request, send_file
 from pyoxigraph import Quad, RdfFormat, Triple, serialize
 
 from kgserver import representations
 from kgserver.config import ServerSettings, Settings
+from kgserver.dataset import LiveDataset, PerVersion
 from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.formats import write_triples
 from kgserver.linkeddata import dumps, feed, void
 from kgserver.representations import Form
 from kgserver.web import http
-from kgserver.dataset import LiveDataset
-
-T = TypeVar("T")
 
 _DUMP_MAX_AGE = 3600
 
@@ -34,24 +30,6 @@ class NotFoundError(KgError):
     """A path that names nothing this server publishes."""
 
     http_status = 404
-
-
-class PerVersion(Generic[T]):
-    """A value computed once for each dataset version and kept until the version moves on."""
-
-    def __init__(self, compute: Callable[[int], T]) -> None:
-        self._compute = compute
-        self._lock = threading.Lock()
-        self._version: int | None = None
-        self._value: T | None = None
-
-    def get(self, version: int) -> T:
-        """The value for `version`, computed by the first request that asks for it."""
-        with self._lock:
-            if self._version != version or self._value is None:
-                self._value = self._compute(version)
-                self._version = version
-            return self._value
 
 
 class Publisher:

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, render_template, request
 from kgserver import representations
 from kgserver import store as kgstore
 from kgserver.config import Settings
-from kgserver.dataset import LiveDataset
+from kgserver.dataset import LiveDataset, PerVersion
 from kgserver.examples import Example, example_graph, stored_examples
 
 EXAMPLES_PATH = "/.well-known/sparql-examples"
@@ -27,15 +27,12 @@ EXAMPLES_PATH = "/.well-known/sparql-examples"
 def query_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
     """The /query page and the /.well-known/sparql-examples catalogue for one dataset."""
     blueprint = Blueprint("query_page", __name__)
-    read: dict[str | None, list[Example]] = {}  # the catalogue of the version last read
+    catalogue: PerVersion[list[Example]] = PerVersion(
+        lambda _: stored_examples(kgstore.read_graph(dataset.store, settings.examples_graph), settings)
+    )
 
     def load_examples() -> list[Example]:
-        version = dataset.version
-        if version not in read:
-            graph = kgstore.read_graph(dataset.store, settings.examples_graph)
-            read.clear()
-            read[version] = stored_examples(graph, settings)
-        return read[version]
+        return catalogue.get(dataset.state.version)
 
     @blueprint.get(EXAMPLES_PATH)
     def sparql_examples() -> Response:

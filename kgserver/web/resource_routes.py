@@ -21,12 +21,12 @@ from pyoxigraph import NamedNode, RdfFormat, Store, Triple, serialize
 
 from kgserver import representations
 from kgserver.config import Settings
+from kgserver.dataset import LiveDataset
 from kgserver.errors import InputError
 from kgserver.formats import compact_iri
 from kgserver.linkeddata import describe
 from kgserver.representations import Form
 from kgserver.web import http
-from kgserver.dataset import LiveDataset
 from kgserver.web.views import special_view
 
 CONTEXT_PATH = "/context.jsonld"

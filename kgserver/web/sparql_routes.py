@@ -19,12 +19,12 @@ from flask import Blueprint, Response, g, request
 
 from kgserver import formats, representations
 from kgserver.config import ServerSettings, Settings
+from kgserver.dataset import LiveDataset
 from kgserver.sparql import description, policy
 from kgserver.sparql.execution import Job, QueryGate, QueryTimeoutError
 from kgserver.sparql.scheduling import client_key
 from kgserver.web import http
 from kgserver.web import sparql_protocol as protocol
-from kgserver.dataset import LiveDataset
 from kgserver.web.metrics import Metrics
 from kgserver.web.response_cache import MARK, Keep, Kept
 

@@ -6,8 +6,8 @@ special template extends resource.html and fills its blocks with what `pages` re
 
 from __future__ import annotations
 
-from kgserver.pages import evidence, vocabulary
 from kgserver.dataset import LiveDataset
+from kgserver.pages import evidence, vocabulary
 
 View = tuple[str, dict[str, object]]
 
