@@ -17,8 +17,9 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ class Server:
 
 @dataclass(frozen=True)
 class Reply:
-    """An HTTP answer as the tests look at it: status, headers (lower-case names) and body."""
+    """An HTTP answer as the tests look at it: status, headers (lower-case names, repeats joined by ", ") and body."""
 
     status: int
     headers: dict[str, str]
@@ -56,11 +57,33 @@ class Reply:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def header_values(self, name: str) -> list[str]:
+        """A comma-separated header (Vary, Link) as a list, whether it was sent once or repeated."""
+        return [value.strip() for value in self.headers.get(name.lower(), "").split(",") if value.strip()]
+
+
+Fields = Mapping[str, str | Sequence[str]]  # URL-encoded fields: a sequence of values repeats the name
+
 
 def fetch(
-    url: str, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 120, body: bytes | None = None
+    url: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    timeout: float = 120,
+    body: bytes | None = None,
+    *,
+    params: Fields | None = None,
+    form: Fields | None = None,
 ) -> Reply:
-    """One HTTP request; error statuses are replies too, never exceptions. An in-process app's URL is called in-process."""
+    """One HTTP request; error statuses are replies too, never exceptions. An in-process app's URL is called in-process.
+
+    `params` are added to the URL's query string and `form` is sent as the body, both URL-encoded
+    as a browser encodes a form (the body's Content-Type is a form's unless `headers` names one).
+    """
+    if params:
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params, doseq=True)
+    if form is not None:
+        body = urllib.parse.urlencode(form, doseq=True).encode()
     for base, client in _IN_PROCESS.items():
         if url == base or url.startswith(base + "/") or url.startswith(base + "?"):
             sent = dict(headers or {})
@@ -68,13 +91,22 @@ def fetch(
                 sent["Content-Type"] = "application/x-www-form-urlencoded"  # as urllib sends a body
             answer = client.open(url.removeprefix(base) or "/", method=method, headers=sent, data=body, base_url=base)
             with contextlib.closing(answer):
-                return Reply(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.get_data())
+                return Reply(answer.status_code, _joined(answer.headers.items()), answer.get_data())
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+            return Reply(response.status, _joined(response.headers.items()), response.read())
     except urllib.error.HTTPError as error:
-        return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+        return Reply(error.code, _joined(error.headers.items()), error.read())
+
+
+def _joined(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Header names lower-cased, and a header sent more than once joined with ", " as HTTP allows."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        joined[key] = f"{joined[key]}, {value}" if key in joined else value
+    return joined
 
 
 _IN_PROCESS: dict[str, Any] = {}  # base URL -> the Flask test client of an app built in this process

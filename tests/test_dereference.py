@@ -7,20 +7,18 @@ HTTP as clients call it; what it must answer is read from `kgserver export`, the
 from __future__ import annotations
 
 import gzip
-import http.client
-import threading
 import urllib.parse
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.term import Node
+from serving import Reply, fetch
 
-pytestmark = pytest.mark.slow  # crawls a real server over HTTP/1.1 connections
+pytestmark = pytest.mark.slow  # crawls a real server over HTTP
 
 BASE = "https://w3id.org/ldn-kg/"
 NALTREXONE = f"{BASE}id/naltrexone"
@@ -40,58 +38,18 @@ ANY_BLANK_NODE = BNode("any")
 ANSWERED_ELSEWHERE = {"/dataset": "the VoID description, kgserver/web/publishing_routes.py"}
 
 Triple = tuple[Node, Node, Node]
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    @property
-    def content_type(self) -> str:
-        return (self.headers.get("Content-Type") or "").split(";")[0].strip()
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-    def header_values(self, name: str) -> list[str]:
-        """A comma-separated header as a list, whether sent once or repeated."""
-        return [value.strip() for line in self.headers.get_all(name) or [] for value in line.split(",")]
-
-
-class Client:
-    """An HTTP/1.1 client keeping one connection per thread, as a crawler would."""
-
-    def __init__(self, base: str) -> None:
-        parsed = urllib.parse.urlsplit(base)
-        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
-        self._local = threading.local()
-
-    def get(self, path: str, accept: str | None = None, method: str = "GET", **headers: str) -> Reply:
-        """Send the path as given (no normalisation), so traversal attempts reach the server intact."""
-        sent = {**({"Accept": accept} if accept else {}), **{k.replace("_", "-"): v for k, v in headers.items()}}
-        for attempt in (1, 2):
-            connection = self._connection(fresh=attempt == 2)
-            try:
-                connection.request(method, path, headers=sent)
-                response = connection.getresponse()
-                return Reply(response.status, response.headers, response.read())
-            except (http.client.HTTPException, ConnectionError):
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _connection(self, fresh: bool) -> http.client.HTTPConnection:
-        if fresh or getattr(self._local, "connection", None) is None:
-            self._local.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        return self._local.connection
+Get = Callable[..., Reply]  # the `get` fixture: a path of the served store, an Accept, other headers
 
 
 @pytest.fixture(scope="module")
-def client(served_store: str) -> Client:
-    return Client(served_store)
+def get(served_store: str) -> Get:
+    """Ask the served store for a path, sent as written (no normalisation), so traversal attempts reach it intact."""
+
+    def get(path: str, accept: str | None = None, method: str = "GET", **headers: str) -> Reply:
+        sent = {**({"Accept": accept} if accept else {}), **{k.replace("_", "-"): v for k, v in headers.items()}}
+        return fetch(served_store + path, method, sent, timeout=30)
+
+    return get
 
 
 @pytest.fixture(scope="module")
@@ -134,14 +92,14 @@ def expected_by_path(dump: Dataset) -> dict[str, set[Triple]]:
     return about
 
 
-def test_every_iri_of_the_dump_resolves_in_every_rdf_format(client: Client, dump: Dataset) -> None:
+def test_every_iri_of_the_dump_resolves_in_every_rdf_format(get: Get, dump: Dataset) -> None:
     """A crawler takes every IRI under the base from the dump and gets its triples back in each RDF format."""
     expected = expected_by_path(dump)
     assert len(expected) > 100
     assert "/ontology" in expected and "/shapes" in expected
 
     def check(path: str, media_type: str) -> str | None:
-        reply = client.get(urllib.parse.quote(path), accept=media_type)
+        reply = get(urllib.parse.quote(path), accept=media_type)
         if reply.status != 200 or reply.content_type != media_type:
             return f"{path} as {media_type}: {reply.status} {reply.content_type}"
         graph = Graph().parse(data=reply.body, format=RDF_FORMATS[media_type])
@@ -165,10 +123,10 @@ def test_rdflib_reads_a_resource_from_its_url(served_store: str, dump: Dataset, 
         assert (URIRef(NALTREXONE), RDF_LABEL, Literal("naltrexone", lang="en")) in graph
 
 
-def test_the_ontology_document_holds_every_term_it_defines(client: Client, dump: Dataset) -> None:
+def test_the_ontology_document_holds_every_term_it_defines(get: Get, dump: Dataset) -> None:
     """/ontology is the whole ontology graph: ldn:Drug's definition and every axiom's blank nodes."""
     ontology_graph = dump.graph(URIRef(f"{BASE}graph/ontology"))
-    served = Graph().parse(data=client.get("/ontology", accept="text/turtle").body, format="turtle")
+    served = Graph().parse(data=get("/ontology", accept="text/turtle").body, format="turtle")
     assert comparable(ontology_graph) <= comparable(served)
     assert (URIRef(f"{BASE}ontology#Drug"), RDF_TYPE, URIRef("http://www.w3.org/2002/07/owl#Class")) in served
 
@@ -186,41 +144,41 @@ def test_the_ontology_document_holds_every_term_it_defines(client: Client, dump:
         (None, "text/turtle"),
     ],
 )
-def test_accept_with_q_values_chooses_the_form(client: Client, accept: str | None, media_type: str) -> None:
+def test_accept_with_q_values_chooses_the_form(get: Get, accept: str | None, media_type: str) -> None:
     """The best form for the client's Accept, q-values honoured; */* or nothing gets Turtle."""
-    reply = client.get("/id/naltrexone", accept=accept)
+    reply = get("/id/naltrexone", accept=accept)
     assert reply.status == 200
     assert reply.content_type == media_type
     suffix = next(name for name, media in SUFFIXES.items() if media == media_type)
-    assert reply.headers["Content-Location"] == f"/id/naltrexone.{suffix}"
+    assert reply.headers["content-location"] == f"/id/naltrexone.{suffix}"
     assert "Accept" in reply.header_values("Vary")
 
 
 @pytest.mark.parametrize(("suffix", "media_type"), SUFFIXES.items())
-def test_a_suffix_or_format_parameter_fixes_the_form(client: Client, suffix: str, media_type: str) -> None:
+def test_a_suffix_or_format_parameter_fixes_the_form(get: Get, suffix: str, media_type: str) -> None:
     """Links can name a form: /id/naltrexone.ttl or ?format=ttl answer Turtle whatever Accept says."""
     for path in (f"/id/naltrexone.{suffix}", f"/id/naltrexone?format={suffix}"):
-        reply = client.get(path, accept="image/png")
+        reply = get(path, accept="image/png")
         assert reply.status == 200, path
         assert reply.content_type == media_type, path
         assert "Accept" not in reply.header_values("Vary"), path
 
 
-def test_answers_link_to_every_alternate_and_json_ld_to_its_context(client: Client) -> None:
+def test_answers_link_to_every_alternate_and_json_ld_to_its_context(get: Get) -> None:
     """Link headers list each form; JSON-LD names its published @context, which holds the prefixes."""
-    reply = client.get("/id/naltrexone", accept="application/ld+json")
+    reply = get("/id/naltrexone", accept="application/ld+json")
     links = reply.header_values("Link")
     for suffix, media_type in SUFFIXES.items():
         assert f'</id/naltrexone.{suffix}>; rel="alternate"; type="{media_type}"' in links
     assert any(link.startswith("</context.jsonld>") and "json-ld#context" in link for link in links)
-    context = client.get("/context.jsonld")
+    context = get("/context.jsonld")
     assert context.status == 200 and context.content_type == "application/ld+json"
     assert '"kg": "https://w3id.org/ldn-kg/id/"' in context.text
     assert '"@context"' in reply.text and '"kg:naltrexone"' in reply.text
 
 
-def test_nothing_acceptable_is_406_listing_what_is_offered(client: Client) -> None:
-    reply = client.get("/id/naltrexone", accept="image/png")
+def test_nothing_acceptable_is_406_listing_what_is_offered(get: Get) -> None:
+    reply = get("/id/naltrexone", accept="image/png")
     assert reply.status == 406
     assert reply.content_type == "text/plain"
     for media_type in [*RDF_FORMATS, "text/html"]:
@@ -228,17 +186,17 @@ def test_nothing_acceptable_is_406_listing_what_is_offered(client: Client) -> No
     assert "Accept" in reply.header_values("Vary")
 
 
-def test_an_unknown_iri_is_404_as_a_page_or_as_plain_text(client: Client) -> None:
+def test_an_unknown_iri_is_404_as_a_page_or_as_plain_text(get: Get) -> None:
     """A browser gets a page saying what is missing; an RDF client a line of text (as Fuseki answers)."""
-    page = client.get("/id/no-such-thing", accept=BROWSER_ACCEPT)
+    page = get("/id/no-such-thing", accept=BROWSER_ACCEPT)
     assert page.status == 404
     assert page.content_type == "text/html"
     assert f"{BASE}id/no-such-thing" in page.text
-    turtle = client.get("/id/no-such-thing", accept="text/turtle")
+    turtle = get("/id/no-such-thing", accept="text/turtle")
     assert turtle.status == 404
     assert turtle.content_type == "text/plain"
     assert f"{BASE}id/no-such-thing" in turtle.text
-    assert client.get("/id/no-such-thing.ttl").status == 404
+    assert get("/id/no-such-thing.ttl").status == 404
 
 
 @pytest.mark.parametrize(
@@ -253,38 +211,38 @@ def test_an_unknown_iri_is_404_as_a_page_or_as_plain_text(client: Client) -> Non
         "/id/" + "a" * 3000,
     ],
 )
-def test_traversal_and_malformed_paths_are_refused_without_reading_files(client: Client, path: str) -> None:
-    reply = client.get(path, accept="text/turtle")
+def test_traversal_and_malformed_paths_are_refused_without_reading_files(get: Get, path: str) -> None:
+    reply = get(path, accept="text/turtle")
     assert reply.status in (400, 404), reply.status
     assert b"root:" not in reply.body and b"[project]" not in reply.body
-    assert "Set-Cookie" not in reply.headers
+    assert "set-cookie" not in reply.headers
 
 
-def test_a_current_copy_is_answered_304(client: Client) -> None:
+def test_a_current_copy_is_answered_304(get: Get) -> None:
     """A client revalidating with the ETag or the date gets 304, with no body; another form has another ETag."""
-    first = client.get("/id/naltrexone", accept="text/turtle")
-    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    first = get("/id/naltrexone", accept="text/turtle")
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
     assert etag and modified
-    again = client.get("/id/naltrexone", accept="text/turtle", If_None_Match=etag)
+    again = get("/id/naltrexone", accept="text/turtle", If_None_Match=etag)
     assert again.status == 304 and again.body == b""
-    assert again.headers["ETag"] == etag
-    assert client.get("/id/naltrexone", accept="text/turtle", If_Modified_Since=modified).status == 304
-    other = client.get("/id/naltrexone", accept="application/ld+json", If_None_Match=etag)
-    assert other.status == 200 and other.headers["ETag"] != etag
+    assert again.headers["etag"] == etag
+    assert get("/id/naltrexone", accept="text/turtle", If_Modified_Since=modified).status == 304
+    other = get("/id/naltrexone", accept="application/ld+json", If_None_Match=etag)
+    assert other.status == 200 and other.headers["etag"] != etag
 
 
-def test_head_and_gzip(client: Client) -> None:
-    head = client.get("/id/naltrexone", accept="text/turtle", method="HEAD")
+def test_head_and_gzip(get: Get) -> None:
+    head = get("/id/naltrexone", accept="text/turtle", method="HEAD")
     assert head.status == 200 and head.body == b"" and head.content_type == "text/turtle"
-    zipped = client.get("/id/naltrexone", accept="text/turtle", Accept_Encoding="gzip")
-    assert zipped.headers["Content-Encoding"] == "gzip"
-    plain = client.get("/id/naltrexone", accept="text/turtle")
+    zipped = get("/id/naltrexone", accept="text/turtle", Accept_Encoding="gzip")
+    assert zipped.headers["content-encoding"] == "gzip"
+    plain = get("/id/naltrexone", accept="text/turtle")
     assert gzip.decompress(zipped.body) == plain.body
 
 
-def test_the_naltrexone_page_shows_label_type_properties_and_links_to_it(client: Client, dump: Dataset) -> None:
+def test_the_naltrexone_page_shows_label_type_properties_and_links_to_it(get: Get, dump: Dataset) -> None:
     """A person opening the IRI in a browser sees its name, a type, a linked property and who links to it."""
-    page = client.get("/id/naltrexone", accept=BROWSER_ACCEPT)
+    page = get("/id/naltrexone", accept=BROWSER_ACCEPT)
     assert page.status == 200 and page.content_type == "text/html"
     assert "<h1>naltrexone</h1>" in page.text
     subject = URIRef(NALTREXONE)
@@ -297,11 +255,11 @@ def test_the_naltrexone_page_shows_label_type_properties_and_links_to_it(client:
     assert 'href="/id/naltrexone.ttl"' in page.text
 
 
-def test_other_routes_are_not_shadowed(client: Client) -> None:
+def test_other_routes_are_not_shadowed(get: Get) -> None:
     """The resource route answers only what no other route does."""
-    assert client.get("/health").content_type == "application/json"
-    assert client.get("/sparql?query=ASK%7B%7D", accept="application/sparql-results+json").status == 200
-    assert client.get("/static/style.css").content_type == "text/css"
+    assert get("/health").content_type == "application/json"
+    assert get("/sparql?query=ASK%7B%7D", accept="application/sparql-results+json").status == 200
+    assert get("/static/style.css").content_type == "text/css"
 
 
 def test_a_deployment_under_another_base_serves_its_own_iris(kgserver, mini_root, tmp_path):
