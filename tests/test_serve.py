@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
-from serving import serving
+from serving import Reply, fetch, serving
 
 pytestmark = pytest.mark.slow  # starts kgserver serve
 
@@ -27,87 +23,69 @@ def server(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempP
         yield running.base
 
 
-def _query_url(server: str, sparql: str) -> str:
-    return f"{server}/sparql?" + urllib.parse.urlencode({"query": sparql})
+def _query(server: str, sparql: str, accept: str | None = None) -> Reply:
+    return fetch(f"{server}/sparql", headers={"Accept": accept} if accept else {}, timeout=30, params={"query": sparql})
 
 
-def _get(url: str, accept: str | None = None) -> tuple[int, str, bytes]:
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    return _send(request)
-
-
-def _post(url: str, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, str, bytes]:
-    headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
-    return _send(urllib.request.Request(url, data=body, headers=headers, method="POST"))
-
-
-def _send(request: urllib.request.Request) -> tuple[int, str, bytes]:
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.headers.get_content_type(), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers.get_content_type(), error.read()
-
-
-def _count(body: bytes) -> int:
-    return int(json.loads(body)["results"]["bindings"][0]["n"]["value"])
+def _count(reply: Reply) -> int:
+    return int(reply.json()["results"]["bindings"][0]["n"]["value"])
 
 
 def test_health_reports_the_store(server):
-    status, content_type, body = _get(f"{server}/health")
-    health = json.loads(body)
-    assert (status, content_type) == (200, "application/json")
+    reply = fetch(f"{server}/health", timeout=30)
+    health = reply.json()
+    assert (reply.status, reply.content_type) == (200, "application/json")
     assert health["status"] == "ok"
     assert health["triples"] > 0
     assert health["version"].isdigit()
 
 
 def test_sparql_get_returns_json_results(server):
-    status, content_type, body = _get(_query_url(server, COUNT_ALL))
-    assert (status, content_type) == (200, SPARQL_JSON)
-    assert _count(body) > 0
+    reply = _query(server, COUNT_ALL)
+    assert (reply.status, reply.content_type) == (200, SPARQL_JSON)
+    assert _count(reply) > 0
 
 
 def test_sparql_post_form_and_query_body_agree_with_get(server):
-    _, _, by_get = _get(_query_url(server, COUNT_ALL))
-    form = _post(f"{server}/sparql", urllib.parse.urlencode({"query": COUNT_ALL}).encode(), FORM)
-    direct = _post(f"{server}/sparql", COUNT_ALL.encode(), "application/sparql-query")
-    assert form[:2] == direct[:2] == (200, SPARQL_JSON)
-    assert _count(form[2]) == _count(direct[2]) == _count(by_get)
+    by_get = _query(server, COUNT_ALL)
+    form = fetch(f"{server}/sparql", "POST", timeout=30, form={"query": COUNT_ALL})
+    direct = fetch(f"{server}/sparql", "POST", {"Content-Type": "application/sparql-query"}, 30, COUNT_ALL.encode())
+    assert (form.status, form.content_type) == (direct.status, direct.content_type) == (200, SPARQL_JSON)
+    assert _count(form) == _count(direct) == _count(by_get)
 
 
 def test_sparql_negotiates_csv(server):
-    status, content_type, body = _get(_query_url(server, COUNT_ALL), accept="text/csv")
-    assert (status, content_type) == (200, "text/csv")
-    assert body.decode().splitlines()[0] == "n"
+    reply = _query(server, COUNT_ALL, accept="text/csv")
+    assert (reply.status, reply.content_type) == (200, "text/csv")
+    assert reply.text.splitlines()[0] == "n"
 
 
 def test_sparql_construct_returns_turtle(server):
     construct = "CONSTRUCT WHERE { ?s a <http://www.w3.org/2002/07/owl#Class> } LIMIT 2"
-    status, content_type, body = _get(_query_url(server, construct))
-    assert (status, content_type) == (200, "text/turtle")
-    assert b"owl:Class" in body
+    reply = _query(server, construct)
+    assert (reply.status, reply.content_type) == (200, "text/turtle")
+    assert b"owl:Class" in reply.body
 
 
 def test_sparql_malformed_query_is_400_with_the_parser_message(server):
-    status, _, body = _get(_query_url(server, "SELECT ?s WHERE { ?s ?p }"))
-    assert status == 400
-    assert body.decode().startswith("SPARQL syntax error: error at 1:")
+    reply = _query(server, "SELECT ?s WHERE { ?s ?p }")
+    assert reply.status == 400
+    assert reply.text.startswith("SPARQL syntax error: error at 1:")
 
 
 def test_sparql_without_a_query_is_400(server):
-    status, _, body = _post(f"{server}/sparql", b"", FORM, accept="application/json")
-    assert status == 400
-    assert json.loads(body)["error"].startswith("no query")
+    reply = fetch(f"{server}/sparql", "POST", {"Content-Type": FORM, "Accept": "application/json"}, 30, b"")
+    assert reply.status == 400
+    assert reply.json()["error"].startswith("no query")
 
 
 def test_sparql_refuses_updates(server):
     update = "INSERT DATA { <urn:a> <urn:b> <urn:c> }"
-    as_form = _post(f"{server}/sparql", urllib.parse.urlencode({"update": update}).encode(), FORM)
-    as_query = _post(f"{server}/sparql", update.encode(), "application/sparql-query")
-    assert as_form[0] == as_query[0] == 400
-    assert b"SPARQL Update is not accepted: this endpoint answers queries only" in as_form[2]
-    assert b"SPARQL Update is not accepted: this endpoint answers queries only" in as_query[2]
+    as_form = fetch(f"{server}/sparql", "POST", timeout=30, form={"update": update})
+    as_query = fetch(f"{server}/sparql", "POST", {"Content-Type": "application/sparql-query"}, 30, update.encode())
+    assert as_form.status == as_query.status == 400
+    assert b"SPARQL Update is not accepted: this endpoint answers queries only" in as_form.body
+    assert b"SPARQL Update is not accepted: this endpoint answers queries only" in as_query.body
 
 
 def test_serve_runs_one_web_process_because_the_store_has_one_writer(kgserver, built_store):
@@ -154,6 +132,7 @@ def test_the_reasoner_starts_with_the_server_unless_told_to_wait_for_the_first_c
         time.sleep(2)
         assert not _has_jvm_child(running.pid)
         addition = (Path(__file__).parent / "fixtures" / "valid" / "claim-with-new-source.ttl").read_bytes()
-        status, _, body = _post(f"{running.base}/validate", addition, "text/turtle", accept="application/json")
-        assert status == 200 and json.loads(body)["conforms"] is True
+        headers = {"Content-Type": "text/turtle", "Accept": "application/json"}
+        reply = fetch(f"{running.base}/validate", "POST", headers, 30, addition)
+        assert reply.status == 200 and reply.json()["conforms"] is True
         assert _has_jvm_child(running.pid)  # started by the first check
