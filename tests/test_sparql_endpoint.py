@@ -15,9 +15,6 @@ import select
 import socket
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,34 +74,16 @@ def plain(built_store, sources_root, tmp_path_factory) -> Iterator[Server]:
         yield running
 
 
-def request(
-    url: str,
-    *,
-    method: str = "GET",
-    params: dict[str, str | list[str]] | None = None,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = 30,
-) -> Reply:
-    """One HTTP request with its query parameters; errors come back as replies, never exceptions."""
-    if params:
-        url = f"{url}?{urllib.parse.urlencode(params, doseq=True)}"
-    return fetch(url, method, headers, timeout, body)
-
-
 def query(server: Server, sparql: str, accept: str | None = None, **params: str | list[str]) -> Reply:
-    return request(server.sparql, params={"query": sparql, **params}, headers={"Accept": accept} if accept else {})
+    return fetch(server.sparql, headers={"Accept": accept} if accept else {}, params={"query": sparql, **params})
 
 
 def post_form(server: Server, fields: dict[str, str | list[str]], accept: str | None = None) -> Reply:
-    body = urllib.parse.urlencode(fields, doseq=True).encode()
-    headers = {"Content-Type": FORM, **({"Accept": accept} if accept else {})}
-    return request(server.sparql, method="POST", body=body, headers=headers)
+    return fetch(server.sparql, "POST", {"Content-Type": FORM, **({"Accept": accept} if accept else {})}, form=fields)
 
 
 def post_query(server: Server, sparql: str, **params: str) -> Reply:
-    headers = {"Content-Type": "application/sparql-query"}
-    return request(server.sparql, method="POST", body=sparql.encode(), headers=headers, params=params or None)
+    return fetch(server.sparql, "POST", {"Content-Type": "application/sparql-query"}, body=sparql.encode(), params=params)
 
 
 def count(reply: Reply) -> int:
@@ -157,7 +136,7 @@ def test_no_query_is_400(server):
 
 
 def test_two_query_parameters_are_400(server):
-    reply = request(server.sparql, params={"query": [COUNT_ALL, "ASK {}"]})
+    reply = fetch(server.sparql, params={"query": [COUNT_ALL, "ASK {}"]})
     assert reply.status == 400
     assert "more than one 'query'" in reply.text
 
@@ -170,21 +149,21 @@ def test_syntax_error_is_400_with_line_and_column(server):
 
 
 def test_wrong_content_type_is_415(server):
-    reply = request(server.sparql, method="POST", body=COUNT_ALL.encode(), headers={"Content-Type": "text/plain"})
+    reply = fetch(server.sparql, method="POST", body=COUNT_ALL.encode(), headers={"Content-Type": "text/plain"})
     assert reply.status == 415
     assert "application/sparql-query" in reply.text
 
 
 def test_a_body_declared_in_another_charset_is_415(server):
     body = COUNT_ALL.encode("utf-16")
-    reply = request(server.sparql, method="POST", body=body,
+    reply = fetch(server.sparql, method="POST", body=body,
                     headers={"Content-Type": "application/sparql-query; charset=UTF-16"})
     assert reply.status == 415
     assert "must be UTF-8, not UTF-16" in reply.text
 
 
 def test_a_body_that_is_not_utf8_is_400_saying_so(server):
-    reply = request(server.sparql, method="POST", body=b"ASK { ?s ?p \xff }",
+    reply = fetch(server.sparql, method="POST", body=b"ASK { ?s ?p \xff }",
                     headers={"Content-Type": "application/sparql-query"})
     assert reply.status == 400
     assert "not valid UTF-8" in reply.text
@@ -192,7 +171,7 @@ def test_a_body_that_is_not_utf8_is_400_saying_so(server):
 
 def test_head_answers_the_headers_and_keeps_the_query_worker(server):
     processes_before = _descendants(server.pid)
-    reply = request(server.sparql, method="HEAD", params={"query": "ASK { ?s ?p ?o . FILTER(?o != 1) }"})
+    reply = fetch(server.sparql, method="HEAD", params={"query": "ASK { ?s ?p ?o . FILTER(?o != 1) }"})
     assert reply.status == 200 and reply.body == b""
     assert reply.content_type == "application/sparql-results+json"
     time.sleep(0.5)  # a killed worker would be replaced by a new process by now
@@ -200,7 +179,7 @@ def test_head_answers_the_headers_and_keeps_the_query_worker(server):
 
 
 def test_an_unsupported_method_is_405_in_plain_text_with_allow(server):
-    reply = request(server.sparql, method="PUT", body=COUNT_ALL.encode(),
+    reply = fetch(server.sparql, method="PUT", body=COUNT_ALL.encode(),
                     headers={"Content-Type": "application/sparql-query"})
     assert reply.status == 405
     assert reply.content_type == "text/plain"
@@ -225,7 +204,7 @@ def test_timeout_parameter_must_be_a_positive_number(server):
 
 
 def _triples(server: Server) -> tuple[int, int]:
-    health = request(f"{server.base}/health").json()["triples"]
+    health = fetch(f"{server.base}/health").json()["triples"]
     return health, count(query(server, COUNT_ALL, timeout="5"))
 
 
@@ -361,7 +340,7 @@ def test_runaway_query_is_stopped_while_others_are_answered(server):
     _, still_burning = _busiest(_descendants(server.pid), 0.5)
     assert still_burning < 10  # ticks of 1/100 s: nothing is still computing the query
     assert count(query(server, COUNT_ALL, timeout="5")) > 0  # the pool is whole again
-    metrics = request(f"{server.base}/metrics").text
+    metrics = fetch(f"{server.base}/metrics").text
     assert re.search(r'^kgserver_sparql_timeouts_total [1-9]', metrics, re.MULTILINE)
     assert re.search(r'^kgserver_sparql_requests_total\{status="503"\} [1-9]', metrics, re.MULTILINE)
 
@@ -464,7 +443,7 @@ def test_format_that_does_not_fit_the_query_form_is_400(server):
 
 
 def _description(server: Server, accept: str | None = None, rdf_format: str = "turtle") -> Graph:
-    reply = request(server.sparql, headers={"Accept": accept} if accept else {})
+    reply = fetch(server.sparql, headers={"Accept": accept} if accept else {})
     assert reply.status == 200, reply.text
     graph = Graph()
     graph.parse(data=reply.body, format=rdf_format)
@@ -496,15 +475,15 @@ def test_service_description_is_negotiated(plain):
     graph = _description(plain, accept="application/ld+json", rdf_format="json-ld")
     service = URIRef(plain.sparql)
     assert set(graph.objects(service, SD.feature)) == {SD.UnionDefaultGraph}  # no allow-list, no federation
-    assert request(plain.sparql, headers={"Accept": "application/rdf+xml"}).content_type == "application/rdf+xml"
+    assert fetch(plain.sparql, headers={"Accept": "application/rdf+xml"}).content_type == "application/rdf+xml"
 
 
 # --- HTTP: CORS, gzip, validators, cache, log, metrics --------------------------------------
 
 
 def test_cors_for_the_configured_origin_only(server):
-    allowed = request(server.sparql, params={"query": COUNT_ALL}, headers={"Origin": ALLOWED_ORIGIN})
-    other = request(server.sparql, params={"query": COUNT_ALL}, headers={"Origin": "https://evil.example"})
+    allowed = fetch(server.sparql, params={"query": COUNT_ALL}, headers={"Origin": ALLOWED_ORIGIN})
+    other = fetch(server.sparql, params={"query": COUNT_ALL}, headers={"Origin": "https://evil.example"})
     assert allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
     assert "X-SPARQL-Truncated" in allowed.headers["access-control-expose-headers"]
     assert "access-control-allow-origin" not in other.headers
@@ -514,19 +493,19 @@ def test_cors_for_the_configured_origin_only(server):
 def test_cors_preflight(server, plain):
     headers = {"Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST",
                "Access-Control-Request-Headers": "content-type"}
-    reply = request(server.sparql, method="OPTIONS", headers=headers)
+    reply = fetch(server.sparql, method="OPTIONS", headers=headers)
     assert reply.status == 204
     assert reply.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
     assert "POST" in reply.headers["access-control-allow-methods"]
     assert "Content-Type" in reply.headers["access-control-allow-headers"]
     assert "access-control-allow-credentials" not in reply.headers
-    anywhere = request(plain.sparql, method="OPTIONS", headers={**headers, "Origin": "https://any.example"})
+    anywhere = fetch(plain.sparql, method="OPTIONS", headers={**headers, "Origin": "https://any.example"})
     assert anywhere.headers["access-control-allow-origin"] == "*"
 
 
 def test_gzip_when_asked(server):
     plain_reply = query(server, "SELECT * WHERE { ?s ?p ?o } LIMIT 200", accept="text/csv")
-    zipped = request(server.sparql, params={"query": "SELECT * WHERE { ?s ?p ?o } LIMIT 200"},
+    zipped = fetch(server.sparql, params={"query": "SELECT * WHERE { ?s ?p ?o } LIMIT 200"},
                      headers={"Accept": "text/csv", "Accept-Encoding": "gzip"})
     assert "content-encoding" not in plain_reply.headers
     assert zipped.headers["content-encoding"] == "gzip"
@@ -539,10 +518,10 @@ def test_etag_and_last_modified_give_304(server, built_store):
     first = query(server, LABELS)
     assert first.headers["etag"].startswith('W/"')
     assert first.headers["last-modified"].endswith("GMT")
-    again = request(server.sparql, params={"query": LABELS}, headers={"If-None-Match": first.headers["etag"]})
+    again = fetch(server.sparql, params={"query": LABELS}, headers={"If-None-Match": first.headers["etag"]})
     assert again.status == 304 and again.body == b""
     assert again.headers["etag"] == first.headers["etag"]
-    other_format = request(server.sparql, params={"query": LABELS, "format": "csv"},
+    other_format = fetch(server.sparql, params={"query": LABELS, "format": "csv"},
                            headers={"If-None-Match": first.headers["etag"]})
     assert other_format.status == 200
 
@@ -579,19 +558,19 @@ def test_a_repeated_request_is_answered_whole_from_the_response_cache(server):
     as_xml = query(server, text, accept="application/sparql-results+xml")  # another Accept: another answer
     assert as_xml.content_type == "application/sparql-results+xml"
     assert query(server, text, accept=SPARQL_JSON, format="csv").content_type == "text/csv"
-    revalidated = request(server.sparql, params={"query": text}, headers={"Accept": SPARQL_JSON,
+    revalidated = fetch(server.sparql, params={"query": text}, headers={"Accept": SPARQL_JSON,
                                                                           "If-None-Match": again.headers["etag"]})
     assert revalidated.status == 304
 
 
 def test_the_response_cache_keeps_gzip_cors_and_post_apart(server):
     text = f"SELECT ?c WHERE {{ ?c a owl:Class }} ORDER BY ?c LIMIT 5 # {time.time_ns()}"
-    zipped = [request(server.sparql, params={"query": text}, headers={"Accept-Encoding": "gzip"}) for _ in range(2)]
+    zipped = [fetch(server.sparql, params={"query": text}, headers={"Accept-Encoding": "gzip"}) for _ in range(2)]
     assert same_answer(*zipped) and zipped[1].headers["content-encoding"] == "gzip"
     plain = query(server, text)
     assert "content-encoding" not in plain.headers and gzip.decompress(zipped[1].body) == plain.body
     for origin, allowed in ((ALLOWED_ORIGIN, ALLOWED_ORIGIN), ("https://evil.example", None), (ALLOWED_ORIGIN, ALLOWED_ORIGIN)):
-        reply = request(server.sparql, params={"query": text}, headers={"Origin": origin})
+        reply = fetch(server.sparql, params={"query": text}, headers={"Origin": origin})
         assert reply.headers.get("access-control-allow-origin") == allowed
     posted = [post_form(server, {"query": text}, accept=SPARQL_JSON) for _ in range(2)]
     assert same_answer(*posted)
@@ -603,7 +582,7 @@ def test_the_response_cache_keeps_gzip_cors_and_post_apart(server):
 
 def test_metrics_count_requests_and_truncations(server):
     query(server, "SELECT * WHERE { ?s ?p ?o }")  # truncated at the cap
-    metrics = request(f"{server.base}/metrics")
+    metrics = fetch(f"{server.base}/metrics")
     assert metrics.status == 200 and metrics.content_type == "text/plain"
     assert re.search(r'^kgserver_sparql_requests_total\{status="200"\} [1-9]', metrics.text, re.MULTILINE)
     assert re.search(r"^kgserver_sparql_truncations_total [1-9]", metrics.text, re.MULTILINE)
