@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,8 +18,7 @@ import browser
 import pytest
 from browser import Visit
 from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
-from serving import Reply, in_process
-from serving import fetch as http_fetch
+from serving import fetch, in_process
 
 REPO = Path(__file__).resolve().parent.parent
 QUERY_FILES = sorted((REPO / "queries").rglob("*.rq"))
@@ -34,12 +31,6 @@ SPARQL_JSON = "application/sparql-results+json"
 # The harness's fixtures (tests/browser.py): one headless Chromium, a fresh recorded page per test.
 
 
-def fetch(url: str, accept: str | None = None, form: dict[str, str] | None = None) -> Reply:
-    """GET `url` (or POST `form` to it, form-encoded) as an HTTP client would; errors are replies too."""
-    data = urllib.parse.urlencode(form).encode() if form is not None else None
-    return http_fetch(url, "POST" if data is not None else "GET", {"Accept": accept} if accept else {}, 30, data)
-
-
 def example_iri(path: Path) -> URIRef:
     return URIRef(f"{BASE}queries/{path.stem}")
 
@@ -48,7 +39,7 @@ def example_iri(path: Path) -> URIRef:
 
 
 def test_an_rdf_client_gets_one_shacl_executable_per_query_file_in_turtle(app_base: str) -> None:
-    reply = fetch(app_base + EXAMPLES, accept="text/turtle")
+    reply = fetch(app_base + EXAMPLES, headers={"Accept": "text/turtle"})
     assert reply.status == 200 and reply.content_type == "text/turtle"
     assert "Accept" in reply.headers["vary"]
     graph = Graph().parse(data=reply.text, format="turtle")
@@ -74,8 +65,8 @@ def test_a_client_without_preferences_gets_turtle_and_links_to_the_other_formats
 
 
 def test_json_ld_holds_the_same_catalogue(app_base: str) -> None:
-    turtle = Graph().parse(data=fetch(app_base + EXAMPLES, accept="text/turtle").text, format="turtle")
-    reply = fetch(app_base + EXAMPLES, accept="application/ld+json")
+    turtle = Graph().parse(data=fetch(app_base + EXAMPLES, headers={"Accept": "text/turtle"}).text, format="turtle")
+    reply = fetch(app_base + EXAMPLES, headers={"Accept": "application/ld+json"})
     assert reply.status == 200 and reply.content_type == "application/ld+json"
     json.loads(reply.body)
     assert len(Graph().parse(data=reply.text, format="json-ld") ^ turtle) == 0
@@ -91,14 +82,15 @@ def test_json_ld_holds_the_same_catalogue(app_base: str) -> None:
     ],
 )
 def test_format_names_override_accept(app_base: str, name: str, media_type: str, parser: str) -> None:
-    reply = fetch(f"{app_base}{EXAMPLES}?format={name}", accept="text/html")
+    reply = fetch(f"{app_base}{EXAMPLES}?format={name}", headers={"Accept": "text/html"})
     assert reply.status == 200 and reply.content_type == media_type
     graph = Graph().parse(data=reply.text, format=parser)
     assert len(set(graph.subjects(RDF.type, SH.SPARQLExecutable))) == len(QUERY_FILES)
 
 
 def test_a_browser_gets_a_readable_list_linking_each_example_to_the_query_page(app_base: str) -> None:
-    reply = fetch(app_base + EXAMPLES, accept="text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+    browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    reply = fetch(app_base + EXAMPLES, headers={"Accept": browser_accept})
     assert reply.status == 200 and reply.content_type == "text/html"
     for path in QUERY_FILES:
         assert f'href="/query?example={path.stem}"' in reply.text
@@ -107,7 +99,7 @@ def test_a_browser_gets_a_readable_list_linking_each_example_to_the_query_page(a
 
 
 def test_nothing_acceptable_is_a_406_naming_the_formats_on_offer(app_base: str) -> None:
-    reply = fetch(app_base + EXAMPLES, accept="image/png")
+    reply = fetch(app_base + EXAMPLES, headers={"Accept": "image/png"})
     assert reply.status == 406 and reply.content_type == "text/plain"
     assert "text/turtle" in reply.text and "application/ld+json" in reply.text
     assert "Accept" in reply.headers["vary"]
@@ -137,10 +129,11 @@ def test_the_catalogue_offered_is_the_one_the_store_holds(
     store = tmp_path / "store"
     shutil.copytree(built_store, store)
     with in_process(store, root, env={"LDNKG_WARM_REASONER": "0"}) as app:
-        catalogue = Graph().parse(data=fetch(app.base + EXAMPLES, accept="text/turtle").text, format="turtle")
+        listed = fetch(app.base + EXAMPLES, headers={"Accept": "text/turtle"})
+        catalogue = Graph().parse(data=listed.text, format="turtle")
         offered = set(catalogue.subjects(RDF.type, SH.SPARQLExecutable))
         assert offered == {example_iri(path) for path in QUERY_FILES}
-        page = fetch(f"{app.base}/query?example=ex99-new", accept="text/html")
+        page = fetch(f"{app.base}/query?example=ex99-new", headers={"Accept": "text/html"})
         assert page.status == 200 and "ex99-new" not in [e for e in re.findall(r'data-example="([^"]+)"', page.text)]
 
 
@@ -153,7 +146,8 @@ def test_every_catalogued_example_answers_on_the_live_endpoint(app_base: str, pa
     iri = example_iri(path)
     text = catalogue.value(iri, SH.select) or catalogue.value(iri, SH.ask) or catalogue.value(iri, SH.construct)
     assert text is not None, f"{path.name} is not in the catalogue"
-    reply = fetch(app_base + "/sparql", accept=f"{SPARQL_JSON}, text/turtle;q=0.9", form={"query": str(text)})
+    accept = {"Accept": f"{SPARQL_JSON}, text/turtle;q=0.9"}
+    reply = fetch(app_base + "/sparql", "POST", accept, form={"query": str(text)})
     assert reply.status == 200, reply.text
     if reply.content_type == SPARQL_JSON:
         answer = json.loads(reply.body)
@@ -251,10 +245,10 @@ def test_literals_stay_text_and_external_iris_link_out(served_store: str, visit:
 
 
 def test_an_unknown_example_name_is_explained_on_the_page(app_base: str) -> None:
-    reply = fetch(f"{app_base}/query?example=cq99-nothing", accept="text/html")
+    reply = fetch(f"{app_base}/query?example=cq99-nothing", headers={"Accept": "text/html"})
     assert reply.status == 200 and reply.content_type == "text/html"
     assert "There is no example named “cq99-nothing”" in reply.text
-    chosen = fetch(f"{app_base}/query?example=cq08-systematic-reviews", accept="text/html")
+    chosen = fetch(f"{app_base}/query?example=cq08-systematic-reviews", headers={"Accept": "text/html"})
     assert "# CQ8: Which systematic reviews are there" in chosen.text  # in the editor before any script runs
 
 
