@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +18,7 @@ from pyoxigraph import NamedNode
 from rdflib import Dataset, Graph, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
-from serving import fetch as get
-from serving import serving
+from serving import Reply, fetch, serving
 
 from kgserver import changes
 from kgserver import store as kgstore
@@ -43,11 +40,11 @@ AS = Namespace("https://www.w3.org/ns/activitystreams#")
 SUBMISSION = f"{BASE}graph/submission/2026/first-curator"
 
 
-def fetch(url: str, accept: str = "application/trig") -> tuple[dict[str, str], bytes]:
-    """A feed page's headers and body; anything but 200 fails the test."""
-    reply = get(url, headers={"Accept": accept})
+def read(url: str, accept: str = "application/trig") -> Reply:
+    """A document the harvester reads (a feed page, the VoID, a dump); anything but 200 fails the test."""
+    reply = fetch(url, headers={"Accept": accept})
     assert reply.status == 200, f"{url}: {reply.status} {reply.body[:200]!r}"
-    return reply.headers, reply.body
+    return reply
 
 
 @dataclass
@@ -67,8 +64,7 @@ class Harvester:
         """A new harvester starts from the stream's view; one that holds a version asks for what is newer."""
         if self.version:
             return self.url(f"{BASE}changes?since={self.version}")
-        _, body = fetch(self.url(str(STREAM)))
-        root = Dataset().parse(data=body, format="trig").graph(DATASET_DEFAULT_GRAPH_ID)
+        root = Dataset().parse(data=read(self.url(str(STREAM))).body, format="trig").graph(DATASET_DEFAULT_GRAPH_ID)
         assert (STREAM, RDF.type, LDES.EventStream) in root
         return self.url(str(root.value(STREAM, TREE.view)))
 
@@ -78,12 +74,12 @@ class Harvester:
         while queue:
             url = queue.pop(0)
             self.pages.append(url)
-            headers, body = fetch(url)
-            page = Dataset().parse(data=body, format="trig")
+            reply = read(url)
+            page = Dataset().parse(data=reply.body, format="trig")
             default = page.graph(DATASET_DEFAULT_GRAPH_ID)
             node = URIRef(BASE + url.removeprefix(self.server + "/"))
             read_at.add(int(default.value(node, LDN.versionNumber)))
-            assert headers["x-dataset-version"] == str(max(read_at))
+            assert reply.headers["x-dataset-version"] == str(max(read_at))
             for member in sorted(default.objects(STREAM, TREE.member)):
                 self.apply(page, default, member)
             for relation in default.objects(node, TREE.relation):
@@ -108,10 +104,9 @@ class Harvester:
 
 def current_dump(server: str) -> dict[str, Graph]:
     """The whole-dataset N-Quads dump the VoID lists, graph by graph."""
-    _, body = fetch(f"{server}/.well-known/void", accept="text/turtle")
-    void = Graph().parse(data=body, format="turtle")
+    void = Graph().parse(data=read(f"{server}/.well-known/void", accept="text/turtle").body, format="turtle")
     url = next(str(d) for d in void.objects(DATASET, DCAT.distribution) if str(d).endswith(".nq.gz"))
-    _, dump = fetch(f"{server}/{url.removeprefix(BASE)}", accept="*/*")
+    dump = read(f"{server}/{url.removeprefix(BASE)}", accept="*/*").body
     dataset = Dataset().parse(data=gzip.decompress(dump).decode("utf-8"), format="nquads")
     return {str(graph.identifier): graph for graph in dataset.graphs() if len(graph)}
 
@@ -198,26 +193,22 @@ def test_a_submission_and_its_retraction_reach_the_harvester(store, sources_root
 
 
 def test_the_feed_answers_304_to_a_current_copy_and_refuses_a_bad_cursor(served_store):
-    request = urllib.request.Request(f"{served_store}/changes?since=0")
-    with urllib.request.urlopen(request, timeout=60) as response:
-        etag = response.headers["ETag"]
-        assert response.headers["Content-Type"].startswith("application/trig")
+    first = fetch(f"{served_store}/changes?since=0", timeout=60)
+    assert first.status == 200
+    etag = first.headers["etag"]
+    assert first.headers["content-type"].startswith("application/trig")
 
-    again = urllib.request.Request(f"{served_store}/changes?since=0", headers={"If-None-Match": etag})
-    with pytest.raises(urllib.error.HTTPError) as not_modified:
-        urllib.request.urlopen(again, timeout=60)
-    assert not_modified.value.code == 304
+    again = fetch(f"{served_store}/changes?since=0", headers={"If-None-Match": etag}, timeout=60)
+    assert again.status == 304
 
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(f"{served_store}/changes?since=yesterday", timeout=60)
-    assert refused.value.code == 400
+    assert fetch(f"{served_store}/changes?since=yesterday", timeout=60).status == 400
 
 
 @pytest.mark.parametrize(("accept", "rdflib_format"), [("application/n-quads", "nquads"), ("application/ld+json", "json-ld")])
 def test_pages_come_in_n_quads_and_json_ld_too(served_store, accept, rdflib_format):
-    headers, body = fetch(f"{served_store}/changes?since=0", accept=accept)
+    reply = read(f"{served_store}/changes?since=0", accept=accept)
 
-    assert headers["content-type"].startswith(accept)
-    page = Dataset().parse(data=body, format=rdflib_format)
+    assert reply.headers["content-type"].startswith(accept)
+    page = Dataset().parse(data=reply.body, format=rdflib_format)
     members = list(page.graph(DATASET_DEFAULT_GRAPH_ID).objects(STREAM, TREE.member))
     assert members and all(len(page.graph(member)) for member in members)
