@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 from rdflib import OWL, RDF, SH, SKOS, Graph, URIRef
-from serving import Server, serving
-from serving import fetch as get
+from serving import Reply, Server, fetch, serving
 
 from kgserver import changes
 from kgserver import store as kgstore
@@ -113,22 +112,9 @@ def parse_html(source: str) -> Element:
     return builder.root
 
 
-@dataclass(frozen=True)
-class Fetched:
-    status: int
-    headers: dict[str, str]
-    text: str
-
-    @property
-    def html(self) -> Element:
-        return parse_html(self.text)
-
-
-def fetch(url: str, **headers: str) -> Fetched:
-    """GET as a browser does (Accept: text/html unless given); HTTP errors are answers, not exceptions."""
-    accept = {"Accept": "text/html", **{k.replace("_", "-"): v for k, v in headers.items()}}
-    reply = get(url, headers=accept, timeout=30)
-    return Fetched(reply.status, reply.headers, reply.text)
+def browse(url: str, headers: dict[str, str] | None = None) -> Reply:
+    """GET as a browser does: Accept: text/html unless `headers` says otherwise."""
+    return fetch(url, headers={"Accept": "text/html", **(headers or {})}, timeout=30)
 
 
 def path_of(iri: str) -> str:
@@ -144,10 +130,10 @@ def href_of(iri: str) -> str:
 
 def page(server: str, iri: str) -> Element:
     """The HTML page of an IRI, which must be there."""
-    fetched = fetch(server + path_of(iri))
-    assert fetched.status == 200, fetched.text
-    assert fetched.headers["content-type"].startswith("text/html")
-    return fetched.html
+    reply = browse(server + path_of(iri))
+    assert reply.status == 200, reply.text
+    assert reply.headers["content-type"].startswith("text/html")
+    return parse_html(reply.text)
 
 
 def claims_listed(document: Element) -> set[str]:
@@ -339,9 +325,9 @@ def test_the_home_page_counts_what_the_graph_holds(app_base, built_store, run_qu
         "count-conditions": _count(run_query, built_store, "SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?c a ldn:Condition }"),
         "count-triples": _count(run_query, built_store, "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"),
     }
-    health = fetch(f"{app_base}/health", Accept="application/json")
+    health = browse(f"{app_base}/health", {"Accept": "application/json"})
 
-    document = fetch(f"{app_base}/").html
+    document = parse_html(browse(f"{app_base}/").text)
 
     assert {name: int(document.find("dd", id=name).text) for name in expected} == expected
     assert expected["count-triples"] == int(json.loads(health.text)["triples"])
@@ -352,7 +338,7 @@ def test_the_home_page_says_where_the_data_comes_from_and_links_to_every_service
         built_store, "SELECT ?url ?revision ?licence WHERE { ?a a ldn:EncyclopediaArticle ; <http://schema.org/url> ?url ; ldn:revisionId ?revision ; ldn:contentLicense ?licence }"
     )[0]
 
-    document = fetch(f"{app_base}/").html
+    document = parse_html(browse(f"{app_base}/").text)
 
     hrefs = {a.attrs.get("href") for a in document.find("main").find_all("a")}
     assert {article["url"], article["licence"], "/query", "/.well-known/void", "/dumps", "/changes", "/ontology", "/ontology.ttl"} <= hrefs
@@ -380,7 +366,7 @@ def test_the_evidence_map_has_a_mark_group_for_each_condition_and_level_with_cla
         )
     }
 
-    svg = fetch(f"{app_base}/").html.find("svg", class_="evidence-map")
+    svg = parse_html(browse(f"{app_base}/").text).find("svg", class_="evidence-map")
     groups = svg.find_all("g", class_="cell")
 
     assert svg.attrs["role"] == "img" and svg.attrs["aria-labelledby"]
@@ -404,7 +390,7 @@ def test_the_evidence_map_has_a_legend_and_a_table_for_readers_without_the_pictu
         row["label"] for row in run_query(built_store, "SELECT DISTINCT ?label WHERE { ?c ^ldn:aboutCondition/ldn:evidenceLevel ?l ; rdfs:label ?label }")
     }
 
-    document = fetch(f"{app_base}/").html
+    document = parse_html(browse(f"{app_base}/").text)
 
     assert {text.text for text in document.find("g", class_="legend").find_all("text")} == stances
     table = document.find("details", class_="evidence-map-table").find("table")
@@ -416,16 +402,16 @@ def test_the_evidence_maps_levels_go_from_the_strongest(app_base, built_store, r
         ?claim ldn:aboutCondition ?condition ; ldn:evidenceLevel ?level . ?level rdfs:label ?label ; ldn:rank ?rank }""")
     strongest_first = [row["label"] for row in sorted(ranked, key=lambda row: int(row["rank"]))]
 
-    table = fetch(f"{app_base}/").html.find("details", class_="evidence-map-table").find("table")
+    table = parse_html(browse(f"{app_base}/").text).find("details", class_="evidence-map-table").find("table")
 
     assert [th.text for th in table.find("thead").find_all("th")] == ["Condition", *strongest_first]
 
 
 def test_the_home_page_is_revalidated_by_its_etag(app_base):
-    first = fetch(f"{app_base}/")
+    first = browse(f"{app_base}/")
     assert first.headers["etag"].startswith('W/"') and "last-modified" in first.headers
 
-    again = fetch(f"{app_base}/", If_None_Match=first.headers["etag"])
+    again = browse(f"{app_base}/", {"If-None-Match": first.headers["etag"]})
 
     assert again.status == 304
     assert again.headers["etag"] == first.headers["etag"]
@@ -541,16 +527,16 @@ def hostile_server(built_store: Path, sources_root: Path, tmp_path_factory: pyte
 @pytest.mark.parametrize("path", HOSTILE_PAGES)
 @pytest.mark.slow
 def test_words_that_look_like_html_are_shown_as_text(hostile_server, path):
-    fetched = fetch(hostile_server.base + path)
-    assert fetched.status == 200
-    document = fetched.html
+    reply = browse(hostile_server.base + path)
+    assert reply.status == 200
+    document = parse_html(reply.text)
 
     assert document.find_all("script") == []
     assert document.find_all("img") == []
     assert not [
         (element.tag, name) for element in document.iter() for name in element.attrs if name.lower().startswith("on")
     ]
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in fetched.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in reply.text
     assert SCRIPT in document.text  # the reader sees the words themselves
 
 
@@ -567,7 +553,7 @@ def test_a_claim_page_tells_the_articles_words_from_the_curators_text(app_base):
 
 @pytest.mark.slow
 def test_a_hostile_claim_page_keeps_its_quote_and_link_intact(hostile_server):
-    document = fetch(hostile_server.base + "/id/claim/hostile").html
+    document = parse_html(browse(hostile_server.base + "/id/claim/hostile").text)
 
     assert document.find("blockquote", class_="article-text").text == f"{IMG} said the article, then {SCRIPT}"
     assert document.find("blockquote", class_="quotation").text == SCRIPT
