@@ -12,14 +12,12 @@ import select
 import shutil
 import socket
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from serving import serving
+from serving import fetch, serving
 
 pytestmark = pytest.mark.slow  # sends hostile payloads to a real server
 
@@ -78,18 +76,6 @@ def server(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempP
     token = kgserver("curator", "add", "ada", "--store", store).stdout.strip().splitlines()[-1]
     with serving(store, sources_root, folder / "serve.log") as running:
         yield running, token
-
-
-def post(base: str, route: str, body: bytes, content_type: str, token: str | None = None) -> tuple[int, str]:
-    headers = {"Content-Type": content_type}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(f"{base}{route}", data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, response.read().decode("utf-8")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8")
 
 
 def rdf_xml(doctype: str, label: str) -> bytes:
@@ -153,13 +139,14 @@ CASES = sorted(hostile_bodies(Listener(1)))
 def test_a_hostile_body_is_refused_with_a_message_and_nothing_is_fetched(server, listener, route, case):
     running, token = server
     body, content_type, status, words = hostile_bodies(listener)[case]
-    answer, message = post(running.base, route, body, content_type, token if route == "/submissions" else None)
-    assert answer == status, message
-    assert words in message
-    assert "Traceback" not in message
+    authorization = {"Authorization": f"Bearer {token}"} if route == "/submissions" else {}
+    headers = {"Content-Type": content_type, **authorization}
+    reply = fetch(f"{running.base}{route}", "POST", headers, body=body)
+    assert reply.status == status, reply.text
+    assert words in reply.text
+    assert "Traceback" not in reply.text
     assert listener.connections == []
-    with urllib.request.urlopen(f"{running.base}/health", timeout=30) as health:
-        assert json.loads(health.read())["version"] == "1"
+    assert fetch(f"{running.base}/health", timeout=30).json()["version"] == "1"
 
 
 def exchange(port: int, head: bytes, body: Iterable[bytes]) -> tuple[int, int]:
@@ -204,6 +191,5 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit(server):
 
 def test_the_server_is_well_after_all_that(server, listener):
     running, _ = server
-    with urllib.request.urlopen(f"{running.base}/health", timeout=30) as health:
-        assert json.loads(health.read())["status"] == "ok"
+    assert fetch(f"{running.base}/health", timeout=30).json()["status"] == "ok"
     assert listener.connections == []
