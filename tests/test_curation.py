@@ -6,9 +6,6 @@ Each story serves a copy of the built store of its own, since the server writes 
 from __future__ import annotations
 
 import shutil
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,12 +22,8 @@ BASE = "https://w3id.org/ldn-kg/"
 SH = Namespace("http://www.w3.org/ns/shacl#")
 RDF_TYPE = URIRef("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 NEW_CLAIM = f"{BASE}id/claim/test-fibromyalgia-trial-results"
+SPARQL_JSON = "application/sparql-results+json"
 MEDIA_TYPES = {".ttl": "text/turtle", ".nt": "application/n-triples", ".jsonld": "application/ld+json", ".rdf": "application/rdf+xml"}
-
-
-def call(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:
-    """One HTTP request; error statuses are answers too."""
-    return fetch(url, method, headers, 300, body)
 
 
 def send(base: str, route: str, fixture: Path, token: str | None = None, accept: str = "application/json") -> Reply:
@@ -38,22 +31,21 @@ def send(base: str, route: str, fixture: Path, token: str | None = None, accept:
     headers = {"Content-Type": MEDIA_TYPES[fixture.suffix], "Accept": accept}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    return call(f"{base}{route}", "POST", fixture.read_bytes(), headers)
+    return fetch(f"{base}{route}", "POST", headers, 300, fixture.read_bytes())
 
 
 def ask(base: str, query: str) -> bool:
-    url = f"{base}/sparql?" + urllib.parse.urlencode({"query": query})
-    return call(url, headers={"Accept": "application/sparql-results+json"}).json()["boolean"]
+    return fetch(f"{base}/sparql", headers={"Accept": SPARQL_JSON}, params={"query": query}).json()["boolean"]
 
 
 def select(base: str, query: str) -> list[dict[str, str]]:
-    url = f"{base}/sparql?" + urllib.parse.urlencode({"query": query})
-    rows = call(url, headers={"Accept": "application/sparql-results+json"}).json()["results"]["bindings"]
+    reply = fetch(f"{base}/sparql", headers={"Accept": SPARQL_JSON}, params={"query": query})
+    rows = reply.json()["results"]["bindings"]
     return [{name: cell["value"] for name, cell in row.items()} for row in rows]
 
 
 def version(base: str) -> int:
-    return int(call(f"{base}/health").json()["version"])
+    return int(fetch(f"{base}/health").json()["version"])
 
 
 def add_curator(kgserver, store: Path, name: str) -> str:
@@ -108,16 +100,16 @@ def test_a_conforming_addition_is_accepted_and_queryable_at_once(kgserver, store
     assert accepted["graph"].startswith(f"{BASE}graph/submission/")
     assert ask(server, f"ASK {{ GRAPH <{accepted['graph']}> {{ <{NEW_CLAIM}> a <{BASE}ontology#EvidenceClaim> }} }}")
 
-    record = Graph().parse(data=call(server + answer.headers["location"], headers={"Accept": "text/turtle"}).body, format="turtle")
+    record = Graph().parse(data=fetch(server + answer.headers["location"], headers={"Accept": "text/turtle"}).body, format="turtle")
     activity, prov = URIRef(accepted["submission"]), Namespace("http://www.w3.org/ns/prov#")
     assert (activity, RDF_TYPE, prov.Activity) in record
     assert (activity, prov.wasAssociatedWith, URIRef(f"{BASE}id/curator/ada")) in record
     assert (activity, prov.used, URIRef(f"{BASE}id/source/test-trial-report")) in record
     assert (activity, prov.generated, URIRef(accepted["graph"])) in record
     assert (activity, URIRef(f"{BASE}ontology#resultingVersion"), Literal(accepted["version"])) in record
-    page = call(server + answer.headers["location"], headers={"Accept": "text/html"})
+    page = fetch(server + answer.headers["location"], headers={"Accept": "text/html"})
     assert page.status == 200 and "ada" in page.text
-    claim_page = call(f"{server}/id/claim/test-fibromyalgia-trial-results", headers={"Accept": "text/html"})
+    claim_page = fetch(f"{server}/id/claim/test-fibromyalgia-trial-results", headers={"Accept": "text/html"})
     assert claim_page.status == 200
 
     warned = send(server, "/submissions", VALID / "condition-without-identifier.ttl", token=token)
@@ -168,8 +160,8 @@ def test_a_retraction_removes_the_triples_and_keeps_the_record(kgserver, store, 
     submission_id = accepted["submission"].rsplit("/", 1)[-1]
     assert ask(server, f"ASK {{ GRAPH ?g {{ <{NEW_CLAIM}> ?p ?o }} }}")
 
-    assert call(f"{server}/submissions/{submission_id}", "DELETE").status == 401
-    retracted = call(f"{server}/submissions/{submission_id}", "DELETE", headers={"Authorization": f"Bearer {grace}"})
+    assert fetch(f"{server}/submissions/{submission_id}", "DELETE").status == 401
+    retracted = fetch(f"{server}/submissions/{submission_id}", "DELETE", headers={"Authorization": f"Bearer {grace}"})
     assert retracted.status == 200, retracted.text
     assert retracted.json()["version"] == accepted["version"] + 1 == version(server)
     assert not ask(server, f"ASK {{ GRAPH ?g {{ <{NEW_CLAIM}> ?p ?o }} }}")
@@ -184,9 +176,9 @@ def test_a_retraction_removes_the_triples_and_keeps_the_record(kgserver, store, 
     assert by_ada == [{"submission": accepted["submission"], "retraction": retracted.json()["retraction"],
                        "who": f"{BASE}id/curator/grace"}]
 
-    again = call(f"{server}/submissions/{submission_id}", "DELETE", headers={"Authorization": f"Bearer {ada}"})
+    again = fetch(f"{server}/submissions/{submission_id}", "DELETE", headers={"Authorization": f"Bearer {ada}"})
     assert again.status == 409
-    unknown = call(f"{server}/submissions/20200101T000000000000Z-00000000", "DELETE", headers={"Authorization": f"Bearer {ada}"})
+    unknown = fetch(f"{server}/submissions/20200101T000000000000Z-00000000", "DELETE", headers={"Authorization": f"Bearer {ada}"})
     assert unknown.status == 404
     assert version(server) == accepted["version"] + 1
 

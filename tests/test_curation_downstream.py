@@ -8,7 +8,8 @@ import re
 
 import pytest
 from rdflib import Dataset, Graph, URIRef
-from test_curation import BASE, VALID, add_curator, ask, call, send, server, store  # noqa: F401 (fixtures)
+from serving import fetch
+from test_curation import BASE, VALID, add_curator, ask, send, server, store  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow  # follows a submission through a real server
 
@@ -17,27 +18,27 @@ VOID_VERSION = re.compile(r'hasVersion> "(\d+)"')
 
 
 def void_version(base: str) -> int:
-    body = call(f"{base}/.well-known/void", headers={"Accept": "application/n-triples"}).text
+    body = fetch(f"{base}/.well-known/void", headers={"Accept": "application/n-triples"}).text
     return int(VOID_VERSION.search(body).group(1))
 
 
 def whole_dump(base: str) -> Dataset:
     """The whole-dataset N-Quads dump VoID lists now."""
-    body = call(f"{base}/.well-known/void", headers={"Accept": "application/n-triples"}).text
+    body = fetch(f"{base}/.well-known/void", headers={"Accept": "application/n-triples"}).text
     [name] = set(re.findall(r"/dumps/(ldn-kg-v\d+\.nq\.gz)>", body))
-    return Dataset().parse(data=gzip.decompress(call(f"{base}/dumps/{name}").body).decode("utf-8"), format="nquads")
+    return Dataset().parse(data=gzip.decompress(fetch(f"{base}/dumps/{name}").body).decode("utf-8"), format="nquads")
 
 
 def feed_graphs_since(base: str, version: int) -> set[str]:
     """The graphs the change feed reports as changed after `version`."""
-    page = call(f"{base}/changes?since={version}", headers={"Accept": "application/n-quads"}).text
+    page = fetch(f"{base}/changes?since={version}", headers={"Accept": "application/n-quads"}).text
     return set(re.findall(r"<http://purl.org/dc/terms/isVersionOf> <([^>]+)>", page))
 
 
 def test_a_submission_and_its_retraction_show_everywhere_at_once(kgserver, store, server):  # noqa: F811
     token = add_curator(kgserver, store, "ada")
     before = void_version(server)
-    page_etag = call(f"{server}/").headers["etag"]
+    page_etag = fetch(f"{server}/").headers["etag"]
     assert not ask(server, f"ASK {{ <{CLAIM}> ?p ?o }}")  # answered, and kept by the response cache
 
     accepted = send(server, "/submissions", VALID / "claim-with-new-source.ttl", token=token).json()
@@ -45,19 +46,19 @@ def test_a_submission_and_its_retraction_show_everywhere_at_once(kgserver, store
 
     assert void_version(server) == version == before + 1
     assert ask(server, f"ASK {{ <{CLAIM}> ?p ?o }}")
-    assert call(f"{server}/id/claim/test-fibromyalgia-trial-results.ttl").status == 200
-    assert call(f"{server}/", headers={"If-None-Match": page_etag}).status == 200  # the old ETag no longer matches
+    assert fetch(f"{server}/id/claim/test-fibromyalgia-trial-results.ttl").status == 200
+    assert fetch(f"{server}/", headers={"If-None-Match": page_etag}).status == 200  # the old ETag no longer matches
     assert (CLAIM, None, None, URIRef(graph)) in whole_dump(server)
     assert graph in feed_graphs_since(server, before)
 
     submission_id = accepted["submission"].rsplit("/", 1)[1]
-    retracted = call(f"{server}/submissions/{submission_id}", "DELETE", headers={"Authorization": f"Bearer {token}"})
+    retracted = fetch(f"{server}/submissions/{submission_id}", "DELETE", headers={"Authorization": f"Bearer {token}"})
     assert retracted.status == 200
 
     assert void_version(server) == version + 1
     assert not ask(server, f"ASK {{ <{CLAIM}> ?p ?o }}")
-    assert call(f"{server}/id/claim/test-fibromyalgia-trial-results.ttl").status == 404
+    assert fetch(f"{server}/id/claim/test-fibromyalgia-trial-results.ttl").status == 404
     assert not list(whole_dump(server).quads((CLAIM, None, None, None)))
     assert graph in feed_graphs_since(server, version)  # the deletion is a member of the feed
-    record = Graph().parse(data=call(f"{server}/id/submission/{submission_id}.ttl").body, format="turtle")
+    record = Graph().parse(data=fetch(f"{server}/id/submission/{submission_id}.ttl").body, format="turtle")
     assert len(record) > 0
