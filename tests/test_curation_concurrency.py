@@ -7,11 +7,8 @@ a refused one is stored at all.
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import pytest
 from pyoxigraph import NamedNode
 from rdflib import Graph
 from rdflib.compare import isomorphic
-from serving import serving
+from serving import fetch, serving
 
 from kgserver import store as kgstore
 
@@ -44,15 +41,9 @@ def addition(number: int, conforming: bool) -> str:
 
 
 def submit(base: str, token: str, body: str) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        f"{base}/submissions", data=body.encode(), method="POST",
-        headers={"Content-Type": "text/turtle", "Authorization": f"Bearer {token}", "Accept": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=600) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    headers = {"Content-Type": "text/turtle", "Authorization": f"Bearer {token}", "Accept": "application/json"}
+    reply = fetch(f"{base}/submissions", "POST", headers, 600, body.encode())
+    return reply.status, reply.json()
 
 
 def test_simultaneous_submissions_are_committed_one_at_a_time(kgserver, built_store, sources_root, tmp_path):
@@ -69,8 +60,7 @@ def test_simultaneous_submissions_are_committed_one_at_a_time(kgserver, built_st
     with serving(store, sources_root, tmp_path / "serve.log", "--threads", str(CLIENTS)) as running:
         with ThreadPoolExecutor(CLIENTS) as pool:
             answers = dict(zip(bodies, pool.map(client, bodies), strict=True))
-        with urllib.request.urlopen(f"{running.base}/health", timeout=30) as health:
-            final_version = int(json.loads(health.read())["version"])
+        final_version = int(fetch(f"{running.base}/health", timeout=30).json()["version"])
 
     assert {status for status, _ in answers.values()} <= {201, 422}
     accepted = {number: body for number, (status, body) in answers.items() if status == 201}
