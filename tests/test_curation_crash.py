@@ -8,7 +8,6 @@ the store holds.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -16,8 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +22,7 @@ import pytest
 from pyoxigraph import NamedNode
 from rdflib import Graph, URIRef
 from rdflib.compare import isomorphic
-from serving import free_port, serving
+from serving import fetch, free_port, serving
 
 from kgserver import changes
 from kgserver import store as kgstore
@@ -75,27 +72,26 @@ def start_server(store: Path, root: Path, log: Path) -> tuple[subprocess.Popen, 
     while True:
         assert process.poll() is None and time.monotonic() < deadline, log.read_text()
         try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2):
+            if fetch(f"{base}/health", timeout=2).status == 200:
                 return process, base
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
+        except OSError:  # not listening yet
+            pass
+        time.sleep(0.2)
 
 
 def client(base: str, token: str, numbers: range, outcome: Outcome) -> None:
     """Submit additions one after another until the server stops answering."""
+    headers = {"Content-Type": "text/turtle", "Authorization": f"Bearer {token}"}
     for number in numbers:
-        request = urllib.request.Request(
-            f"{base}/submissions", data=addition(number).encode(), method="POST",
-            headers={"Content-Type": "text/turtle", "Authorization": f"Bearer {token}"},
-        )
         try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                assert response.status == 201
-                graph = json.loads(response.read())["graph"]
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            reply = fetch(f"{base}/submissions", "POST", headers, 120, addition(number).encode())
+        except OSError:  # killed: no answer
             return
+        if reply.status >= 400:
+            return
+        assert reply.status == 201
         with outcome.lock:
-            outcome.answered[number] = graph
+            outcome.answered[number] = reply.json()["graph"]
 
 
 def test_a_killed_server_leaves_every_submission_whole_or_absent(kgserver, built_store, sources_root, tmp_path):
@@ -122,8 +118,7 @@ def test_a_killed_server_leaves_every_submission_whole_or_absent(kgserver, built
     assert len(answered) < CLIENTS * PER_CLIENT, "the kill came after every submission: nothing was tested"
 
     with serving(store, sources_root, tmp_path / "second.log") as restarted:
-        health = urllib.request.urlopen(f"{restarted.base}/health", timeout=30)
-        version = int(json.loads(health.read())["version"])
+        version = int(fetch(f"{restarted.base}/health", timeout=30).json()["version"])
     assert version >= 1 + len(answered)
 
     settings = Settings.from_env()
