@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import urllib.request
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS
 from rdflib.plugins.stores.sparqlstore import SPARQLStore
+from serving import fetch
 from SPARQLWrapper import (
     CSV,
     GET,
@@ -187,13 +187,7 @@ def test_rdflib_graph_over_sparqlstore_reads_the_graph(served_store, method):
     assert graph.value(NALTREXONE, RDFS.label) == Literal("naltrexone", lang="en")
     assert (NALTREXONE, RDF.type, DRUG) in graph
     assert {OPIOID_DEPENDENCE, ALCOHOL_DEPENDENCE} <= set(graph.objects(NALTREXONE, TREATS))
-    health = json.loads(_read(f"{served_store}/health"))
-    assert len(graph) == health["triples"]
-
-
-def _read(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return response.read()
+    assert len(graph) == fetch(f"{served_store}/health", timeout=30).json()["triples"]
 
 
 # Comunica, through tests/js/comunica-query.mjs, which also reports the HTTP requests it made.
