@@ -6,7 +6,8 @@ of all graphs. An IRI declared an owl:Ontology (the ontology, the shapes) names 
 answer is the whole graph declaring it plus the description of every `IRI#term` in it, so
 `{base}ontology#Drug` resolves, fragment dropped, to the document that defines it.
 
-    description = describe(store, settings, "https://w3id.org/ldn-kg/id/naltrexone")
+    iri = mentions(store, ["https://w3id.org/ldn-kg/id/naltrexone"])   # None: no graph uses it (a 404)
+    description = describe(store, settings, iri)
     summary = summarise(store, description, text_origin(settings))   # label, types, properties, incoming links
 
 A page marks every literal by whose words or encoding it is: the ldn:textOrigin its property
@@ -129,17 +130,22 @@ class Summary:
     definition_origin: str | None = None  # whose words the definition is (its property's ldn:textOrigin)
 
 
-def mentions(store: Store, iri: str) -> bool:
-    """Whether any graph uses `iri` anywhere (subject, predicate, object or graph name): only those resolve."""
-    node = NamedNode(iri)
-    patterns = ((node, None, None, None), (None, None, node, None), (None, node, None, None), (None, None, None, node))
-    return any(next(iter(store.quads_for_pattern(*pattern)), None) is not None for pattern in patterns)
+def mentions(store: Store, iris: Iterable[str]) -> str | None:
+    """The first of `iris` that some graph uses anywhere (subject, predicate, object or graph name), else None.
+
+    Only those IRIs resolve. A request asks once: `/id/x.ttl` names two candidates, the IRI
+    `{base}id/x.ttl` (which wins if used) and `{base}id/x` (as Turtle), looked up together.
+    """
+    for iri in iris:
+        node = NamedNode(iri)
+        patterns = ((node, None, None, None), (None, None, node, None), (None, node, None, None), (None, None, None, node))
+        if any(_first(store.quads_for_pattern(*pattern)) is not None for pattern in patterns):
+            return iri
+    return None
 
 
-def describe(store: Store, settings: Settings, iri: str) -> Description | None:
-    """The description of `iri`, or None when the store never mentions it (a 404)."""
-    if not mentions(store, iri):
-        return None
+def describe(store: Store, settings: Settings, iri: str) -> Description:
+    """The description of `iri`, an IRI the request found used (`mentions`): that look-up is not repeated here."""
     document = document_of(store, iri)
     if document is not None:
         return Description(document, tuple(_with_labels(store, _document_triples(store, document))), document=True)

@@ -71,18 +71,16 @@ def _answer(settings: Settings, dataset: LiveDataset, path: str) -> Response:
     g.resource_negotiated = not request.args.get("format")  # a 400 below is worded for the Accept header
     _check_path(path)
     store = dataset.store
-    resolved_path, suffix = _resolve_suffix(store, settings, path)
+    resolved_path, suffix, found = _resolve(store, settings, path)
     iri = settings.base + resolved_path
     g.resource_negotiated = suffix is None and not request.args.get("format")
     rep = choose(request.headers.get("Accept"), request.args.get("format"), suffix)
-    if any(segment in (".", "..") for segment in resolved_path.split("/")) or not describe.mentions(store, iri):
+    if any(segment in (".", "..") for segment in resolved_path.split("/")) or not found:
         return _not_found(iri, rep)
     etag = http.etag_value(dataset.version, iri, rep.name)  # the version is read per request: it changes
     if http.is_current(request, etag, dataset.last_modified):
         return _with_headers(Response(status=304), dataset, etag, resolved_path, rep)
     description = describe.describe(store, settings, iri)
-    if description is None:  # the dataset changed between the two reads
-        return _not_found(iri, rep)
     if rep.engine is None:
         body = _page(store, dataset, description, resolved_path).encode("utf-8")
     else:
@@ -107,14 +105,19 @@ def _check_path(path: str) -> None:
         raise InputError("the path is not part of a valid IRI") from None
 
 
-def _resolve_suffix(store: Store, settings: Settings, path: str) -> tuple[str, str | None]:
-    """Split `/id/x.ttl` into (`id/x`, "ttl") unless `id/x.ttl` is itself an IRI of the dataset."""
+def _resolve(store: Store, settings: Settings, path: str) -> tuple[str, str | None, bool]:
+    """The IRI's path, the suffix that fixes the form (None: negotiated), and whether some graph uses the IRI.
+
+    `/id/x.ttl` is the IRI `id/x.ttl` if the dataset uses it, else `id/x` as Turtle: one look-up
+    (`describe.mentions`) answers both, and the request never asks again.
+    """
     stem, dot, suffix = path.rpartition(".")
     if not dot or representations.by_suffix("resources", suffix) is None or not stem or "/" in suffix:
-        return path, None
-    if describe.mentions(store, settings.base + path):
-        return path, None
-    return stem, suffix
+        return path, None, describe.mentions(store, [settings.base + path]) is not None
+    found = describe.mentions(store, [settings.base + path, settings.base + stem])
+    if found == settings.base + path:
+        return path, None, True
+    return stem, suffix, found is not None
 
 
 def choose(accept: str | None, format_name: str | None = None, suffix: str | None = None) -> Form:
