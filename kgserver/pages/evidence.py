@@ -1,7 +1,12 @@
 """Claims, conditions and sources as their pages show them: a claim with its stance, words and sources,
 every claim about a condition, every claim citing a source.
 
-    >>> claim = claim_detail(store, settings, "https://w3id.org/ldn-kg/id/claim/off-label-use-parker")
+A claim page is built from the summary its resource page already holds (the claim's triples,
+read once by `describe`); only its sources' records are asked of the store.
+
+    >>> from kgserver.linkeddata import describe
+    >>> description = describe.describe(store, settings, "https://w3id.org/ldn-kg/id/claim/off-label-use-parker")
+    >>> claim = claim_detail(store, settings, describe.summarise(store, description, describe.text_origin(settings)))
     >>> claim.summary.stance.label, claim.summary.sources[0].doi_url
     ('reports', 'https://doi.org/10.1002/14651858.CD010410.pub3')
 """
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from pyoxigraph import BlankNode, Literal, NamedNode, Store
 
 from kgserver.config import Settings
+from kgserver.linkeddata.describe import Property, Summary, Term
 from kgserver.pages.values import (
     EXCERPT_CHARS,
     RDF_TYPE,
@@ -114,10 +120,9 @@ SELECT ?claim ?label ?stance ?stanceLabel ?level ?levelLabel ?text ?quotation WH
 } ORDER BY LCASE(STR(?label)) ?claim
 """
 
-_CLAIM_SOURCES = """
+_SOURCE_REFS = """
 SELECT ?claim ?source ?title ?year ?doi ?pmid ?pmcid WHERE {
   %s
-  ?claim a ldn:EvidenceClaim ; ldn:evidenceSource ?source .
   OPTIONAL { ?source rdfs:label ?title }
   OPTIONAL { ?source ldn:publicationYear ?year }
   OPTIONAL { ?source ldn:doi ?doi }
@@ -139,20 +144,7 @@ def claim_summaries(store: Store, settings: Settings, selector: str) -> tuple[Cl
         return ()
     if all(isinstance(claim, NamedNode) for claim in claims):  # a blank node cannot be named: keep the pattern
         selector = "VALUES ?claim { " + " ".join(str(claim) for claim in claims) + " }"
-    sources: dict[str, dict[str, SourceRef]] = {}
-    for row in select(store, settings, _CLAIM_SOURCES % selector):
-        source = row["source"].value
-        sources.setdefault(row["claim"].value, {}).setdefault(
-            source,
-            SourceRef(
-                source,
-                display_name(settings, source, text(row, "title")),
-                text(row, "year"),
-                text(row, "doi"),
-                text(row, "pmid"),
-                text(row, "pmcid"),
-            ),
-        )
+    sources = _source_refs(store, settings, f"{selector}\n  ?claim a ldn:EvidenceClaim ; ldn:evidenceSource ?source .")
     rows = first_by_key(select(store, settings, _CLAIMS % selector), "claim")
     return tuple(
         ClaimSummary(
@@ -168,23 +160,31 @@ def claim_summaries(store: Store, settings: Settings, selector: str) -> tuple[Cl
     )
 
 
+def _source_refs(store: Store, settings: Settings, pattern: str) -> dict[str, dict[str, SourceRef]]:
+    """{claim: {source: its reference}} for the pairs `pattern` binds to ?claim ?source, by year and title."""
+    sources: dict[str, dict[str, SourceRef]] = {}
+    for row in select(store, settings, _SOURCE_REFS % pattern):
+        source = row["source"].value
+        sources.setdefault(row["claim"].value, {}).setdefault(
+            source,
+            SourceRef(
+                source,
+                display_name(settings, source, text(row, "title")),
+                text(row, "year"),
+                text(row, "doi"),
+                text(row, "pmid"),
+                text(row, "pmcid"),
+            ),
+        )
+    return sources
+
+
 def _link(settings: Settings, row: Row, name: str) -> Link | None:
     """The resource bound to `name` with the label bound to `name`Label."""
     iri = text(row, name)
     return Link(iri, display_name(settings, iri, text(row, f"{name}Label"))) if iri else None
 
 
-_CLAIM_LINKS = """
-SELECT ?property ?propertyLabel ?originLabel ?value ?valueLabel WHERE {
-  VALUES ?property { ldn:aboutIntervention ldn:aboutCondition ldn:aboutTarget ldn:aboutInteraction ldn:aboutEffect
-                     ldn:aboutStudy ldn:aboutRegulatoryStatus ldn:aboutFinding ldn:claimedBy ldn:sourcingStatus
-                     ldn:statedIn ldn:claimYear ldn:validAsOfYear ldn:outcome ldn:caveat ldn:flaggedSince }
-  %s ?property ?value .
-  OPTIONAL { ?property rdfs:label ?propertyLabel }
-  OPTIONAL { ?property ldn:textOrigin/rdfs:label ?originLabel }
-  OPTIONAL { ?value rdfs:label ?valueLabel }
-} ORDER BY LCASE(STR(?valueLabel)) STR(?value)
-"""
 _SUBJECT_PROPERTIES = (
     "aboutIntervention",
     "aboutCondition",
@@ -198,24 +198,65 @@ _SUBJECT_PROPERTIES = (
 _NOTE_PROPERTIES = ("claimYear", "validAsOfYear", "outcome", "caveat", "flaggedSince")
 
 
-def claim_detail(store: Store, settings: Settings, iri: str) -> ClaimDetail | None:
-    """The claim page's content: the claim, what it is about, who claims it, how it is sourced."""
-    summaries = claim_summaries(store, settings, f"VALUES ?claim {{ {iri_term(iri)} }}")
-    if not summaries:
-        return None
+def claim_detail(store: Store, settings: Settings, summary: Summary) -> ClaimDetail:
+    """The claim page's content: the claim, what it is about, who claims it, how it is sourced.
+
+    `summary` is the claim's resource page (`describe.summarise`): its properties, with their
+    names, whose words they are and the labels of their values, are the claim's; the store is
+    asked only for the records of the sources it cites.
+    """
     ldn = settings.prefixes["ldn"]
-    rows = select(store, settings, _CLAIM_LINKS % iri_term(iri))
-    by_property = _values_by_property(settings, rows)
-    origins = {row["property"].value: text(row, "originLabel") for row in rows if text(row, "originLabel")}
-    status = by_property.get(f"{ldn}sourcingStatus", ("", ()))[1]
+    fields = {prop.iri: _field(settings, prop) for prop in summary.properties}
+
+    def first(name: str) -> Value | None:
+        found = fields.get(f"{ldn}{name}")
+        return found.values[0] if found is not None and found.values else None
+
+    def link(name: str) -> Link | None:
+        value = first(name)
+        return Link(value.href, value.text) if value is not None and value.href else None
+
+    def links(name: str) -> tuple[Link, ...]:
+        found = fields.get(f"{ldn}{name}")
+        return tuple(Link(value.href, value.text) for value in found.values if value.href) if found is not None else ()
+
+    pairs = " ".join(f"({iri_term(summary.iri)} {iri_term(source.iri)})" for source in links("evidenceSource"))
+    sources = _source_refs(store, settings, f"VALUES (?claim ?source) {{ {pairs} }}").get(summary.iri, {}) if pairs else {}
+    text_value, quotation = first("articleText"), first("quotation")
     return ClaimDetail(
-        summary=summaries[0],
-        subjects=_fields(by_property, (f"{ldn}{name}" for name in _SUBJECT_PROPERTIES)),
-        claimants=tuple(Link(value.href, value.text) for value in by_property.get(f"{ldn}claimedBy", ("", ()))[1] if value.href),
-        sourcing=Link(status[0].href, status[0].text) if status and status[0].href else None,
-        stated_in=tuple(Link(value.href, value.text) for value in by_property.get(f"{ldn}statedIn", ("", ()))[1] if value.href),
-        notes=_fields(by_property, (f"{ldn}{name}" for name in _NOTE_PROPERTIES), origins),
+        summary=ClaimSummary(
+            summary.iri,
+            display_name(settings, summary.iri, summary.label),
+            link("stance"),
+            link("evidenceLevel"),
+            text_value.text if text_value is not None else "",
+            quotation.text if quotation is not None else None,
+            tuple(sources.values()),
+        ),
+        subjects=tuple(Field(fields[prop].name, fields[prop].values) for prop in _named(ldn, _SUBJECT_PROPERTIES, fields)),
+        claimants=links("claimedBy"),
+        sourcing=link("sourcingStatus"),
+        stated_in=links("statedIn"),
+        notes=tuple(fields[prop] for prop in _named(ldn, _NOTE_PROPERTIES, fields)),
     )
+
+
+def _named(namespace: str, names: Iterable[str], present: dict[str, Field]) -> list[str]:
+    """The properties `namespace`+name that the resource has, in the given order."""
+    return [namespace + name for name in names if namespace + name in present]
+
+
+def _field(settings: Settings, prop: Property) -> Field:
+    """A property of a summary as a field: its name, its distinct values (unlabelled first, then by label, case
+    aside, then by value) and whose words they are."""
+    distinct: dict[str, Term] = {}
+    for term in sorted(prop.values, key=lambda term: (term.label is not None, (term.label or "").lower(), term.value)):
+        distinct.setdefault(term.value, term)
+    values = tuple(
+        Value(display_name(settings, term.value, term.label), term.value, local=True) if term.kind == "iri" else Value(term.value)
+        for term in distinct.values()
+    )
+    return Field(display_name(settings, prop.iri, prop.label), values, prop.origin)
 
 
 def _values_by_property(settings: Settings, rows: list[Row]) -> dict[str, tuple[str, tuple[Value, ...]]]:
@@ -233,13 +274,6 @@ def _value(settings: Settings, term: NamedNode | BlankNode | Literal, label: str
     if isinstance(term, NamedNode):
         return Value(display_name(settings, term.value, label), term.value, local=True)
     return Value(term.value)
-
-
-def _fields(
-    by_property: dict[str, tuple[str, tuple[Value, ...]]], properties: Iterable[str], origins: dict[str, str] | None = None
-) -> tuple[Field, ...]:
-    """The given properties that have values, in the given order, as named fields, with whose words they hold."""
-    return tuple(Field(*by_property[prop], (origins or {}).get(prop)) for prop in properties if prop in by_property)
 
 
 def claims_about_condition(store: Store, settings: Settings, iri: str) -> tuple[ClaimSummary, ...]:

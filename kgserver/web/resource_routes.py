@@ -165,7 +165,7 @@ def _page(store: Store, dataset: LiveDataset, description: describe.Description,
     summary = describe.summarise(store, description, describe.text_origin(dataset.settings))
     context: dict[str, object] = {field.name: getattr(summary, field.name) for field in fields(summary)}
     context |= {"alternates": alternates(path), "not_found": False, "summary": summary, "description": description}
-    special = special_view(dataset, description.iri, description.types)
+    special = special_view(dataset, description, summary)
     template, extra = special if special is not None else ("resource.html", {})
     return render_template(template, **(context | extra))
 
