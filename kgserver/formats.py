@@ -276,6 +276,66 @@ _SOLUTION_WRITERS: dict[QueryResultsFormat, Callable[[Sequence[str], Iterable[Se
 }
 
 
+def jsonld_document(triples: Iterable[Triple], prefixes: Mapping[str, str]) -> bytes:
+    """The triples as one JSON-LD document whose @context is `prefixes`, IRIs written prefix:name, in one pass.
+
+    Each run of triples about one subject is a node object (a predicate met again after another
+    starts a new one, as pyoxigraph's writer does); property names and @id/@type values are
+    shortened where a prefix covers them; literals stay as they are.
+
+    >>> json.loads(jsonld_document([Triple(NamedNode("http://schema.org/a"), NamedNode("http://schema.org/name"),
+    ...                                        Literal("A"))], {"schema": "http://schema.org/"}))["@graph"]
+    [{'@id': 'schema:a', 'schema:name': [{'@value': 'A'}]}]
+    """
+    curies: dict[str, str] = {}
+
+    def curie(iri: str) -> str:
+        if iri not in curies:
+            curies[iri] = _jsonld_curie(iri, prefixes)
+        return curies[iri]
+
+    nodes: list[dict[str, object]] = []
+    node: dict[str, object] = {}
+    subject: object = None
+    predicate: str | None = None
+    for triple in triples:
+        key = curie(triple.predicate.value)
+        if triple.subject != subject or (key != predicate and key in node):
+            subject, node = triple.subject, {"@id": _jsonld_id(triple.subject, curie)}
+            nodes.append(node)
+        predicate = key
+        node.setdefault(key, []).append(_jsonld_value(triple.object, curie))  # type: ignore[union-attr]
+    document = {"@context": dict(prefixes), "@graph": nodes}
+    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _jsonld_id(term: object, curie: Callable[[str], str]) -> str:
+    """A node's @id: a compact IRI, or _:label for a blank node."""
+    if isinstance(term, BlankNode):
+        return f"_:{term.value}"
+    if isinstance(term, NamedNode):
+        return curie(term.value)
+    raise TypeError("JSON-LD cannot carry RDF 1.2 triple terms")
+
+
+def _jsonld_value(term: object, curie: Callable[[str], str]) -> dict[str, str]:
+    """An object as JSON-LD: {"@id"} for a node, {"@value"} with its @language or @type for a literal."""
+    if isinstance(term, Literal):
+        if term.language:
+            return {"@language": term.language, "@value": term.value}
+        datatype = term.datatype.value
+        return {"@value": term.value} if datatype == _XSD_STRING else {"@type": curie(datatype), "@value": term.value}
+    return {"@id": _jsonld_id(term, curie)}
+
+
+def _jsonld_curie(iri: str, prefixes: Mapping[str, str]) -> str:
+    """prefix:name when a prefix of the context covers `iri` (and JSON-LD would expand it back), else the IRI."""
+    compact = compact_iri(iri, prefixes)
+    if compact.startswith("<") or compact.split(":", 1)[1].startswith("//"):
+        return iri
+    return compact
+
+
 def write_triples(triples: Sequence[Triple], fmt: RdfFormat, output: BinaryIO, prefixes: Mapping[str, str]) -> None:
     """Write CONSTRUCT/DESCRIBE triples; dataset formats (N-Quads, TriG) get them in the default graph."""
     items: Sequence[Triple] | list[Quad] = triples

@@ -1,9 +1,10 @@
 """Dereferenceable IRIs: GET /x/y answers for the IRI {base}x/y, as a page or as RDF, whatever host serves it.
 
-A request flows one way: the path becomes an IRI (refused if it cannot be one), the form is
-chosen (suffix, then ?format=, then Accept), a current copy is answered 304, the IRI is
-described (kgserver.linkeddata.describe), and the description is rendered last, with
-Content-Location, Link alternates, Vary, ETag and Last-Modified.
+A request flows one way: the path becomes an IRI (refused if it cannot be one) that the store
+is asked about once, the form is chosen (suffix, then ?format=, then Accept), a current copy is
+answered 304, the IRI is described (kgserver.linkeddata.describe) and, for a page, summarised,
+once each, and the description is rendered last, in one pass, with Content-Location, Link
+alternates, Vary, ETag and Last-Modified.
 
     curl -H 'Accept: text/turtle' http://127.0.0.1:8000/id/naltrexone
     curl http://127.0.0.1:8000/id/naltrexone.jsonld
@@ -23,7 +24,7 @@ from kgserver import representations
 from kgserver.config import Settings
 from kgserver.dataset import LiveDataset
 from kgserver.errors import InputError
-from kgserver.formats import compact_iri
+from kgserver.formats import jsonld_document
 from kgserver.linkeddata import describe
 from kgserver.representations import Form
 from kgserver.web import http
@@ -171,36 +172,7 @@ def _page(store: Store, dataset: LiveDataset, description: describe.Description,
 
 
 def _serialise(triples: list[Triple], fmt: RdfFormat, prefixes: Mapping[str, str]) -> bytes:
-    """The triples in an RDF format; JSON-LD compacted against the published @context, which it embeds."""
+    """The triples in an RDF format; JSON-LD written against the published @context, which it embeds."""
     if fmt is RdfFormat.JSON_LD:
-        return _jsonld(triples, prefixes)
+        return jsonld_document(triples, prefixes)
     return serialize(triples, format=fmt, prefixes=dict(prefixes)) or b""
-
-
-def _jsonld(triples: list[Triple], prefixes: Mapping[str, str]) -> bytes:
-    """Expanded JSON-LD from the engine, with IRIs shortened to the context's prefixes (prefix:name)."""
-    expanded = json.loads(serialize(triples, format=RdfFormat.JSON_LD) or b"[]")
-    document = {"@context": dict(prefixes), "@graph": _compact(expanded, prefixes, None)}
-    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
-
-
-def _compact(value: object, prefixes: Mapping[str, str], key: str | None) -> object:
-    """Shorten property names and @id/@type values; values of literals stay as they are."""
-    if isinstance(value, list):
-        return [_compact(item, prefixes, key) for item in value]
-    if isinstance(value, dict):
-        return {
-            (name if name.startswith("@") else _curie(name, prefixes)): _compact(item, prefixes, name)
-            for name, item in value.items()
-        }
-    if isinstance(value, str) and key in ("@id", "@type"):
-        return _curie(value, prefixes)
-    return value
-
-
-def _curie(iri: str, prefixes: Mapping[str, str]) -> str:
-    """prefix:name when a prefix of the context covers `iri` (and JSON-LD would expand it back), else the IRI."""
-    compact = compact_iri(iri, prefixes)
-    if compact.startswith("<") or compact.split(":", 1)[1].startswith("//"):
-        return iri
-    return compact
