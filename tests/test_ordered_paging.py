@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import re
-import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -114,8 +113,7 @@ def server(data: str, sources_root: Path, store_path: Path) -> Iterator[Server]:
 
 def page(server: Server, sparql: str) -> list[list[str | None]]:
     """The page the server answers, each row as the N-Triples text of its terms (None when unbound)."""
-    reply = fetch(f"{server.sparql}?{urllib.parse.urlencode({'query': sparql})}",
-                  headers={"Accept": "text/tab-separated-values"})
+    reply = fetch(server.sparql, headers={"Accept": "text/tab-separated-values"}, params={"query": sparql})
     assert reply.status == 200, reply.text
     lines = reply.text.split("\n")[1:-1]
     return [[cell or None for cell in line.split("\t")] for line in lines]

@@ -35,9 +35,8 @@ HEAVY_AFTER = "0.2"
 
 
 def ask(server: Server, text: str, client: str, timeout: str | None = None) -> Reply:
-    params = {"query": text, **({"timeout": timeout} if timeout else {})}
-    return fetch(f"{server.sparql}?{urllib.parse.urlencode(params)}",
-                 headers={"Accept": "application/sparql-results+json", "User-Agent": client})
+    headers = {"Accept": "application/sparql-results+json", "User-Agent": client}
+    return fetch(server.sparql, headers=headers, params={"query": text, **({"timeout": timeout} if timeout else {})})
 
 
 def health(server: Server) -> dict:
