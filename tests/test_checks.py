@@ -13,7 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from rdflib import RDFS, Graph, URIRef
+from rdflib import RDFS, BNode, Graph, URIRef
+from rdflib.term import Node
 
 from kgserver import changes, hermit
 from kgserver import store as kgstore
@@ -100,14 +101,14 @@ def comparable(report: ValidationReport, addition: Graph, whole_graph: tuple[Gra
     The store's blank nodes get new labels each time they are read, and a node with two
     labels is shown under either one (rdflib picks), so those are named alike.
     """
-    own = {f"_:{node}" for node in set(addition.subjects()) | set(addition.objects())}
+    own = set(addition.subjects()) | set(addition.objects())
     existing = whole_graph[0]
 
-    def value(text: str | None) -> str | None:
-        return "_:stored" if text is not None and text.startswith("_:") and text not in own else text
+    def value(term: Node | None) -> Node | None:
+        return BNode("stored") if isinstance(term, BNode) and term not in own else term
 
     def label(result: ValidationResult) -> str | None:
-        focus = URIRef(result.focus_node) if result.focus_node and not result.focus_node.startswith("_:") else None
+        focus = result.focus_node if isinstance(result.focus_node, URIRef) else None
         names = {str(o) for g in (existing, addition) for o in g.objects(focus, RDFS.label)} if focus else set()
         return f"one of {sorted(names)}" if len(names) > 1 and result.focus_label in names else result.focus_label
 

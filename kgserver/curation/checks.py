@@ -65,7 +65,7 @@ class Checker:
             consistent, explanation = self.reasoner.check_consistency(scope.data, ontology)
             if not consistent:
                 results.append(inconsistency_result(explanation))
-        return sorted_report(results)
+        return sorted_report(results, report.prefixes)
 
     def warm_up(self, store: kgstore.Store) -> threading.Thread:
         """Prepare shapes and ontology and start HermiT in the background, so the first check is fast.

@@ -27,6 +27,7 @@ from kgserver.curation.checks import Checker
 from kgserver.curation.curators import agent_iri
 from kgserver.dataset import LiveDataset
 from kgserver.errors import KgError
+from kgserver.validation import ValidationReport
 
 
 PROV = Namespace("http://www.w3.org/ns/prov#")
@@ -68,14 +69,14 @@ class Accepted:
 
     iris: SubmissionIris
     version: int
-    report: reports.Report
+    report: ValidationReport
 
 
 @dataclass(frozen=True)
 class Rejected:
     """An addition that breaks the shapes or the ontology; nothing was written."""
 
-    report: reports.Report
+    report: ValidationReport
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def submit(dataset: LiveDataset, checker: Checker, curator: str, addition: Graph
     """Check the addition in the store's context and, if it conforms, commit it with its record."""
     settings = checker.settings
     with dataset.writing() as store:
-        report = reports.resolve(checker.check(store, addition), addition, settings.prefixes)
+        report = checker.check(store, addition)
         if not report.conforms:
             return Rejected(report)
         now = datetime.now(UTC)
@@ -152,7 +153,7 @@ def submission_record(
     curator: str,
     times: tuple[datetime, datetime],
     used: set[URIRef],
-    report: reports.Report,
+    report: ValidationReport,
     version: int,
 ) -> Graph:
     """The record graph of a submission: the PROV activity, its curator, the sources used and the report."""

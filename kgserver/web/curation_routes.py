@@ -26,6 +26,7 @@ from kgserver.curation import payloads, reports, submissions
 from kgserver.curation.checks import Checker
 from kgserver.curation.curators import Curator, CuratorRegistry, registry_path
 from kgserver.dataset import LiveDataset
+from kgserver.validation import ValidationReport
 
 _REALM = "LDN-KG curation"
 
@@ -41,8 +42,7 @@ def curation_blueprint(checker: Checker, dataset: LiveDataset, limits: ServerSet
         """The report on an addition, always 200: nothing is stored, so nothing was refused."""
         form = representations.choose("reports", request.headers.get("Accept")).name
         addition = _addition(settings, limits)
-        report = reports.resolve(checker.check(dataset.store, addition), addition, settings.prefixes)
-        return _report_response(report, form, 200)
+        return _report_response(checker.check(dataset.store, addition), form, 200, settings)
 
     @blueprint.post("/submissions")
     def submit() -> Response:
@@ -53,14 +53,14 @@ def curation_blueprint(checker: Checker, dataset: LiveDataset, limits: ServerSet
         addition = _addition(settings, limits)
         outcome = submissions.submit(dataset, checker, curator.name, addition, received)
         if isinstance(outcome, submissions.Rejected):
-            return _report_response(outcome.report, form, 422)
+            return _report_response(outcome.report, form, 422, settings)
         iris = outcome.iris
         response = jsonify(
             submission=iris.activity,
             graph=iris.graph,
             record=iris.record,
             version=outcome.version,
-            warnings=outcome.report.warnings(),
+            warnings=reports.warnings(outcome.report),
         )
         response.status_code = 201
         response.headers["Location"] = "/" + iris.activity.removeprefix(settings.base)
@@ -101,13 +101,14 @@ def _addition(settings: Settings, limits: ServerSettings) -> Graph:
     return payloads.parse_payload(body, fmt, settings.base)
 
 
-def _report_response(report: reports.Report, form: str, status: int) -> Response:
-    """The report in the negotiated form, with the status the route decided."""
+def _report_response(report: ValidationReport, form: str, status: int, settings: Settings) -> Response:
+    """The report in the negotiated form, with the status the route decided; the page names terms with the project's prefixes."""
     if form == "turtle":
         body = reports.to_graph(report).serialize(format="turtle", encoding="utf-8")
         response = Response(body, mimetype="text/turtle")
     elif form == "html":
-        response = Response(render_template("validation_report.html", report=report, status=status), mimetype="text/html")
+        page = render_template("validation_report.html", page=reports.page(report, settings.prefixes), status=status)
+        response = Response(page, mimetype="text/html")
     else:
         response = Response(reports.to_json(report) + "\n", mimetype="application/json")
     response.status_code = status
