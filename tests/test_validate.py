@@ -14,11 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from rdflib import SH, BNode, Graph, Namespace, URIRef
 from serving import Reply, fetch
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 INVALID = sorted((FIXTURES / "invalid").glob("*.ttl"))
 VALID = FIXTURES / "valid"
+BASE = "https://w3id.org/ldn-kg/"
+LDN = Namespace(f"{BASE}ontology#")
 MEDIA_TYPES = {".ttl": "text/turtle", ".nt": "application/n-triples", ".jsonld": "application/ld+json",
                ".rdf": "application/rdf+xml"}
 
@@ -73,6 +76,27 @@ def test_a_missing_identifier_is_a_warning_not_a_refusal(app_base: str) -> None:
     warnings = [r for r in report["results"] if r["severity"] == "Warning"]
     assert any("No external identifier" in r["message"] for r in warnings)
     assert any(r["focusNode"].endswith("test-condition-without-identifier") for r in warnings)
+
+
+def test_a_sequence_path_comes_out_of_the_shacl_report_as_a_path_not_text(app_base: str) -> None:
+    """The source shape's `sh:path ( ldn:hasReading ldn:assignsType )` is reported as that RDF list,
+    in the result and in the property shape restated under shp:SourceShape; JSON writes it with full IRIs."""
+    fixture = FIXTURES / "invalid" / "37-level-from-a-source-without-a-reading.ttl"
+    headers = {"Content-Type": "text/turtle", "Accept": "text/turtle"}
+    reply = fetch(f"{app_base}/validate", "POST", headers, body=fixture.read_bytes())
+    assert reply.status == 200 and reply.content_type == "text/turtle", reply.text
+    report = Graph().parse(data=reply.text, format="turtle")
+    [result] = report.subjects(SH.focusNode, URIRef(f"{BASE}id/source/unread-protocol"))
+    path = report.value(result, SH.resultPath)
+    assert isinstance(path, BNode)
+    assert list(report.items(path)) == [LDN.hasReading, LDN.assignsType]
+    shape = report.value(result, SH.sourceShape)
+    assert report.value(predicate=SH.property, object=shape) == URIRef(f"{BASE}shapes#SourceShape")
+    assert list(report.items(report.value(shape, SH.path))) == [LDN.hasReading, LDN.assignsType]
+
+    [as_json] = [r for r in check(app_base, fixture).json()["results"] if r["focusNode"].endswith("/unread-protocol")]
+    assert as_json["path"] == f"<{LDN.hasReading}>/<{LDN.assignsType}>"
+    assert as_json["sourceShape"] == f"{BASE}shapes#SourceShape / <{LDN.hasReading}>/<{LDN.assignsType}>"
 
 
 # --- kgserver validate, in a terminal ------------------------------------------------------
