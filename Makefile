@@ -34,6 +34,8 @@ serve: install java jemalloc
 	$(VENV)/bin/kgserver build --store $(STORE)
 	$(VENV)/bin/kgserver serve --store $(STORE) --host $(HOST) --port $(PORT)
 
+# Two pytest-xdist workers, a test module each at a time (its servers and fixtures stay in one
+# worker): most slow tests wait on servers, time limits and the JVM, so two halve the wall time.
 test: install-test java chromium jemalloc
 	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile
