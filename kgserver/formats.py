@@ -194,10 +194,10 @@ def _write_json(variables: Sequence[str], rows: Iterable[Sequence[Term | None]],
                                     if term is not None) + "}")
         count += 1
         if len(batch) == _JSON_BATCH_ROWS:
-            output.write(((b"," if count > len(batch) else b"") + ",".join(batch).encode()))
+            output.write((b"," if count > len(batch) else b"") + ",".join(batch).encode())
             batch.clear()
     if batch:
-        output.write(((b"," if count > len(batch) else b"") + ",".join(batch).encode()))
+        output.write((b"," if count > len(batch) else b"") + ",".join(batch).encode())
     output.write(b"]}}")
     return count
 

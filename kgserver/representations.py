@@ -20,7 +20,7 @@ Offering a form somewhere is one edit of its row: `offered` names the sets it be
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from pyoxigraph import QueryResultsFormat, RdfFormat
 from werkzeug.datastructures import MIMEAccept
@@ -100,7 +100,7 @@ FORMS: tuple[Form, ...] = (
 BY_NAME: dict[str, Form] = {form.name: form for form in FORMS}
 
 
-@lru_cache(maxsize=None)
+@cache
 def offered(name: str) -> tuple[Form, ...]:
     """The forms of one set, the one sent to a client without preference first."""
     if name not in SETS:

@@ -22,7 +22,12 @@ from kgserver.config import Settings
 from kgserver.curation.checks import Checker
 from kgserver.errors import KgError
 from kgserver.parsing import parse_file
-from kgserver.validation import ValidationReport, ValidationResult, prepare_shapes, validate_additions
+from kgserver.validation import (
+    ValidationReport,
+    ValidationResult,
+    prepare_shapes,
+    validate_additions,
+)
 
 pytestmark = pytest.mark.slow  # compares each scoped check with a whole-graph validation and the full reasoner
 

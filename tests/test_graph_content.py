@@ -61,7 +61,7 @@ def test_the_article_body_in_the_graph_is_the_articles_text(data: Graph) -> None
 def test_every_sentence_of_the_article_body_is_covered_by_a_claim(data: Graph) -> None:
     text = ARTICLE.read_text(encoding="utf-8")
     body = text[text.index("Low-dose naltrexone (LDN) is"):text.index("References[edit]")]
-    body = re.sub(r"^.*\[edit\]\s*$", "", body, flags=re.M)  # section headings
+    body = re.sub(r"^.*\[edit\]\s*$", "", body, flags=re.MULTILINE)  # section headings
     body = re.sub(r"\[(\d+|citation needed)\]", "", body)
     texts = sorted((squash(str(o)).rstrip(".") for o in data.objects(None, LDN.articleText)), key=len, reverse=True)
     uncovered = []

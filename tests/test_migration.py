@@ -21,7 +21,7 @@ META = f"{BASE}graph/meta"
 def without_the_claim_year_rule(shapes: Path) -> None:
     """The shapes as they were before a sourced claim needed a year."""
     text = shapes.read_text(encoding="utf-8")
-    rule = re.compile(r"    \[\n        a sh:SPARQLConstraint ; sh:severity sh:Violation ;\n        sh:message \"The claim cites [^\n]*has no year.*?\"\"\" \] ,\n", re.S)
+    rule = re.compile(r"    \[\n        a sh:SPARQLConstraint ; sh:severity sh:Violation ;\n        sh:message \"The claim cites [^\n]*has no year.*?\"\"\" \] ,\n", re.DOTALL)
     older, count = rule.subn("", text)
     assert count == 1
     shapes.write_text(older, encoding="utf-8")

@@ -22,9 +22,9 @@ from __future__ import annotations
 import http.client
 import json
 import urllib.parse
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 import pytest
 

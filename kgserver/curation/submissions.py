@@ -29,7 +29,6 @@ from kgserver.dataset import LiveDataset
 from kgserver.errors import KgError
 from kgserver.validation import ValidationReport
 
-
 PROV = Namespace("http://www.w3.org/ns/prov#")
 CITO = Namespace("http://purl.org/spar/cito/")
 ID_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{8}")

@@ -23,7 +23,13 @@ from typing import Any, Protocol
 from kgserver.config import ServerSettings
 from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.sparql.pool import PoolStatus, Worker, WorkerPool, malloc_library
-from kgserver.sparql.scheduling import LONGER_SECONDS, Limits, Scheduler, Ticket, longer_nice
+from kgserver.sparql.scheduling import (
+    LONGER_SECONDS,
+    Limits,
+    Scheduler,
+    Ticket,
+    longer_nice,
+)
 from kgserver.sparql.worker import Head, Job
 
 __all__ = ["ENGINE_CRASHED", "Execution", "GateObserver", "Head", "Job", "QueryGate", "QueryTimeoutError"]

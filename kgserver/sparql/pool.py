@@ -31,8 +31,8 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from multiprocessing import forkserver
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from flask import Request
 
 from kgserver.config import ServerSettings
-from kgserver.errors import InputError, PayloadTooLargeError, UnsupportedMediaTypeError, UpdateRefusedError
+from kgserver.errors import (
+    InputError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    UpdateRefusedError,
+)
 
 QUERY_MEDIA_TYPE = "application/sparql-query"
 UPDATE_MEDIA_TYPE = "application/sparql-update"
