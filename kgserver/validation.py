@@ -17,6 +17,7 @@ import pyshacl
 from pyshacl.graph_abstraction import DataGraph
 from pyshacl.shapes_graph import ShapesGraph
 from rdflib import RDF, RDFS, SH, BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
 from rdflib.namespace import SKOS, NamespaceManager
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.sparql import Query
@@ -392,12 +393,11 @@ def add_path(graph: Graph, path: ShaclPath) -> Node:
 
 
 def _add_list(graph: Graph, items: list[Node]) -> Node:
-    head: Node = RDF.nil
-    for item in reversed(items):
-        cell = BNode()
-        graph.add((cell, RDF.first, item))
-        graph.add((cell, RDF.rest, head))
-        head = cell
+    """`items` as an RDF list in `graph` (rdflib's Collection writes it); its head, rdf:nil when empty."""
+    if not items:
+        return RDF.nil
+    head = BNode()
+    Collection(graph, head, items)
     return head
 
 
