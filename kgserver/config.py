@@ -191,7 +191,7 @@ class ServerSettings:
                                              "separate them by commas or spaces)", flag="--service-allow",
                                              default_text="none")
     query_workers: int = setting(2, "query processes always running", flag="--query-workers", minimum=1, maximum=64)
-    max_query_workers: int = setting(4, "the most query processes for light queries (heavy ones' come on top); the "
+    max_query_workers: int = setting(6, "the most query processes for light queries (heavy ones' come on top); the "
                                      "pool grows to it when queries wait", flag="--max-query-workers", minimum=1,
                                      maximum=64)
     query_idle: float = setting(300.0, "seconds a query process beyond the always-running ones may stay idle before "
@@ -205,8 +205,8 @@ class ServerSettings:
                                     minimum=1)
     heavy_budget: float = setting(60.0, "seconds of heavy query time a client may spend per minute",
                                   flag="--heavy-budget", minimum=0.001)
-    heavy_nice: int = setting(19, "the nice value of a heavy query's process (0 keeps every priority, the longer "
-                              "queries' too)", minimum=0, maximum=19)
+    heavy_nice: int = setting(19, "the nice value of a heavy query's process (0 keeps every priority)",
+                              minimum=0, maximum=19)
     query_malloc: str = setting("jemalloc", "the malloc query processes run with: the system's jemalloc where it has "
                                 "one (`make` installs Debian's `libjemalloc2`), a library's path, or `none` for the "
                                 "C library's")

@@ -126,6 +126,26 @@ def test_heavy_queries_get_processes_beside_those_light_queries_may_use(serve):
         wait_for(lambda: health(server)["processes"] <= 2)  # back within the maximum once they end
 
 
+def _counted_pairs(limit: int) -> str:
+    """Pairs of triples, the first `limit` of them counted: one shape, seconds or a moment by its constant."""
+    return f"SELECT (COUNT(*) AS ?n) WHERE {{ {{ SELECT ?a WHERE {{ ?a ?b ?c . ?d ?e ?f }} LIMIT {limit} }} }}"
+
+
+def test_a_query_of_a_shape_that_turned_heavy_is_heavy_from_its_start_until_one_runs_light(serve):
+    """The next query of a heavy shape takes no light query's place; one that proves quick clears the presumption."""
+    with serve("--heavy-after", HEAVY_AFTER, "--query-timeout", "60") as server:
+        heavy = r'kgserver_sparql_queries_total\{weight="heavy"\}'
+        light = r'kgserver_sparql_queries_total\{weight="light"\}'
+        assert ask(server, _counted_pairs(4_000_000), "researcher").status == 200  # turned heavy by its CPU
+        assert metric(server, heavy) == 1
+        before = metric(server, light)
+        quick = ask(server, _counted_pairs(1), "researcher")
+        assert quick.status == 200 and quick.json()["results"]["bindings"][0]["n"]["value"] == "1"
+        assert metric(server, heavy) == 2 and metric(server, light) == before  # heavy from its start, for its shape
+        assert ask(server, _counted_pairs(1) + " # again, not from the response cache", "researcher").status == 200
+        assert metric(server, heavy) == 2 and metric(server, light) == before + 1  # it ran light: presumed no more
+
+
 # --- per-client limits ----------------------------------------------------------------------------
 
 
@@ -230,27 +250,6 @@ def test_a_heavy_query_yields_the_cpu_and_its_process_gets_its_priority_back(ser
         assert all(_nice(pid) == 0 for pid in _query_processes(server))
 
 
-def _priority_can_be_raised() -> bool:
-    """Whether this machine lets a process raise a lowered priority back (root, CAP_SYS_NICE or RLIMIT_NICE 20)."""
-    import resource
-
-    return os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_NICE)[0] >= 20
-
-
-def test_a_query_of_a_shape_known_to_take_longer_yields_the_cpu_to_lookups(serve):
-    with serve("--heavy-after", "30", "--max-query-workers", "2", "--query-timeout", "60") as server:
-        assert ask(server, SECONDS_LONG, "researcher").status == 200  # its shape is now known to take seconds
-        expected = health(server)["limits"]["longer_query_nice"]
-        assert expected == (5 if _priority_can_be_raised() else 0)
-        thread, outcome = in_background(ask, server, SECONDS_LONG + " # the same shape again", "researcher")
-        busiest = _busiest(_query_processes(server))
-        assert _nice(busiest) == expected and health(server)["heavy"] == 0  # lower priority, still light
-        thread.join(60)
-        assert outcome["reply"].status == 200
-        assert busiest in _query_processes(server)  # the same process, reused at its normal priority
-        assert all(_nice(pid) == 0 for pid in _query_processes(server))
-
-
 @pytest.mark.skipif(not ctypes.util.find_library("jemalloc"), reason="this system has no jemalloc (make installs it)")
 def test_query_processes_run_with_jemalloc_where_the_system_has_it(serve):
     with serve() as server:
@@ -284,8 +283,7 @@ def test_the_limits_are_advertised(serve):
         assert limits == {
             "min_processes": 2, "max_processes": 5, "query_timeout_seconds": 10.0, "queue_wait_seconds": 2.0,
             "heavy_after_seconds": 0.75, "max_heavy_queries": 4, "heavy_queries_per_client": 3,
-            "heavy_seconds_per_client_per_minute": 90.0, "longer_query_seconds": 0.02,
-            "longer_query_nice": 5 if _priority_can_be_raised() else 0,
+            "heavy_seconds_per_client_per_minute": 90.0,
             "query_malloc": "libjemalloc.so.2" if ctypes.util.find_library("jemalloc") else "libc",
         }
         description = fetch(server.sparql, headers={"Accept": "application/n-triples"}).text
@@ -364,20 +362,28 @@ def test_a_shape_that_turned_heavy_is_presumed_heavy_until_it_runs_light():
     assert not plan.predicted_heavy("SELECT * { ?s $ ?o }")
 
 
-def test_a_shape_starts_at_the_priority_its_last_runs_earned():
-    plan, clock = scheduler()
-    longer = "SELECT ?s (COUNT(*) AS ?n) { ?s $ ?o } GROUP BY ?s"
-    assert plan.starting_nice(longer, 19, True) == 0  # never seen: presumed short
-    run = Ticket("c", longer, clock.now, clock.now + 5)
-    clock.now += 0.2
-    plan.finish(run)
-    assert plan.starting_nice(longer, 19, True) == 5
-    assert plan.starting_nice(longer, 19, False) == 0  # priority could not be raised back afterwards
-    assert plan.starting_nice(longer, 0, True) == 0  # --heavy-nice 0 keeps every priority
-    heavy = Ticket("c", longer, clock.now, clock.now + 5)
-    plan.promote(heavy)
-    plan.finish(heavy)
-    assert plan.starting_nice(longer, 19, False) == 19
+def test_a_shape_that_turned_heavy_is_counted_heavy_from_its_next_start_where_the_limits_allow():
+    plan, clock = scheduler(max_query_workers=2, heavy_per_client=1)  # share: 1
+    shape = "SELECT * { ?s $ ?o }"
+    first = Ticket("a", shape, clock.now, clock.now + 5)
+    assert not plan.promote_predicted(first)  # never seen: light until it has used its CPU
+    plan.promote(first)
+    assert plan.predicted_heavy(shape)
+    again = Ticket("b", shape, clock.now, clock.now + 5)
+    assert not plan.promote_predicted(again) and not again.heavy  # the share is full: light, not refused
+    plan.finish(first)
+    assert plan.promote_predicted(again) and again.heavy and plan.heavy_running == 1
+    crowded = Ticket("b", shape, clock.now, clock.now + 5)
+    assert not plan.promote_predicted(crowded) and not crowded.finished  # a limit is reached: light, not refused
+    clock.now += 2
+    again.cpu_used = 1.5  # it did use its CPU: the shape stays presumed heavy
+    plan.finish(again)
+    assert plan.predicted_heavy(shape)
+    quick = Ticket("b", shape, clock.now, clock.now + 5)
+    assert plan.promote_predicted(quick)
+    quick.cpu_used = 0.01  # presumed heavy, yet it ran light: the presumption goes
+    plan.finish(quick)
+    assert not plan.predicted_heavy(shape) and plan.heavy_running == 0
 
 
 def test_the_query_shape_ignores_constants_and_comments():

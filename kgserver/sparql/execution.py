@@ -23,13 +23,7 @@ from typing import Any, Protocol
 from kgserver.config import ServerSettings
 from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.sparql.pool import PoolStatus, Worker, WorkerPool, malloc_library
-from kgserver.sparql.scheduling import (
-    LONGER_SECONDS,
-    Limits,
-    Scheduler,
-    Ticket,
-    longer_nice,
-)
+from kgserver.sparql.scheduling import Limits, Scheduler, Ticket
 from kgserver.sparql.worker import Head, Job
 
 __all__ = ["ENGINE_CRASHED", "Execution", "GateObserver", "Head", "Job", "QueryGate", "QueryTimeoutError"]
@@ -147,8 +141,6 @@ class QueryGate:
                 "max_heavy_queries": limits.effective_heavy_share,
                 "heavy_queries_per_client": limits.heavy_per_client,
                 "heavy_seconds_per_client_per_minute": limits.heavy_budget,
-                "longer_query_seconds": LONGER_SECONDS,
-                "longer_query_nice": longer_nice(limits.heavy_nice, self._pool.restores_priority),
                 "query_malloc": self._pool.malloc_in_use,
             },
         }
@@ -163,10 +155,13 @@ class QueryGate:
             self._observer.refused("busy")
             raise UnavailableError("server busy: every query process is occupied; retry shortly", retry_after=1)
         started = time.monotonic()
-        ticket = Ticket(client, shape, started, deadline, check_heavy=started + self._limits.heavy_after)
-        nice = self.scheduler.starting_nice(shape, self._limits.heavy_nice, self._pool.restores_priority)
-        if nice:  # a shape known to take long yields the CPU to shorter queries from the start
-            self._pool.lower_priority(worker, nice)
+        ticket = Ticket(
+            client, shape, started, deadline, check_heavy=started + self._limits.heavy_after, cpu_start=worker.cpu
+        )
+        if self.scheduler.promote_predicted(ticket):  # a shape that turned heavy: heavy from its start
+            self._pool.hold_heavy(worker, self._limits.heavy_nice)
+        elif self.scheduler.predicted_heavy(shape):  # a limit is reached: light for now, yet at low priority
+            self._pool.lower_priority(worker, self._limits.heavy_nice)
         try:
             worker.conn.send(job)
             message = self.receive(worker, ticket, timeout)
@@ -224,6 +219,7 @@ class QueryGate:
 
     def release(self, worker: Worker, ticket: Ticket) -> None:
         """Give a process that finished its job back to the pool."""
+        ticket.cpu_used = worker.cpu - ticket.cpu_start
         self._finish(ticket)
         self._pool.release(worker)
 

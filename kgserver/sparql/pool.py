@@ -11,8 +11,7 @@ the next process freed. A process beyond the minimum that has
 been idle for `idle_seconds` is stopped. A process may be given a lower CPU priority while it
 runs a long query (`lower_priority`); it gets its normal priority back when it is released,
 or is replaced if the operating system does not allow that (raising a priority needs
-privilege where RLIMIT_NICE is 0). Whether it allows that is tried once, on the first process
-(`restores_priority`), so callers lower the priority of shorter queries only where it is cheap.
+privilege where RLIMIT_NICE is 0).
 
 Query processes may run with another malloc than the C library's: the forkserver they are
 forked from is started with it in LD_PRELOAD (`malloc`). With jemalloc, Oxigraph's joins spend
@@ -119,7 +118,6 @@ class WorkerPool:
             self._idle.append(self._wait_ready(worker))
         self._live = len(self._idle)
         self.malloc_in_use = _mapped_malloc(self._idle[-1].pid, malloc) if self._idle and malloc else "libc"
-        self.restores_priority = self._can_restore_priority()
         threading.Thread(target=self._reap, daemon=True, name="kgserver-query-reaper").start()
 
     # ---------------------------------------------------------------------------- lending
@@ -303,20 +301,6 @@ class WorkerPool:
                     self._live -= 1
             for worker in victims:
                 self._kill(worker)
-
-    def _can_restore_priority(self) -> bool:
-        """Whether a lowered priority can be raised back (root, CAP_SYS_NICE, or RLIMIT_NICE of 20), tried on an idle process."""
-        if not self._idle:
-            return False
-        worker = self._idle[-1]
-        if not self._set_priority(worker, 1):
-            return False
-        if self._set_priority(worker, 0):
-            return True
-        self._idle.remove(worker)  # it keeps nice 1: replace it
-        self._kill(worker)
-        self._idle.append(self._wait_ready(self._start()))
-        return False
 
     @staticmethod
     def _set_priority(worker: Worker, nice: int) -> bool:

@@ -13,12 +13,14 @@ never refused for a budget.
 A client is its address and User-Agent, as the Wikidata Query Service keys it, or its token
 when it sends an Authorization header. Shapes (lexer.shape: the text without its constants)
 of queries that turned heavy are remembered, so the next query of that shape starts at low
-CPU priority at once; the scheduler never refuses a query for its shape, only for what it did.
+CPU priority at once, counted heavy from its start where the limits allow (its process then
+leaves the light queries' places to them, instead of holding one at low priority until it has
+used `heavy_after` seconds of CPU); the scheduler never refuses a query for its shape, only for
+what it did.
 The time each shape's light runs take is remembered too: when every query process is busy,
-the waiting queries are served in the order of their arrival plus that expected time (pool.py),
-and where the pool can raise a lowered priority back, a shape expected to take `LONGER_SECONDS`
-or more runs at nice `LONGER_NICE`, so on a busy machine lookups get the CPU before
-aggregations (processor sharing favours short jobs only when they are not outnumbered).
+the waiting queries are served in the order of their arrival plus that expected time (pool.py).
+Light queries all run at the same priority: a light aggregation made to yield to lookups
+(tried at nice 5) was what set the light queries' p99 under load.
 """
 
 from __future__ import annotations
@@ -38,8 +40,6 @@ _WINDOW_SECONDS = 60.0
 _SHAPES_REMEMBERED = 1024
 _UNKNOWN_SECONDS = 0.01  # what a query of a shape never seen is expected to take
 _SMOOTHING = 0.3  # weight of the newest run in a shape's expected time
-LONGER_SECONDS = 0.02  # a shape expected to take this long or longer yields the CPU to shorter ones
-LONGER_NICE = 5  # the nice value it takes: a nice-0 process gets about three times its CPU share
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,6 @@ class Limits:
         return cls(
             settings.heavy_after, settings.effective_heavy_share, settings.heavy_per_client, settings.heavy_budget
         )
-
-
-def longer_nice(heavy_nice: int, cheap_to_restore: bool) -> int:
-    """The nice value of a shape expected to take `LONGER_SECONDS` or more: 0 where raising it back is not cheap."""
-    return min(LONGER_NICE, heavy_nice) if cheap_to_restore else 0
 
 
 def client_key(remote_addr: str | None, user_agent: str | None, authorization: str | None) -> str:
@@ -81,6 +76,9 @@ class Ticket:
     heavy: bool = False
     finished: bool = False
     check_heavy: float = 0.0  # when the gate next looks at whether the query has turned heavy
+    cpu_start: float = 0.0  # CPU seconds its process had used when it began
+    presumed: bool = False  # counted heavy from its start for its shape, not for the CPU it used
+    cpu_used: float | None = None  # CPU seconds its process spent on it, known when it ends normally
 
 
 @dataclass
@@ -113,13 +111,20 @@ class Scheduler:
         with self._lock:
             return bool(shape) and shape in self._shapes
 
-    def starting_nice(self, shape: str, heavy_nice: int, cheap_to_restore: bool) -> int:
-        """The nice value a query of this shape starts at: a heavy shape's, a longer one's, or 0."""
-        if self.predicted_heavy(shape):
-            return heavy_nice
-        if self.expected_seconds(shape) >= LONGER_SECONDS:
-            return longer_nice(heavy_nice, cheap_to_restore)
-        return 0
+    def promote_predicted(self, ticket: Ticket) -> bool:
+        """Count a query of a shape presumed heavy as heavy from its start, if every limit allows it now.
+
+        Where a limit is reached it stays light (never refused for its shape) and is judged by
+        the CPU it then uses, as any other query is.
+        """
+        if not self.predicted_heavy(ticket.shape):
+            return False
+        try:
+            self.promote(ticket, refusable=True, charge_refusal=False)
+        except (TooManyRequestsError, UnavailableError):
+            return False
+        ticket.presumed = True
+        return True
 
     def expected_seconds(self, shape: str) -> float:
         """How long a query of this shape is expected to hold its process: what orders the queries that wait."""
@@ -128,10 +133,12 @@ class Scheduler:
                 return self.limits.heavy_after
             return self._costs.get(shape, _UNKNOWN_SECONDS)
 
-    def promote(self, ticket: Ticket, refusable: bool = True) -> None:
+    def promote(self, ticket: Ticket, refusable: bool = True, charge_refusal: bool = True) -> None:
         """Count a query that has run `heavy_after` seconds as heavy, or refuse it (when `refusable`) past a limit.
 
         A query whose answer has started to stream cannot be refused any more; it is counted.
+        A refusal ends the query and charges the time it ran, unless `charge_refusal` is false
+        (a query only presumed heavy, which goes on light).
         """
         with self._lock:
             now = self._clock()
@@ -141,8 +148,9 @@ class Scheduler:
                 try:
                     self._admit(client, ticket, now)
                 except (TooManyRequestsError, UnavailableError):
-                    ticket.finished = True  # stopped now: the time it ran is charged, as for any heavy query
-                    client.balance -= now - ticket.started
+                    if charge_refusal:
+                        ticket.finished = True  # stopped now: the time it ran is charged, as for any heavy query
+                        client.balance -= now - ticket.started
                     raise
             client.running.append(ticket)
             self._heavy.append(ticket)
@@ -166,6 +174,8 @@ class Scheduler:
                 self._shapes.pop(ticket.shape, None)  # this shape ran light: no longer presumed heavy
                 self._learn(ticket.shape, now - ticket.started)
                 return
+            if ticket.presumed and ticket.cpu_used is not None and ticket.cpu_used < self.limits.heavy_after:
+                self._shapes.pop(ticket.shape, None)  # presumed heavy, yet it ran light: no longer presumed
             self._heavy.remove(ticket)
             client = self._client(ticket.client, now)
             client.running.remove(ticket)
