@@ -191,7 +191,7 @@ class ServerSettings:
                                              "separate them by commas or spaces)", flag="--service-allow",
                                              default_text="none")
     query_workers: int = setting(2, "query processes always running", flag="--query-workers", minimum=1, maximum=64)
-    max_query_workers: int = setting(6, "the most query processes for light queries (heavy ones' come on top); the "
+    max_query_workers: int = setting(4, "the most query processes for light queries (heavy ones' come on top); the "
                                      "pool grows to it when queries wait", flag="--max-query-workers", minimum=1,
                                      maximum=64)
     query_idle: float = setting(300.0, "seconds a query process beyond the always-running ones may stay idle before "
