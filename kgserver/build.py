@@ -75,7 +75,7 @@ def build(settings: Settings, store_dir: Path, progress: Progress = quiet) -> Bu
     curators = curators_iri(settings)
     written_by_curators = (settings.ontology_graph, settings.data_graph, settings.shapes_graph, settings.examples_graph)
 
-    def fill(store: kgstore.Store) -> tuple[changes.DatasetState, dict[str, int]]:
+    def fill(store: kgstore.GraphStore) -> tuple[changes.DatasetState, dict[str, int]]:
         attributed = {iri: curators for iri in written_by_curators}
         state = changes.commit(store, settings, graphs, previous=previous, attributed=attributed)
         return state, kgstore.graph_sizes(store, settings.named_graphs)
@@ -91,7 +91,7 @@ def curators_iri(settings: Settings) -> str:
     return f"{settings.base}id/ldn-kg-curators"
 
 
-def _history(store: kgstore.Store, settings: Settings) -> tuple[changes.DatasetState, dict[str, Graph]]:
+def _history(store: kgstore.GraphStore, settings: Settings) -> tuple[changes.DatasetState, dict[str, Graph]]:
     """The state of the store a build replaces, and the graphs it holds that no build makes.
 
     Those graphs came in through the curation gate after the last build; a rebuild from

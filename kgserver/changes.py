@@ -20,11 +20,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pyoxigraph import Literal, NamedNode, RdfFormat, Store
+from pyoxigraph import Literal, NamedNode, RdfFormat
 from rdflib import BNode, Graph
 from rdflib.compare import to_canonical_graph
 
 from kgserver.config import Settings
+from kgserver.store import GraphStore
 
 _DCTERMS = "http://purl.org/dc/terms/"
 _XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -92,7 +93,7 @@ def _terms(settings: Settings) -> dict[str, NamedNode]:
     }
 
 
-def read_state(store: Store, settings: Settings) -> DatasetState:
+def read_state(store: GraphStore, settings: Settings) -> DatasetState:
     """The state recorded in the store's meta graph; an empty state for a store without records."""
     terms, meta = _terms(settings), NamedNode(settings.meta_graph)
 
@@ -135,7 +136,7 @@ def content_hash(graph: Graph) -> str:
 
 
 def commit(
-    store: Store,
+    store: GraphStore,
     settings: Settings,
     replace: Mapping[str, Graph],
     delete: Iterable[str] = (),
@@ -246,7 +247,7 @@ def _parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
-def record_loaded(store: Store, settings: Settings, graphs: Iterable[str], now: datetime | None = None) -> DatasetState:
+def record_loaded(store: GraphStore, settings: Settings, graphs: Iterable[str], now: datetime | None = None) -> DatasetState:
     """Record graphs loaded into a fresh store by other means (a bulk load) as version 1.
 
     For stores too big to pass through rdflib, such as the benchmarks' generated graphs:

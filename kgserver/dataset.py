@@ -1,7 +1,7 @@
 """The live dataset: the store as one process serves and changes it, its state (version, graphs), and its one writer.
 
 Exactly one process may open the store for writing (RocksDB locks it); the server's
-process is that one. Its threads share one Store: pyoxigraph reads are
+process is that one. Its threads share one store: pyoxigraph reads are
 thread-safe and each sees a consistent snapshot. Writes are serialised by `writing()`, so
 validation and commit of one submission see no other commit in between; the query
 worker processes read through read-only handles that they reopen when the version moves.
@@ -44,13 +44,13 @@ class LiveDataset:
         self.path = store_path
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._store: kgstore.Store | None = None
+        self._store: kgstore.GraphStore | None = None
         self._writable = False
         self._broken = False
         self._state = kgstore.read_existing(store_path, lambda store: changes.read_state(store, settings), changes.DatasetState())
 
     @property
-    def store(self) -> kgstore.Store:
+    def store(self) -> kgstore.GraphStore:
         """The store, opened on first use in this process: for writing if possible, else read-only."""
         with self._open_lock:
             if self._store is None:
@@ -88,7 +88,7 @@ class LiveDataset:
         return {**sizes, self.settings.meta_graph: self._state.meta_triples}
 
     @contextmanager
-    def writing(self) -> Iterator[kgstore.Store]:
+    def writing(self) -> Iterator[kgstore.GraphStore]:
         """Hold the one write lock of this process: check and commit with no other commit in between.
 
         A store that could not be written before (opened read-only, or a commit failed, as on a
@@ -132,10 +132,10 @@ class LiveDataset:
         return state
 
 
-def _open(path: Path) -> tuple[kgstore.Store, bool]:
+def _open(path: Path) -> tuple[kgstore.GraphStore, bool]:
     """The store for writing, or read-only (with a log line saying why) when it cannot be written."""
     try:
-        return kgstore.Store(str(path)), True
+        return kgstore.open_writable(path), True
     except OSError as error:
         log.warning("%s: serving read-only, commits are refused (%s)", path, error)
     return kgstore.open_read_only(path), False

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pyoxigraph import QueryBoolean, QuerySolutions
 from serving import in_process, serving
 
 from kgserver import store as kgstore
@@ -107,9 +108,9 @@ def run_query() -> RunQuery:
     def run(store_path: Path, sparql: str) -> list[dict[str, str]]:
         store = kgstore.open_read_only(store_path)
         result = kgstore.query(store, sparql, prefixes)
-        if isinstance(result, kgstore.QueryBoolean):
+        if isinstance(result, QueryBoolean):
             return [{"result": "true" if result else "false"}]
-        if not isinstance(result, kgstore.QuerySolutions):
+        if not isinstance(result, QuerySolutions):
             raise TypeError("run_query answers SELECT and ASK queries")
         names = [variable.value for variable in result.variables]
         return [

@@ -65,7 +65,7 @@ def settings(sources_root: Path) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def store(built_store: Path) -> Iterator[kgstore.Store]:
+def store(built_store: Path) -> Iterator[kgstore.GraphStore]:
     """The built store, opened read-only as a checker only reads it."""
     opened = kgstore.open_read_only(built_store)
     yield opened
@@ -81,7 +81,7 @@ def checker(settings: Settings) -> Iterator[Checker]:
 
 
 @pytest.fixture(scope="module")
-def whole_graph(store: kgstore.Store, settings: Settings) -> tuple[Graph, Graph, Graph]:
+def whole_graph(store: kgstore.GraphStore, settings: Settings) -> tuple[Graph, Graph, Graph]:
     """Everything a full validation reads: the existing data, the shapes and the ontology."""
     state = changes.read_state(store, settings)
     schema = {settings.ontology_graph, settings.shapes_graph, settings.meta_graph}
@@ -226,7 +226,7 @@ def reasoner() -> Iterator[hermit.WarmReasoner]:
 
 
 @pytest.fixture(scope="module")
-def ontology(store: kgstore.Store, settings: Settings) -> hermit.OntologyDocument:
+def ontology(store: kgstore.GraphStore, settings: Settings) -> hermit.OntologyDocument:
     return hermit.ontology_document(kgstore.read_graph(store, settings.ontology_graph))
 
 

@@ -1,7 +1,7 @@
 """A newcomer can trust the package layout: lower layers never import upper ones, and packages form no cycle.
 
-The layers, lowest first: the core (kgserver/*.py: settings, store, dataset, validation,
-reasoning, formats...), then the packages that use it and know nothing of HTTP frameworks
+The layers, lowest first: the core (kgserver/*.py and kgserver/store/: settings, the store,
+dataset, validation, reasoning, formats...), then the packages that use it and know nothing of HTTP frameworks
 (sparql/, curation/, linkeddata/, pages/), then web/ (Flask) and the command line on top.
 Read from the source with `ast`, so the test needs no server.
 """
@@ -38,7 +38,7 @@ def _layer(module: str) -> str:
     """The layer of kgserver.X (core, or cli for the command) or of kgserver.PACKAGE.X."""
     parts = module.split(".")
     if len(parts) > 2:
-        return parts[1]
+        return "core" if parts[1] == "store" else parts[1]
     return "cli" if parts[-1] in ("cli", "__main__") else "core"
 
 
@@ -87,6 +87,24 @@ def test_the_packages_import_each_other_without_a_cycle():
         return any(step == goal or (step not in seen and reaches(step, goal, seen | {step})) for step in graph[start])
 
     assert [layer for layer in LAYERS if reaches(layer, layer)] == []
+
+
+def test_only_the_store_package_opens_a_store():
+    """Every module reaches the data through kgserver.store's GraphStore; none imports pyoxigraph's Store itself."""
+    offenders = sorted(
+        module
+        for module, path in _modules().items()
+        if not module.startswith("kgserver.store")
+        and ({"pyoxigraph.Store"} & _imports(path) or _uses_store_attribute(path))
+    )
+    assert offenders == []
+
+
+def _uses_store_attribute(path: Path) -> bool:
+    """Whether the file names `pyoxigraph.Store` or `ox.Store` (a module imported under some name)."""
+    return any(isinstance(node, ast.Attribute) and node.attr == "Store" and isinstance(node.value, ast.Name)
+               and node.value.id in ("pyoxigraph", "ox")
+               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
 
 
 def test_the_readme_maps_every_module():

@@ -46,7 +46,7 @@ class Checker:
         self._prepared_lock = threading.Lock()
         self._shacl_lock = threading.Lock()  # pySHACL runs in one thread at a time: its parsed queries are shared
 
-    def check(self, store: kgstore.Store, addition: Graph, with_reasoner: bool = True) -> ValidationReport:
+    def check(self, store: kgstore.GraphStore, addition: Graph, with_reasoner: bool = True) -> ValidationReport:
         """Validate `addition` against the stored shapes and ontology, with the stored data as its context.
 
         Only results about nodes of the addition are reported; with `with_reasoner`, HermiT also
@@ -67,7 +67,7 @@ class Checker:
                 results.append(inconsistency_result(explanation))
         return sorted_report(results, report.prefixes)
 
-    def warm_up(self, store: kgstore.Store) -> threading.Thread:
+    def warm_up(self, store: kgstore.GraphStore) -> threading.Thread:
         """Prepare shapes and ontology and start HermiT in the background, so the first check is fast.
 
         For server start: returns at once. The store must stay open until the thread ends;
@@ -84,7 +84,7 @@ class Checker:
         thread.start()
         return thread
 
-    def recheck_submissions(self, store: kgstore.Store) -> list[tuple[str, ValidationReport]]:
+    def recheck_submissions(self, store: kgstore.GraphStore) -> list[tuple[str, ValidationReport]]:
         """Every live submission checked again against the stored shapes and ontology, oldest first.
 
         After a rebuild from changed sources the stored shapes are the new ones: this is how
@@ -99,7 +99,7 @@ class Checker:
         """Stop HermiT's JVM."""
         self.reasoner.close()
 
-    def _cached(self, store: kgstore.Store, state: changes.DatasetState, graph: str, prepare: Callable[[Graph], T]) -> T:
+    def _cached(self, store: kgstore.GraphStore, state: changes.DatasetState, graph: str, prepare: Callable[[Graph], T]) -> T:
         """`prepare` applied to a stored graph, reused while the meta graph records the same content hash.
 
         A store without change records (not made by `kgserver build`) is read and prepared every time.

@@ -84,6 +84,7 @@ from rdflib.term import Node
 
 from kgserver import changes
 from kgserver.config import Settings
+from kgserver.store import GraphStore
 
 _QUDT_HAS_UNIT = "http://qudt.org/schema/qudt/hasUnit"
 _RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -114,7 +115,7 @@ def context_graphs(state: changes.DatasetState, settings: Settings) -> tuple[str
     return tuple(iri for iri in state.live_graphs if iri not in skipped)
 
 
-def neighbourhood(store: ox.Store, settings: Settings, addition: Graph, graphs: Iterable[str]) -> Scope:
+def neighbourhood(store: GraphStore, settings: Settings, addition: Graph, graphs: Iterable[str]) -> Scope:
     """The scope of `addition`: itself plus what shapes and reasoner read around its nodes."""
     finder = _Finder(store, settings, tuple(graphs))
     return finder.scope(addition)
@@ -128,7 +129,7 @@ def addition_nodes(addition: Graph) -> set[Node]:
 class _Finder:
     """Index lookups on the store, limited to the context graphs, collected into a Scope."""
 
-    def __init__(self, store: ox.Store, settings: Settings, graphs: tuple[str, ...]) -> None:
+    def __init__(self, store: GraphStore, settings: Settings, graphs: tuple[str, ...]) -> None:
         self.store = store
         self.graphs = graphs
         self.allowed = {ox.NamedNode(iri) for iri in graphs}
@@ -332,7 +333,7 @@ class _Finder:
 def _common_subjects(
     streams: list[Iterator[ox.Quad]],
     sides: list[tuple[ox.NamedNode, ox.Term]],
-    store: ox.Store,
+    store: GraphStore,
     allowed: set[ox.NamedNode],
 ) -> Iterator[ox.NamedNode | ox.BlankNode]:
     """Subjects found in both quad streams, reading them in turns; cost bounded by the shorter one.

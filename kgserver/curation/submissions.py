@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyoxigraph import NamedNode, Store
+from pyoxigraph import NamedNode
 from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.term import Node
 
@@ -27,6 +27,7 @@ from kgserver.curation.checks import Checker
 from kgserver.curation.curators import agent_iri
 from kgserver.dataset import LiveDataset
 from kgserver.errors import KgError
+from kgserver.store import GraphStore
 from kgserver.validation import ValidationReport
 
 PROV = Namespace("http://www.w3.org/ns/prov#")
@@ -129,7 +130,7 @@ def retract(dataset: LiveDataset, settings: Settings, curator: str, submission_i
     return Retracted(iris, state.version)
 
 
-def cited_sources(store: Store, settings: Settings, addition: Graph) -> set[URIRef]:
+def cited_sources(store: GraphStore, settings: Settings, addition: Graph) -> set[URIRef]:
     """The sources an addition rests on: objects of cito:citesAsEvidence and its sub-properties, the article
     its claims are stated in (ldn:statedIn), and typed sources."""
     ldn = settings.prefixes["ldn"]
@@ -140,7 +141,7 @@ def cited_sources(store: Store, settings: Settings, addition: Graph) -> set[URIR
     return used
 
 
-def _closure(store: Store, settings: Settings, hierarchy: URIRef, top: URIRef) -> set[URIRef]:
+def _closure(store: GraphStore, settings: Settings, hierarchy: URIRef, top: URIRef) -> set[URIRef]:
     """Every term below `top` in the ontology's hierarchy (sub-properties or sub-classes), at any depth."""
     query = f"SELECT DISTINCT ?term WHERE {{ GRAPH <{settings.ontology_graph}> {{ ?term <{hierarchy}>+ <{top}> }} }}"
     return {URIRef(solution["term"].value) for solution in store.query(query) if isinstance(solution["term"], NamedNode)}

@@ -28,12 +28,12 @@ from pyoxigraph import (
     NamedNode,
     Quad,
     QuerySolutions,
-    Store,
     Triple,
 )
 
 from kgserver import store as kgstore
 from kgserver.config import Settings
+from kgserver.store import GraphStore
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 OWL_ONTOLOGY = "http://www.w3.org/2002/07/owl#Ontology"
@@ -130,7 +130,7 @@ class Summary:
     definition_origin: str | None = None  # whose words the definition is (its property's ldn:textOrigin)
 
 
-def mentions(store: Store, iris: Iterable[str]) -> str | None:
+def mentions(store: GraphStore, iris: Iterable[str]) -> str | None:
     """The first of `iris` that some graph uses anywhere (subject, predicate, object or graph name), else None.
 
     Only those IRIs resolve. A request asks once: `/id/x.ttl` names two candidates, the IRI
@@ -144,7 +144,7 @@ def mentions(store: Store, iris: Iterable[str]) -> str | None:
     return None
 
 
-def describe(store: Store, settings: Settings, iri: str) -> Description:
+def describe(store: GraphStore, settings: Settings, iri: str) -> Description:
     """The description of `iri`, an IRI the request found used (`mentions`): that look-up is not repeated here."""
     document = document_of(store, iri)
     if document is not None:
@@ -152,7 +152,7 @@ def describe(store: Store, settings: Settings, iri: str) -> Description:
     return Description(iri, tuple(_with_labels(store, concise_description(store, NamedNode(iri)))))
 
 
-def document_of(store: Store, iri: str) -> str | None:
+def document_of(store: GraphStore, iri: str) -> str | None:
     """The document `iri` names: itself if declared an owl:Ontology, the ontology if it is its version IRI."""
     node = NamedNode(iri)
     if _first(store.quads_for_pattern(node, NamedNode(RDF_TYPE), NamedNode(OWL_ONTOLOGY))) is not None:
@@ -161,7 +161,7 @@ def document_of(store: Store, iri: str) -> str | None:
     return version_of.subject.value if version_of is not None and isinstance(version_of.subject, NamedNode) else None
 
 
-def concise_description(store: Store, subject: NamedNode | BlankNode) -> list[Triple]:
+def concise_description(store: GraphStore, subject: NamedNode | BlankNode) -> list[Triple]:
     """Every triple about `subject` over all graphs, followed through blank-node objects; each triple once."""
     seen: set[Triple] = set()
     triples: list[Triple] = []
@@ -180,7 +180,7 @@ def concise_description(store: Store, subject: NamedNode | BlankNode) -> list[Tr
     return triples
 
 
-def _document_triples(store: Store, document: str) -> list[Triple]:
+def _document_triples(store: GraphStore, document: str) -> list[Triple]:
     """The graphs that declare `document`, whole, then what other graphs say about it and its `#` terms."""
     node = NamedNode(document)
     graphs = {quad.graph_name for quad in store.quads_for_pattern(node, NamedNode(RDF_TYPE), NamedNode(OWL_ONTOLOGY))}
@@ -192,7 +192,7 @@ def _document_triples(store: Store, document: str) -> list[Triple]:
     return list(triples)
 
 
-def _hash_terms(store: Store, document: str) -> list[str]:
+def _hash_terms(store: GraphStore, document: str) -> list[str]:
     """The IRIs `document#...` that are the subject of some triple, in any graph."""
     result = kgstore.query(
         store, f"SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(STRSTARTS(STR(?s), CONCAT(STR(<{document}>), '#'))) }}"
@@ -201,7 +201,7 @@ def _hash_terms(store: Store, document: str) -> list[str]:
     return sorted(solution["s"].value for solution in result)
 
 
-def _with_labels(store: Store, triples: list[Triple]) -> Iterator[Triple]:
+def _with_labels(store: GraphStore, triples: list[Triple]) -> Iterator[Triple]:
     """The triples, then the labels of every IRI they link to that they do not already label."""
     yield from triples
     described = {t.subject for t in triples}
@@ -217,7 +217,7 @@ def text_origin(settings: Settings) -> str:
     return f"{settings.prefixes['ldn']}textOrigin"
 
 
-def summarise(store: Store, description: Description, origin_property: str | None = None) -> Summary:
+def summarise(store: GraphStore, description: Description, origin_property: str | None = None) -> Summary:
     """What the page of a described resource shows: label, types, definition, properties and incoming links.
 
     With `origin_property` (ldn:textOrigin, see `text_origin`), each property and the
@@ -292,7 +292,7 @@ def _term(
     return Term("literal", str(node))
 
 
-def _incoming(store: Store, subject: NamedNode, labels: _Labels) -> tuple[list[Incoming], bool]:
+def _incoming(store: GraphStore, subject: NamedNode, labels: _Labels) -> tuple[list[Incoming], bool]:
     """Who links to `subject` and how, at most INCOMING_LIMIT links; a blank node stands for the IRI holding it."""
     links: dict[tuple[str, str], None] = {}
     for quad in itertools.islice(store.quads_for_pattern(None, None, subject, None), INCOMING_LIMIT * 4):
@@ -307,7 +307,7 @@ def _incoming(store: Store, subject: NamedNode, labels: _Labels) -> tuple[list[I
     return sorted(incoming, key=lambda link: (link.predicate_label or link.predicate, link.subject_label or link.subject)), truncated
 
 
-def _owner(store: Store, node: NamedNode | BlankNode | Triple) -> NamedNode | None:
+def _owner(store: GraphStore, node: NamedNode | BlankNode | Triple) -> NamedNode | None:
     """The IRI a blank node hangs from (climbing a few levels), or the node itself when it is an IRI."""
     for _ in range(_NESTING_LIMIT):
         if isinstance(node, NamedNode):
@@ -322,7 +322,7 @@ def _owner(store: Store, node: NamedNode | BlankNode | Triple) -> NamedNode | No
 class _Labels:
     """Labels of IRIs, from the description first and the store for the rest (predicates, linking subjects)."""
 
-    def __init__(self, store: Store, triples: Iterable[Triple]) -> None:
+    def __init__(self, store: GraphStore, triples: Iterable[Triple]) -> None:
         self._store = store
         self._known: dict[str, list[Literal]] = {}
         for triple in triples:
@@ -346,7 +346,7 @@ class _Labels:
 class _Origins:
     """Whose words each property's values are: the label of its ldn:textOrigin, looked up once per property."""
 
-    def __init__(self, store: Store, origin_property: str | None, labels: _Labels) -> None:
+    def __init__(self, store: GraphStore, origin_property: str | None, labels: _Labels) -> None:
         self._store = store
         self._property = NamedNode(origin_property) if origin_property else None
         self._labels = labels

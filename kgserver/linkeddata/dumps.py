@@ -27,12 +27,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from pyoxigraph import NamedNode, RdfFormat, Store, serialize
+from pyoxigraph import NamedNode, RdfFormat, serialize
 
 from kgserver.changes import DatasetState
 from kgserver.config import Settings
 from kgserver.errors import UnavailableError
 from kgserver.representations import Form, by_suffix, offered
+from kgserver.store import GraphStore
 
 log = logging.getLogger("kgserver.dumps")
 
@@ -150,7 +151,7 @@ class DumpCache:
         self._locks: dict[str, threading.Lock] = {}
         self._digests: dict[tuple[str, int, int], bytes] = {}
 
-    def ensure(self, store: Store, spec: DumpSpec, prefixes: Mapping[str, str]) -> DumpFile:
+    def ensure(self, store: GraphStore, spec: DumpSpec, prefixes: Mapping[str, str]) -> DumpFile:
         """The dump on disk, written now if no process has written it yet."""
         target = self.directory / spec.name
         existing = self._existing(spec, target)
@@ -194,7 +195,7 @@ class DumpCache:
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _write(self, store: Store, spec: DumpSpec, target: Path, prefixes: Mapping[str, str]) -> DumpFile:
+    def _write(self, store: GraphStore, spec: DumpSpec, target: Path, prefixes: Mapping[str, str]) -> DumpFile:
         """Serialise into a temporary file, fsync it and rename it into place."""
         for leftover in self.directory.glob(f".{spec.name}.tmp-*"):  # a killed writer's; we hold the lock
             leftover.unlink(missing_ok=True)
@@ -240,7 +241,7 @@ class DumpCache:
                 path.unlink(missing_ok=True)
 
 
-def write_dump(store: Store, spec: DumpSpec, output: BinaryIO, prefixes: Mapping[str, str]) -> None:
+def write_dump(store: GraphStore, spec: DumpSpec, output: BinaryIO, prefixes: Mapping[str, str]) -> None:
     """Serialise what the dump holds, uncompressed, to `output`."""
     fmt = spec.format.engine
     assert isinstance(fmt, RdfFormat)

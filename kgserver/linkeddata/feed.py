@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, Store
+from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
 
 from kgserver.changes import DatasetState
 from kgserver.config import Settings
@@ -36,6 +36,7 @@ from kgserver.linkeddata.void import (
     integer_literal,
     time_literal,
 )
+from kgserver.store import GraphStore
 
 ACTIVITY_STREAMS = "https://www.w3.org/ns/activitystreams#"
 MAX_PAGE_MEMBERS = 100
@@ -155,7 +156,7 @@ def root_quads(settings: Settings, state: DatasetState) -> list[Quad]:
     return _in_default_graph(out)
 
 
-def page_quads(store: Store, settings: Settings, state: DatasetState, current: Page) -> Iterator[list[Quad]]:
+def page_quads(store: GraphStore, settings: Settings, state: DatasetState, current: Page) -> Iterator[list[Quad]]:
     """The page in batches: first its description and members, then each member's graph as it is now."""
     out = TripleList()
     node = NamedNode(current.cursor.iri(settings))

@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions, Store, Triple
+from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions, Triple
 
 from kgserver.changes import DatasetState
 from kgserver.config import Settings
 from kgserver.linkeddata.dumps import GZIP_MEDIA_TYPE, DumpFile
+from kgserver.store import GraphStore
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
@@ -67,7 +68,7 @@ class Statistics:
         return len(self.class_partitions)
 
 
-def statistics(store: Store, settings: Settings) -> Statistics:
+def statistics(store: GraphStore, settings: Settings) -> Statistics:
     """Count the dataset: a handful of aggregate queries, to be run once per version."""
     totals = _rows(store, _QUERIES["totals"])[0]
     return Statistics(
@@ -84,7 +85,7 @@ def statistics(store: Store, settings: Settings) -> Statistics:
     )
 
 
-def wikipedia_article(store: Store, settings: Settings) -> str | None:
+def wikipedia_article(store: GraphStore, settings: Settings) -> str | None:
     """The IRI of the Wikipedia article the graph is curated from (ldn:EncyclopediaArticle with a wikipedia.org URL)."""
     rows = _rows(
         store,
@@ -94,7 +95,7 @@ def wikipedia_article(store: Store, settings: Settings) -> str | None:
     return rows[0]["article"] if rows else None
 
 
-def _rows(store: Store, sparql: str) -> list[dict[str, str]]:
+def _rows(store: GraphStore, sparql: str) -> list[dict[str, str]]:
     result = store.query(sparql)
     assert isinstance(result, QuerySolutions)
     names = [variable.value for variable in result.variables]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pyoxigraph import BlankNode, Literal, NamedNode, Store
+from pyoxigraph import BlankNode, Literal, NamedNode
 
 from kgserver.config import Settings
 from kgserver.linkeddata.describe import Property, Summary, Term
@@ -35,6 +35,7 @@ from kgserver.pages.values import (
     select,
     text,
 )
+from kgserver.store import GraphStore
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ SELECT ?claim ?source ?title ?year ?doi ?pmid ?pmcid WHERE {
 """
 
 
-def claim_summaries(store: Store, settings: Settings, selector: str) -> tuple[ClaimSummary, ...]:
+def claim_summaries(store: GraphStore, settings: Settings, selector: str) -> tuple[ClaimSummary, ...]:
     """The claims that the SPARQL pattern `selector` binds to ?claim, with their sources, ordered by label.
 
     The claims are found first and then named in VALUES: joined with `?claim a ldn:EvidenceClaim`
@@ -160,7 +161,7 @@ def claim_summaries(store: Store, settings: Settings, selector: str) -> tuple[Cl
     )
 
 
-def _source_refs(store: Store, settings: Settings, pattern: str) -> dict[str, dict[str, SourceRef]]:
+def _source_refs(store: GraphStore, settings: Settings, pattern: str) -> dict[str, dict[str, SourceRef]]:
     """{claim: {source: its reference}} for the pairs `pattern` binds to ?claim ?source, by year and title."""
     sources: dict[str, dict[str, SourceRef]] = {}
     for row in select(store, settings, _SOURCE_REFS % pattern):
@@ -198,7 +199,7 @@ _SUBJECT_PROPERTIES = (
 _NOTE_PROPERTIES = ("claimYear", "validAsOfYear", "outcome", "caveat", "flaggedSince")
 
 
-def claim_detail(store: Store, settings: Settings, summary: Summary) -> ClaimDetail:
+def claim_detail(store: GraphStore, settings: Settings, summary: Summary) -> ClaimDetail:
     """The claim page's content: the claim, what it is about, who claims it, how it is sourced.
 
     `summary` is the claim's resource page (`describe.summarise`): its properties, with their
@@ -276,12 +277,12 @@ def _value(settings: Settings, term: NamedNode | BlankNode | Literal, label: str
     return Value(term.value)
 
 
-def claims_about_condition(store: Store, settings: Settings, iri: str) -> tuple[ClaimSummary, ...]:
+def claims_about_condition(store: GraphStore, settings: Settings, iri: str) -> tuple[ClaimSummary, ...]:
     """Every claim whose ldn:aboutCondition is the condition."""
     return claim_summaries(store, settings, f"?claim ldn:aboutCondition {iri_term(iri)} .")
 
 
-def claims_citing(store: Store, settings: Settings, iri: str) -> tuple[ClaimSummary, ...]:
+def claims_citing(store: GraphStore, settings: Settings, iri: str) -> tuple[ClaimSummary, ...]:
     """Every claim that cites the source as evidence: as its reference or as the work it is stated in."""
     return claim_summaries(
         store,
@@ -326,7 +327,7 @@ _BIBLIOGRAPHIC_FIELDS = (
 )
 
 
-def source_detail(store: Store, settings: Settings, iri: str) -> SourceDetail:
+def source_detail(store: GraphStore, settings: Settings, iri: str) -> SourceDetail:
     """The source page's content: its bibliographic record with links out, and the claims that cite it."""
     prefixes = {**settings.prefixes, "schema": SCHEMA}
     rows = select(store, settings, _SOURCE_FIELDS % iri_term(iri))
@@ -393,7 +394,7 @@ def _source_reference(settings: Settings, iri: str, by_property: dict[str, tuple
     )
 
 
-def is_source(store: Store, settings: Settings, types: Iterable[str]) -> bool:
+def is_source(store: GraphStore, settings: Settings, types: Iterable[str]) -> bool:
     """Whether one of the types is ldn:Source or a subclass of it, stated or inferred."""
     values = " ".join(iri_term(kind) for kind in types)
     if not values:

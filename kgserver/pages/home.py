@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyoxigraph import Store
-
 from kgserver.config import Settings
 from kgserver.pages.values import (
     Link,
@@ -14,6 +12,7 @@ from kgserver.pages.values import (
     select,
     text,
 )
+from kgserver.store import GraphStore
 
 
 @dataclass(frozen=True)
@@ -57,13 +56,13 @@ SELECT ?article ?title ?revision ?url ?licence ?edited WHERE {
 """
 
 
-def count(store: Store, settings: Settings, sparql: str) -> int:
+def count(store: GraphStore, settings: Settings, sparql: str) -> int:
     """The ?n of a counting query."""
     rows = select(store, settings, sparql)
     return int(rows[0]["n"].value) if rows and "n" in rows[0] else 0
 
 
-def home_summary(store: Store, settings: Settings) -> HomeSummary:
+def home_summary(store: GraphStore, settings: Settings) -> HomeSummary:
     """The home page's counts and the article the graph comes from."""
     articles = tuple(
         Article(
@@ -114,7 +113,7 @@ def _rank(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def evidence_facts(store: Store, settings: Settings) -> list[EvidenceFact]:
+def evidence_facts(store: GraphStore, settings: Settings) -> list[EvidenceFact]:
     """Every (condition, evidence level, stance, claim) of the graph, once each."""
     facts: dict[tuple[str, str, str, str], EvidenceFact] = {}
     for row in select(store, settings, _EVIDENCE_FACTS):
@@ -129,7 +128,7 @@ def evidence_facts(store: Store, settings: Settings) -> list[EvidenceFact]:
     return list(facts.values())
 
 
-def stances(store: Store, settings: Settings) -> list[Link]:
+def stances(store: GraphStore, settings: Settings) -> list[Link]:
     """Every stance the ontology defines, so each keeps its colour whether or not a claim uses it."""
     rows = first_by_key(select(store, settings, "SELECT ?stance ?label WHERE { ?stance a ldn:Stance OPTIONAL { ?stance rdfs:label ?label } }"), "stance")
     return [Link(iri, display_name(settings, iri, text(row, "label"))) for iri, row in rows.items()]

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions, Store
+from pyoxigraph import BlankNode, Literal, NamedNode, QuerySolutions
 
 from kgserver import store as kgstore
 from kgserver.config import Settings
 from kgserver.formats import compact_iri
+from kgserver.store import GraphStore
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 RDF_FIRST = "http://www.w3.org/1999/02/22-rdf-syntax-ns#first"
@@ -71,7 +72,7 @@ Facts = list[tuple[str, NamedNode | BlankNode | Literal]]  # (property, value) p
 Namer = Callable[[str], "Link"]  # an IRI to a labelled link
 
 
-def select(store: Store, settings: Settings, sparql: str) -> list[Row]:
+def select(store: GraphStore, settings: Settings, sparql: str) -> list[Row]:
     """The solutions of a SELECT as dicts of bound terms; the pages' one way into the store."""
     result = kgstore.query(store, sparql, settings.prefixes)
     if not isinstance(result, QuerySolutions):

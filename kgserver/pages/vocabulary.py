@@ -6,7 +6,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pyoxigraph import BlankNode, Literal, NamedNode, Store
+from pyoxigraph import BlankNode, Literal, NamedNode
 
 from kgserver.config import Settings
 from kgserver.formats import compact_iri
@@ -30,6 +30,7 @@ from kgserver.pages.values import (
     iri_term,
     select,
 )
+from kgserver.store import GraphStore
 
 
 @dataclass
@@ -99,7 +100,7 @@ def anchor(settings: Settings, iri: str) -> str | None:
     return None
 
 
-def ontology_doc(store: Store, settings: Settings) -> OntologyDoc:
+def ontology_doc(store: GraphStore, settings: Settings) -> OntologyDoc:
     """The ontology graph as documentation: classes, properties and controlled vocabularies."""
     graph = iri_term(settings.ontology_graph)
     labels = {row["x"].value: row["label"].value for row in select(store, settings, _LABELS % graph)}
@@ -273,7 +274,7 @@ _TARGETS = ("targetClass", "targetNode", "targetSubjectsOf", "targetObjectsOf")
 _NOT_PARAMETERS = {f"{SH}path", f"{SH}message", f"{SH}severity", RDF_TYPE}
 
 
-def shapes_doc(store: Store, settings: Settings) -> ShapesDoc:
+def shapes_doc(store: GraphStore, settings: Settings) -> ShapesDoc:
     """The shapes graph as documentation: each node shape, its targets, constraints and messages."""
     graph = iri_term(settings.shapes_graph)
     labels = {row["x"].value: row["label"].value for row in select(store, settings, _LABELS % iri_term(settings.ontology_graph))}
@@ -342,7 +343,7 @@ def shapes_doc(store: Store, settings: Settings) -> ShapesDoc:
     )
 
 
-def select_pairs(store: Store, settings: Settings, iri: str, graph: str) -> Facts:
+def select_pairs(store: GraphStore, settings: Settings, iri: str, graph: str) -> Facts:
     """The (property, value) pairs of one resource in one graph."""
     return [(row["p"].value, row["o"]) for row in select(store, settings, f"SELECT ?p ?o WHERE {{ GRAPH {graph} {{ {iri_term(iri)} ?p ?o }} }}")]
 
@@ -370,7 +371,7 @@ def _dedent(query: str) -> str:
     return textwrap.dedent(query).strip()
 
 
-def _rdf_list(store: Store, head: BlankNode | NamedNode, graph: str) -> Iterator[NamedNode | BlankNode | Literal]:
+def _rdf_list(store: GraphStore, head: BlankNode | NamedNode, graph: str) -> Iterator[NamedNode | BlankNode | Literal]:
     """The members of an RDF collection in order (sh:in values, sh:path sequences)."""
     seen: set[str] = set()
     node: NamedNode | BlankNode = head

@@ -143,7 +143,7 @@ class _Snapshot:
         self._store = kgstore.open_read_only(path)
         self._version: str | None = None
 
-    def at(self, version: str | None) -> kgstore.Store:
+    def at(self, version: str | None) -> kgstore.GraphStore:
         if version is not None and version != self._version:
             del self._store
             self._store = kgstore.open_read_only(self._path)
@@ -151,7 +151,7 @@ class _Snapshot:
         return self._store
 
 
-def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
+def _run(store: kgstore.GraphStore, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
     """Evaluate, read ahead up to cap+1 rows, announce the head, then stream the serialisation."""
     result, paged = _evaluate(store, prefixes, job)
     fmt = representations.BY_NAME[job.format_name]  # negotiated in the web process for the form its tokenizer read
@@ -180,7 +180,7 @@ def _run(store: kgstore.Store, prefixes: Mapping[str, str], job: Job, conn: Conn
 Answer = QueryBoolean | QueryTriples | tuple[list[str], Iterable[Sequence[Any]]]
 
 
-def _evaluate(store: kgstore.Store, prefixes: Mapping[str, str], job: Job) -> tuple[Answer, str]:
+def _evaluate(store: kgstore.GraphStore, prefixes: Mapping[str, str], job: Job) -> tuple[Answer, str]:
     """The answer (a boolean, triples, or SELECT's variables and rows) and the paging plan that made it, if any."""
 
     def select(text: str) -> tuple[list[str], Any]:

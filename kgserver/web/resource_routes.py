@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 
 from flask import Blueprint, Response, g, render_template, request
-from pyoxigraph import NamedNode, RdfFormat, Store, Triple, serialize
+from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
 
 from kgserver import representations
 from kgserver.config import Settings
@@ -27,6 +27,7 @@ from kgserver.errors import InputError
 from kgserver.formats import jsonld_document
 from kgserver.linkeddata import describe
 from kgserver.representations import Form
+from kgserver.store import GraphStore
 from kgserver.web import http
 from kgserver.web.views import special_view
 
@@ -106,7 +107,7 @@ def _check_path(path: str) -> None:
         raise InputError("the path is not part of a valid IRI") from None
 
 
-def _resolve(store: Store, settings: Settings, path: str) -> tuple[str, str | None, bool]:
+def _resolve(store: GraphStore, settings: Settings, path: str) -> tuple[str, str | None, bool]:
     """The IRI's path, the suffix that fixes the form (None: negotiated), and whether some graph uses the IRI.
 
     `/id/x.ttl` is the IRI `id/x.ttl` if the dataset uses it, else `id/x` as Turtle: one look-up
@@ -161,7 +162,7 @@ _EMPTY_PAGE: dict[str, object] = {
 }
 
 
-def _page(store: Store, dataset: LiveDataset, description: describe.Description, path: str) -> str:
+def _page(store: GraphStore, dataset: LiveDataset, description: describe.Description, path: str) -> str:
     """The special page for the resource's kind if there is one (kgserver.web.views), else the generic page."""
     summary = describe.summarise(store, description, describe.text_origin(dataset.settings))
     context: dict[str, object] = {field.name: getattr(summary, field.name) for field in fields(summary)}

@@ -1,0 +1,45 @@
+"""The store package: the one interface to the data (`GraphStore`) and the stores that offer it.
+
+- interface.py: `GraphStore`, the part of a quad store with SPARQL that the modules use;
+- access.py: what any `GraphStore` answers (the query gate, graphs read whole, sizes, version, export);
+- embedded.py: the default, pyoxigraph's store on disk (opened, built and swapped whole).
+
+`from kgserver import store as kgstore` gives all of it; nothing outside this package opens a store.
+"""
+
+from kgserver.store.access import (
+    dataset_version,
+    export,
+    graph_sizes,
+    query,
+    read_graph,
+)
+from kgserver.store.embedded import (
+    built_at,
+    open_read_only,
+    open_store,
+    open_writable,
+    read_existing,
+    read_replaced,
+    require_store,
+    write_store,
+)
+from kgserver.store.interface import GraphStore, QueryResult
+
+__all__ = [
+    "GraphStore",
+    "QueryResult",
+    "built_at",
+    "dataset_version",
+    "export",
+    "graph_sizes",
+    "open_read_only",
+    "open_store",
+    "open_writable",
+    "query",
+    "read_existing",
+    "read_graph",
+    "read_replaced",
+    "require_store",
+    "write_store",
+]

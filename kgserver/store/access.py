@@ -1,0 +1,92 @@
+"""What every store answers, embedded or not: the one query gate, graphs read whole, sizes, the version, exports.
+
+These reach the data only through `GraphStore` (interface.py), so they work on any store
+that offers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import BinaryIO
+
+from pyoxigraph import Literal, NamedNode, RdfFormat
+from rdflib import Graph
+
+from kgserver.config import Settings
+from kgserver.errors import InputError, KgError, UpdateRefusedError
+from kgserver.sparql_lexer import read_form
+from kgserver.store.interface import GraphStore, QueryResult
+
+_DCTERMS_HAS_VERSION = "http://purl.org/dc/terms/hasVersion"
+
+
+def read_graph(store: GraphStore, graph_iri: str) -> Graph:
+    """A named graph of the store as an rdflib graph, for validation and reasoning."""
+    data = store.dump(format=RdfFormat.N_TRIPLES, from_graph=NamedNode(graph_iri))
+    graph = Graph()
+    graph.parse(data=data, format="nt")
+    return graph
+
+
+def graph_sizes(store: GraphStore, graph_iris: tuple[str, ...]) -> dict[str, int]:
+    """The number of triples in each of the given named graphs."""
+    return {iri: sum(1 for _ in store.quads_for_pattern(None, None, None, NamedNode(iri))) for iri in graph_iris}
+
+
+def dataset_version(store: GraphStore, settings: Settings) -> str | None:
+    """The dataset's version as text, or None for a store not made by `kgserver build`."""
+    for quad in store.quads_for_pattern(
+        NamedNode(settings.dataset_iri),
+        NamedNode(_DCTERMS_HAS_VERSION),
+        None,
+        NamedNode(settings.meta_graph),
+    ):
+        if isinstance(quad.object, Literal):
+            return quad.object.value
+    return None
+
+
+def query(
+    store: GraphStore,
+    sparql: str,
+    prefixes: Mapping[str, str] | None = None,
+    default_graphs: Sequence[str] | None = None,
+    named_graphs: Sequence[str] | None = None,
+    base_iri: str | None = None,
+) -> QueryResult:
+    """Run a read-only SPARQL query, by default over the union of all named graphs.
+
+    This is the one gate to the engine for queries from the CLI and the web: updates are
+    refused and syntax errors become one-line InputErrors that give the position. `prefixes`
+    may be used in the query without PREFIX declarations. Giving `default_graphs` or
+    `named_graphs` (the protocol's default-graph-uri and named-graph-uri) replaces the
+    dataset: the default graph is then the merge of `default_graphs` (empty if none) and
+    only `named_graphs` are visible to GRAPH. Relative IRIs resolve against `base_iri`.
+    """
+    try:
+        dataset: dict[str, object] = {"use_default_graph_as_union": True}
+        if default_graphs is not None or named_graphs is not None:
+            dataset = {
+                "default_graph": [NamedNode(iri) for iri in default_graphs or ()],
+                "named_graphs": [NamedNode(iri) for iri in named_graphs or ()],
+            }
+        return store.query(sparql, prefixes=dict(prefixes or {}), base_iri=base_iri, **dataset)
+    except SyntaxError as error:
+        if read_form(sparql)[1]:
+            raise UpdateRefusedError() from None
+        raise InputError(f"SPARQL syntax error: {_shorten(' '.join(str(error).split()))}") from None
+    except ValueError as error:  # an IRI of the dataset that is not an absolute IRI
+        raise InputError(f"invalid graph IRI in the dataset: {error}") from None
+    except OSError as error:
+        raise KgError(f"the store could not answer the query ({error})") from None
+
+
+def _shorten(message: str, limit: int = 200) -> str:
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def export(store: GraphStore, output: BinaryIO, fmt: RdfFormat = RdfFormat.N_QUADS) -> None:
+    """Write every quad of the store to `output` in a dataset format (N-Quads or TriG)."""
+    if not fmt.supports_datasets:
+        raise InputError(f"{fmt.name} cannot hold named graphs; export as N-Quads or TriG")
+    store.dump(output, format=fmt)
