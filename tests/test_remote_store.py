@@ -1,0 +1,158 @@
+"""A store held by Oxigraph's server answers through GraphStore exactly as the embedded store does.
+
+The built store's quads are loaded into a real `oxigraph serve` (the binary the `oxigraph`
+wheel ships) on loopback; the same reads then go to both stores through the functions the
+modules use (the query gate, graphs read whole, sizes, the version, descriptions), and must
+agree. An update goes to the engine and reads back; a failed or unreachable engine is an
+error, never an empty answer.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, RdfFormat
+from rdflib import Graph
+from rdflib.compare import isomorphic
+
+from kgserver import store as kgstore
+from kgserver.config import Settings
+from kgserver.errors import KgError, UnavailableError
+from kgserver.linkeddata import describe
+from kgserver.store.dialects import OXIGRAPH
+from kgserver.store.remote import Credentials, RemoteStore
+
+pytestmark = pytest.mark.slow  # starts an engine
+
+OXIGRAPH_BIN = Path(sys.executable).parent / "oxigraph"
+QUERIES = sorted((Path(__file__).resolve().parent.parent / "queries").glob("cq*.rq"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="module")
+def embedded(built_store: Path) -> Iterator[kgstore.GraphStore]:
+    store = kgstore.open_read_only(built_store)
+    yield store
+    del store
+
+
+@pytest.fixture(scope="module")
+def engine(embedded: kgstore.GraphStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Oxigraph's server on loopback, loaded with every quad of the built store; its base URL."""
+    if not OXIGRAPH_BIN.exists():
+        pytest.skip("the oxigraph wheel (test extras) is not installed")
+    folder = tmp_path_factory.mktemp("oxigraph")
+    quads = folder / "all.nq"
+    with quads.open("wb") as out:
+        kgstore.export(embedded, out, RdfFormat.N_QUADS)
+    location = folder / "data"
+    subprocess.run([str(OXIGRAPH_BIN), "load", "--location", str(location), "--file", str(quads)],
+                   check=True, capture_output=True)
+    port = _free_port()
+    process = subprocess.Popen([str(OXIGRAPH_BIN), "serve", "--location", str(location), "--bind", f"127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/query", params={"query": "ASK {}"}, timeout=1)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "oxigraph serve did not start"
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+    shutil.rmtree(location, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def remote(engine: str) -> Iterator[RemoteStore]:
+    store = RemoteStore(engine, OXIGRAPH, connect_seconds=2, read_seconds=20)
+    yield store
+    store.close()
+
+
+def _rows(result: object) -> list[tuple[str, ...]] | bool:
+    """An answer as sorted rows of N-Triples terms (or the boolean), to compare two stores' answers."""
+    if isinstance(result, QueryBoolean):
+        return bool(result)
+    assert isinstance(result, QuerySolutions)
+    names = [variable for variable in result.variables]
+    return sorted(tuple(str(row[name]) if row[name] is not None else "" for name in names) for row in result)
+
+
+@pytest.mark.parametrize("path", QUERIES, ids=[path.stem for path in QUERIES])
+def test_every_competency_query_gets_the_same_answer_from_both_stores(path, embedded, remote, settings):
+    text = path.read_text(encoding="utf-8")
+    mine = _rows(kgstore.query(embedded, text, settings.prefixes))
+    theirs = _rows(kgstore.query(remote, text, settings.prefixes))
+    assert theirs == mine and mine  # and the question has an answer
+
+
+def test_each_named_graph_reads_back_whole_with_the_same_size(embedded, remote, settings):
+    for graph in settings.named_graphs:
+        assert isomorphic(kgstore.read_graph(remote, graph), kgstore.read_graph(embedded, graph)), graph
+    assert kgstore.graph_sizes(remote, settings.named_graphs) == kgstore.graph_sizes(embedded, settings.named_graphs)
+    assert kgstore.dataset_version(remote, settings) == kgstore.dataset_version(embedded, settings) is not None
+    turtle = remote.dump(format=RdfFormat.TURTLE, from_graph=NamedNode(settings.data_graph), prefixes=settings.prefixes)
+    assert isomorphic(Graph().parse(data=turtle, format="turtle"), kgstore.read_graph(embedded, settings.data_graph))
+    assert remote.contains_named_graph(NamedNode(settings.data_graph))
+    assert not remote.contains_named_graph(NamedNode("https://example.org/no-such-graph"))
+
+
+def test_an_iri_is_described_the_same_from_both_stores(embedded, remote, settings):
+    for path in ("naltrexone", "fibromyalgia", "low-dose-naltrexone"):
+        iri = f"{settings.base}id/{path}"
+        mine, theirs = describe.describe(embedded, settings, iri), describe.describe(remote, settings, iri)
+        assert sorted(map(str, theirs.triples)) == sorted(map(str, mine.triples)) and mine.triples, iri
+
+
+def test_an_update_is_applied_by_the_engine_and_reads_back(remote):
+    graph = "https://example.org/scratch"
+    remote.update(f'INSERT DATA {{ GRAPH <{graph}> {{ <https://example.org/a> <https://example.org/b> "c" }} }}')
+    assert [str(quad.object) for quad in remote.quads_for_pattern(None, None, None, NamedNode(graph))] == ['"c"']
+    remote.update(f"DROP GRAPH <{graph}>")
+    assert not remote.contains_named_graph(NamedNode(graph))
+
+
+def test_a_refused_update_and_a_bad_query_are_errors_that_say_so(remote):
+    with pytest.raises(KgError, match="refused the update"):
+        remote.update("INSERT DATA { this is not SPARQL }")
+    with pytest.raises(KgError, match="answered 400"):
+        remote.query("SELECT * WHERE { ?s ?p }")
+
+
+def test_an_engine_that_is_not_there_is_unavailable_not_empty():
+    store = RemoteStore(f"http://127.0.0.1:{_free_port()}", OXIGRAPH, connect_seconds=0.5, read_seconds=1)
+    with pytest.raises(UnavailableError) as gone:
+        store.query("ASK { ?s ?p ?o }")
+    assert gone.value.http_status == 503 and "the store is unavailable" in gone.value.message
+
+
+def test_a_cancelled_answer_sent_with_200_is_an_error():
+    assert OXIGRAPH.failure({}, b"The SPARQL operation has been cancelled") is not None
+    assert OXIGRAPH.failure({}, b'{"head":{"vars":[]}') is None
+
+
+def test_credentials_never_show_in_a_representation():
+    secret = Credentials("dba", "s3cret")
+    assert "s3cret" not in repr(secret) and "s3cret" not in str(secret)
