@@ -62,12 +62,14 @@ SETS: dict[str, str] = {
     "query-command": "kgserver query --format",
     "export-command": "kgserver export --format",
     "dumps": "the dataset's and each graph's dump files",
+    "graph-store": "one graph of the dataset (the Graph Store Protocol, /store)",
 }
 _ADDRESSED_BY_SUFFIX = frozenset({"resources", "catalogue"})  # their addresses end in the suffix: name them so
 _FIRST: dict[str, str] = {"feed": "trig", "export-command": "nquads", "dumps": "nquads"}  # otherwise the first row offered
 
 _SPARQL_RESULTS = ("results", "query-command")
 _RDF = ("graphs", "query-command")
+_GRAPH = (*_RDF, "graph-store")  # forms of one graph's triples; TriG and N-Quads carry datasets
 
 # The one table. Within a set, forms are preferred in this order (ties in Accept, no Accept at all).
 FORMS: tuple[Form, ...] = (
@@ -81,14 +83,14 @@ FORMS: tuple[Form, ...] = (
     Form("report", "application/json", "json", offered=("reports",)),
     Form("turtle", "text/turtle", "ttl", RdfFormat.TURTLE, "turtle", names=("ttl", "n3"),
          media_aliases=("text/n3", "text/rdf+n3", "application/x-turtle"), iri=_W3C + "Turtle",
-         offered=(*_RDF, "resources", "catalogue", "reports", "additions", "dumps")),
+         offered=(*_GRAPH, "resources", "catalogue", "reports", "additions", "dumps")),
     Form("jsonld", "application/ld+json", "jsonld", RdfFormat.JSON_LD, "json-ld", names=("json-ld", "json"),
-         iri=_W3C + "JSON-LD", offered=(*_RDF, "resources", "catalogue", "feed", "additions")),
+         iri=_W3C + "JSON-LD", offered=(*_GRAPH, "resources", "catalogue", "feed", "additions")),
     Form("rdfxml", "application/rdf+xml", "rdf", RdfFormat.RDF_XML, "xml", names=("rdf", "rdf+xml", "xml"),
-         iri=_W3C + "RDF_XML", offered=(*_RDF, "resources", "catalogue", "additions")),
+         iri=_W3C + "RDF_XML", offered=(*_GRAPH, "resources", "catalogue", "additions")),
     Form("ntriples", "application/n-triples", "nt", RdfFormat.N_TRIPLES, "nt", names=("nt", "n-triples"),
          media_aliases=("text/plain",), iri=_W3C + "N-Triples",
-         offered=(*_RDF, "resources", "catalogue", "additions")),
+         offered=(*_GRAPH, "resources", "catalogue", "additions")),
     Form("trig", "application/trig", "trig", RdfFormat.TRIG, "trig", iri=_W3C + "TriG",
          offered=(*_RDF, "feed", "export-command")),
     Form("nquads", "application/n-quads", "nq", RdfFormat.N_QUADS, "nquads", names=("nq", "n-quads"),

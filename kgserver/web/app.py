@@ -17,6 +17,7 @@ from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
 from kgserver.sparql.execution import QueryGate
 from kgserver.web import http, templating
 from kgserver.web.curation_routes import curation_blueprint
+from kgserver.web.graph_store_routes import graph_store_blueprint
 from kgserver.web.home_routes import home_blueprint
 from kgserver.web.metrics import Metrics
 from kgserver.web.publishing_routes import publishing_blueprint
@@ -74,6 +75,7 @@ def create_app(settings: Settings, store_path: Path, limits: ServerSettings | No
     app.register_blueprint(resources_blueprint(settings, dataset))
     app.register_blueprint(query_page_blueprint(settings, dataset))
     app.register_blueprint(publishing_blueprint(settings, dataset, limits))
+    app.register_blueprint(graph_store_blueprint(settings, dataset))
     app.register_blueprint(home_blueprint(settings, dataset))
     checker = Checker(settings)
     app.register_blueprint(curation_blueprint(checker, dataset, limits))
