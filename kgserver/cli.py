@@ -19,6 +19,8 @@ from kgserver.errors import InputError, KgError
 from kgserver.parsing import PARSERS, parse_additions
 from kgserver.reasoning import reason, require_java
 from kgserver.sources import Sources, read_sources, read_store_sources
+from kgserver.store.dialects import DIALECTS
+from kgserver.store.location import StoreLocation
 from kgserver.validation import render_json, render_text, validate, validate_additions
 
 
@@ -31,6 +33,18 @@ def _store_option(required: bool, help_text: str) -> Callable[[Callable[..., Non
         type=click.Path(file_okay=False, path_type=Path),
         help=help_text,
     )
+
+
+def _engine_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--engine and --engine-url: a store held by a SPARQL engine instead of --store DIR (store/location.py)."""
+    command = click.option(
+        "--engine-url", metavar="URL", help="The engine's base URL, such as http://127.0.0.1:8890 [env LDNKG_ENGINE_URL]."
+    )(command)
+    return click.option(
+        "--engine", type=click.Choice(sorted(DIALECTS)),
+        help="Read from this SPARQL engine instead of --store (credentials from LDNKG_ENGINE_USER and "
+        "LDNKG_ENGINE_PASSWORD, or the file LDNKG_ENGINE_CREDENTIALS) [env LDNKG_ENGINE].",
+    )(command)
 
 
 def setting_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -108,7 +122,8 @@ def build(settings: Settings, store_dir: Path) -> None:
 
 
 @cli.command()
-@_store_option(required=True, help_text="Directory of a built store.")
+@_store_option(required=False, help_text="Directory of a built store.")
+@_engine_options
 @click.argument("sparql", required=False)
 @click.option(
     "--file", "query_file", type=click.Path(dir_okay=False, path_type=Path), help="Read the query from a .rq file."
@@ -121,14 +136,15 @@ def build(settings: Settings, store_dir: Path) -> None:
 )
 @click.pass_obj
 def query(
-    settings: Settings, store_dir: Path, sparql: str | None, query_file: Path | None, format_name: str | None
+    settings: Settings, store_dir: Path | None, engine: str | None, engine_url: str | None, sparql: str | None,
+    query_file: Path | None, format_name: str | None,
 ) -> None:
     """Run a SPARQL query over all graphs of the store ('-' reads it from stdin).
 
     Example: kgserver query --store var/store 'SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }'
     """
     text = _query_text(sparql, query_file)
-    store = kgstore.open_read_only(store_dir)
+    store = StoreLocation.given(store_dir, engine, engine_url).open_reader()
     result = kgstore.query(store, text, settings.prefixes)
     if format_name is None:
         click.echo(formats.render_text(result, settings.prefixes))
@@ -220,17 +236,18 @@ def _recheck_submissions(settings: Settings, store_dir: Path) -> bool:
 
 
 @cli.command()
-@_store_option(required=True, help_text="Directory of a built store.")
+@_store_option(required=False, help_text="Directory of a built store.")
+@_engine_options
 @click.option(
     "--format", "format_name", type=click.Choice([form.name for form in representations.offered("export-command")]),
     default=representations.offered("export-command")[0].name, show_default=True,
 )
-def export(store_dir: Path, format_name: str) -> None:
+def export(store_dir: Path | None, engine: str | None, engine_url: str | None, format_name: str) -> None:
     """Write every quad of the store to stdout, named graphs included.
 
     Example: kgserver export --store var/store > ldn-kg.nq
     """
-    store = kgstore.open_read_only(store_dir)
+    store = StoreLocation.given(store_dir, engine, engine_url).open_reader()
     engine = representations.BY_NAME[format_name].engine
     assert isinstance(engine, RdfFormat)
     kgstore.export(store, sys.stdout.buffer, engine)

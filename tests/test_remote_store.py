@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, RdfFormat
-from rdflib import Graph
+from rdflib import Dataset, Graph, URIRef
 from rdflib.compare import isomorphic
 
 from kgserver import store as kgstore
@@ -156,3 +156,44 @@ def test_a_cancelled_answer_sent_with_200_is_an_error():
 def test_credentials_never_show_in_a_representation():
     secret = Credentials("dba", "s3cret")
     assert "s3cret" not in repr(secret) and "s3cret" not in str(secret)
+
+
+# --- the command line, pointed at the engine -------------------------------------------------------
+
+
+def test_the_query_command_answers_the_same_from_the_engine_as_from_the_store(kgserver, built_store, engine):
+    count = "SELECT ?stance (COUNT(?c) AS ?n) WHERE { ?c ldn:stance ?stance } GROUP BY ?stance ORDER BY ?stance"
+    local = kgserver("query", "--store", built_store, count)
+    remote = kgserver("query", "--engine", "oxigraph", "--engine-url", engine, count)
+    assert remote.returncode == 0 and remote.stdout == local.stdout and "ldn:Supports" in local.stdout
+    graph = "CONSTRUCT { ?c ldn:stance ?s } WHERE { ?c ldn:stance ?s }"
+    turtle = kgserver("query", "--format", "turtle", graph, env={"LDNKG_ENGINE": "oxigraph", "LDNKG_ENGINE_URL": engine})
+    expected = kgserver("query", "--store", built_store, "--format", "turtle", graph)
+    assert turtle.returncode == 0
+    assert isomorphic(Graph().parse(data=turtle.stdout, format="turtle"), Graph().parse(data=expected.stdout, format="turtle"))
+
+
+def test_the_export_command_writes_every_quad_the_engine_holds(kgserver, built_store, engine):
+    local = kgserver("export", "--store", built_store)
+    remote = kgserver("export", "--engine", "oxigraph", "--engine-url", engine)
+    assert remote.returncode == 0 and local.stdout
+    mine, theirs = Dataset().parse(data=local.stdout, format="nquads"), Dataset().parse(data=remote.stdout, format="nquads")
+    names = sorted(str(graph.identifier) for graph in mine.graphs() if len(graph))
+    assert sorted(str(graph.identifier) for graph in theirs.graphs() if len(graph)) == names
+    for name in names:  # blank nodes get other labels: each graph must be the same graph
+        assert isomorphic(theirs.graph(URIRef(name)), mine.graph(URIRef(name))), name
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--engine", "oxigraph"), "--engine oxigraph needs --engine-url"),
+    (("--engine-url", "http://127.0.0.1:1"), "unknown engine None"),
+    (("--store", "x", "--engine", "oxigraph", "--engine-url", "http://127.0.0.1:1"), "not both"),
+    (("--engine", "oxigraph", "--engine-url", "ftp://host/"), "must be an http(s) URL"),
+    (("--engine", "oxigraph", "--engine-url", "http://dba:secret@127.0.0.1:1"), "must not carry credentials"),
+    (("--engine", "virtuoso", "--engine-url", "http://127.0.0.1:9"), "the store is unavailable"),
+])
+def test_an_engine_given_wrongly_or_gone_is_one_line_and_a_failing_exit(kgserver, args, message):
+    result = kgserver("query", *args, "ASK { ?s ?p ?o }")
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("kgserver: error: ") and message in result.stderr
+    assert "secret" not in result.stderr

@@ -25,7 +25,9 @@ from pyoxigraph import (
     NamedNode,
     Quad,
     QueryResultsFormat,
+    QueryTriples,
     RdfFormat,
+    Store,
     parse,
     parse_query_results,
     serialize,
@@ -94,7 +96,7 @@ class RemoteStore:
         accept = "application/n-triples" if graph_answer else _RESULTS
         body = self._read(self.dialect.query_path, params, accept)
         if graph_answer:
-            return parse(body, format=RdfFormat.N_TRIPLES)  # type: ignore[return-value]  # triples, as QueryTriples yields
+            return _as_query_triples(body)
         return parse_query_results(body, format=QueryResultsFormat.JSON)
 
     def quads_for_pattern(
@@ -138,8 +140,10 @@ class RemoteStore:
         base_iri: str | None = None,
     ) -> bytes | None:
         """One graph read with the Graph Store Protocol (N-Triples) and written in `format`; streamed to `output`."""
-        if from_graph is None or isinstance(from_graph, BlankNode):
-            raise KgError("a remote store dumps one named graph or the default graph at a time")
+        if from_graph is None:
+            return self._dump_dataset(output, format or RdfFormat.N_QUADS, prefixes)
+        if isinstance(from_graph, BlankNode):
+            raise KgError("a graph named by a blank node cannot be read from a remote store")
         fmt = format or RdfFormat.N_TRIPLES
         params = [("default", "")] if isinstance(from_graph, DefaultGraph) else [("graph", from_graph.value)]
         data = self._read(self.dialect.graph_store_path, params, "application/n-triples", missing_ok=True)
@@ -149,6 +153,18 @@ class RemoteStore:
             output.write(data)
             return None
         return serialize(parse(data, format=RdfFormat.N_TRIPLES), output, fmt, prefixes=prefixes, base_iri=base_iri)
+
+    def _dump_dataset(self, output: IO[bytes] | None, fmt: RdfFormat, prefixes: dict[str, str] | None) -> bytes | None:
+        """Every named graph, each read with the Graph Store Protocol, as quads in a dataset format."""
+        if not fmt.supports_datasets:
+            raise KgError(f"{fmt.name} cannot hold named graphs; dump the dataset as N-Quads or TriG")
+        names = self.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY ?g")
+        quads = [
+            Quad(triple.subject, triple.predicate, triple.object, row["g"])  # type: ignore[index]
+            for row in names  # type: ignore[union-attr]
+            for triple in parse(self.dump(from_graph=row["g"]) or b"", format=RdfFormat.N_TRIPLES)  # type: ignore[index]
+        ]
+        return serialize(quads, output, fmt, prefixes=prefixes)
 
     # ------------------------------------------------------------------------------ writing
 
@@ -207,6 +223,17 @@ class RemoteStore:
         if failure:
             raise KgError(failure)
         return body
+
+
+def _as_query_triples(body: bytes) -> QueryTriples:
+    """A CONSTRUCT or DESCRIBE answer (N-Triples) as pyoxigraph's QueryTriples, the type the writers take.
+
+    pyoxigraph makes that type only from its own queries, so the triples pass through an
+    in-memory store; an answer is at most the row cap's worth of triples.
+    """
+    memory = Store()
+    memory.extend(Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in parse(body, format=RdfFormat.N_TRIPLES))
+    return memory.query("CONSTRUCT WHERE { ?s ?p ?o }")  # type: ignore[return-value]
 
 
 def _prologue(prefixes: dict[str, str] | None, base_iri: str | None) -> str:

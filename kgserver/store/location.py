@@ -1,0 +1,77 @@
+"""Where the data is held: an embedded store's directory, or an engine's name and URL; opened here for reading.
+
+A command is given `--store DIR` (the embedded default) or `--engine virtuoso|oxigraph
+--engine-url URL` (or LDNKG_ENGINE and LDNKG_ENGINE_URL). An engine's credentials, which
+only writes need, come from the environment (LDNKG_ENGINE_USER and LDNKG_ENGINE_PASSWORD) or
+from a file named by LDNKG_ENGINE_CREDENTIALS holding `user:password`: never from a command
+line, where any user of the machine can read them, and never written to a log or an answer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kgserver.errors import InputError
+from kgserver.store.dialects import DIALECTS
+from kgserver.store.embedded import open_read_only
+from kgserver.store.interface import GraphStore
+from kgserver.store.remote import Credentials, RemoteStore
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """The embedded store at `path`, or the store an engine (`engine`, at `url`) holds."""
+
+    path: Path | None = None
+    engine: str | None = None
+    url: str | None = None
+
+    @classmethod
+    def given(cls, path: Path | None, engine: str | None, url: str | None) -> StoreLocation:
+        """The location a command was given (an engine also from LDNKG_ENGINE/LDNKG_ENGINE_URL); InputError if unclear."""
+        engine = engine or os.environ.get("LDNKG_ENGINE") or None
+        url = url or os.environ.get("LDNKG_ENGINE_URL") or None
+        if engine is None and url is None:
+            if path is None:
+                raise InputError("no store given: pass --store DIR, or --engine NAME --engine-url URL")
+            return cls(path=path)
+        if path is not None:
+            raise InputError("give --store DIR or --engine with --engine-url, not both")
+        if engine not in DIALECTS:
+            raise InputError(f"unknown engine {engine!r}: kgserver speaks to {', '.join(sorted(DIALECTS))}")
+        if url is None:
+            raise InputError(f"--engine {engine} needs --engine-url (the engine's base URL, such as http://host:8890)")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError(f"--engine-url must be an http(s) URL of the engine, not {url!r}")
+        if parts.username or parts.password:
+            raise InputError("--engine-url must not carry credentials: set LDNKG_ENGINE_USER and LDNKG_ENGINE_PASSWORD")
+        return cls(engine=engine, url=url.rstrip("/"))
+
+    def open_reader(self) -> GraphStore:
+        """The store, for reading: the embedded one read-only, or a connection pool to the engine."""
+        if self.path is not None:
+            return open_read_only(self.path)
+        assert self.engine is not None and self.url is not None
+        return RemoteStore(self.url, DIALECTS[self.engine], credentials())
+
+
+def credentials() -> Credentials | None:
+    """The engine's user and password, from LDNKG_ENGINE_USER/_PASSWORD or the LDNKG_ENGINE_CREDENTIALS file."""
+    user, password = os.environ.get("LDNKG_ENGINE_USER"), os.environ.get("LDNKG_ENGINE_PASSWORD")
+    if user and password is not None:
+        return Credentials(user, password)
+    named = os.environ.get("LDNKG_ENGINE_CREDENTIALS")
+    if not named:
+        return None
+    try:
+        line = Path(named).read_text(encoding="utf-8").strip().splitlines()[0]
+    except (OSError, IndexError):
+        raise InputError(f"{named}: cannot read the engine's credentials (one line, user:password)") from None
+    user, _, password = line.partition(":")
+    if not user or not _:
+        raise InputError(f"{named}: the engine's credentials must be one line, user:password")
+    return Credentials(user, password)
