@@ -5,7 +5,7 @@ STORE  := var/store
 HOST   := 127.0.0.1
 PORT   := 8000
 
-.PHONY: serve test install install-test java chromium jemalloc
+.PHONY: serve test install install-test java chromium jemalloc engines
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -30,12 +30,19 @@ jemalloc:
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
 
+# The engine tests (tests/engines.py) start Debian's Virtuoso themselves (virtuoso-t, isql-vt); install it
+# only when virtuoso-t is not on PATH. Non-interactive: no DBA password is asked for, so the package's own
+# service stays disabled (and in a container policy-rc.d keeps it from starting at all); we never use it.
+# Oxigraph's server comes with the `oxigraph` wheel in the test extras.
+engines:
+	@command -v virtuoso-t >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y virtuoso-opensource)
+
 serve: install java jemalloc
 	$(VENV)/bin/kgserver build --store $(STORE)
 	$(VENV)/bin/kgserver serve --store $(STORE) --host $(HOST) --port $(PORT)
 
 # Two pytest-xdist workers, a test module each at a time (its servers and fixtures stay in one
 # worker): most slow tests wait on servers, time limits and the JVM, so two halve the wall time.
-test: install-test java chromium jemalloc
+test: install-test java chromium jemalloc engines
 	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 	$(VENV)/bin/pytest -q -n 2 --dist loadfile

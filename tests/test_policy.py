@@ -94,3 +94,59 @@ def test_a_shape_is_the_same_for_the_same_query_with_other_constants():
     other = shape(list(tokens("select ?c {?c <http://y/p> 'b' ; <http://y/q> 7} limit 99 # again")))
     assert one == other
     assert one != shape(list(tokens('SELECT ?c { ?c <http://x/p> ?d } LIMIT 10')))
+
+
+# --- engine extensions: what Virtuoso would run that kgserver does not offer -----------------------
+
+
+@pytest.mark.parametrize("text, named", [
+    ('DEFINE get:soft "replace" SELECT * FROM <http://x.example/data> { ?s ?p ?o }', "DEFINE get:soft"),
+    ("define input:grab-all 'yes' SELECT * WHERE { <http://x.example/a> ?p ?o }", "DEFINE input:grab-all"),
+    ("DEFINE input:grab-seealso <http://www.w3.org/2000/01/rdf-schema#seeAlso> SELECT * { ?s ?p ?o }",
+     "DEFINE input:grab-seealso"),
+    ("PREFIX ex: <http://x.example/>\n  DeFiNe sql:log-enable 3 SELECT * { ?s ex:p ?o }", "DEFINE sql:log-enable"),
+    ("SELECT * WHERE { ?s ?p ?o } DEFINE input:inference 'x'", "DEFINE input:inference"),  # anywhere, not only first
+])
+def test_a_define_pragma_is_refused_naming_it(text, named):
+    with pytest.raises(InputError) as refused:
+        check(text)
+    assert refused.value.message.startswith(f"{named} is refused: DEFINE pragmas are engine extensions")
+    assert "this endpoint offers none" in refused.value.message
+
+
+@pytest.mark.parametrize("text, named", [
+    ("SELECT (bif:http_get('http://x.example/') AS ?x) {}", "bif:http_get"),
+    ("SELECT (BIF:file_to_string('/etc/passwd') AS ?x) {}", "BIF:file_to_string"),
+    ("SELECT * { ?s ?p ?o FILTER(sql:RDF_SPONGE_UP(?s, 'soft')) }", "sql:RDF_SPONGE_UP"),
+    ("PREFIX bif: <http://x.example/> SELECT * { ?s bif:p ?o }", "bif:p"),  # the prefix is Virtuoso's, declared or not
+    ("SELECT (<bif:http_get>('http://x.example/') AS ?x) {}", "<bif:http_get>"),
+    ("SELECT (<SQL:exec>('drop table x') AS ?x) {}", "<SQL:exec>"),
+    ("SELECT (<http://www.openlinksw.com/schemas/bif#sys_stat>('st_dbms_ver') AS ?x) {}",
+     "<http://www.openlinksw.com/schemas/bif#sys_stat>"),
+    ("SELECT (<HTTP://WWW.OPENLINKSW.COM/SCHEMAS/SQL#exec>('x') AS ?x) {}", "<HTTP://WWW.OPENLINKSW.COM/SCHEMAS/SQL#exec>"),
+    ("PREFIX b: <bif:> SELECT (b:http_get('http://x.example/') AS ?x) {}", "b:http_get"),
+    ("PREFIX v: <http://www.openlinksw.com/schemas/> SELECT (v:sql\\#exec('x') AS ?x) {}", "v:sql\\#exec"),
+    ("BASE <http://www.openlinksw.com/schemas/> SELECT (<bif#sys_stat>('x') AS ?x) {}", "<bif#sys_stat>"),
+    ("BASE <bif:> SELECT (<http_get>('http://x.example/') AS ?x) {}", "<bif:>"),
+    ("SELECT (fn:doc('/etc/passwd') AS ?x) {}", "fn:doc"),  # Virtuoso's predeclared fn:; its doc() stops the engine
+    ("SELECT (<http://www.w3.org/2005/xpath-functions#doc>('x') AS ?x) {}", "<http://www.w3.org/2005/xpath-functions#doc>"),
+    ("PREFIX FN: <http://x.example/> SELECT (fn:doc('x') AS ?x) {}", "fn:doc"),  # prefixes are case-sensitive
+])
+def test_an_engine_function_is_refused_however_it_is_named(text, named):
+    with pytest.raises(InputError) as refused:
+        check(text)
+    assert refused.value.message.startswith(f"{named} is refused: bif:, sql: and fn: functions run inside the engine")
+
+
+@pytest.mark.parametrize("text", [
+    'SELECT * WHERE { ?s ?p "bif:http_get(\'http://x.example/\')" }',
+    "SELECT * WHERE { ?s ?p '''DEFINE get:soft \"replace\"\nsql:exec''' }",
+    "SELECT * WHERE { ?s ?p ?o } # DEFINE get:soft 'replace' and bif:http_get",
+    "SELECT ?define ?bif WHERE { ?define <http://x.example/bif:p> ?bif }",
+    "PREFIX ex: <http://x.example/> SELECT * WHERE { ?s ex:define ex:bif }",
+    'SELECT * WHERE { ?s ?p "chat"@en-define }',
+    "PREFIX fn: <http://x.example/functions#> SELECT (fn:doc(?s) AS ?d) { ?s ?p ?o }",  # fn: declared as another namespace
+    "PREFIX bif: <http://www.openlinksw.com/schemas/bif#> SELECT * { ?s ?p ?o }",  # declared, never used
+])
+def test_extension_names_inside_data_or_comments_are_not_refused(text):
+    assert check(text).extensions == ()

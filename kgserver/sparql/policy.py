@@ -1,7 +1,10 @@
-"""What the endpoint refuses before a query reaches the engine: updates and federated queries.
+"""What the endpoint refuses before a query reaches the engine: updates, federated queries and engine extensions.
 
 pyoxigraph (like rdflib) really performs HTTP requests for SERVICE, so the check must
-happen on the query text, before evaluation. Keywords are found by the shared tokenizer
+happen on the query text, before evaluation. An engine behind kgserver has extensions of its
+own that reach outside or into it (Virtuoso's DEFINE pragmas fetch URLs, its bif: and sql:
+functions read files, run SQL and make HTTP requests, its fn:doc stops the engine): kgserver
+offers none of them, and refuses each by name. Keywords are found by the shared tokenizer
 (lexer.py), which first consumes comments, string literals and <IRIs>: `SERVICE` inside a
 string, an IRI, a comment, a variable (`?service`) or a prefixed name (`ex:service`) is not
 the keyword.
@@ -10,6 +13,10 @@ the keyword.
 ()
 >>> analyse('PREFIX ex: <http://e/> SELECT * { SERVICE ex:s { ?a ?b ?c } }').services
 ('http://e/s',)
+>>> analyse('DEFINE get:soft "replace" SELECT (bif:http_get("http://x/") AS ?x) {}').extensions
+('DEFINE get:soft', 'bif:http_get')
+>>> analyse('SELECT ?s { ?s ?p "bif:http_get" } # DEFINE get:soft').extensions
+()
 """
 
 from __future__ import annotations
@@ -20,13 +27,35 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from kgserver.errors import InputError, UpdateRefusedError
 from kgserver.sparql import paging
 from kgserver.sparql_lexer import Token, form_of, shape, tokens
 
 SERVICE_REFUSED = "SERVICE (federated query) is refused: this endpoint does not fetch from other servers"
+DEFINE_REFUSED = (
+    "{} is refused: DEFINE pragmas are engine extensions (Virtuoso's get:soft and input:grab-* fetch URLs "
+    "from the engine); this endpoint offers none"
+)
+FUNCTION_REFUSED = (
+    "{} is refused: bif:, sql: and fn: functions run inside the engine (Virtuoso's read files, run SQL, "
+    "make HTTP requests or stop the engine); this endpoint offers none"
+)
+
+# Namespaces of engine functions, compared without case: Virtuoso takes a `bif:`/`sql:` name (prefixed or
+# as an IRI, declared or not) for a built-in or a SQL procedure, and evaluates the XPath functions
+# itself (under both namespaces below, with `#` or `/#`).
+ENGINE_FUNCTION_NAMESPACES = (
+    "bif:",
+    "sql:",
+    "http://www.openlinksw.com/schemas/bif#",
+    "http://www.openlinksw.com/schemas/sql#",
+    "http://www.w3.org/2005/xpath-functions",
+    "http://www.w3.org/2004/07/xpath-functions",
+)
+# Virtuoso's predeclared prefixes for them: an undeclared `fn:doc` is its XPath doc().
+ENGINE_PREFIXES = {"fn": "http://www.w3.org/2005/xpath-functions/#", "xf": "http://www.w3.org/2004/07/xpath-functions"}
 
 # Deeper nesting of brackets or `!` is refused: the engine's parser recurses on each level (it
 # crashes at some thousands) and takes cubic time on nested collections (160 levels: 2 s).
@@ -53,6 +82,7 @@ class QueryAnalysis:
     nesting: int = 0
     shape: str = ""  # the text without constants or comments (lexer.shape): how the scheduler recognises a costly query
     order: paging.PagedOrder | None = None  # how the query process answers a deep ordered page, if it can
+    extensions: tuple[str, ...] = ()  # engine extensions as written (`DEFINE get:soft`, `bif:http_get`): refused
 
 
 @lru_cache(maxsize=1024)
@@ -76,7 +106,64 @@ def analyse(text: str) -> QueryAnalysis:
             services.append(_service_target(found[index + 1 :], prefixes))
     services += [UNCHECKABLE for token in found if token.kind == "iri" and _HIDDEN_SERVICE.search(token.text)]
     order = paging.plan(text, found) if form == "SELECT" else None
-    return QueryAnalysis(form, is_update, tuple(services), _nesting(found), shape(found), order)
+    extensions = _engine_extensions(found)
+    return QueryAnalysis(form, is_update, tuple(services), _nesting(found), shape(found), order, extensions)
+
+
+def _engine_extensions(found: list[Token]) -> tuple[str, ...]:
+    """Every DEFINE pragma and engine-function name in the tokens, as written, so the refusal can name it.
+
+    Names are resolved as the engine resolves them (declared prefixes, case-sensitive as in
+    Virtuoso, then its predeclared `fn:` and `xf:`; BASE), so neither `PREFIX b: <bif:>` then
+    `b:http_get` nor a relative IRI under a BASE hides a function. A PREFIX declaration alone
+    is not a use, and is let through.
+    """
+    prefixes: dict[str, str] = {}
+    base = ""
+    extensions: list[str] = []
+    declared = -1  # the index of the last token of a DEFINE or PREFIX declaration's name part
+    for index, token in enumerate(found):
+        following = found[index + 1] if index + 1 < len(found) else None
+        word = token.text.upper() if token.kind == "word" else ""
+        if word == "DEFINE" and not _in_language_tag(found, index):
+            pragma = following.text if following is not None and following.kind in ("pname", "word") else ""
+            extensions.append(f"DEFINE {pragma}".strip())
+            declared = index + 1
+        elif word == "BASE" and following is not None and following.kind == "iri":
+            base = urljoin(base, following.text[1:-1])
+        elif word == "PREFIX" and index + 2 < len(found) and found[index + 2].kind == "iri":
+            prefixes[found[index + 1].text.rstrip(":")] = urljoin(base, found[index + 2].text[1:-1])
+            declared = index + 2
+        elif index > declared and _names_engine_function(token, prefixes, base):
+            extensions.append(token.text)
+    return tuple(extensions)
+
+
+def _names_engine_function(token: Token, prefixes: dict[str, str], base: str) -> bool:
+    """Whether an IRI or prefixed name, as written or resolved (prefixes, BASE), is in an engine function namespace."""
+    if token.kind == "iri":
+        names = [token.text[1:-1], urljoin(base, token.text[1:-1])]
+    elif token.kind == "pname":
+        prefix, _, local = token.text.partition(":")
+        expanded = prefixes.get(prefix, ENGINE_PREFIXES.get(prefix))
+        names = [token.text] if expanded is None else [token.text, expanded + re.sub(r"\\(.)", r"\1", local)]
+    else:
+        return False
+    return any(name.lower().startswith(ENGINE_FUNCTION_NAMESPACES) for name in names)
+
+
+def _in_language_tag(found: list[Token], index: int) -> bool:
+    """Whether the word at `index` is part of a language tag (`"x"@en-define`), where any letters are data."""
+    while index > 0:
+        previous, current = found[index - 1], found[index]
+        if previous.start + len(previous.text) != current.start:
+            return False
+        if previous.text == "@":
+            return True
+        if not (previous.kind in ("word", "number") or previous.text == "-"):
+            return False
+        index -= 1
+    return False
 
 
 def _nesting(found: list[Token]) -> int:
@@ -134,7 +221,7 @@ def is_public_address(address: str) -> bool:
 
 
 def check(text: str, service_allow: Iterable[str], resolver: Resolver = resolve_host) -> QueryAnalysis:
-    """Refuse updates and SERVICE calls before evaluation; return the analysis for negotiation.
+    """Refuse updates, engine extensions and SERVICE calls before evaluation; return the analysis for negotiation.
 
     A SERVICE is accepted only when its IRI is in the allow-list and its host resolves
     only to public addresses: an allow-listed name that points at this machine or the
@@ -145,6 +232,9 @@ def check(text: str, service_allow: Iterable[str], resolver: Resolver = resolve_
         raise InputError(f"the query nests {analysis.nesting} levels deep; this endpoint accepts at most {MAX_NESTING}")
     if analysis.is_update:
         raise UpdateRefusedError()
+    if analysis.extensions:
+        first = analysis.extensions[0]
+        raise InputError((DEFINE_REFUSED if first.upper().startswith("DEFINE") else FUNCTION_REFUSED).format(first))
     allowed = set(service_allow)
     for target in analysis.services:
         if target is UNCHECKABLE or target not in allowed:
