@@ -157,7 +157,9 @@ def load_into_virtuoso(sql_port: int, directory: Path, graphs: Graphs) -> None:
 def virtuoso(directory: Path, graphs: Graphs = {}) -> Iterator[Engine]:  # noqa: B006 (read only)
     """Virtuoso (`virtuoso-t -f`) in `directory` on two free loopback ports, `graphs` loaded, until the block ends."""
     directory.mkdir(parents=True, exist_ok=True)
-    sql_port, http_port = free_port(), free_port()
+    sql_port = http_port = free_port()
+    while http_port == sql_port:  # two probes may be handed the same free port
+        http_port = free_port()
     ini = directory / "virtuoso.ini"
     ini.write_text(virtuoso_ini(directory, sql_port, http_port))
     base = f"http://127.0.0.1:{http_port}"
