@@ -255,7 +255,8 @@ def export(store_dir: Path | None, engine: str | None, engine_url: str | None, f
 
 
 @cli.command()
-@_store_option(required=True, help_text="Directory of a built store.")
+@_store_option(required=False, help_text="Directory of a built store.")
+@_engine_options
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
@@ -269,7 +270,8 @@ def export(store_dir: Path | None, engine: str | None, engine_url: str | None, f
 @setting_options
 @click.pass_obj
 def serve(
-    settings: Settings, store_dir: Path, host: str, port: int, workers: int, threads: int, **given: Any
+    settings: Settings, store_dir: Path | None, engine: str | None, engine_url: str | None, host: str, port: int,
+    workers: int, threads: int, **given: Any,
 ) -> None:
     """Serve the store over HTTP with waitress: the SPARQL endpoint, pages, dumps, the change feed and curation.
 
@@ -280,10 +282,11 @@ def serve(
                                             for name, value in given.items()})
     except ValueError as error:
         raise InputError(str(error)) from None
-    kgstore.require_store(store_dir)  # fail here, in one line, rather than in every worker
+    location = StoreLocation.given(store_dir, engine, engine_url)
+    location.require()  # fail here, in one line, rather than in every worker
     from kgserver.web.server import serve as run_server
 
-    run_server(settings, store_dir, limits, host=host, port=port, workers=workers, threads=threads)
+    run_server(settings, location, limits, host=host, port=port, workers=workers, threads=threads)
 
 
 

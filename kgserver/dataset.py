@@ -5,6 +5,10 @@ process is that one. Its threads share one store: pyoxigraph reads are
 thread-safe and each sees a consistent snapshot. Writes are serialised by `writing()`, so
 validation and commit of one submission see no other commit in between; the query
 worker processes read through read-only handles that they reopen when the version moves.
+
+A store held by a SPARQL engine (store/location.py) is served read-only for now: its state
+is read from the engine again when it is over a second old, so a commit made elsewhere is
+seen within that second; commits are refused.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,8 +29,11 @@ from kgserver import changes
 from kgserver import store as kgstore
 from kgserver.config import Settings
 from kgserver.errors import UnavailableError
+from kgserver.store.location import StoreLocation
 
 log = logging.getLogger("kgserver.dataset")
+
+_ENGINE_STATE_SECONDS = 1.0  # how old an engine's dataset state may be before it is read again
 
 T = TypeVar("T")
 
@@ -39,22 +47,30 @@ class LiveDataset:
     Routes read `state` (or `version`) once per request and use it for ETags and cache keys.
     """
 
-    def __init__(self, settings: Settings, store_path: Path) -> None:
+    def __init__(self, settings: Settings, place: StoreLocation | Path) -> None:
         self.settings = settings
-        self.path = store_path
+        self.location = StoreLocation.of(place)
+        self.path = self.location.local_path  # where dumps and the curators' registry lie beside the store
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._store: kgstore.GraphStore | None = None
         self._writable = False
         self._broken = False
-        self._state = kgstore.read_existing(store_path, lambda store: changes.read_state(store, settings), changes.DatasetState())
+        self._started = datetime.now(UTC).replace(microsecond=0)
+        self._read_at = 0.0
+        if self.location.embedded:
+            self._state = kgstore.read_existing(self.path, lambda store: changes.read_state(store, settings),
+                                                changes.DatasetState())
+        else:
+            self._state = changes.read_state(self.store, settings)
+            self._read_at = time.monotonic()
 
     @property
     def store(self) -> kgstore.GraphStore:
         """The store, opened on first use in this process: for writing if possible, else read-only."""
         with self._open_lock:
             if self._store is None:
-                self._store, self._writable = _open(self.path)
+                self._store, self._writable = _open(self.location)
             return self._store
 
     @property
@@ -65,27 +81,39 @@ class LiveDataset:
 
     @property
     def state(self) -> changes.DatasetState:
+        """The dataset's state; an engine's is read again when it is over a second old."""
+        if not self.location.embedded and time.monotonic() - self._read_at > _ENGINE_STATE_SECONDS:
+            self._read_at = time.monotonic()
+            try:
+                self._state = changes.read_state(self.store, self.settings)
+            except UnavailableError as error:
+                log.warning("could not read the dataset's state from the engine: %s", error.message)
         return self._state
 
     @property
     def version(self) -> str | None:
         """The version as text for ETags and cache keys; None for a store without records."""
-        return str(self._state.version) if self._state.version else None
+        state = self.state
+        return str(state.version) if state.version else None
 
     @property
     def last_modified(self) -> datetime:
         """When the dataset last changed, to the second, for Last-Modified."""
-        if self._state.modified is not None:
-            return self._state.modified
+        state = self.state
+        if state.modified is not None:
+            return state.modified
+        if not self.location.embedded:
+            return self._started
         return datetime.fromtimestamp(int(kgstore.built_at(self.path)), tz=UTC)
 
     @property
     def graph_sizes(self) -> dict[str, int]:
         """Triples per live named graph, the meta graph included, as recorded with each change."""
-        sizes = {change.graph: change.triples for change in self._state.changes if not change.deleted}
+        state = self.state
+        sizes = {change.graph: change.triples for change in state.changes if not change.deleted}
         if not sizes:  # a store loaded by other means: count what is there
             return kgstore.graph_sizes(self.store, self.settings.named_graphs)
-        return {**sizes, self.settings.meta_graph: self._state.meta_triples}
+        return {**sizes, self.settings.meta_graph: state.meta_triples}
 
     @contextmanager
     def writing(self) -> Iterator[kgstore.GraphStore]:
@@ -98,6 +126,9 @@ class LiveDataset:
             if self._broken or not self.writable:
                 self._reopen()
             if not self._writable:
+                if not self.location.embedded:
+                    raise UnavailableError(f"this server reads the store {self.location} holds and takes no commits yet; "
+                                           "nothing was committed")
                 raise UnavailableError("the store is open read-only on this server (its log says why); nothing was committed")
             yield self.store
 
@@ -106,7 +137,7 @@ class LiveDataset:
         with self._open_lock:
             self._store = None
             gc.collect()  # the old handle must close (and release RocksDB's lock) before the new one opens
-            self._store, self._writable = _open(self.path)
+            self._store, self._writable = _open(self.location)
             self._broken = False
 
     def commit(self, replace: Mapping[str, Graph], delete: Iterable[str] = ()) -> changes.DatasetState:
@@ -132,8 +163,11 @@ class LiveDataset:
         return state
 
 
-def _open(path: Path) -> tuple[kgstore.GraphStore, bool]:
-    """The store for writing, or read-only (with a log line saying why) when it cannot be written."""
+def _open(location: StoreLocation) -> tuple[kgstore.GraphStore, bool]:
+    """The store for writing, or read-only (with a log line saying why) when it cannot be written; an engine's, read-only."""
+    if location.path is None:
+        return location.open_reader(), False
+    path = location.path
     try:
         return kgstore.open_writable(path), True
     except OSError as error:

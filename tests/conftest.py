@@ -10,12 +10,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pyoxigraph import QueryBoolean, QuerySolutions
-from serving import in_process, serving
+from pyoxigraph import QueryBoolean, QuerySolutions, RdfFormat
+from serving import free_port, in_process, serving
 
 from kgserver import store as kgstore
 from kgserver.config import Settings
@@ -157,3 +159,38 @@ def app_base(built_store: Path, sources_root: Path, tmp_path_factory: pytest.Tem
     shutil.copytree(built_store, store)
     with in_process(store, sources_root) as app:
         yield app.base
+
+
+OXIGRAPH_BIN = Path(sys.executable).parent / "oxigraph"
+
+
+@pytest.fixture(scope="module")
+def oxigraph_engine(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Oxigraph's server (the `oxigraph` wheel's binary) on loopback, holding every quad of the built store; its URL."""
+    if not OXIGRAPH_BIN.exists():
+        pytest.skip("the oxigraph wheel (test extras) is not installed")
+    folder = tmp_path_factory.mktemp("oxigraph")
+    quads = folder / "all.nq"
+    store = kgstore.open_read_only(built_store)
+    with quads.open("wb") as out:
+        kgstore.export(store, out, RdfFormat.N_QUADS)
+    del store
+    location = folder / "data"
+    subprocess.run([str(OXIGRAPH_BIN), "load", "--location", str(location), "--file", str(quads)],
+                   check=True, capture_output=True)
+    port = free_port()
+    process = subprocess.Popen([str(OXIGRAPH_BIN), "serve", "--location", str(location), "--bind", f"127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/query?query=ASK%7B%7D", timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "oxigraph serve did not start"
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+    shutil.rmtree(location, ignore_errors=True)

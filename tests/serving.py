@@ -137,13 +137,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(store: Path, root: Path, log: Path, *flags: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """`kgserver serve` on a free port until the block ends, healthy before it is yielded."""
+def serving(store: Path | None, root: Path, log: Path, *flags: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """`kgserver serve` on a free port until the block ends, healthy before it is yielded (no store: `flags` name an engine)."""
     port = free_port()
     kgserver = Path(sys.executable).parent / "kgserver"
     with log.open("w") as errors:
         process = subprocess.Popen(
-            [str(kgserver), "serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port), *flags],
+            [str(kgserver), "serve", *(["--store", str(store)] if store is not None else []), "--host", "127.0.0.1",
+             "--port", str(port), *flags],
             # HermiT's JVM starts on a story's first check rather than with every server: most never check one
             env={"LDNKG_WARM_REASONER": "0", **os.environ, "LDNKG_ROOT": str(root), **(env or {})},
             stdout=subprocess.DEVNULL,

@@ -25,6 +25,7 @@ from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.sparql.pool import PoolStatus, Worker, WorkerPool, malloc_library
 from kgserver.sparql.scheduling import Limits, Scheduler, Ticket
 from kgserver.sparql.worker import Head, Job
+from kgserver.store.location import StoreLocation
 
 __all__ = ["ENGINE_CRASHED", "Execution", "GateObserver", "Head", "Job", "QueryGate", "QueryTimeoutError"]
 
@@ -37,6 +38,7 @@ class QueryTimeoutError(UnavailableError):
 # (50,000 `||`, UNION or `/` in a row): that query's fault, answered 400, not the server's.
 _ENGINE_CRASHES = (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS)
 ENGINE_CRASHED = "the query engine could not evaluate this query: it is nested or chained too deeply; simplify it"
+_ENGINE_GRACE_SECONDS = 1.0  # an engine's own limit sits this far past ours, so ours is the one a client meets
 _RECHECK_SECONDS = 0.05  # how soon a query that has waited more than computed is looked at again
 
 
@@ -112,15 +114,15 @@ class QueryGate:
     """The query processes and the scheduler; `execute` is the only way a web query reaches the store."""
 
     def __init__(
-        self, store_path: Path, prefixes: Mapping[str, str], limits: ServerSettings,
+        self, place: StoreLocation | Path, prefixes: Mapping[str, str], limits: ServerSettings,
         observer: GateObserver | None = None,
     ) -> None:
         self._limits = limits
         self._observer: GateObserver = observer or _Unobserved()
         self.scheduler = Scheduler(Limits.of(limits))
         self._pool = WorkerPool(
-            store_path, prefixes, limits.query_workers, limits.max_query_workers, limits.query_idle,
-            malloc_library(limits.query_malloc),
+            place, prefixes, limits.query_workers, limits.max_query_workers, limits.query_idle,
+            malloc_library(limits.query_malloc), read_seconds=limits.query_timeout + _ENGINE_GRACE_SECONDS,
         )
 
     def status(self) -> dict[str, Any]:

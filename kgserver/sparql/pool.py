@@ -38,6 +38,7 @@ from typing import Any
 
 from kgserver.errors import KgError
 from kgserver.sparql.worker import worker_main
+from kgserver.store.location import StoreLocation
 
 log = logging.getLogger("kgserver.sparql")
 
@@ -94,10 +95,11 @@ class WorkerPool:
     """Query processes with the store open read-only; `acquire` lends one, `release` or `discard` ends the loan."""
 
     def __init__(
-        self, store_path: Path, prefixes: Mapping[str, str], minimum: int, maximum: int, idle_seconds: float,
-        malloc: str | None = None,
+        self, place: StoreLocation | Path, prefixes: Mapping[str, str], minimum: int, maximum: int, idle_seconds: float,
+        malloc: str | None = None, read_seconds: float = 60.0,
     ) -> None:
-        self._store_path = str(store_path)
+        self._location = StoreLocation.of(place)
+        self._read_seconds = read_seconds
         self._prefixes = dict(prefixes)
         self._minimum, self._maximum, self._idle_seconds = minimum, max(minimum, maximum), idle_seconds
         self._context = multiprocessing.get_context("forkserver")
@@ -272,7 +274,7 @@ class WorkerPool:
     def _start(self) -> Worker:
         parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=worker_main, args=(self._store_path, self._prefixes, child), daemon=True, name="kgserver-query"
+            target=worker_main, args=(self._location, self._prefixes, child, self._read_seconds), daemon=True, name="kgserver-query"
         )
         process.start()
         child.close()

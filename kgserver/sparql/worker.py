@@ -34,6 +34,7 @@ from kgserver import formats, representations
 from kgserver import store as kgstore
 from kgserver.errors import InputError, KgError
 from kgserver.sparql import paging
+from kgserver.store.location import StoreLocation
 
 CHUNK_BYTES = 256 * 1024
 _PR_SET_PDEATHSIG = 1
@@ -110,11 +111,15 @@ def _die_with_parent() -> None:
             pass
 
 
-def worker_main(store_path: str, prefixes: Mapping[str, str], conn: Connection) -> None:
-    """A query process: open the store once, then run jobs from the pipe until it closes."""
+def worker_main(location: StoreLocation, prefixes: Mapping[str, str], conn: Connection, read_seconds: float) -> None:
+    """A query process: open the store once, then run jobs from the pipe until it closes.
+
+    An engine's store is a pool of connections to it, each answer awaited at most
+    `read_seconds`; the server's time limit kills this process, which closes them.
+    """
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when query processes stop
-    store = _Snapshot(Path(store_path))
+    store = _Snapshot(location.path) if location.path is not None else _Fixed(location.open_reader(read_seconds))
     conn.send(("ready", time.process_time()))
     prefixes = dict(prefixes)
     while True:
@@ -129,6 +134,16 @@ def worker_main(store_path: str, prefixes: Mapping[str, str], conn: Connection) 
         except Exception as error:  # the client gets a message, never a traceback
             message = f"internal error while answering the query ({type(error).__name__})"
             conn.send(("error", 500, message, time.process_time()))
+
+
+class _Fixed:
+    """A store that always shows its latest version (an engine's): nothing to reopen."""
+
+    def __init__(self, store: kgstore.GraphStore) -> None:
+        self._store = store
+
+    def at(self, version: str | None) -> kgstore.GraphStore:
+        return self._store
 
 
 class _Snapshot:

@@ -9,14 +9,16 @@ line, where any user of the machine can read them, and never written to a log or
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from kgserver.errors import InputError
 from kgserver.store.dialects import DIALECTS
-from kgserver.store.embedded import open_read_only
+from kgserver.store.embedded import open_read_only, require_store
 from kgserver.store.interface import GraphStore
 from kgserver.store.remote import Credentials, RemoteStore
 
@@ -51,12 +53,51 @@ class StoreLocation:
             raise InputError("--engine-url must not carry credentials: set LDNKG_ENGINE_USER and LDNKG_ENGINE_PASSWORD")
         return cls(engine=engine, url=url.rstrip("/"))
 
-    def open_reader(self) -> GraphStore:
-        """The store, for reading: the embedded one read-only, or a connection pool to the engine."""
+    @classmethod
+    def of(cls, place: StoreLocation | Path) -> StoreLocation:
+        """A location from a store's directory (the embedded store) or a location already made."""
+        return place if isinstance(place, StoreLocation) else cls(path=place)
+
+    @property
+    def embedded(self) -> bool:
+        return self.path is not None
+
+    @property
+    def local_path(self) -> Path:
+        """Where this machine keeps what lies beside a store (dump files, the curators' registry) as if it were one.
+
+        The store's own directory when embedded; for an engine, a directory named after the engine
+        and its URL under the system's temporary directory (LDNKG_DUMP_DIR may put the dumps elsewhere).
+        """
+        if self.path is not None:
+            return self.path
+        digest = hashlib.sha256(f"{self.engine} {self.url}".encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"kgserver-{self.engine}-{digest}" / "store"
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path is not None else f"{self.engine} at {self.url}"
+
+    def require(self) -> None:
+        """Fail in one line unless the data is there: a built store, or an engine that answers a query."""
+        if self.path is not None:
+            require_store(self.path)
+            return
+        store = self.open_reader(read_seconds=10.0)
+        try:
+            store.query("ASK { ?s ?p ?o }")
+        finally:
+            store.close()  # type: ignore[attr-defined]
+
+    def open_reader(self, read_seconds: float = 60.0) -> GraphStore:
+        """The store, for reading: the embedded one read-only, or a connection pool to the engine.
+
+        `read_seconds` bounds the wait for an engine's answer, and is the time limit the engine
+        is asked to keep (so it is never lower than the caller's).
+        """
         if self.path is not None:
             return open_read_only(self.path)
         assert self.engine is not None and self.url is not None
-        return RemoteStore(self.url, DIALECTS[self.engine], credentials())
+        return RemoteStore(self.url, DIALECTS[self.engine], credentials(), read_seconds=read_seconds)
 
 
 def credentials() -> Credentials | None:

@@ -33,7 +33,7 @@ from pyoxigraph import (
     serialize,
 )
 
-from kgserver.errors import KgError, UnavailableError
+from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.sparql_lexer import read_form
 from kgserver.store.dialects import Dialect
 from kgserver.store.interface import GraphName, QueryResult, Subject
@@ -217,6 +217,8 @@ class RemoteStore:
             raise _unavailable(error) from None
         finally:
             response.close()
+        if response.status_code == 400:  # the engine parses the text: its word on a bad query is the client's answer
+            raise InputError(f"SPARQL error ({self.dialect.name}): {_gist(body)}")
         if response.status_code >= 300:
             raise KgError(f"{self.dialect.name} answered {response.status_code}: {_gist(body)}")
         failure = self.dialect.failure(response.headers, body[:_SNIFF_BYTES])

@@ -9,12 +9,12 @@ from pathlib import Path
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from kgserver import store as kgstore
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation.checks import Checker
 from kgserver.dataset import LiveDataset
 from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
 from kgserver.sparql.execution import QueryGate
+from kgserver.store.location import StoreLocation
 from kgserver.web import http, templating
 from kgserver.web.curation_routes import curation_blueprint
 from kgserver.web.graph_store_routes import graph_store_blueprint
@@ -27,13 +27,14 @@ from kgserver.web.response_cache import ResponseCache
 from kgserver.web.sparql_routes import SparqlEndpoint, log_kept, sparql_blueprint
 
 
-def create_app(settings: Settings, store_path: Path, limits: ServerSettings | None = None) -> Flask:
-    """An app serving the store at `store_path` read-only, its queries run by a pool of workers."""
+def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSettings | None = None) -> Flask:
+    """An app serving the store at `place` (a built store's directory, or an engine), its queries run by a pool of workers."""
     limits = limits or ServerSettings.from_env()
-    kgstore.require_store(store_path)
-    dataset = LiveDataset(settings, store_path)
+    location = StoreLocation.of(place)
+    location.require()
+    dataset = LiveDataset(settings, location)
     metrics = Metrics()
-    gate = QueryGate(store_path, settings.prefixes, limits, observer=metrics)
+    gate = QueryGate(location, settings.prefixes, limits, observer=metrics)
     metrics.watch(gate)
     app = Flask(__name__)
     templating.install(app, settings)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 
 from waitress import serve as waitress_serve
 
 from kgserver.config import ServerSettings, Settings
+from kgserver.store.location import StoreLocation
 from kgserver.web.app import create_app
 
 # How long a connection may sit idle (no bytes either way) before it is closed.
@@ -27,7 +27,8 @@ _SWITCH_INTERVAL_SECONDS = 0.001  # Python's default is 0.005
 
 
 def serve(
-    settings: Settings, store_path: Path, limits: ServerSettings, host: str, port: int, workers: int, threads: int
+    settings: Settings, location: StoreLocation, limits: ServerSettings, host: str, port: int, workers: int,
+    threads: int,
 ) -> None:
     """Serve until SIGTERM or SIGINT; requests are handled by `threads` threads, queries by query processes."""
     if workers != 1:
@@ -36,9 +37,9 @@ def serve(
     # Waitress's I/O loop shares the GIL with the request threads; a shorter switch interval
     # lets it take turns sooner while a thread runs pure Python (a SHACL check, a page).
     sys.setswitchinterval(_SWITCH_INTERVAL_SECONDS)
-    app = create_app(settings, store_path, limits)
+    app = create_app(settings, location, limits)
     signal.signal(signal.SIGTERM, _stop)
-    logging.getLogger("kgserver").info("serving %s on http://%s:%d", store_path, host, port)
+    logging.getLogger("kgserver").info("serving %s on http://%s:%d", location, host, port)
     try:
         waitress_serve(
             app,
