@@ -303,37 +303,40 @@ def settings() -> None:
 def curator() -> None:
     """Manage the curators who may submit and retract additions on a served store.
 
-    The registry is the file DIR.curators.json beside the store; a running server
-    sees changes at once.
+    The registry is the file DIR.curators.json beside the store (with --engine, beside the
+    frontend's local files for that engine); a running server sees changes at once.
     """
 
 
 @curator.command("add")
 @click.argument("name")
-@_store_option(required=True, help_text="Directory of the store the curator will submit to.")
-def curator_add(name: str, store_dir: Path) -> None:
+@_store_option(required=False, help_text="Directory of the store the curator will submit to.")
+@_engine_options
+def curator_add(name: str, store_dir: Path | None, engine: str | None, engine_url: str | None) -> None:
     """Add curator NAME and print its bearer token, once, as the last line.
 
     Example: kgserver curator add ada --store var/store
     """
     from kgserver.curation.curators import add_curator, registry_path
 
-    kgstore.require_store(store_dir)
-    curator, token = add_curator(registry_path(store_dir), name)
+    location = StoreLocation.given(store_dir, engine, engine_url)
+    location.require()
+    curator, token = add_curator(registry_path(location.local_path), name)
     click.echo(f"curator '{curator.name}' added; its token follows (shown only now, keep it secret):")
     click.echo(token)
 
 
 @curator.command("list")
-@_store_option(required=True, help_text="Directory of the store.")
-def curator_list(store_dir: Path) -> None:
+@_store_option(required=False, help_text="Directory of the store.")
+@_engine_options
+def curator_list(store_dir: Path | None, engine: str | None, engine_url: str | None) -> None:
     """List the curators: name, when added, and when revoked if so.
 
     Example: kgserver curator list --store var/store
     """
     from kgserver.curation.curators import read_curators, registry_path
 
-    curators = read_curators(registry_path(store_dir))
+    curators = read_curators(registry_path(StoreLocation.given(store_dir, engine, engine_url).local_path))
     if not curators:
         click.echo("no curators yet; add one with: kgserver curator add NAME --store DIR")
         return
@@ -345,15 +348,16 @@ def curator_list(store_dir: Path) -> None:
 
 @curator.command("revoke")
 @click.argument("name")
-@_store_option(required=True, help_text="Directory of the store.")
-def curator_revoke(name: str, store_dir: Path) -> None:
+@_store_option(required=False, help_text="Directory of the store.")
+@_engine_options
+def curator_revoke(name: str, store_dir: Path | None, engine: str | None, engine_url: str | None) -> None:
     """Revoke curator NAME's token; its past submissions stay.
 
     Example: kgserver curator revoke ada --store var/store
     """
     from kgserver.curation.curators import registry_path, revoke_curator
 
-    revoked = revoke_curator(registry_path(store_dir), name)
+    revoked = revoke_curator(registry_path(StoreLocation.given(store_dir, engine, engine_url).local_path), name)
     click.echo(f"curator '{revoked.name}' revoked at {revoked.revoked}")
 
 def _sources(settings: Settings, store_dir: Path | None) -> Sources:

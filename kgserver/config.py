@@ -210,6 +210,8 @@ class ServerSettings:
     query_malloc: str = setting("jemalloc", "the malloc query processes run with: the system's jemalloc where it has "
                                 "one (`make` installs Debian's `libjemalloc2`), a library's path, or `none` for the "
                                 "C library's")
+    engine_writer: bool = setting(False, "with --engine: this server commits submissions and retractions to the engine "
+                                  "(exactly one server may; it holds the lock file WRITER.lock, see the README)")
     warm_reasoner: bool = setting(True, "start HermiT's JVM and prepare the shapes when the server starts, so the first "
                                   "check of an addition is fast (0: on the first check; a mirror that takes no "
                                   "submissions then never starts the JVM)")

@@ -6,29 +6,34 @@ thread-safe and each sees a consistent snapshot. Writes are serialised by `writi
 validation and commit of one submission see no other commit in between; the query
 worker processes read through read-only handles that they reopen when the version moves.
 
-A store held by a SPARQL engine (store/location.py) is served read-only for now: its state
-is read from the engine again when it is over a second old, so a commit made elsewhere is
-seen within that second; commits are refused.
+A store held by a SPARQL engine (store/location.py) is read by every server in front of it;
+its state is read from the engine again when it is over a second old, so a commit made
+through another server is seen within that second. Only the server given the writer role
+(`LDNKG_ENGINE_WRITER=1`) commits: it holds an exclusive lock on a file no other writer can
+hold, re-reads the state from the engine under its write lock before each commit, sends the
+commit as one update request, and reads the version back to be sure the engine kept it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, TextIO, TypeVar
 
 from rdflib import Graph
 
 from kgserver import changes
 from kgserver import store as kgstore
 from kgserver.config import Settings
-from kgserver.errors import UnavailableError
+from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.store.location import StoreLocation
 
 log = logging.getLogger("kgserver.dataset")
@@ -47,9 +52,10 @@ class LiveDataset:
     Routes read `state` (or `version`) once per request and use it for ETags and cache keys.
     """
 
-    def __init__(self, settings: Settings, place: StoreLocation | Path) -> None:
+    def __init__(self, settings: Settings, place: StoreLocation | Path, writer: bool = False) -> None:
         self.settings = settings
         self.location = StoreLocation.of(place)
+        self._writer_lock = _hold_writer_lock(self.location) if writer and not self.location.embedded else None
         self.path = self.location.local_path  # where dumps and the curators' registry lie beside the store
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -123,12 +129,17 @@ class LiveDataset:
         full disk) is opened again first, so the server recovers once the cause is gone.
         """
         with self._write_lock:
+            if not self.location.embedded:
+                if self._writer_lock is None:
+                    raise UnavailableError(f"this server reads the store {self.location} holds and does not commit "
+                                           "(another server holds the writer role); nothing was committed")
+                self._state = changes.read_state(self.store, self.settings)  # what the engine holds now
+                self._read_at = time.monotonic()
+                yield self.store
+                return
             if self._broken or not self.writable:
                 self._reopen()
             if not self._writable:
-                if not self.location.embedded:
-                    raise UnavailableError(f"this server reads the store {self.location} holds and takes no commits yet; "
-                                           "nothing was committed")
                 raise UnavailableError("the store is open read-only on this server (its log says why); nothing was committed")
             yield self.store
 
@@ -148,6 +159,9 @@ class LiveDataset:
         """
         if not self._write_lock.locked():
             raise RuntimeError("commit outside writing()")
+        if not self.location.embedded:
+            self._state = self._commit_to_engine(replace, delete)
+            return self._state
         try:
             state = changes.commit(self.store, self.settings, replace, delete, previous=self._state)
         except OSError as error:  # RocksDB wrote nothing of the batch; it may refuse writes until reopened
@@ -161,6 +175,39 @@ class LiveDataset:
             self._broken = True
             log.warning("flush after commit %s failed: %s", state.version, error)
         return state
+
+    def _commit_to_engine(self, replace: Mapping[str, Graph], delete: Iterable[str]) -> changes.DatasetState:
+        """One update request to the engine (call inside `writing()`), then the version read back from it."""
+        try:
+            state = changes.commit(self.store, self.settings, replace, delete, previous=self._state)
+        except KgError as error:
+            log.error("commit to %s failed: %s", self.location, error.message)
+            raise UnavailableError(f"the store could not be written ({self.location} refused the commit); nothing "
+                                   "was committed") from None
+        kept = changes.read_state(self.store, self.settings)
+        if kept.version != state.version:
+            log.error("commit of version %s to %s: the engine holds version %s", state.version, self.location, kept.version)
+            raise UnavailableError(f"the store did not keep the commit (it holds version {kept.version}); "
+                                   "the server's log says more")
+        self._read_at = time.monotonic()
+        return kept
+
+
+def _hold_writer_lock(location: StoreLocation) -> TextIO:
+    """The writer role: an exclusive lock on WRITER.lock beside the store's local files, or InputError if taken."""
+    path = location.local_path.with_name("WRITER.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise InputError(f"another server holds the writer role for {location} ({path} is locked)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def _open(location: StoreLocation) -> tuple[kgstore.GraphStore, bool]:

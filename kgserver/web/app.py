@@ -32,7 +32,7 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
     limits = limits or ServerSettings.from_env()
     location = StoreLocation.of(place)
     location.require()
-    dataset = LiveDataset(settings, location)
+    dataset = LiveDataset(settings, location, writer=limits.engine_writer)
     metrics = Metrics()
     gate = QueryGate(location, settings.prefixes, limits, observer=metrics)
     metrics.watch(gate)

@@ -1,0 +1,93 @@
+"""A curator submits through a kgserver that writes to Oxigraph's server; a second frontend sees it within a second.
+
+The writer role is one server's (`LDNKG_ENGINE_WRITER=1`, holding WRITER.lock); another server
+in front of the same engine reads only and refuses commits with 503, nothing written. A second
+writer cannot start while the first holds the lock. The writer's commit is one update request
+(Oxigraph applies it all or nothing) and its version is read back from the engine.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from engines import oxigraph_server
+from serving import fetch, serving
+
+from kgserver import store as kgstore
+
+pytestmark = pytest.mark.slow  # an engine and two servers
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "valid" / "claim-with-new-source.ttl"
+BASE = "https://w3id.org/ldn-kg/"
+NEW_CLAIM = f"{BASE}id/claim/test-fibromyalgia-trial-results"
+
+
+@pytest.fixture(scope="module")
+def engine(built_store, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("writer-engine")
+    quads = folder / "all.nq"
+    store = kgstore.open_read_only(built_store)
+    with quads.open("wb") as out:
+        kgstore.export(store, out)
+    del store
+    with oxigraph_server(folder / "engine", {"": [quads]}) as running:
+        yield running.query.removesuffix("/query")
+
+
+def _version(server) -> int:
+    return int(fetch(f"{server.base}/health").json()["version"])
+
+
+def _sees_claim(server) -> bool:
+    reply = fetch(server.sparql, headers={"Accept": "application/sparql-results+json"},
+                  params={"query": f"ASK {{ <{NEW_CLAIM}> ?p ?o }}"})
+    return reply.json()["boolean"]
+
+
+def test_a_submission_through_the_writer_is_seen_through_a_reader_within_a_second(
+    engine, kgserver, sources_root, tmp_path
+):
+    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    added = kgserver("curator", "add", "ada", *flags)
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip().splitlines()[-1]
+    with (
+        serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer,
+        serving(None, sources_root, tmp_path / "reader.log", *flags) as reader,
+    ):
+        before = _version(writer)
+        assert _version(reader) == before and not _sees_claim(reader)
+
+        refused = fetch(f"{reader.base}/submissions", "POST", {"Content-Type": "text/turtle",
+                        "Authorization": f"Bearer {token}", "Accept": "application/json"}, body=FIXTURE.read_bytes())
+        assert refused.status == 503 and "does not commit" in refused.text
+        assert _version(writer) == before
+
+        answer = fetch(f"{writer.base}/submissions", "POST", {"Content-Type": "text/turtle",
+                       "Authorization": f"Bearer {token}", "Accept": "application/json"}, body=FIXTURE.read_bytes())
+        assert answer.status == 201, answer.text
+        assert answer.json()["version"] == before + 1 == _version(writer) and _sees_claim(writer)
+        committed = time.monotonic()
+        while not (_sees_claim(reader) and _version(reader) == before + 1):
+            assert time.monotonic() - committed < 1.5, "the reader did not see the commit within a second"
+            time.sleep(0.05)
+
+        direct = fetch(f"{engine}/query", headers={"Accept": "application/sparql-results+json"},
+                       params={"query": f"ASK {{ GRAPH ?g {{ <{NEW_CLAIM}> ?p ?o }} }}"})
+        assert direct.json()["boolean"]  # in the engine itself, not only in a frontend's view
+
+        submission = answer.headers["location"].rsplit("/", 1)[1]
+        retraction = fetch(f"{writer.base}/submissions/{submission}", "DELETE",
+                           {"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        assert retraction.status == 200, retraction.text
+        assert not _sees_claim(writer) and _version(writer) == before + 2
+
+
+def test_a_second_writer_cannot_start_while_one_holds_the_role(engine, kgserver, sources_root, tmp_path):
+    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    with serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}):
+        second = kgserver("serve", *flags, "--port", "1", env={"LDNKG_ENGINE_WRITER": "1"}, timeout=60)
+        assert second.returncode != 0
+        assert "another server holds the writer role" in second.stderr and second.stderr.count("\n") == 1
