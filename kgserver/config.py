@@ -212,6 +212,8 @@ class ServerSettings:
                                 "C library's")
     engine_writer: bool = setting(False, "with --engine: this server commits submissions and retractions to the engine "
                                   "(exactly one server may; it holds the lock file WRITER.lock, see the README)")
+    engine_writer_url: str = setting("", "with --engine on a server that does not commit: the writer's base URL, to "
+                                     "which submissions and retractions are forwarded (none: they are refused)")
     warm_reasoner: bool = setting(True, "start HermiT's JVM and prepare the shapes when the server starts, so the first "
                                   "check of an addition is fast (0: on the first check; a mirror that takes no "
                                   "submissions then never starts the JVM)")

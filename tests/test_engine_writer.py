@@ -9,10 +9,12 @@ writer cannot start while the first holds the lock. The writer's commit is one u
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from engines import oxigraph_server
+from rdflib import Graph
 from serving import fetch, serving
 
 from kgserver import store as kgstore
@@ -91,3 +93,54 @@ def test_a_second_writer_cannot_start_while_one_holds_the_role(engine, kgserver,
         second = kgserver("serve", *flags, "--port", "1", env={"LDNKG_ENGINE_WRITER": "1"}, timeout=60)
         assert second.returncode != 0
         assert "another server holds the writer role" in second.stderr and second.stderr.count("\n") == 1
+
+
+def _addition(n: int) -> bytes:
+    """The valid fixture made into addition `n`: its own claim, source, reading and authors."""
+    text = FIXTURE.read_text(encoding="utf-8")
+    for name in ("test-fibromyalgia-trial-results", "test-trial-report", "test-authors"):
+        text = text.replace(name, f"{name}-{n}")
+    text = text.replace('"99999999"', f'"999999{n:02d}"').replace('"PMC9999999"', f'"PMC99999{n:02d}"')
+    return text.encode("utf-8")
+
+
+def test_sixteen_concurrent_submissions_over_two_frontends_get_sixteen_versions_in_a_row(
+    engine, kgserver, sources_root, tmp_path
+):
+    """Any frontend takes a submission: one that does not commit forwards it to the writer."""
+    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    token = kgserver("curator", "add", "grace", *flags).stdout.strip().splitlines()[-1]
+    with serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer:
+        env = {"LDNKG_ENGINE_WRITER_URL": writer.base}
+        with serving(None, sources_root, tmp_path / "reader.log", *flags, env=env) as reader:
+            before = _version(writer)
+            frontends = [writer, reader]
+
+            def submit(n: int):
+                return fetch(f"{frontends[n % 2].base}/submissions", "POST", {
+                    "Content-Type": "text/turtle", "Authorization": f"Bearer {token}", "Accept": "application/json"},
+                    body=_addition(n), timeout=300)
+
+            with ThreadPoolExecutor(16) as pool:
+                answers = list(pool.map(submit, range(16)))
+            assert all(answer.status == 201 for answer in answers), [answer.text for answer in answers]
+            assert sorted(answer.json()["version"] for answer in answers) == list(range(before + 1, before + 17))
+            graphs = {answer.json()["graph"] for answer in answers}
+            for frontend in frontends:
+                deadline = time.monotonic() + 1.5
+                while _version(frontend) != before + 16:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+                for n, answer in enumerate(answers):  # each acknowledged submission is there in full
+                    kept = fetch(f"{frontend.base}/store", headers={"Accept": "application/n-triples"},
+                                 params={"graph": answer.json()["graph"]})
+                    assert kept.status == 200 and len(kept.text.splitlines()) == len(_graph_of(n)), n
+                feed = fetch(f"{frontend.base}/changes?since={before}", headers={"Accept": "application/n-quads"})
+                assert feed.status == 200 and all(graph in feed.text for graph in graphs)
+            forwarded = fetch(f"{reader.base}/submissions/{answers[1].json()['submission'].rsplit('/', 1)[1]}",
+                              "DELETE", {"Authorization": f"Bearer {token}", "Accept": "application/json"})
+            assert forwarded.status == 200 and forwarded.json()["version"] == before + 17
+
+
+def _graph_of(n: int) -> Graph:
+    return Graph().parse(data=_addition(n), format="turtle")

@@ -17,6 +17,7 @@ from kgserver.sparql.execution import QueryGate
 from kgserver.store.location import StoreLocation
 from kgserver.web import http, templating
 from kgserver.web.curation_routes import curation_blueprint
+from kgserver.web.forwarding import Forwarder
 from kgserver.web.graph_store_routes import graph_store_blueprint
 from kgserver.web.home_routes import home_blueprint
 from kgserver.web.metrics import Metrics
@@ -79,7 +80,10 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
     app.register_blueprint(graph_store_blueprint(settings, dataset))
     app.register_blueprint(home_blueprint(settings, dataset))
     checker = Checker(settings)
-    app.register_blueprint(curation_blueprint(checker, dataset, limits))
+    forwarder = None
+    if not location.embedded and not limits.engine_writer and limits.engine_writer_url:
+        forwarder = Forwarder(limits.engine_writer_url, read_seconds=limits.query_timeout + 300)
+    app.register_blueprint(curation_blueprint(checker, dataset, limits, forwarder))
     store = dataset.store  # opened (for writing, if it can be) now: the server holds its store from the start
     if limits.warm_reasoner:
         checker.warm_up(store)  # shapes prepared and HermiT's JVM started before the first check
@@ -88,6 +92,8 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
         """Stop the query processes and HermiT's JVM (a server stops them at exit)."""
         gate.close()
         checker.close()
+        if forwarder is not None:
+            forwarder.close()
 
     app.extensions["kgserver.close"] = close
     atexit.register(close)

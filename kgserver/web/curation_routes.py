@@ -27,12 +27,15 @@ from kgserver.curation.checks import Checker
 from kgserver.curation.curators import Curator, CuratorRegistry, registry_path
 from kgserver.dataset import LiveDataset
 from kgserver.validation import ValidationReport
+from kgserver.web.forwarding import Forwarder
 
 _REALM = "LDN-KG curation"
 
 
-def curation_blueprint(checker: Checker, dataset: LiveDataset, limits: ServerSettings) -> Blueprint:
-    """/validate for anyone; /submissions for curators, whose registry sits beside the store."""
+def curation_blueprint(
+    checker: Checker, dataset: LiveDataset, limits: ServerSettings, forwarder: Forwarder | None = None
+) -> Blueprint:
+    """/validate for anyone; /submissions for curators, whose registry sits beside the store (or the writer's, forwarded)."""
     blueprint = Blueprint("curation", __name__)
     settings = checker.settings
     registry = CuratorRegistry(registry_path(dataset.path))
@@ -47,6 +50,8 @@ def curation_blueprint(checker: Checker, dataset: LiveDataset, limits: ServerSet
     @blueprint.post("/submissions")
     def submit() -> Response:
         """201 and the submission's address when the addition conforms; 422 and the report when it does not."""
+        if forwarder is not None:
+            return forwarder.forward(request)
         received = datetime.now(UTC)
         curator = _curator(registry)
         form = representations.choose("reports", request.headers.get("Accept")).name
@@ -69,6 +74,8 @@ def curation_blueprint(checker: Checker, dataset: LiveDataset, limits: ServerSet
     @blueprint.delete("/submissions/<submission_id>")
     def retract(submission_id: str) -> Response:
         """Retract a submission: its triples leave the live dataset, its record stays."""
+        if forwarder is not None:
+            return forwarder.forward(request)
         curator = _curator(registry)
         outcome = submissions.retract(dataset, settings, curator.name, submission_id)
         iris = outcome.iris
