@@ -42,7 +42,7 @@ BASE = "https://w3id.org/ldn-kg/"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 VALID = Path(__file__).resolve().parent / "fixtures" / "valid"
 WRITING_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-NEVER_WRITE = {"/sparql", "/validate"}  # take POST bodies, but only read
+NEVER_WRITE = {"/sparql", "/validate", "/store"}  # take POST bodies but only read; /store answers every write 405
 
 
 def service_targets(listener: Listener) -> dict[str, str]:
@@ -292,6 +292,9 @@ def test_the_routes_that_take_bodies_without_a_token_never_change_the_data(permi
     before, version = fingerprint(server), health(server)["version"]
     body = (VALID / "claim-with-new-source.ttl").read_bytes()
     assert post(server, "/validate", body, "text/turtle").status == 200
+    for method in ("PUT", "POST", "DELETE", "PATCH"):  # the Graph Store Protocol's writes: never here
+        refused = fetch(f"{server.base}/store?default", method, {"Content-Type": "text/turtle"}, body=body)
+        assert refused.status == 405 and refused.headers["allow"] == "GET, HEAD, OPTIONS"
     for update in ("INSERT DATA { <urn:a> <urn:b> <urn:c> }", "DROP ALL", "CLEAR DEFAULT"):
         assert sparql(server, update).status == 400
         direct = fetch(server.sparql, "POST", {"Content-Type": "application/sparql-update"}, body=update.encode())
