@@ -64,6 +64,7 @@ class LiveDataset:
         self._broken = False
         self._started = datetime.now(UTC).replace(microsecond=0)
         self._read_at = 0.0
+        self.unavailable: str | None = None  # why the engine's state could not be read last time, if it could not
         if self.location.embedded:
             self._state = kgstore.read_existing(self.path, lambda store: changes.read_state(store, settings),
                                                 changes.DatasetState())
@@ -92,8 +93,11 @@ class LiveDataset:
             self._read_at = time.monotonic()
             try:
                 self._state = changes.read_state(self.store, self.settings)
+                self.unavailable = None
             except UnavailableError as error:
-                log.warning("could not read the dataset's state from the engine: %s", error.message)
+                if self.unavailable is None:
+                    log.warning("could not read the dataset's state from the engine: %s", error.message)
+                self.unavailable = error.message
         return self._state
 
     @property

@@ -176,6 +176,8 @@ class QueryGate:
         if message[0] == "error":
             _, status, text, worker.cpu = message
             self.release(worker, ticket)
+            if status == 503:  # the store (an engine) did not answer: the client may come back
+                raise UnavailableError(text)
             error = KgError(text)
             error.http_status = status
             raise error

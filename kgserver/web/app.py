@@ -44,10 +44,18 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
 
     @app.get("/health")
     def health() -> Response:
-        """Liveness and identity: the store is open, how big it is, which version it holds, the query processes and their limits."""
-        return jsonify(
-            status="ok", triples=sum(dataset.graph_sizes.values()), version=dataset.version, queries=gate.status()
-        )
+        """Liveness and identity: the store is open, how big it is, which version it holds, the query processes and their limits.
+
+        503 with Retry-After while the engine holding the store does not answer, so a load balancer
+        sends no one to this frontend until it does.
+        """
+        version = dataset.version  # reads an engine's state again when it is over a second old
+        if dataset.unavailable:
+            response = jsonify(status="unavailable", reason=dataset.unavailable, version=version)
+            response.status_code = 503
+            response.headers["Retry-After"] = "5"
+            return response
+        return jsonify(status="ok", triples=sum(dataset.graph_sizes.values()), version=version, queries=gate.status())
 
     @app.get("/metrics")
     def prometheus() -> Response:
