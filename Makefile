@@ -36,6 +36,7 @@ chromium:
 # Oxigraph's server comes with the `oxigraph` wheel in the test extras.
 engines:
 	@command -v virtuoso-t >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y virtuoso-opensource)
+	@command -v nginx >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light)
 
 serve: install java jemalloc
 	$(VENV)/bin/kgserver build --store $(STORE)

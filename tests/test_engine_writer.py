@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from balancer import nginx_in_front, nginx_installed
 from engines import oxigraph_server
 from rdflib import Graph
 from serving import fetch, serving
@@ -104,20 +105,25 @@ def _addition(n: int) -> bytes:
     return text.encode("utf-8")
 
 
-def test_sixteen_concurrent_submissions_over_two_frontends_get_sixteen_versions_in_a_row(
+@pytest.mark.skipif(not nginx_installed(), reason="nginx is not installed (make engines installs nginx-light)")
+def test_sixteen_concurrent_submissions_through_nginx_get_sixteen_versions_in_a_row(
     engine, kgserver, sources_root, tmp_path
 ):
-    """Any frontend takes a submission: one that does not commit forwards it to the writer."""
+    """Two frontends and the writer behind nginx: any of them takes a submission; the frontends forward theirs."""
     flags = ("--engine", "oxigraph", "--engine-url", engine)
     token = kgserver("curator", "add", "grace", *flags).stdout.strip().splitlines()[-1]
     with serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer:
         env = {"LDNKG_ENGINE_WRITER_URL": writer.base}
-        with serving(None, sources_root, tmp_path / "reader.log", *flags, env=env) as reader:
+        with (
+            serving(None, sources_root, tmp_path / "one.log", *flags, env=env) as one,
+            serving(None, sources_root, tmp_path / "two.log", *flags, env=env) as two,
+            nginx_in_front(tmp_path / "nginx", [s.base.removeprefix("http://") for s in (writer, one, two)]) as front,
+        ):
             before = _version(writer)
-            frontends = [writer, reader]
+            frontends = [writer, one, two]
 
             def submit(n: int):
-                return fetch(f"{frontends[n % 2].base}/submissions", "POST", {
+                return fetch(f"{front}/submissions", "POST", {
                     "Content-Type": "text/turtle", "Authorization": f"Bearer {token}", "Accept": "application/json"},
                     body=_addition(n), timeout=300)
 
@@ -137,7 +143,9 @@ def test_sixteen_concurrent_submissions_over_two_frontends_get_sixteen_versions_
                     assert kept.status == 200 and len(kept.text.splitlines()) == len(_graph_of(n)), n
                 feed = fetch(f"{frontend.base}/changes?since={before}", headers={"Accept": "application/n-quads"})
                 assert feed.status == 200 and all(graph in feed.text for graph in graphs)
-            forwarded = fetch(f"{reader.base}/submissions/{answers[1].json()['submission'].rsplit('/', 1)[1]}",
+            for name in ("one.log", "two.log"):  # nginx spread them: each frontend took some, and forwarded them
+                assert "POST /submissions" in (tmp_path / name).read_text(), name
+            forwarded = fetch(f"{one.base}/submissions/{answers[1].json()['submission'].rsplit('/', 1)[1]}",
                               "DELETE", {"Authorization": f"Bearer {token}", "Accept": "application/json"})
             assert forwarded.status == 200 and forwarded.json()["version"] == before + 17
 
