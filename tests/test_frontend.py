@@ -1,7 +1,8 @@
-"""kgserver in front of Oxigraph's server: the endpoint, pages, IRIs and dumps as from the embedded store, read-only.
+"""kgserver in front of a SPARQL engine: the endpoint, pages, IRIs and dumps as from the embedded store, read-only.
 
-A researcher points at a kgserver whose graph lives in an engine (`serve --engine oxigraph
---engine-url URL`) and gets the same answers as from a kgserver with the built store: the
+Run against each engine of the contract suite (`engine`, conftest.py: Oxigraph's server and
+Virtuoso). A researcher points at a kgserver whose graph lives in an engine (`serve --engine
+NAME --engine-url URL`) and gets the same answers as from a kgserver with the built store: the
 competency queries over the SPARQL Protocol, an IRI's Turtle, its page, VoID, a graph
 through /store. The time limit is still kgserver's: a runaway query is a 503 within it. A
 submission is refused with 503 (this frontend takes no commits yet) and nothing changes.
@@ -13,20 +14,24 @@ import time
 from pathlib import Path
 
 import pytest
+from engines import KNOWN_DIFFERENCES, concatenations, joined_values
 from rdflib import Graph
 from rdflib.compare import isomorphic
 from serving import fetch, serving
 
+from conftest import OXIGRAPH_TIMEOUT_SECONDS
+
 pytestmark = pytest.mark.slow  # an engine and two servers
 
 QUERIES = sorted((Path(__file__).resolve().parent.parent / "queries").glob("cq*.rq"))
+LIMIT = 3  # kgserver's time limit (s) for the frontend
 RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
 
 
 @pytest.fixture(scope="module")
-def frontend(oxigraph_engine, sources_root, tmp_path_factory):
+def frontend(engine, sources_root, tmp_path_factory):
     log = tmp_path_factory.mktemp("frontend") / "serve.log"
-    flags = ("--engine", "oxigraph", "--engine-url", oxigraph_engine, "--query-timeout", "3")
+    flags = ("--engine", engine.name, "--engine-url", engine.base, "--query-timeout", str(LIMIT))
     with serving(None, sources_root, log, *flags, env={"LDNKG_DUMP_DIR": str(log.parent / "dumps")}) as server:
         yield server
 
@@ -38,13 +43,23 @@ def embedded(built_store, sources_root, tmp_path_factory):
 
 
 def _select(server, text: str) -> list[dict]:
+    """The rows of a SELECT's JSON answer in one order; a GROUP_CONCAT's value as its parts in one order."""
     reply = fetch(server.sparql, headers={"Accept": "application/sparql-results+json"}, params={"query": text})
     assert reply.status == 200, reply.text
-    return sorted((sorted(row.items()) for row in reply.json()["results"]["bindings"]), key=repr)
+    concatenated = concatenations(text)
+    rows = [
+        {name: ({"value": joined_values(term["value"], concatenated[name])} if name in concatenated else term)
+         for name, term in row.items()}
+        for row in reply.json()["results"]["bindings"]
+    ]
+    return sorted((sorted(row.items()) for row in rows), key=repr)
 
 
 @pytest.mark.parametrize("path", QUERIES, ids=[path.stem for path in QUERIES])
-def test_a_competency_question_gets_the_embedded_servers_answer(path, frontend, embedded):
+def test_a_competency_question_gets_the_embedded_servers_answer(path, frontend, embedded, engine, request):
+    reason = KNOWN_DIFFERENCES.get((engine.name, path.stem))
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     text = path.read_text(encoding="utf-8")
     assert _select(frontend, text) == _select(embedded, text) != []
 
@@ -66,11 +81,45 @@ def test_an_iri_its_page_void_and_a_graph_read_the_same_through_the_frontend(fro
     assert health["version"] == fetch(embedded.base + "/health").json()["version"] is not None
 
 
-def test_the_time_limit_is_kgservers_in_front_of_the_engine(frontend):
+def test_the_time_limit_is_kgservers_in_front_of_the_engine(frontend, engine):
+    """503 within the limit + 1 s; Virtuoso's CPU is then free within 2 s; Oxigraph's server computes on.
+
+    Killing the query process closes its connection to the engine, but neither engine stops a
+    query because its client went (measured). Virtuoso stops at the limit kgserver asks of it,
+    LIMIT + 1 s, which it checks every 2 s of a query's run: here at 4 s, 1 s after the 503.
+    Oxigraph's server takes no limit per query, and its own `--timeout-s` did not stop this
+    query either (0.5.13: it computed on for 30 s with --timeout-s 3): the test shows it still
+    computing past that limit, and the engine stops only when the fixture stops it.
+    """
+    cpu_before = engine.cpu_seconds()
     started = time.monotonic()
     reply = fetch(frontend.sparql, headers={"Accept": "application/sparql-results+json"}, params={"query": RUNAWAY})
+    answered = time.monotonic()
     assert reply.status == 503 and "time limit" in reply.text
-    assert time.monotonic() - started < 3 + 1
+    assert answered - started < LIMIT + 1
+    assert engine.cpu_seconds() - cpu_before > 0.5  # the engine did compute the query
+    if engine.name == "virtuoso":
+        busy_until = _busy_until(engine, give_up=started + LIMIT + 1 + 4)
+        assert busy_until - answered < 2, f"Virtuoso computed on {busy_until - answered:.1f} s after the 503"
+    else:
+        time.sleep(max(0.0, started + OXIGRAPH_TIMEOUT_SECONDS + 0.5 - time.monotonic()))
+        cpu, sampled = engine.cpu_seconds(), time.monotonic()
+        time.sleep(0.5)
+        rate = (engine.cpu_seconds() - cpu) / (time.monotonic() - sampled)
+        assert rate > 0.25, f"Oxigraph's server stopped the query (CPU {rate:.2f}): README and this test should say so"
+
+
+def _busy_until(engine, give_up: float, step: float = 0.2) -> float:
+    """When the engine last used CPU (more than a tenth of a core over `step`), sampling until it has been idle 1 s."""
+    last_busy = time.monotonic()
+    cpu = engine.cpu_seconds()
+    while time.monotonic() < give_up and time.monotonic() - last_busy < 1.0:
+        time.sleep(step)
+        now, used = time.monotonic(), engine.cpu_seconds()
+        if used - cpu > step / 10:
+            last_busy = now
+        cpu = used
+    return last_busy
 
 
 def test_a_bad_query_is_the_clients_error_and_a_submission_changes_nothing(frontend):

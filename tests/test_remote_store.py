@@ -1,10 +1,11 @@
-"""A store held by Oxigraph's server answers through GraphStore exactly as the embedded store does.
+"""A store held by a SPARQL engine answers through GraphStore exactly as the embedded store does: the contract suite.
 
-The built store's quads are loaded into a real `oxigraph serve` (the binary the `oxigraph`
-wheel ships) on loopback; the same reads then go to both stores through the functions the
-modules use (the query gate, graphs read whole, sizes, the version, descriptions), and must
-agree. An update goes to the engine and reads back; a failed or unreachable engine is an
-error, never an empty answer.
+The built store's quads are loaded into each real engine on loopback (`engine`, conftest.py:
+Oxigraph's server, the binary the `oxigraph` wheel ships, and Virtuoso from Debian's
+packages); the same reads then go to the engine's store and the embedded one through the
+functions the modules use (the query gate, graphs read whole, sizes, the version,
+descriptions, blank nodes included), and must agree. An update goes to the engine and reads
+back; a failed, cut or unreachable answer is an error, never an empty answer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyoxigraph import NamedNode, QueryBoolean, QuerySolutions, RdfFormat
+from engines import KNOWN_DIFFERENCES, Engine, concatenations, joined_values
+from pyoxigraph import BlankNode, NamedNode, QueryBoolean, QuerySolutions, RdfFormat
 from rdflib import Dataset, Graph, URIRef
 from rdflib.compare import isomorphic
 
@@ -22,10 +24,10 @@ from kgserver import store as kgstore
 from kgserver.config import Settings
 from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.linkeddata import describe
-from kgserver.store.dialects import OXIGRAPH
+from kgserver.store.dialects import DIALECTS, OXIGRAPH, VIRTUOSO
 from kgserver.store.remote import Credentials, RemoteStore
 
-pytestmark = pytest.mark.slow  # starts an engine
+pytestmark = pytest.mark.slow  # starts the engines
 
 QUERIES = sorted((Path(__file__).resolve().parent.parent / "queries").glob("cq*.rq"))
 
@@ -49,26 +51,42 @@ def embedded(built_store: Path) -> Iterator[kgstore.GraphStore]:
 
 
 @pytest.fixture(scope="module")
-def remote(oxigraph_engine: str) -> Iterator[RemoteStore]:
-    store = RemoteStore(oxigraph_engine, OXIGRAPH, connect_seconds=2, read_seconds=20)
+def remote(engine: Engine) -> Iterator[RemoteStore]:
+    credentials = Credentials(*engine.credentials) if engine.credentials else None
+    store = RemoteStore(engine.base, DIALECTS[engine.name], credentials, connect_seconds=2, read_seconds=20)
     yield store
     store.close()
 
 
-def _rows(result: object) -> list[tuple[str, ...]] | bool:
-    """An answer as sorted rows of N-Triples terms (or the boolean), to compare two stores' answers."""
+def _rows(result: object, concatenated: dict[str, str] | None = None) -> list[tuple[str, ...]] | bool:
+    """An answer as sorted rows of N-Triples terms (or the boolean), to compare two stores' answers.
+
+    A GROUP_CONCAT's value (`concatenated`: variable -> separator) is compared as its parts in
+    one order, the one thing the standard fixes about it (engines.concatenations).
+    """
     if isinstance(result, QueryBoolean):
         return bool(result)
     assert isinstance(result, QuerySolutions)
     names = [variable for variable in result.variables]
-    return sorted(tuple(str(row[name]) if row[name] is not None else "" for name in names) for row in result)
+    concatenated = concatenated or {}
+
+    def term(row, name) -> str:
+        value = row[name]
+        if value is None:
+            return ""
+        if name.value in concatenated:
+            return joined_values(value.value, concatenated[name.value])
+        return str(value)
+
+    return sorted(tuple(term(row, name) for name in names) for row in result)
 
 
 @pytest.mark.parametrize("path", QUERIES, ids=[path.stem for path in QUERIES])
-def test_every_competency_query_gets_the_same_answer_from_both_stores(path, embedded, remote, settings):
+def test_every_competency_query_gets_the_same_answer_from_both_stores(path, embedded, remote, settings, request):
+    _expect_known_difference(request, remote.dialect.name, path.stem)
     text = path.read_text(encoding="utf-8")
-    mine = _rows(kgstore.query(embedded, text, settings.prefixes))
-    theirs = _rows(kgstore.query(remote, text, settings.prefixes))
+    mine = _rows(kgstore.query(embedded, text, settings.prefixes), concatenations(text))
+    theirs = _rows(kgstore.query(remote, text, settings.prefixes), concatenations(text))
     assert theirs == mine and mine  # and the question has an answer
 
 
@@ -90,11 +108,45 @@ def test_an_iri_is_described_the_same_from_both_stores(embedded, remote, setting
         assert sorted(map(str, theirs.triples)) == sorted(map(str, mine.triples)) and mine.triples, iri
 
 
+def _expect_known_difference(request: pytest.FixtureRequest, engine: str, query: str) -> None:
+    """Mark a known difference of an engine's answer as a strict xfail: it runs, and must fail for that reason."""
+    reason = KNOWN_DIFFERENCES.get((engine, query))
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+
+
+BLANK_DESCRIBED = ("ontology#RegulatoryStatus", "ontology#ReceptorInteraction")  # subclasses of owl:Restrictions
+
+
+def test_an_iri_whose_description_holds_blank_nodes_is_described_the_same(embedded, remote, settings, engine):
+    if remote.dialect.blank_node_prefix is None:
+        pytest.xfail(f"{engine.name} cannot name a blank node in a query: its triples are not followed")
+    for path in BLANK_DESCRIBED:
+        iri = f"{settings.base}{path}"
+        mine, theirs = describe.describe(embedded, settings, iri), describe.describe(remote, settings, iri)
+        assert any(isinstance(triple.object, BlankNode) for triple in mine.triples), iri
+        assert isomorphic(_graph(theirs.triples), _graph(mine.triples)), iri
+
+
+def test_a_blank_node_of_one_answer_is_found_again(remote):
+    if remote.dialect.blank_node_prefix is None:
+        pytest.xfail(f"{remote.dialect.name} cannot name a blank node in a query")
+    rows = list(remote.query("SELECT ?b WHERE { GRAPH ?g { ?s ?p ?b FILTER(isBlank(?b)) } } LIMIT 1"))
+    blank = rows[0]["b"]
+    assert isinstance(blank, BlankNode)
+    assert list(remote.quads_for_pattern(blank, None, None)) and list(remote.quads_for_pattern(None, None, blank))
+
+
+def _graph(triples) -> Graph:
+    return Graph().parse(data="\n".join(f"{triple} ." for triple in triples), format="nt")
+
+
 def test_an_update_is_applied_by_the_engine_and_reads_back(remote):
     graph = "https://example.org/scratch"
     remote.update(f'INSERT DATA {{ GRAPH <{graph}> {{ <https://example.org/a> <https://example.org/b> "c" }} }}')
     assert [str(quad.object) for quad in remote.quads_for_pattern(None, None, None, NamedNode(graph))] == ['"c"']
-    remote.update(f"DROP GRAPH <{graph}>")
+    remote.update(f"DROP SILENT GRAPH <{graph}>")  # as kgserver commits: Virtuoso refuses DROP GRAPH without SILENT
+    # for a graph that was never made with CREATE GRAPH (22023 "has not been explicitly created")
     assert not remote.contains_named_graph(NamedNode(graph))
 
 
@@ -105,8 +157,9 @@ def test_a_refused_update_and_a_bad_query_are_errors_that_say_so(remote):
         remote.query("SELECT * WHERE { ?s ?p }")
 
 
-def test_an_engine_that_is_not_there_is_unavailable_not_empty():
-    store = RemoteStore(f"http://127.0.0.1:{_free_port()}", OXIGRAPH, connect_seconds=0.5, read_seconds=1)
+@pytest.mark.parametrize("dialect", DIALECTS.values(), ids=DIALECTS)
+def test_an_engine_that_is_not_there_is_unavailable_not_empty(dialect):
+    store = RemoteStore(f"http://127.0.0.1:{_free_port()}", dialect, connect_seconds=0.5, read_seconds=1)
     with pytest.raises(UnavailableError) as gone:
         store.query("ASK { ?s ?p ?o }")
     assert gone.value.http_status == 503 and "the store is unavailable" in gone.value.message
@@ -115,6 +168,8 @@ def test_an_engine_that_is_not_there_is_unavailable_not_empty():
 def test_a_cancelled_answer_sent_with_200_is_an_error():
     assert OXIGRAPH.failure({}, b"The SPARQL operation has been cancelled") is not None
     assert OXIGRAPH.failure({}, b'{"head":{"vars":[]}') is None
+    assert VIRTUOSO.failure({"X-SQL-State": "S1TAT"}, b'{"head":{"vars":[]}') is not None
+    assert VIRTUOSO.failure({}, b'{"head":{"vars":[]}') is None
 
 
 def test_credentials_never_show_in_a_representation():
@@ -125,21 +180,21 @@ def test_credentials_never_show_in_a_representation():
 # --- the command line, pointed at the engine -------------------------------------------------------
 
 
-def test_the_query_command_answers_the_same_from_the_engine_as_from_the_store(kgserver, built_store, oxigraph_engine):
+def test_the_query_command_answers_the_same_from_the_engine_as_from_the_store(kgserver, built_store, engine):
     count = "SELECT ?stance (COUNT(?c) AS ?n) WHERE { ?c ldn:stance ?stance } GROUP BY ?stance ORDER BY ?stance"
     local = kgserver("query", "--store", built_store, count)
-    remote = kgserver("query", "--engine", "oxigraph", "--engine-url", oxigraph_engine, count)
+    remote = kgserver("query", "--engine", engine.name, "--engine-url", engine.base, count)
     assert remote.returncode == 0 and remote.stdout == local.stdout and "ldn:Supports" in local.stdout
     graph = "CONSTRUCT { ?c ldn:stance ?s } WHERE { ?c ldn:stance ?s }"
-    turtle = kgserver("query", "--format", "turtle", graph, env={"LDNKG_ENGINE": "oxigraph", "LDNKG_ENGINE_URL": oxigraph_engine})
+    turtle = kgserver("query", "--format", "turtle", graph, env={"LDNKG_ENGINE": engine.name, "LDNKG_ENGINE_URL": engine.base})
     expected = kgserver("query", "--store", built_store, "--format", "turtle", graph)
     assert turtle.returncode == 0
     assert isomorphic(Graph().parse(data=turtle.stdout, format="turtle"), Graph().parse(data=expected.stdout, format="turtle"))
 
 
-def test_the_export_command_writes_every_quad_the_engine_holds(kgserver, built_store, oxigraph_engine):
+def test_the_export_command_writes_every_quad_the_engine_holds(kgserver, built_store, engine):
     local = kgserver("export", "--store", built_store)
-    remote = kgserver("export", "--engine", "oxigraph", "--engine-url", oxigraph_engine)
+    remote = kgserver("export", "--engine", engine.name, "--engine-url", engine.base)
     assert remote.returncode == 0 and local.stdout
     mine, theirs = Dataset().parse(data=local.stdout, format="nquads"), Dataset().parse(data=remote.stdout, format="nquads")
     names = sorted(str(graph.identifier) for graph in mine.graphs() if len(graph))

@@ -3,19 +3,30 @@
 A store held by another engine (remote.py) speaks the SPARQL 1.1 Protocol, Update and the
 Graph Store Protocol; what the standards leave open is said here, one small `Dialect` per
 engine, so a further engine (Fuseki, QLever, GraphDB) is one more entry, not a rewrite.
-Measured on the engines themselves:
+Measured on the engines themselves (Virtuoso 7.2.5.1 from Debian, Oxigraph 0.5's server),
+by tests/test_remote_store.py and tests/test_frontend.py:
 
-- Virtuoso 7.2.5 takes updates only at /sparql-auth (digest authentication); a query sent
-  as a raw `application/sparql-query` body hangs, so queries go as GET or form; past its
-  `timeout` (milliseconds) it answers 200 with a cut result and `X-SQL-State: S1TAT`. Its
-  default graph is the union of its graphs.
+- Virtuoso takes updates only at /sparql-auth (digest authentication); a query sent as a
+  raw `application/sparql-query` body hangs, so queries go as GET or form. Its default graph
+  is the union of *all* its graphs, its own included (virtrdf#, ldp#, localuriqaserver), and
+  `GRAPH ?g` ranges over all of them unless `named-graph-uri` is given: the dataset's graphs
+  are named in every query. It has no default graph of its own (the Graph Store Protocol
+  refuses `?default`). It names a blank node `nodeID://b123` in JSON results (which a
+  conforming parser refuses) and `_:b123` in N-Triples, and takes `<nodeID://b123>` in a
+  query for that blank node, so blank nodes can be looked up again. It answers ASK as a
+  one-column table (`__ASK_RETVAL`, a row holding 1 for true, none for false). Past its
+  `timeout` (milliseconds) it answers 200 with a cut result and `X-SQL-State: S1TAT`; it
+  checks that limit every 2 s of the query's run (asked for 1, 3 or 5 s it stops at 2, 4 or
+  6 s), and a client that disconnects does not stop it: it computes on to that limit.
 - Oxigraph's server answers a query cancelled at its own `--timeout-s` with 200 and "The
   SPARQL operation has been cancelled" in the body; `union-default-graph` makes its default
-  graph the union of the named graphs.
+  graph the union of the named graphs. It takes no per-query limit and computes on after a
+  disconnect until its `--timeout-s`. Its blank nodes cannot be named in a query.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -29,8 +40,14 @@ class Dialect:
     update_path: str
     graph_store_path: str
     union_default_graph: Mapping[str, str] = field(default_factory=dict)  # parameters for "all graphs merged"
+    names_dataset_graphs: bool = False  # the union (and GRAPH ?g) must be asked for as the dataset's graphs, one by one
+    own_graphs: tuple[str, ...] = ()  # IRI prefixes of the engine's own graphs, never part of a dataset
+    has_default_graph: bool = True  # whether the engine keeps a default graph of its own (else it is empty here)
+    blank_node_prefix: str | None = None  # a blank node's label as an IRI in a query: <PREFIX+label>
+    ask_variable: str | None = None  # the engine answers ASK as a table of this one variable (a row for true)
     timeout_parameter: str | None = None  # how a query's time limit is named, if the engine takes one per query
     timeout_unit: float = 1.0  # the parameter's unit, in seconds
+    timeout_tick: float = 0.0  # how often the engine checks its limit: it may stop up to this much past it
     digest_auth: bool = False  # updates authenticate with HTTP digest (else basic, when credentials are given)
     cut_header: tuple[str, str] | None = None  # a response header that marks a cut (incomplete) answer
     failure_texts: tuple[str, ...] = ()  # texts in a 200 body that mean the answer is an error, not results
@@ -53,14 +70,35 @@ class Dialect:
             return {}
         return {self.timeout_parameter: str(max(1, round(seconds / self.timeout_unit)))}
 
+    def is_own_graph(self, iri: str) -> bool:
+        """Whether a graph is the engine's own (its schemas, its settings), not data anyone loaded."""
+        return iri.startswith(self.own_graphs)
+
+    def standard_results(self, body: bytes) -> bytes:
+        """SPARQL JSON results as the standard writes them: blank node labels without the engine's IRI prefix."""
+        if not self.blank_node_prefix:
+            return body
+        return _blank_label(self.blank_node_prefix).sub(rb"\1", body)
+
+
+def _blank_label(prefix: str) -> re.Pattern[bytes]:
+    """`"type": "bnode", "value": "PREFIX` in JSON results (a literal's text cannot hold it unescaped)."""
+    return re.compile(rb'("type"\s*:\s*"bnode"\s*,\s*"value"\s*:\s*")' + re.escape(prefix.encode()))
+
 
 VIRTUOSO = Dialect(
     name="virtuoso",
     query_path="/sparql",
     update_path="/sparql-auth",
     graph_store_path="/sparql-graph-crud",
+    names_dataset_graphs=True,
+    own_graphs=("http://www.openlinksw.com/", "http://www.w3.org/ns/ldp#", "http://localuriqaserver/"),
+    has_default_graph=False,
+    blank_node_prefix="nodeID://",
+    ask_variable="__ASK_RETVAL",
     timeout_parameter="timeout",
     timeout_unit=0.001,
+    timeout_tick=2.0,
     digest_auth=True,
     cut_header=("X-SQL-State", "S1TAT"),
     failure_texts=("Virtuoso S1T00 Error", "SR171: Transaction timed out"),

@@ -7,12 +7,18 @@ with the Graph Store Protocol. Every request has explicit connect and read timeo
 goes through one pool of kept-alive connections (httpx). What differs between engines is
 in dialects.py. An answer that is not a complete result (an error or a cut result sent with
 200, as Virtuoso and Oxigraph's server do past their limits) raises instead of being read as
-one. Blank nodes cannot be named across requests: a look-up by a blank node finds nothing,
-so a remote engine's data should have none (skolemise them when loading).
+one. The union of the dataset's named graphs is asked for as the dialect says: a parameter
+(Oxigraph), or the dataset's graphs named one by one (Virtuoso, whose default graph and
+`GRAPH ?g` would otherwise take in its own system graphs too). Blank nodes are looked up
+again where the engine can name them in a query (Virtuoso's `<nodeID://...>`); elsewhere a
+look-up by a blank node finds nothing, so such an engine's data should have none (skolemise
+them when loading).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
@@ -24,7 +30,9 @@ from pyoxigraph import (
     Literal,
     NamedNode,
     Quad,
+    QueryBoolean,
     QueryResultsFormat,
+    QuerySolutions,
     QueryTriples,
     RdfFormat,
     Store,
@@ -34,13 +42,17 @@ from pyoxigraph import (
 )
 
 from kgserver.errors import InputError, KgError, UnavailableError
-from kgserver.sparql_lexer import read_form
+from kgserver.sparql_lexer import read_form, tokens
 from kgserver.store.dialects import Dialect
 from kgserver.store.interface import GraphName, QueryResult, Subject
 
 _RESULTS = "application/sparql-results+json"
 _SNIFF_BYTES = 4096  # how much of a 200 body is read to tell results from an error text
 _CHUNK = 1 << 16
+_NO_GRAPH = "urn:x-kgserver:no-graph"  # a graph no store holds: an empty default graph, or no named graphs at all
+_GRAPHS_SECONDS = 1.0  # how old the list of the dataset's graphs may be before it is read again
+_GRAPH_NAMES = "SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"  # Virtuoso: 20 ms, where DISTINCT takes 1.5 s
+_READ_GRACE_SECONDS = 1.0  # the wait for an answer outlasts the engine's own limit, so its cut answer arrives
 
 
 @dataclass(frozen=True)
@@ -65,8 +77,11 @@ class RemoteStore:
         self.dialect = dialect
         self._credentials = credentials
         self._read_seconds = read_seconds
+        self._graphs: tuple[float, tuple[str, ...]] | None = None  # when the dataset's graphs were read, and them
+        self._graphs_lock = threading.Lock()
+        wait = read_seconds + dialect.timeout_tick + _READ_GRACE_SECONDS
         self._client = httpx.Client(
-            timeout=httpx.Timeout(read_seconds, connect=connect_seconds),
+            timeout=httpx.Timeout(wait, connect=connect_seconds),
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             follow_redirects=False,
         )
@@ -86,10 +101,7 @@ class RemoteStore:
         """Send a query with the Protocol's dataset parameters; parse the answer into pyoxigraph's types."""
         text = _prologue(prefixes, base_iri) + query
         params: list[tuple[str, str]] = [("query", text)]
-        if use_default_graph_as_union and default_graph is None and named_graphs is None:
-            params += list(self.dialect.union_default_graph.items())
-        params += [("default-graph-uri", term.value) for term in _graphs(default_graph)]
-        params += [("named-graph-uri", term.value) for term in named_graphs or ()]
+        params += self._dataset(use_default_graph_as_union, default_graph, named_graphs, text)
         params += list(self.dialect.time_limit(self._read_seconds).items())
         form, _ = read_form(text)
         graph_answer = form in ("CONSTRUCT", "DESCRIBE")
@@ -97,7 +109,62 @@ class RemoteStore:
         body = self._read(self.dialect.query_path, params, accept)
         if graph_answer:
             return _as_query_triples(body)
-        return parse_query_results(body, format=QueryResultsFormat.JSON)
+        result = parse_query_results(self.dialect.standard_results(body), format=QueryResultsFormat.JSON)
+        if form == "ASK" and isinstance(result, QuerySolutions) and self.dialect.ask_variable:
+            return _boolean(any(True for _ in result))  # the engine's table of one variable: a row means true
+        return result
+
+    def _dataset(
+        self, union: bool, default_graph: Sequence[GraphName] | GraphName | None,
+        named_graphs: Sequence[NamedNode | BlankNode] | None, text: str = "",
+    ) -> list[tuple[str, str]]:
+        """The Protocol's dataset parameters meaning what pyoxigraph's arguments mean on the embedded store.
+
+        There, the default graph is the store's own (empty in a built store) unless the union
+        is asked for or graphs are given, and GRAPH ranges over every named graph unless they
+        are given. An engine whose default graph is everything, its own graphs included
+        (Virtuoso), is told each of the dataset's graphs instead; an empty list is a graph
+        nobody holds, since no parameter at all would mean the engine's whole default. A query
+        with its own FROM keeps its dataset; a graph the text names (`GRAPH <g>`) is added to
+        the named graphs, as Virtuoso answers ASK and COUNT wrongly (true, 1) for a graph
+        outside them.
+        """
+        naming = self.dialect.names_dataset_graphs
+        params: list[tuple[str, str]] = []
+        if union and default_graph is None and named_graphs is None:
+            if not naming:
+                return list(self.dialect.union_default_graph.items())
+            has_from, named_in_text = _graphs_in_text(text)
+            if has_from:
+                return []
+            graphs = self.dataset_graphs() or (_NO_GRAPH,)
+            named = list(dict.fromkeys([*graphs, *named_in_text]))
+            return [("default-graph-uri", iri) for iri in graphs] + [("named-graph-uri", iri) for iri in named]
+        if default_graph is not None:
+            params += [("default-graph-uri", term.value) for term in _graphs(default_graph)] or [("default-graph-uri", _NO_GRAPH)]
+        elif not self.dialect.has_default_graph:
+            params.append(("default-graph-uri", _NO_GRAPH))
+        if named_graphs is not None:
+            params += [("named-graph-uri", term.value) for term in named_graphs if isinstance(term, NamedNode)] or [
+                ("named-graph-uri", _NO_GRAPH)]
+        elif naming:
+            named = list(dict.fromkeys([*self.dataset_graphs(), *_graphs_in_text(text)[1]])) or [_NO_GRAPH]
+            params += [("named-graph-uri", iri) for iri in named]
+        return params
+
+    def dataset_graphs(self) -> tuple[str, ...]:
+        """The named graphs that hold data, the engine's own left out; read again when over a second old."""
+        with self._graphs_lock:
+            if self._graphs is not None and time.monotonic() - self._graphs[0] < _GRAPHS_SECONDS:
+                return self._graphs[1]
+            body = self._read(self.dialect.query_path, [("query", _GRAPH_NAMES)], _RESULTS)
+            names = parse_query_results(self.dialect.standard_results(body), format=QueryResultsFormat.JSON)
+            graphs = tuple(sorted(
+                row["g"].value for row in names  # type: ignore[union-attr, index]
+                if isinstance(row["g"], NamedNode) and not self.dialect.is_own_graph(row["g"].value)  # type: ignore[index]
+            ))
+            self._graphs = (time.monotonic(), graphs)
+            return graphs
 
     def quads_for_pattern(
         self,
@@ -107,9 +174,10 @@ class RemoteStore:
         graph_name: GraphName | None = None,
     ) -> Iterator[Quad]:
         """The quads matching a pattern, from a SELECT over the named graphs (or the default graph)."""
-        if any(isinstance(term, BlankNode) for term in (subject, object, graph_name)):
-            return iter(())  # a blank node of an earlier answer names nothing in a new request
-        s, p, o = (_pattern_term(term, name) for term, name in ((subject, "?s"), (predicate, "?p"), (object, "?o")))
+        prefix = self.dialect.blank_node_prefix
+        if isinstance(graph_name, BlankNode) or (prefix is None and (isinstance(subject, BlankNode) or isinstance(object, BlankNode))):
+            return iter(())  # a blank node of an earlier answer names nothing in a new request to this engine
+        s, p, o = (_pattern_term(term, name, prefix) for term, name in ((subject, "?s"), (predicate, "?p"), (object, "?o")))
         if isinstance(graph_name, DefaultGraph):
             sparql = f"SELECT ?s ?p ?o WHERE {{ {s} {p} {o} }}"
         else:
@@ -145,6 +213,8 @@ class RemoteStore:
         if isinstance(from_graph, BlankNode):
             raise KgError("a graph named by a blank node cannot be read from a remote store")
         fmt = format or RdfFormat.N_TRIPLES
+        if isinstance(from_graph, DefaultGraph) and not self.dialect.has_default_graph:
+            return serialize([], output, fmt, prefixes=prefixes, base_iri=base_iri)  # the engine keeps none: it is empty
         params = [("default", "")] if isinstance(from_graph, DefaultGraph) else [("graph", from_graph.value)]
         data = self._read(self.dialect.graph_store_path, params, "application/n-triples", missing_ok=True)
         if fmt == RdfFormat.N_TRIPLES and not prefixes:
@@ -158,7 +228,7 @@ class RemoteStore:
         """Every named graph, each read with the Graph Store Protocol, as quads in a dataset format."""
         if not fmt.supports_datasets:
             raise KgError(f"{fmt.name} cannot hold named graphs; dump the dataset as N-Quads or TriG")
-        names = self.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY ?g")
+        names = self.query(_GRAPH_NAMES + " ORDER BY ?g")
         quads = [
             Quad(triple.subject, triple.predicate, triple.object, row["g"])  # type: ignore[index]
             for row in names  # type: ignore[union-attr]
@@ -176,6 +246,8 @@ class RemoteStore:
             response = self._client.post(self.url + self.dialect.update_path, data={"update": text}, auth=auth)
         except httpx.TransportError as error:
             raise _unavailable(error) from None
+        with self._graphs_lock:
+            self._graphs = None  # the update may have made or dropped a graph: this store sees it at once
         if response.status_code >= 300:
             raise KgError(f"{self.dialect.name} refused the update ({response.status_code}): {_gist(response.content)}")
         failure = self.dialect.failure(response.headers, response.content[:_SNIFF_BYTES])
@@ -238,6 +310,29 @@ def _as_query_triples(body: bytes) -> QueryTriples:
     return memory.query("CONSTRUCT WHERE { ?s ?p ?o }")  # type: ignore[return-value]
 
 
+def _graphs_in_text(text: str) -> tuple[bool, list[str]]:
+    """Whether a query has a FROM clause, and the graphs it names after GRAPH (IRIs and prefixed names resolved)."""
+    found = list(tokens(text))
+    declared: dict[str, str] = {}
+    named: list[str] = []
+    has_from = False
+    for index, token in enumerate(found):
+        word = token.text.upper() if token.kind == "word" else ""
+        following = found[index + 1] if index + 1 < len(found) else None
+        if word == "FROM":
+            has_from = True
+        elif word == "PREFIX" and following is not None and index + 2 < len(found) and found[index + 2].kind == "iri":
+            declared[following.text.rstrip(":")] = found[index + 2].text[1:-1]
+        elif word == "GRAPH" and following is not None:
+            if following.kind == "iri" and ":" in following.text:
+                named.append(following.text[1:-1])
+            elif following.kind == "pname":
+                prefix, _, local = following.text.partition(":")
+                if prefix in declared:
+                    named.append(declared[prefix] + local)
+    return has_from, named
+
+
 def _prologue(prefixes: dict[str, str] | None, base_iri: str | None) -> str:
     """PREFIX and BASE declarations for what pyoxigraph takes as arguments and an engine only as text."""
     lines = [f"BASE <{base_iri}>"] if base_iri else []
@@ -253,9 +348,22 @@ def _graphs(default_graph: Sequence[GraphName] | GraphName | None) -> list[Named
     return [graph for graph in graphs if isinstance(graph, NamedNode)]
 
 
-def _pattern_term(term: NamedNode | Literal | None, variable: str) -> str:
-    """A term as SPARQL text (pyoxigraph writes N-Triples syntax, valid in SPARQL), or the variable when unbound."""
-    return variable if term is None else str(term)
+def _pattern_term(term: NamedNode | BlankNode | Literal | None, variable: str, blank_prefix: str | None) -> str:
+    """A term as SPARQL text (pyoxigraph writes N-Triples syntax, valid in SPARQL), or the variable when unbound.
+
+    A blank node is written as the engine names it in a query (Virtuoso: `<nodeID://b123>`).
+    """
+    if term is None:
+        return variable
+    if isinstance(term, BlankNode):
+        return f"<{blank_prefix}{term.value}>"
+    return str(term)
+
+
+def _boolean(value: bool) -> QueryBoolean:
+    """pyoxigraph's boolean answer, which it makes only from a parsed result."""
+    answer = b'{"head":{},"boolean":true}' if value else b'{"head":{},"boolean":false}'
+    return parse_query_results(answer, format=QueryResultsFormat.JSON)  # type: ignore[return-value]
 
 
 def _gist(body: bytes, limit: int = 200) -> str:
