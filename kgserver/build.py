@@ -11,10 +11,11 @@ from rdflib import Graph
 from kgserver import changes
 from kgserver import store as kgstore
 from kgserver.config import Settings
-from kgserver.errors import NotConformingError
+from kgserver.errors import KgError, NotConformingError
 from kgserver.examples import example_graph
 from kgserver.reasoning import reason
 from kgserver.sources import Progress, quiet, read_sources
+from kgserver.store.location import StoreLocation
 from kgserver.validation import render_text, validate
 
 
@@ -32,12 +33,14 @@ class BuildSummary:
         return sum(self.graph_sizes.values())
 
 
-def build(settings: Settings, store_dir: Path, progress: Progress = quiet) -> BuildSummary:
-    """Build the store at `store_dir` from the project's sources.
+def build(settings: Settings, place: Path | StoreLocation, progress: Progress = quiet) -> BuildSummary:
+    """Build the store at `place` (a directory, or an engine) from the project's sources.
 
     Any failure (a parse error, a Violation, an inconsistency) stops the build before the
-    store is touched: the new store is written aside and only replaces `store_dir` whole.
+    store is touched: the new store is written aside and only replaces the directory whole;
+    an engine gets the whole change as one update request, under the writer role.
     """
+    location = StoreLocation.of(place)
     started = time.perf_counter()
     sources = read_sources(settings, progress)
 
@@ -59,7 +62,7 @@ def build(settings: Settings, store_dir: Path, progress: Progress = quiet) -> Bu
         raise NotConformingError(f"build stopped: the graph is inconsistent with the ontology. {reasoning.explanation}")
     progress(f"  consistent, {len(reasoning.inferred)} inferred triples ({reasoning.seconds:.1f} s)")
 
-    progress(f"loading into {store_dir} ...")
+    progress(f"loading into {location} ...")
     graphs = {
         settings.ontology_graph: sources.ontology,
         settings.data_graph: sources.data,
@@ -67,13 +70,16 @@ def build(settings: Settings, store_dir: Path, progress: Progress = quiet) -> Bu
         settings.inferred_graph: reasoning.inferred,
         settings.examples_graph: example_graph(settings),
     }
+    if location.path is None:
+        return _build_into_engine(settings, location, graphs, progress, started)
+    store_dir = location.path
     previous, carried = kgstore.read_replaced(store_dir, lambda store: _history(store, settings), (changes.DatasetState(), {}))
     if carried:
         progress(f"keeping {len(carried)} graphs added since the last build (curators' submissions and their records)")
     graphs |= carried
 
     curators = curators_iri(settings)
-    written_by_curators = (settings.ontology_graph, settings.data_graph, settings.shapes_graph, settings.examples_graph)
+    written_by_curators = _written_by_curators(settings)
 
     def fill(store: kgstore.GraphStore) -> tuple[changes.DatasetState, dict[str, int]]:
         attributed = {iri: curators for iri in written_by_curators}
@@ -82,6 +88,39 @@ def build(settings: Settings, store_dir: Path, progress: Progress = quiet) -> Bu
 
     state, sizes = kgstore.write_store(store_dir, fill)
     return BuildSummary(sizes, state.version, state.version != previous.version, time.perf_counter() - started)
+
+
+def _build_into_engine(
+    settings: Settings, location: StoreLocation, graphs: dict[str, Graph], progress: Progress, started: float
+) -> BuildSummary:
+    """The build's graphs into an engine: curators' graphs kept, the change sent as one update and read back.
+
+    The writer role is held meanwhile, so no server commits to the engine between the
+    history read here and the commit (a running writer makes the build stop, as a running
+    server does for a store directory). Oxigraph's server applies the one update all or
+    nothing, so a failed build leaves the dataset served as it was.
+    """
+    role = location.hold_writer_role()
+    store = location.open_reader(read_seconds=600.0)
+    try:
+        previous, carried = _history(store, settings)
+        if carried:
+            progress(f"keeping {len(carried)} graphs added since the last build (curators' submissions and their records)")
+        attributed = {iri: curators_iri(settings) for iri in _written_by_curators(settings)}
+        state = changes.commit(store, settings, graphs | carried, previous=previous, attributed=attributed)
+        kept = changes.read_state(store, settings)
+        if kept.version != state.version:
+            raise KgError(f"{location} did not keep the build (it holds version {kept.version}, not {state.version})")
+        sizes = kgstore.graph_sizes(store, settings.named_graphs)
+    finally:
+        store.close()  # type: ignore[attr-defined]
+        role.close()
+    return BuildSummary(sizes, state.version, state.version != previous.version, time.perf_counter() - started)
+
+
+def _written_by_curators(settings: Settings) -> tuple[str, ...]:
+    """The build's graphs whose words are the LDN-KG curators' (the inferred graph is HermiT's)."""
+    return (settings.ontology_graph, settings.data_graph, settings.shapes_graph, settings.examples_graph)
 
 
 def curators_iri(settings: Settings) -> str:

@@ -109,15 +109,17 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command()
-@_store_option(required=True, help_text="Directory of the store to create or replace.")
+@_store_option(required=False, help_text="Directory of the store to create or replace.")
+@_engine_options
 @click.pass_obj
-def build(settings: Settings, store_dir: Path) -> None:
-    """Parse, validate and reason over the sources, then load them into the store at DIR.
+def build(settings: Settings, store_dir: Path | None, engine: str | None, engine_url: str | None) -> None:
+    """Parse, validate and reason over the sources, then load them into the store at DIR (or an engine).
 
     Example: kgserver build --store var/store
     """
+    location = StoreLocation.given(store_dir, engine, engine_url)
     require_java()
-    summary = build_store(settings, store_dir, progress=click.echo)
+    summary = build_store(settings, location, progress=click.echo)
     click.echo(render_summary(summary))
 
 

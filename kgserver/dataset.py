@@ -16,24 +16,22 @@ commit as one update request, and reads the version back to be sure the engine k
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Generic, TextIO, TypeVar
+from typing import Generic, TypeVar
 
 from rdflib import Graph
 
 from kgserver import changes
 from kgserver import store as kgstore
 from kgserver.config import Settings
-from kgserver.errors import InputError, KgError, UnavailableError
+from kgserver.errors import KgError, UnavailableError
 from kgserver.store.location import StoreLocation
 
 log = logging.getLogger("kgserver.dataset")
@@ -55,7 +53,7 @@ class LiveDataset:
     def __init__(self, settings: Settings, place: StoreLocation | Path, writer: bool = False) -> None:
         self.settings = settings
         self.location = StoreLocation.of(place)
-        self._writer_lock = _hold_writer_lock(self.location) if writer and not self.location.embedded else None
+        self._writer_lock = self.location.hold_writer_role() if writer and not self.location.embedded else None
         self.path = self.location.local_path  # where dumps and the curators' registry lie beside the store
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -195,23 +193,6 @@ class LiveDataset:
                                    "the server's log says more")
         self._read_at = time.monotonic()
         return kept
-
-
-def _hold_writer_lock(location: StoreLocation) -> TextIO:
-    """The writer role: an exclusive lock on WRITER.lock beside the store's local files, or InputError if taken."""
-    path = location.local_path.with_name("WRITER.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+", encoding="utf-8")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise InputError(f"another server holds the writer role for {location} ({path} is locked)") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
 
 
 def _open(location: StoreLocation) -> tuple[kgstore.GraphStore, bool]:

@@ -9,11 +9,13 @@ line, where any user of the machine can read them, and never written to a log or
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 
 from kgserver.errors import InputError
@@ -87,6 +89,27 @@ class StoreLocation:
             store.query("ASK { ?s ?p ?o }")
         finally:
             store.close()  # type: ignore[attr-defined]
+
+    def hold_writer_role(self) -> TextIO:
+        """The writer role for an engine: an exclusive lock on WRITER.lock beside the local files; InputError if taken.
+
+        Neither Virtuoso nor Oxigraph's server makes a guarded version bump safe under
+        concurrent updates, so the one writer is made one here, not in the engine. The lock
+        lasts as long as the returned file stays open (the process's life).
+        """
+        path = self.local_path.with_name("WRITER.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise InputError(f"another server holds the writer role for {self} ({path} is locked)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        return handle
 
     def open_reader(self, read_seconds: float = 60.0) -> GraphStore:
         """The store, for reading: the embedded one read-only, or a connection pool to the engine.

@@ -1,0 +1,88 @@
+"""`kgserver build --engine` loads the sources into Oxigraph's server: the same graphs as a built store, all or nothing.
+
+An operator builds into an empty engine and gets every graph a store directory gets, with
+its version; a second build of unchanged sources changes nothing; a curator's submission
+made through the writer survives a rebuild; sources that do not conform stop the build and
+the engine keeps what it served; a build while a writer holds the role is refused.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from engines import oxigraph_server
+from rdflib import XSD, Dataset, Graph, Literal
+from rdflib.compare import isomorphic
+from serving import fetch, serving
+
+pytestmark = pytest.mark.slow  # an engine, builds and a server
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "valid" / "claim-with-new-source.ttl"
+
+
+@pytest.fixture
+def engine(tmp_path):
+    with oxigraph_server(tmp_path / "engine") as running:  # empty
+        yield running.query.removesuffix("/query")
+
+
+def _graphs(nquads: str) -> dict[str, Dataset]:
+    data = Dataset().parse(data=nquads, format="nquads")
+    return {str(graph.identifier): graph for graph in data.graphs() if len(graph)}
+
+
+def _timeless(graph: Graph) -> Graph:
+    """The graph without its xsd:dateTime values (when a build or change happened)."""
+    kept = Graph()
+    for triple in graph:
+        if not (isinstance(triple[2], Literal) and triple[2].datatype == XSD.dateTime):
+            kept.add(triple)
+    return kept
+
+
+def test_a_build_into_an_engine_holds_what_a_built_store_holds_and_a_rebuild_keeps_submissions(
+    engine, kgserver, built_store, sources_root, tmp_path
+):
+    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    built = kgserver("build", *flags)
+    assert built.returncode == 0, built.stderr
+    assert f"loading into oxigraph at {engine}" in built.stdout and "dataset version  1" in built.stdout
+    ours, theirs = _graphs(kgserver("export", *flags).stdout), _graphs(kgserver("export", "--store", built_store).stdout)
+    assert sorted(ours) == sorted(theirs)
+    for name in theirs:  # the meta graph's times are each build's own
+        assert isomorphic(_timeless(ours[name]), _timeless(theirs[name])), name
+
+    again = kgserver("build", *flags)
+    assert again.returncode == 0 and "dataset version  1 (unchanged)" in again.stdout
+
+    token = kgserver("curator", "add", "ada", *flags).stdout.strip().splitlines()[-1]
+    with serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer:
+        answer = fetch(f"{writer.base}/submissions", "POST", {"Content-Type": "text/turtle",
+                       "Authorization": f"Bearer {token}", "Accept": "application/json"}, body=FIXTURE.read_bytes())
+        assert answer.status == 201, answer.text
+        graph = answer.json()["graph"]
+        refused = kgserver("build", *flags)  # the writer holds the role
+        assert refused.returncode != 0 and "another server holds the writer role" in refused.stderr
+
+    rebuilt = kgserver("build", *flags)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "keeping 2 graphs added since the last build" in rebuilt.stdout
+    assert graph in _graphs(kgserver("export", *flags).stdout)
+
+
+def test_sources_that_do_not_conform_stop_the_build_and_the_engine_keeps_what_it_had(
+    engine, kgserver, sources_root, tmp_path
+):
+    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    assert kgserver("build", *flags).returncode == 0
+    before = kgserver("export", *flags).stdout
+    broken = tmp_path / "sources"
+    for folder in ("ontology", "graph", "shapes", "queries"):
+        shutil.copytree(sources_root / folder, broken / folder)
+    claims = broken / "graph" / "claims.ttl"
+    claims.write_text(claims.read_text(encoding="utf-8").replace("ldn:stance", "ldn:stanceX", 1), encoding="utf-8")
+    failed = kgserver("build", *flags, root=broken)
+    assert failed.returncode != 0 and "build stopped" in failed.stderr
+    assert kgserver("export", *flags).stdout == before
