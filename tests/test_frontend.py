@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from engines import KNOWN_DIFFERENCES, concatenations, joined_values
-from rdflib import Graph
+from rdflib import BNode, Graph
 from rdflib.compare import isomorphic
 from serving import fetch, serving
 
@@ -79,6 +79,18 @@ def test_an_iri_its_page_void_and_a_graph_read_the_same_through_the_frontend(fro
     assert void.status == 200 and "void:triples" in void.text
     health = fetch(frontend.base + "/health").json()
     assert health["version"] == fetch(embedded.base + "/health").json()["version"] is not None
+
+
+def test_a_description_holding_blank_nodes_reads_the_same_through_the_frontend(frontend, embedded):
+    """The ontology's document, whose OWL restrictions are blank nodes: the same graph through either engine.
+
+    (A term's own description following blank nodes, `ontology#RegulatoryStatus`, is compared
+    in test_remote_store.py: a fragment never reaches the server.)
+    """
+    ours, theirs = (fetch(server.base + "/ontology", headers={"Accept": "text/turtle"}) for server in (frontend, embedded))
+    assert ours.status == theirs.status == 200
+    mine, yours = Graph().parse(data=ours.text, format="turtle"), Graph().parse(data=theirs.text, format="turtle")
+    assert any(isinstance(node, BNode) for node in yours.objects()) and isomorphic(mine, yours)
 
 
 def test_the_time_limit_is_kgservers_in_front_of_the_engine(frontend, engine):

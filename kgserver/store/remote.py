@@ -36,6 +36,7 @@ from pyoxigraph import (
     QueryTriples,
     RdfFormat,
     Store,
+    Triple,
     parse,
     parse_query_results,
     serialize,
@@ -52,7 +53,9 @@ _CHUNK = 1 << 16
 _NO_GRAPH = "urn:x-kgserver:no-graph"  # a graph no store holds: an empty default graph, or no named graphs at all
 _GRAPHS_SECONDS = 1.0  # how old the list of the dataset's graphs may be before it is read again
 _GRAPH_NAMES = "SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"  # Virtuoso: 20 ms, where DISTINCT takes 1.5 s
-_READ_GRACE_SECONDS = 1.0  # the wait for an answer outlasts the engine's own limit, so its cut answer arrives
+_READ_GRACE_SECONDS = 1.0
+_BLANK_PATHS = 100_000  # blank nodes remembered with the path that led to them, at most
+_PATH_STEPS = 8  # how deep a path of blank nodes is followed  # the wait for an answer outlasts the engine's own limit, so its cut answer arrives
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class RemoteStore:
         self._read_seconds = read_seconds
         self._graphs: tuple[float, tuple[str, ...]] | None = None  # when the dataset's graphs were read, and them
         self._graphs_lock = threading.Lock()
+        self._blank_paths: dict[str, tuple[NamedNode | BlankNode, NamedNode]] = {}  # label -> (subject, predicate) before it
         wait = read_seconds + dialect.timeout_tick + _READ_GRACE_SECONDS
         self._client = httpx.Client(
             timeout=httpx.Timeout(wait, connect=connect_seconds),
@@ -173,24 +177,65 @@ class RemoteStore:
         object: NamedNode | BlankNode | Literal | None,
         graph_name: GraphName | None = None,
     ) -> Iterator[Quad]:
-        """The quads matching a pattern, from a SELECT over the named graphs (or the default graph)."""
+        """The quads matching a pattern, from a SELECT over the named graphs (or the default graph).
+
+        A blank node is named as the engine names it (Virtuoso), or found again by the path
+        that led to it from an IRI in an earlier answer, on an engine whose labels hold from
+        one answer to the next (Oxigraph's server); otherwise it matches nothing.
+        """
         prefix = self.dialect.blank_node_prefix
-        if isinstance(graph_name, BlankNode) or (prefix is None and (isinstance(subject, BlankNode) or isinstance(object, BlankNode))):
+        blanks = [term for term in (subject, object) if isinstance(term, BlankNode)]
+        path = ""
+        if isinstance(graph_name, BlankNode) or (blanks and prefix is None and not self.dialect.stable_blank_labels):
             return iter(())  # a blank node of an earlier answer names nothing in a new request to this engine
+        if blanks and prefix is None:
+            found = self._path_to(blanks[0]) if len(blanks) == 1 else None
+            if found is None:
+                return iter(())  # not reached from an IRI here: it cannot be asked for
+            path = found
         s, p, o = (_pattern_term(term, name, prefix) for term, name in ((subject, "?s"), (predicate, "?p"), (object, "?o")))
+        found_var = " ?_b0" if path else ""
         if isinstance(graph_name, DefaultGraph):
-            sparql = f"SELECT ?s ?p ?o WHERE {{ {s} {p} {o} }}"
+            sparql = f"SELECT ?s ?p ?o{found_var} WHERE {{ {path} {s} {p} {o} }}"
         else:
             g = str(graph_name) if isinstance(graph_name, NamedNode) else "?g"
-            sparql = f"SELECT ?s ?p ?o ?g WHERE {{ GRAPH {g} {{ {s} {p} {o} }} }}"
+            sparql = f"SELECT ?s ?p ?o ?g{found_var} WHERE {{ {path} GRAPH {g} {{ {s} {p} {o} }} }}"
         solutions = self.query(sparql)
-        return (
+        quads = (
             Quad(
                 subject or row["s"], predicate or row["p"], object or row["o"],  # type: ignore[index]
                 graph_name if graph_name is not None else row["g"],  # type: ignore[index]
             )
             for row in solutions  # type: ignore[union-attr]
+            if not path or row["_b0"] == blanks[0]  # type: ignore[index]
         )
+        return self._remembering(quads) if self.dialect.stable_blank_labels and prefix is None else quads
+
+    def _remembering(self, quads: Iterator[Quad]) -> Iterator[Quad]:
+        """The quads as they come, each blank object remembered with the subject and predicate that led to it."""
+        for quad in quads:
+            node, parent = quad.object, quad.subject
+            if isinstance(node, BlankNode) and node.value not in self._blank_paths and (
+                    isinstance(parent, NamedNode) or (isinstance(parent, BlankNode) and parent.value in self._blank_paths)):
+                if len(self._blank_paths) >= _BLANK_PATHS:
+                    self._blank_paths.clear()  # a bound on memory: later look-ups start again from IRIs
+                self._blank_paths[node.value] = (parent, quad.predicate)
+            yield quad
+
+    def _path_to(self, blank: BlankNode) -> str | None:
+        """Triple patterns from an IRI down to `?_b0`, which matches `blank` among others; None if it was not reached so."""
+        patterns: list[str] = []
+        node: NamedNode | BlankNode | Triple = blank
+        while isinstance(node, BlankNode):
+            step = self._blank_paths.get(node.value)
+            if step is None or len(patterns) >= _PATH_STEPS:
+                return None
+            parent, predicate = step
+            index = len(patterns)
+            source = str(parent) if isinstance(parent, NamedNode) else f"?_b{index + 1}"
+            patterns.append(f"GRAPH ?_g{index} {{ {source} {predicate} ?_b{index} }}")
+            node = parent
+        return " ".join(patterns) + " FILTER(isBlank(?_b0))"
 
     def contains_named_graph(self, graph_name: NamedNode | BlankNode) -> bool:
         """Whether the engine has a graph of that name with at least one triple in it."""
@@ -351,12 +396,13 @@ def _graphs(default_graph: Sequence[GraphName] | GraphName | None) -> list[Named
 def _pattern_term(term: NamedNode | BlankNode | Literal | None, variable: str, blank_prefix: str | None) -> str:
     """A term as SPARQL text (pyoxigraph writes N-Triples syntax, valid in SPARQL), or the variable when unbound.
 
-    A blank node is written as the engine names it in a query (Virtuoso: `<nodeID://b123>`).
+    A blank node is written as the engine names it in a query (Virtuoso: `<nodeID://b123>`),
+    or as `?_b0`, the end of the path that finds it again (`_path_to`).
     """
     if term is None:
         return variable
     if isinstance(term, BlankNode):
-        return f"<{blank_prefix}{term.value}>"
+        return f"<{blank_prefix}{term.value}>" if blank_prefix else "?_b0"
     return str(term)
 
 
