@@ -198,8 +198,9 @@ def validate_cmd(
 
 @cli.command()
 @_store_option(required=False, help_text="Check this store's graphs instead of the sources.")
+@_engine_options
 @click.pass_obj
-def check(settings: Settings, store_dir: Path | None) -> None:
+def check(settings: Settings, store_dir: Path | None, engine: str | None, engine_url: str | None) -> None:
     """Validate the whole graph against the shapes and check its consistency with HermiT.
 
     With --store, every curator's submission in the store is checked again too, against the
@@ -209,21 +210,22 @@ def check(settings: Settings, store_dir: Path | None) -> None:
     Example: kgserver check --store var/store
     """
     require_java()
-    sources = _sources(settings, store_dir)
+    given = store_dir is not None or engine is not None or engine_url is not None
+    store = StoreLocation.given(store_dir, engine, engine_url).open_reader() if given else None
+    sources = read_store_sources(store, settings) if store is not None else read_sources(settings)
     report = validate(sources.data, sources.shapes, sources.ontology)
     click.echo(render_text(report))
     reasoning = reason(sources.ontology, sources.data)
     click.echo("consistent" if reasoning.consistent else f"inconsistent: {reasoning.explanation}")
-    submissions_conform = store_dir is None or _recheck_submissions(settings, store_dir)
+    submissions_conform = store is None or _recheck_submissions(settings, store)
     if not (report.conforms and reasoning.consistent and submissions_conform):
         sys.exit(1)
 
 
-def _recheck_submissions(settings: Settings, store_dir: Path) -> bool:
+def _recheck_submissions(settings: Settings, store: kgstore.GraphStore) -> bool:
     """Print each stored submission's verdict under the current shapes; do all still conform?"""
     from kgserver.curation.checks import Checker
 
-    store = kgstore.open_read_only(store_dir)
     checker = Checker(settings)
     try:
         verdicts = checker.recheck_submissions(store)
@@ -362,8 +364,9 @@ def curator_revoke(name: str, store_dir: Path | None, engine: str | None, engine
     revoked = revoke_curator(registry_path(StoreLocation.given(store_dir, engine, engine_url).local_path), name)
     click.echo(f"curator '{revoked.name}' revoked at {revoked.revoked}")
 
+
 def _sources(settings: Settings, store_dir: Path | None) -> Sources:
-    return read_store_sources(store_dir, settings) if store_dir else read_sources(settings)
+    return read_store_sources(kgstore.open_read_only(store_dir), settings) if store_dir else read_sources(settings)
 
 
 def main() -> None:

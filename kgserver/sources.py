@@ -39,9 +39,8 @@ def read_sources(settings: Settings, progress: Progress = quiet) -> Sources:
     )
 
 
-def read_store_sources(store_path: Path, settings: Settings) -> Sources:
-    """The asserted graphs as they were loaded into a built store."""
-    store = kgstore.open_read_only(store_path)
+def read_store_sources(store: kgstore.GraphStore, settings: Settings) -> Sources:
+    """The asserted graphs as they were loaded into a built store (or an engine)."""
     graphs = [
         kgstore.read_graph(store, iri)
         for iri in (settings.ontology_graph, settings.data_graph, settings.shapes_graph)

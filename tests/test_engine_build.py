@@ -86,3 +86,12 @@ def test_sources_that_do_not_conform_stop_the_build_and_the_engine_keeps_what_it
     failed = kgserver("build", *flags, root=broken)
     assert failed.returncode != 0 and "build stopped" in failed.stderr
     assert kgserver("export", *flags).stdout == before
+
+
+def test_check_reads_the_graphs_and_submissions_an_engine_holds(engine, kgserver, built_store):
+    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    assert kgserver("build", *flags).returncode == 0
+    checked, local = kgserver("check", *flags), kgserver("check", "--store", built_store)
+    assert checked.returncode == local.returncode == 0, checked.stderr
+    assert checked.stdout == local.stdout and "consistent" in checked.stdout
+    assert "submissions: 0 checked, 0 no longer conform" in checked.stdout
