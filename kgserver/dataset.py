@@ -180,12 +180,21 @@ class LiveDataset:
 
     def _commit_to_engine(self, replace: Mapping[str, Graph], delete: Iterable[str]) -> changes.DatasetState:
         """One update request to the engine (call inside `writing()`), then the version read back from it."""
+        previous = self._state
         try:
-            state = changes.commit(self.store, self.settings, replace, delete, previous=self._state)
+            state = changes.commit(self.store, self.settings, replace, delete, previous=previous)
         except KgError as error:
             log.error("commit to %s failed: %s", self.location, error.message)
-            raise UnavailableError(f"the store could not be written ({self.location} refused the commit); nothing "
-                                   "was committed") from None
+            try:  # the update may have been applied with its answer lost: the engine's version says
+                kept = changes.read_state(self.store, self.settings)
+            except KgError:
+                raise UnavailableError(f"the store did not answer ({self.location}); whether the change was committed "
+                                       "is not known: look for it in /changes before sending it again") from None
+            if kept.version == previous.version:
+                raise UnavailableError(f"the store could not be written ({self.location} did not take the commit); "
+                                       "nothing was committed") from None
+            self._read_at = time.monotonic()
+            return kept  # it was applied: the answer was lost on the way back
         kept = changes.read_state(self.store, self.settings)
         if kept.version != state.version:
             log.error("commit of version %s to %s: the engine holds version %s", state.version, self.location, kept.version)

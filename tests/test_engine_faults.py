@@ -8,7 +8,9 @@ answers again without a restart.
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,3 +90,75 @@ def test_a_frontend_says_the_store_is_unavailable_while_its_engine_is_down_and_r
                           params={"query": ASK + " # after it came back"})
             assert again.status == 200 and again.json()["boolean"] is True
             assert fetch(f"{frontend.base}/id/naltrexone", headers={"Accept": "text/turtle"}).status == 200
+
+
+class CuttingProxy:
+    """A TCP proxy to the engine that passes everything but cuts an update request halfway through its body."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self.cut = 0
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+        with client, upstream:
+            while data := client.recv(65536):
+                if data.startswith(b"POST /update"):
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    upstream.sendall(head + b"\r\n\r\n" + body[: max(1, len(body) // 2)])
+                    self.cut += 1
+                    time.sleep(0.2)
+                    return  # both ends closed mid-request: the engine never gets the whole update
+                upstream.sendall(data)
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_a_commit_cut_off_on_its_way_to_the_engine_writes_nothing(built_store, kgserver, sources_root, tmp_path):
+    """The writer's update never arrives whole: the curator gets 503, and the engine and the version stay as they were."""
+    if oxigraph_command() is None:
+        pytest.skip("the oxigraph wheel (test extras) is not installed")
+    quads, location, port = tmp_path / "all.nq", tmp_path / "engine", free_port()
+    store = kgstore.open_read_only(built_store)
+    with quads.open("wb") as out:
+        kgstore.export(store, out)
+    del store
+    subprocess.run([oxigraph_command(), "load", "--location", str(location), "--file", str(quads)], check=True,
+                   capture_output=True)
+    with oxigraph_on(location, port):
+        proxy = CuttingProxy(port)
+        flags = ("--engine", "oxigraph", "--engine-url", f"http://127.0.0.1:{proxy.port}")
+        token = kgserver("curator", "add", "ada", *flags).stdout.strip().splitlines()[-1]
+        before = kgserver("export", "--engine", "oxigraph", "--engine-url", f"http://127.0.0.1:{port}").stdout
+        with serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer:
+            version = fetch(f"{writer.base}/health").json()["version"]
+            answer = fetch(f"{writer.base}/submissions", "POST", {"Content-Type": "text/turtle",
+                           "Authorization": f"Bearer {token}", "Accept": "application/json"},
+                           body=(Path(__file__).parent / "fixtures" / "valid" / "claim-with-new-source.ttl").read_bytes())
+            assert proxy.cut == 1
+            assert answer.status == 503 and answer.headers["retry-after"] and "nothing was committed" in answer.text
+            assert fetch(f"{writer.base}/health").json()["version"] == version
+        after = kgserver("export", "--engine", "oxigraph", "--engine-url", f"http://127.0.0.1:{port}").stdout
+        assert sorted(after.splitlines()) == sorted(before.splitlines())
+        proxy.close()
