@@ -653,8 +653,8 @@ def frontend_scaling(engine: engines.Engine, dataset: Dataset, scratch: Path, se
     On two cores the client's CPU also caps the ratio: with f ms of frontend CPU per answer
     and c ms of client CPU (both printed), one pinned frontend gives at most 1000/f answers a
     second (the client on the other core) and two at most 2000/(f + c), a ratio of at most
-    2f/(f + c); with this client (c about 0.6 f) that is about 1.25, below issue 14's 1.6,
-    however well the frontends scale.
+    2f/(f + c); with this client (measured: c 0.14-0.17 ms, f 0.24-0.26 ms) that is about
+    1.2, below issue 14's 1.6, however well the frontends scale.
 
     What the ratio can show: that two frontends over one engine serve more than one, i.e.
     nothing shared between them (the engine, a lock, the state re-reads) caps the pair. What
