@@ -90,7 +90,9 @@ class LiveDataset:
         if not self.location.embedded and time.monotonic() - self._read_at > _ENGINE_STATE_SECONDS:
             self._read_at = time.monotonic()
             try:
-                self._state = changes.read_state(self.store, self.settings)
+                fresh = changes.read_state(self.store, self.settings)
+                if fresh.version >= self._state.version:  # a read begun before this server's own commit is older
+                    self._state = fresh
                 self.unavailable = None
             except UnavailableError as error:
                 if self.unavailable is None:
