@@ -152,3 +152,13 @@ def test_sixteen_concurrent_submissions_through_nginx_get_sixteen_versions_in_a_
 
 def _graph_of(n: int) -> Graph:
     return Graph().parse(data=_addition(n), format="turtle")
+
+
+def test_the_writers_registry_and_lock_live_under_the_state_directory(engine, kgserver, sources_root, tmp_path):
+    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    state = {"LDNKG_STATE_DIR": str(tmp_path / "state")}
+    assert kgserver("curator", "add", "ada", *flags, env=state).returncode == 0
+    kept = {path.name for path in (tmp_path / "state").glob("kgserver-oxigraph-*/*")}
+    assert "store.curators.json" in kept and "WRITER.lock" not in kept
+    with serving(None, sources_root, tmp_path / "w.log", *flags, env={"LDNKG_ENGINE_WRITER": "1", **state}):
+        assert "WRITER.lock" in {path.name for path in (tmp_path / "state").glob("kgserver-oxigraph-*/*")}

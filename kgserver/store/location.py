@@ -69,12 +69,15 @@ class StoreLocation:
         """Where this machine keeps what lies beside a store (dump files, the curators' registry) as if it were one.
 
         The store's own directory when embedded; for an engine, a directory named after the engine
-        and its URL under the system's temporary directory (LDNKG_DUMP_DIR may put the dumps elsewhere).
+        and its URL under LDNKG_STATE_DIR, or the system's temporary directory when that is not set
+        (a writer should set it: the curators' registry and WRITER.lock live there). LDNKG_DUMP_DIR
+        may put the dumps elsewhere.
         """
         if self.path is not None:
             return self.path
         digest = hashlib.sha256(f"{self.engine} {self.url}".encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"kgserver-{self.engine}-{digest}" / "store"
+        parent = Path(os.environ.get("LDNKG_STATE_DIR") or tempfile.gettempdir())
+        return parent / f"kgserver-{self.engine}-{digest}" / "store"
 
     def __str__(self) -> str:
         return str(self.path) if self.path is not None else f"{self.engine} at {self.url}"
