@@ -162,3 +162,37 @@ def test_the_writers_registry_and_lock_live_under_the_state_directory(engine, kg
     assert "store.curators.json" in kept and "WRITER.lock" not in kept
     with serving(None, sources_root, tmp_path / "w.log", *flags, env={"LDNKG_ENGINE_WRITER": "1", **state}):
         assert "WRITER.lock" in {path.name for path in (tmp_path / "state").glob("kgserver-oxigraph-*/*")}
+
+
+def _java_children(pid: int) -> list[int]:
+    """The JVMs among a process's descendants (HermiT's), read from /proc."""
+    found, pending = [], [pid]
+    while pending:
+        parent = pending.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            for child in map(int, task.read_text().split()):
+                pending.append(child)
+                try:
+                    if Path(f"/proc/{child}/comm").read_text().strip() == "java":
+                        found.append(child)
+                except OSError:
+                    pass
+    return found
+
+
+def test_only_a_frontend_that_commits_starts_hermits_jvm_at_start(engine, sources_root, tmp_path):
+    """A read-only frontend takes no submissions: it saves the JVM's memory until a /validate needs it."""
+    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    warm = {"LDNKG_WARM_REASONER": "1", "LDNKG_STATE_DIR": str(tmp_path / "state")}
+    with (
+        serving(None, sources_root, tmp_path / "w.log", *flags, env={**warm, "LDNKG_ENGINE_WRITER": "1"}) as writer,
+        serving(None, sources_root, tmp_path / "r.log", *flags, env=warm) as reader,
+    ):
+        deadline = time.monotonic() + 30
+        while not _java_children(writer.pid):
+            assert time.monotonic() < deadline, "the writer did not start HermiT's JVM"
+            time.sleep(0.2)
+        started = time.monotonic()
+        while time.monotonic() - started < 8:  # longer than the writer took to start its JVM
+            assert _java_children(reader.pid) == []
+            time.sleep(0.2)

@@ -93,7 +93,7 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
         forwarder = Forwarder(limits.engine_writer_url, read_seconds=limits.query_timeout + 300)
     app.register_blueprint(curation_blueprint(checker, dataset, limits, forwarder))
     store = dataset.store  # opened (for writing, if it can be) now: the server holds its store from the start
-    if limits.warm_reasoner:
+    if limits.warm_reasoner and (location.embedded or limits.engine_writer):  # a frontend that commits nothing
         checker.warm_up(store)  # shapes prepared and HermiT's JVM started before the first check
 
     def close() -> None:
