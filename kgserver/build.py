@@ -78,15 +78,7 @@ def build(settings: Settings, place: Path | StoreLocation, progress: Progress = 
         progress(f"keeping {len(carried)} graphs added since the last build (curators' submissions and their records)")
     graphs |= carried
 
-    curators = curators_iri(settings)
-    written_by_curators = _written_by_curators(settings)
-
-    def fill(store: kgstore.GraphStore) -> tuple[changes.DatasetState, dict[str, int]]:
-        attributed = {iri: curators for iri in written_by_curators}
-        state = changes.commit(store, settings, graphs, previous=previous, attributed=attributed)
-        return state, kgstore.graph_sizes(store, settings.named_graphs)
-
-    state, sizes = kgstore.write_store(store_dir, fill)
+    state, sizes = kgstore.write_store(store_dir, lambda store: _commit_build(store, settings, graphs, previous))
     return BuildSummary(sizes, state.version, state.version != previous.version, time.perf_counter() - started)
 
 
@@ -106,21 +98,28 @@ def _build_into_engine(
         previous, carried = _history(store, settings)
         if carried:
             progress(f"keeping {len(carried)} graphs added since the last build (curators' submissions and their records)")
-        attributed = {iri: curators_iri(settings) for iri in _written_by_curators(settings)}
-        state = changes.commit(store, settings, graphs | carried, previous=previous, attributed=attributed)
+        state, sizes = _commit_build(store, settings, graphs | carried, previous)
         kept = changes.read_state(store, settings)
         if kept.version != state.version:
             raise KgError(f"{location} did not keep the build (it holds version {kept.version}, not {state.version})")
-        sizes = kgstore.graph_sizes(store, settings.named_graphs)
     finally:
         store.close()  # type: ignore[attr-defined]
         role.close()
     return BuildSummary(sizes, state.version, state.version != previous.version, time.perf_counter() - started)
 
 
-def _written_by_curators(settings: Settings) -> tuple[str, ...]:
-    """The build's graphs whose words are the LDN-KG curators' (the inferred graph is HermiT's)."""
-    return (settings.ontology_graph, settings.data_graph, settings.shapes_graph, settings.examples_graph)
+def _commit_build(
+    store: kgstore.GraphStore, settings: Settings, graphs: dict[str, Graph], previous: changes.DatasetState
+) -> tuple[changes.DatasetState, dict[str, int]]:
+    """The build's graphs committed over `previous`, the curators' words attributed to them; the state and sizes.
+
+    The ontology, data, shapes and examples graphs hold the LDN-KG curators' words; the
+    inferred graph is HermiT's.
+    """
+    written = (settings.ontology_graph, settings.data_graph, settings.shapes_graph, settings.examples_graph)
+    attributed = {iri: curators_iri(settings) for iri in written}
+    state = changes.commit(store, settings, graphs, previous=previous, attributed=attributed)
+    return state, kgstore.graph_sizes(store, settings.named_graphs)
 
 
 def curators_iri(settings: Settings) -> str:

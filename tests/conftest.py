@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from engines import Engine, engines_installed, oxigraph_server, virtuoso
 from pyoxigraph import QueryBoolean, QuerySolutions, RdfFormat
+from rdflib import Dataset
 from serving import in_process, serving
 
 from kgserver import store as kgstore
@@ -164,8 +165,29 @@ ENGINES = ("oxigraph", "virtuoso")
 OXIGRAPH_TIMEOUT_SECONDS = 5  # Oxigraph's server takes no limit per query; its own (--timeout-s), as the README advises
 
 
+@pytest.fixture(scope="session")
+def built_quads(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every quad of the built store in one N-Quads file, as an engine is loaded with it."""
+    quads = tmp_path_factory.mktemp("built-quads") / "all.nq"
+    store = kgstore.open_read_only(built_store)
+    with quads.open("wb") as out:
+        kgstore.export(store, out, RdfFormat.N_QUADS)
+    del store
+    return quads
+
+
+@pytest.fixture(scope="session")
+def exported(built_store: Path) -> Dataset:
+    """What `kgserver export` writes for the built store, as an rdflib dataset."""
+    result = _run_kgserver("export", "--store", built_store)
+    assert result.returncode == 0, result.stderr
+    dataset = Dataset()
+    dataset.parse(data=result.stdout, format="nquads")
+    return dataset
+
+
 @pytest.fixture(scope="session", params=ENGINES)
-def engine(request: pytest.FixtureRequest, built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def engine(request: pytest.FixtureRequest, built_quads: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A real SPARQL engine on loopback (Oxigraph's server, then Virtuoso) holding every quad of the built store.
 
     Started once per session for each engine (tests/engines.py), so the contract suite's
@@ -176,12 +198,7 @@ def engine(request: pytest.FixtureRequest, built_store: Path, tmp_path_factory: 
     if missing:
         pytest.skip(missing)
     folder = tmp_path_factory.mktemp(request.param)
-    quads = folder / "all.nq"
-    store = kgstore.open_read_only(built_store)
-    with quads.open("wb") as out:
-        kgstore.export(store, out, RdfFormat.N_QUADS)
-    del store
-    graphs = {"urn:x-kgserver:graphs-as-in-the-file": [quads]}  # an N-Quads file keeps its own graphs
+    graphs = {"urn:x-kgserver:graphs-as-in-the-file": [built_quads]}  # an N-Quads file keeps its own graphs
     if request.param == "virtuoso":
         with virtuoso(folder / "engine", graphs) as running:
             yield running

@@ -8,7 +8,6 @@ import hashlib
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from rdflib import Dataset, Graph
@@ -25,16 +24,6 @@ def version(app_base: str) -> str:
     listing = fetch(f"{app_base}/dumps", headers={"Accept": "text/html"})
     assert listing.status == 200
     return re.search(r"ldn-kg-v(\d+)\.nq\.gz", listing.body.decode()).group(1)
-
-
-@pytest.fixture(scope="module")
-def exported(kgserver, built_store: Path) -> Dataset:
-    """What `kgserver export` writes for the served store."""
-    result = kgserver("export", "--store", built_store)
-    assert result.returncode == 0, result.stderr
-    dataset = Dataset()
-    dataset.parse(data=result.stdout, format="nquads")
-    return dataset
 
 
 def named_graphs(dataset: Dataset) -> dict[str, Graph]:

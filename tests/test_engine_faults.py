@@ -20,8 +20,6 @@ import pytest
 from engines import oxigraph_command
 from serving import fetch, free_port, serving
 
-from kgserver import store as kgstore
-
 pytestmark = pytest.mark.slow  # an engine stopped and started again
 
 ASK = "ASK { ?c a <https://w3id.org/ldn-kg/ontology#EvidenceClaim> }"
@@ -41,6 +39,15 @@ def oxigraph_on(location: Path, port: int) -> Iterator[None]:
         process.wait(10)
 
 
+def _loaded(quads: Path, location: Path) -> Path:
+    """An Oxigraph store at `location` loaded with `quads` (skips when the oxigraph wheel is missing)."""
+    if oxigraph_command() is None:
+        pytest.skip("the oxigraph wheel (test extras) is not installed")
+    subprocess.run([oxigraph_command(), "load", "--location", str(location), "--file", str(quads)], check=True,
+                   capture_output=True)
+    return location
+
+
 def _answers(url: str) -> bool:
     try:
         return fetch(url, params={"query": "ASK {}"}, timeout=1).status == 200
@@ -56,17 +63,9 @@ def _until(condition, seconds: float) -> None:
 
 
 def test_a_frontend_says_the_store_is_unavailable_while_its_engine_is_down_and_recovers(
-    built_store, sources_root, tmp_path
+    built_quads, sources_root, tmp_path
 ):
-    if oxigraph_command() is None:
-        pytest.skip("the oxigraph wheel (test extras) is not installed")
-    quads, location, port = tmp_path / "all.nq", tmp_path / "engine", free_port()
-    store = kgstore.open_read_only(built_store)
-    with quads.open("wb") as out:
-        kgstore.export(store, out)
-    del store
-    subprocess.run([oxigraph_command(), "load", "--location", str(location), "--file", str(quads)], check=True,
-                   capture_output=True)
+    location, port = _loaded(built_quads, tmp_path / "engine"), free_port()
     flags = ("--engine", "oxigraph", "--engine-url", f"http://127.0.0.1:{port}")
     engine = oxigraph_on(location, port)
     engine.__enter__()
@@ -135,17 +134,9 @@ class CuttingProxy:
         self._server.close()
 
 
-def test_a_commit_cut_off_on_its_way_to_the_engine_writes_nothing(built_store, kgserver, sources_root, tmp_path):
+def test_a_commit_cut_off_on_its_way_to_the_engine_writes_nothing(built_quads, kgserver, sources_root, tmp_path):
     """The writer's update never arrives whole: the curator gets 503, and the engine and the version stay as they were."""
-    if oxigraph_command() is None:
-        pytest.skip("the oxigraph wheel (test extras) is not installed")
-    quads, location, port = tmp_path / "all.nq", tmp_path / "engine", free_port()
-    store = kgstore.open_read_only(built_store)
-    with quads.open("wb") as out:
-        kgstore.export(store, out)
-    del store
-    subprocess.run([oxigraph_command(), "load", "--location", str(location), "--file", str(quads)], check=True,
-                   capture_output=True)
+    location, port = _loaded(built_quads, tmp_path / "engine"), free_port()
     with oxigraph_on(location, port):
         proxy = CuttingProxy(port)
         flags = ("--engine", "oxigraph", "--engine-url", f"http://127.0.0.1:{proxy.port}")

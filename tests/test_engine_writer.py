@@ -18,8 +18,6 @@ from engines import oxigraph_server
 from rdflib import Graph
 from serving import fetch, serving
 
-from kgserver import store as kgstore
-
 pytestmark = pytest.mark.slow  # an engine and two servers
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "valid" / "claim-with-new-source.ttl"
@@ -28,14 +26,8 @@ NEW_CLAIM = f"{BASE}id/claim/test-fibromyalgia-trial-results"
 
 
 @pytest.fixture(scope="module")
-def engine(built_store, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("writer-engine")
-    quads = folder / "all.nq"
-    store = kgstore.open_read_only(built_store)
-    with quads.open("wb") as out:
-        kgstore.export(store, out)
-    del store
-    with oxigraph_server(folder / "engine", {"": [quads]}) as running:
+def engine(built_quads, tmp_path_factory):
+    with oxigraph_server(tmp_path_factory.mktemp("writer-engine") / "engine", {"": [built_quads]}) as running:
         yield running.query.removesuffix("/query")
 
 

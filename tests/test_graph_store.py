@@ -30,16 +30,6 @@ FORMS = [(form.media_type, form.rdflib) for form in representations.offered("gra
 VALID = Path(__file__).resolve().parent / "fixtures" / "valid"
 
 
-@pytest.fixture(scope="module")
-def exported(kgserver, built_store: Path) -> Dataset:
-    """What `kgserver export` writes for the served store."""
-    result = kgserver("export", "--store", built_store)
-    assert result.returncode == 0, result.stderr
-    dataset = Dataset()
-    dataset.parse(data=result.stdout, format="nquads")
-    return dataset
-
-
 def graph_of(dataset: Dataset, iri: str) -> Graph:
     return dataset.graph(URIRef(iri))
 
