@@ -165,6 +165,16 @@ ENGINES = ("oxigraph", "virtuoso")
 OXIGRAPH_TIMEOUT_SECONDS = 5  # Oxigraph's server takes no limit per query; its own (--timeout-s), as the README advises
 
 
+@pytest.fixture(autouse=True)
+def engine_state_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test keeps a frontend's files for an engine (the curators' registry, WRITER.lock) apart.
+
+    They are named after the engine's URL, and a test's engine may get a port an earlier test
+    (or an earlier run, under the system's temporary directory) used.
+    """
+    monkeypatch.setenv("LDNKG_STATE_DIR", str(tmp_path_factory.mktemp("engine-state")))
+
+
 @pytest.fixture(scope="session")
 def built_quads(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every quad of the built store in one N-Quads file, as an engine is loaded with it."""
