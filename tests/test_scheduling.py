@@ -435,3 +435,29 @@ def test_waiting_queries_are_served_by_arrival_plus_expected_time(built_store):
         assert served == ["slow, waited long", "quick, arrived late"]
     finally:
         pool.close()
+
+
+def test_light_queries_expected_to_be_long_leave_the_last_process_to_quick_ones(built_store):
+    """Two processes: a long light query holds one; the next long one waits, a lookup takes the other at once."""
+    from kgserver.config import Settings
+    from kgserver.sparql.pool import WorkerPool
+
+    pool = WorkerPool(built_store, Settings.from_env().prefixes, 2, 2, 30, quick_seconds=0.02)
+    try:
+        first_long = pool.acquire(5, expected=0.1)
+        assert first_long is not None
+        assert pool.acquire(0.2, expected=0.1) is None, "a second long query took the last process"
+        waiting: dict = {}
+        second = threading.Thread(target=lambda: waiting.setdefault("worker", pool.acquire(10, expected=0.1)))
+        second.start()
+        time.sleep(0.05)
+        lookup = pool.acquire(0.2, expected=0.005)
+        assert lookup is not None, "a quick query found no process while a long one waited"
+        pool.release(lookup)
+        assert "worker" not in waiting, "the waiting long query took the process kept for quick ones"
+        pool.release(first_long)
+        second.join(10)
+        assert waiting["worker"] is not None, "the waiting long query did not get the process freed"
+        pool.release(waiting["worker"])
+    finally:
+        pool.close()

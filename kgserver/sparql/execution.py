@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from kgserver.config import ServerSettings
 from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.sparql.pool import PoolStatus, Worker, WorkerPool, malloc_library
-from kgserver.sparql.scheduling import Limits, Scheduler, Ticket
+from kgserver.sparql.scheduling import QUICK_SECONDS, Limits, Scheduler, Ticket
 from kgserver.sparql.worker import Head, Job
 from kgserver.store.location import StoreLocation
 
@@ -123,6 +123,7 @@ class QueryGate:
         self._pool = WorkerPool(
             place, prefixes, limits.query_workers, limits.max_query_workers, limits.query_idle,
             malloc_library(limits.query_malloc), read_seconds=limits.query_timeout + _ENGINE_GRACE_SECONDS,
+            quick_seconds=QUICK_SECONDS,
         )
 
     def status(self) -> dict[str, Any]:

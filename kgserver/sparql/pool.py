@@ -7,7 +7,11 @@ finds one ready. A process running a heavy query (`hold_heavy`) is not counted a
 light queries may use, so two heavy queries do not halve the processes light ones queue for;
 when a heavy query ends, its process stops if the pool is then over `maximum`. Queries that
 find none idle wait in a queue ordered by arrival plus their expected time, and are handed
-the next process freed. A process beyond the minimum that has
+the next process freed. Light queries expected to take longer than `quick_seconds` (a
+light aggregation, a star join) may hold at most all but one of the `maximum` processes:
+the last is kept for quick ones (a lookup, an ASK), which would otherwise queue behind them
+(at 1M triples under load, a lookup waited 10 ms for a process that aggregations held; its
+own work took 2 ms). A process beyond the minimum that has
 been idle for `idle_seconds` is stopped. A process may be given a lower CPU priority while it
 runs a long query (`lower_priority`); it gets its normal priority back when it is released,
 or is replaced if the operating system does not allow that (raising a priority needs
@@ -56,6 +60,7 @@ class Worker:
     nice: int = 0
     cpu: float = 0.0  # CPU seconds the process had used when its last job ended
     heavy: bool = False  # running a heavy query: not counted against the pool's maximum
+    long: bool = False  # running a light query expected to take longer than the pool's quick_seconds
 
     @property
     def pid(self) -> int:
@@ -78,6 +83,7 @@ class _Waiter:
     arrival: int
     wake: threading.Condition = field(compare=False)
     worker: Worker | None = field(default=None, compare=False)
+    long: bool = field(default=False, compare=False)  # expected to take longer than quick_seconds
     gone: bool = field(default=False, compare=False)  # gave up waiting; skipped when its turn comes
 
 
@@ -96,12 +102,13 @@ class WorkerPool:
 
     def __init__(
         self, place: StoreLocation | Path, prefixes: Mapping[str, str], minimum: int, maximum: int, idle_seconds: float,
-        malloc: str | None = None, read_seconds: float = 60.0,
+        malloc: str | None = None, read_seconds: float = 60.0, quick_seconds: float = 0.0,
     ) -> None:
         self._location = StoreLocation.of(place)
         self._read_seconds = read_seconds
         self._prefixes = dict(prefixes)
         self._minimum, self._maximum, self._idle_seconds = minimum, max(minimum, maximum), idle_seconds
+        self._quick_seconds = quick_seconds
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["kgserver.sparql.worker"])
         _start_forkserver(malloc)
@@ -109,6 +116,7 @@ class WorkerPool:
         self._idle: list[Worker] = []  # the most recently used last, so reuse keeps caches warm
         self._live = 0  # processes running or starting
         self._heavy = 0  # processes running a heavy query (counted in _live, not against the maximum)
+        self._long = 0  # processes running a light query expected to be long (at most all but one of the maximum)
         self._starting = 0
         self._waiting = 0  # acquirers waiting for a process
         self._queue: list[_Waiter] = []  # a heap: the next to be served first
@@ -129,15 +137,18 @@ class WorkerPool:
 
         Queries that must wait are served in the order of their arrival plus their `expected`
         seconds: a lookup does not wait behind a query known to take longer, and a longer
-        query waits at most about its own cost for lookups that arrived after it.
+        query waits at most about its own cost for lookups that arrived after it. A query
+        expected to take longer than `quick_seconds` does not take the last process light
+        queries may use.
         """
         now = time.monotonic()
+        long = self._quick_seconds > 0 and expected > self._quick_seconds
         with self._lock:
-            if self._idle and not self._waiting:
-                return self._take()
+            if self._idle and not self._waiting and self._may_take(long):
+                return self._take(long)
             if self._closed:
                 return None
-            waiter = _Waiter(now + expected, next(self._arrivals), threading.Condition(self._lock))
+            waiter = _Waiter(now + expected, next(self._arrivals), threading.Condition(self._lock), long=long)
             heapq.heappush(self._queue, waiter)
             self._waiting += 1
             if self._below_maximum() and self._starting < self._waiting:
@@ -152,9 +163,16 @@ class WorkerPool:
                 waiter.wake.wait(remaining)
             return waiter.worker
 
-    def _take(self) -> Worker:
+    def _may_take(self, long: bool) -> bool:
+        """Whether a query may have a process now: a long one not the last the light queries may use (the lock is held)."""
+        return not long or self._maximum < 2 or self._long < self._maximum - 1
+
+    def _take(self, long: bool = False) -> Worker:
         """The most recently used idle process (the lock is held); the next one is started if it was the last."""
         worker = self._idle.pop()
+        if long:
+            worker.long = True
+            self._long += 1
         if not self._idle and not self._starting and self._below_maximum():
             self._grow()  # the last idle one is taken: have the next one ready before it is asked for
         return worker
@@ -164,14 +182,23 @@ class WorkerPool:
         return self._live - self._heavy < self._maximum
 
     def _dispatch(self) -> None:
-        """Hand idle processes to waiting queries, first in the queue's order (the lock is held)."""
+        """Hand idle processes to waiting queries, first in the queue's order (the lock is held).
+
+        A long query that may not take the last process keeps its place for the next one freed.
+        """
+        passed: list[_Waiter] = []
         while self._idle and self._queue:
             waiter = heapq.heappop(self._queue)
             if waiter.gone:
                 continue
+            if not self._may_take(waiter.long):
+                passed.append(waiter)
+                continue
             self._waiting -= 1
-            waiter.worker = self._take()
+            waiter.worker = self._take(waiter.long)
             waiter.wake.notify()
+        for waiter in passed:
+            heapq.heappush(self._queue, waiter)
 
     def release(self, worker: Worker) -> None:
         """Take back a process that finished its job, at its normal priority again; one over the maximum stops."""
@@ -180,6 +207,7 @@ class WorkerPool:
             return
         with self._lock:
             self._end_heavy(worker)
+            self._end_long(worker)
             kept = self._live - self._heavy <= self._maximum and self._keep_idle(worker)
             if not kept:
                 self._live -= 1
@@ -191,6 +219,7 @@ class WorkerPool:
         self._kill(worker)
         with self._lock:
             self._end_heavy(worker)
+            self._end_long(worker)
             self._live -= 1
             if not self._closed and (self._live < self._minimum or self._waiting > self._starting):
                 self._grow()
@@ -207,12 +236,20 @@ class WorkerPool:
         """
         self.lower_priority(worker, nice)
         with self._lock:
+            self._end_long(worker)  # counted among the heavy ones now
             if not worker.heavy:
                 worker.heavy = True
                 self._heavy += 1
             spare = not self._idle or self._waiting > self._starting
             if not self._closed and spare and self._starting <= self._waiting and self._below_maximum():
                 self._grow()
+
+    def _end_long(self, worker: Worker) -> None:
+        """The process's long light query ended or turned heavy: a long one waiting may have its place (the lock is held)."""
+        if worker.long:
+            worker.long = False
+            self._long -= 1
+            self._dispatch()
 
     def _end_heavy(self, worker: Worker) -> None:
         """The process's heavy query ended: it counts against the maximum again (the lock is held)."""

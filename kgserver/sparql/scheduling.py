@@ -18,7 +18,8 @@ leaves the light queries' places to them, instead of holding one at low priority
 used `heavy_after` seconds of CPU); the scheduler never refuses a query for its shape, only for
 what it did.
 The time each shape's light runs take is remembered too: when every query process is busy,
-the waiting queries are served in the order of their arrival plus that expected time (pool.py).
+the waiting queries are served in the order of their arrival plus that expected time, and
+those expected to take longer than QUICK_SECONDS leave the last process to quicker ones (pool.py).
 Light queries all run at the same priority: a light aggregation made to yield to lookups
 (tried at nice 5) was what set the light queries' p99 under load.
 """
@@ -40,6 +41,7 @@ _WINDOW_SECONDS = 60.0
 _SHAPES_REMEMBERED = 1024
 _UNKNOWN_SECONDS = 0.01  # what a query of a shape never seen is expected to take
 _SMOOTHING = 0.3  # weight of the newest run in a shape's expected time
+QUICK_SECONDS = 0.02  # a light query expected to take longer may not hold the last process light queries use
 
 
 @dataclass(frozen=True)
