@@ -134,6 +134,29 @@ def _busy_until(engine, give_up: float, step: float = 0.2) -> float:
     return last_busy
 
 
+def test_a_frontend_waits_for_its_engine_on_threads_and_starts_no_query_process(frontend):
+    """In front of an engine nothing is evaluated here: a query is a thread of the web process, no child process."""
+    reply = fetch(frontend.sparql, headers={"Accept": "text/csv"}, params={"query": "SELECT ?s WHERE { ?s ?p ?o } LIMIT 3"})
+    assert reply.status == 200 and len(reply.text.splitlines()) == 4
+    queries = fetch(frontend.base + "/health").json()["queries"]
+    assert queries["limits"]["query_malloc"].startswith("none")
+    assert _children(frontend.pid) == [], "a frontend started processes to wait for its engine"
+
+
+def _children(pid: int) -> list[str]:
+    """The command names of the processes whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name, _, rest = text[text.index("(") + 1 :].rpartition(")")
+        if int(rest.split()[1]) == pid:
+            found.append(name)
+    return found
+
+
 def test_a_bad_query_is_the_clients_error_and_a_submission_changes_nothing(frontend):
     bad = fetch(frontend.sparql, params={"query": "SELECT * WHERE { ?s ?p }"})
     assert bad.status == 400 and "SPARQL error" in bad.text

@@ -11,6 +11,8 @@ back; a failed, cut or unreachable answer is an error, never an empty answer.
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,6 +165,29 @@ def test_an_engine_that_is_not_there_is_unavailable_not_empty(dialect):
     with pytest.raises(UnavailableError) as gone:
         store.query("ASK { ?s ?p ?o }")
     assert gone.value.http_status == 503 and "the store is unavailable" in gone.value.message
+
+
+def test_a_read_past_its_querys_deadline_stops_and_closes_the_engines_connection():
+    """An engine that never answers: the read ends at the deadline, not at the store's own read timeout, and hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    closed = threading.Event()
+
+    def silent_engine() -> None:
+        connection, _ = listener.accept()
+        connection.settimeout(10)
+        while connection.recv(65536):  # read the request, answer nothing, until the client hangs up
+            pass
+        closed.set()
+
+    threading.Thread(target=silent_engine, daemon=True).start()
+    store = RemoteStore(f"http://127.0.0.1:{listener.getsockname()[1]}", OXIGRAPH, read_seconds=30)
+    started = time.monotonic()
+    with pytest.raises(KgError) as stopped, kgstore.answer_by(started + 0.5):
+        store.query("ASK { ?s ?p ?o }")
+    assert stopped.value.http_status == 503 and "time limit" in stopped.value.message
+    assert time.monotonic() - started < 1.5
+    assert closed.wait(2), "the connection to the engine stayed open past the deadline"
+    listener.close()
 
 
 def test_a_cancelled_answer_sent_with_200_is_an_error():

@@ -9,11 +9,14 @@ light queries are scheduled first. A query over its time limit has its process S
 and replaced; the client gets 503 "query exceeded the N s time limit and was stopped".
 
 The process serialises the answer and sends it in chunks (worker.py); the web process
-streams them to the client as they come.
+streams them to the client as they come. Where the store is another engine's, a query is
+a thread waiting for the engine instead (threads.py), its engine reads bounded by the
+query's deadline: the gate and the scheduler are the same.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from collections.abc import Iterator, Mapping
@@ -24,10 +27,14 @@ from kgserver.config import ServerSettings
 from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.sparql.pool import PoolStatus, Worker, WorkerPool, malloc_library
 from kgserver.sparql.scheduling import QUICK_SECONDS, Limits, Scheduler, Ticket
+from kgserver.sparql.threads import EngineThreads, ThreadWorker
 from kgserver.sparql.worker import Head, Job
 from kgserver.store.location import StoreLocation
 
 __all__ = ["ENGINE_CRASHED", "Execution", "GateObserver", "Head", "Job", "QueryGate", "QueryTimeoutError"]
+
+
+Lent = Worker | ThreadWorker  # what the pool lends a query: a query process, or a thread waiting for an engine
 
 
 class QueryTimeoutError(UnavailableError):
@@ -74,7 +81,7 @@ class Execution:
     """
 
     def __init__(
-        self, gate: QueryGate, worker: Worker | None, ticket: Ticket, head: Head, timeout: float,
+        self, gate: QueryGate, worker: Lent | None, ticket: Ticket, head: Head, timeout: float,
         body: bytes | None = None,
     ) -> None:
         self.head = head
@@ -120,15 +127,20 @@ class QueryGate:
         self._limits = limits
         self._observer: GateObserver = observer or _Unobserved()
         self.scheduler = Scheduler(Limits.of(limits))
-        self._pool = WorkerPool(
-            place, prefixes, limits.query_workers, limits.max_query_workers, limits.query_idle,
-            malloc_library(limits.query_malloc), read_seconds=limits.query_timeout + _ENGINE_GRACE_SECONDS,
-            quick_seconds=QUICK_SECONDS,
-        )
+        location = StoreLocation.of(place)
+        read_seconds = limits.query_timeout + _ENGINE_GRACE_SECONDS
+        self._pool: WorkerPool | EngineThreads
+        if location.embedded:
+            self._pool = WorkerPool(
+                location, prefixes, limits.query_workers, limits.max_query_workers, limits.query_idle,
+                malloc_library(limits.query_malloc), read_seconds=read_seconds, quick_seconds=QUICK_SECONDS,
+            )
+        else:  # the engine computes: a thread waits for it, its reads bounded by the query's deadline
+            self._pool = EngineThreads(location.open_reader(read_seconds), prefixes, limits.max_query_workers)
 
     def status(self) -> dict[str, Any]:
         """The processes and the heavy queries now, and the limits, for /health."""
-        pool: PoolStatus = self._pool.status()
+        pool: PoolStatus = self._pool.status()  # in front of an engine: query threads, not processes
         limits = self._limits
         return {
             "processes": pool.processes,
@@ -152,6 +164,7 @@ class QueryGate:
         """Run `job` in a query process within `timeout` seconds; the head is known on return."""
         arrived = time.monotonic()
         deadline = arrived + timeout
+        job = dataclasses.replace(job, deadline=deadline)
         worker = self._pool.acquire(min(self._limits.queue_wait, timeout), self.scheduler.expected_seconds(shape))
         self._observer.waited(time.monotonic() - arrived)
         if worker is None:
@@ -188,7 +201,7 @@ class QueryGate:
             return Execution(self, None, ticket, message[1], timeout, message[2])
         return Execution(self, worker, ticket, message[1], timeout)
 
-    def receive(self, worker: Worker, ticket: Ticket, timeout: float, refusable: bool = True) -> tuple[Any, ...]:
+    def receive(self, worker: Lent, ticket: Ticket, timeout: float, refusable: bool = True) -> tuple[Any, ...]:
         """The process's next message; QueryTimeoutError past the deadline; the query turns heavy on the way.
 
         A query is heavy once its process has used `heavy_after` seconds of CPU on it: a light
@@ -213,7 +226,7 @@ class QueryGate:
                 raise InputError(ENGINE_CRASHED) from None
             raise KgError("the query process stopped unexpectedly") from None
 
-    def _turn_heavy(self, worker: Worker, ticket: Ticket, refusable: bool) -> None:
+    def _turn_heavy(self, worker: Lent, ticket: Ticket, refusable: bool) -> None:
         """The query has run `heavy_after` seconds: count it heavy (or refuse it), lower its priority, free its place."""
         try:
             self.scheduler.promote(ticket, refusable)
@@ -222,13 +235,13 @@ class QueryGate:
             raise
         self._pool.hold_heavy(worker, self._limits.heavy_nice)
 
-    def release(self, worker: Worker, ticket: Ticket) -> None:
+    def release(self, worker: Lent, ticket: Ticket) -> None:
         """Give a process that finished its job back to the pool."""
         ticket.cpu_used = worker.cpu - ticket.cpu_start
         self._finish(ticket)
         self._pool.release(worker)
 
-    def discard(self, worker: Worker, ticket: Ticket) -> None:
+    def discard(self, worker: Lent, ticket: Ticket) -> None:
         """SIGKILL a process that may still be running a query; the pool starts another if it needs one."""
         self._finish(ticket)
         self._pool.discard(worker)

@@ -21,12 +21,12 @@ import ctypes
 import signal
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pyoxigraph import QueryBoolean, QuerySolutions, QueryTriples
 
@@ -52,6 +52,7 @@ class Job:
     base_iri: str | None = None
     version: str | None = None  # the dataset version the answer must reflect
     order: paging.PagedOrder | None = None  # the plan for a deep ordered page, made from the text in the web process
+    deadline: float | None = None  # when it must be answered (time.monotonic(), the same clock in every process)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ class Head:
     paged: str = ""  # the paging plan that answered a deep ordered page ("heap" or "ties"), if any
 
 
+class Sender(Protocol):
+    """Where a job's messages go: a pipe to the web process, or a queue in it (threads.py)."""
+
+    def send(self, message: Any) -> None: ...
+
+
 class _ChunkWriter:
     """A binary file-like object that sends what is written over the pipe, head first, in chunks.
 
@@ -71,8 +78,9 @@ class _ChunkWriter:
     answer costs the web process one wake-up rather than three.
     """
 
-    def __init__(self, conn: Connection, head: Head) -> None:
+    def __init__(self, conn: Sender, head: Head, clock: Callable[[], float]) -> None:
         self._conn = conn
+        self._clock = clock
         self._head: Head | None = head
         self._buffer = bytearray()
 
@@ -90,11 +98,11 @@ class _ChunkWriter:
     def finish(self) -> None:
         """Send what is left and mark the end, in one message when the head has not gone yet."""
         if self._head is not None:
-            self._conn.send(("whole", self._head, bytes(self._buffer), time.process_time()))
+            self._conn.send(("whole", self._head, bytes(self._buffer), self._clock()))
             return
         if self._buffer:
             self._conn.send(("data", bytes(self._buffer)))
-        self._conn.send(("done", time.process_time()))
+        self._conn.send(("done", self._clock()))
 
     def _send_head(self) -> None:
         if self._head is not None:
@@ -127,13 +135,25 @@ def worker_main(location: StoreLocation, prefixes: Mapping[str, str], conn: Conn
             job: Job = conn.recv()
         except (EOFError, OSError):
             return
-        try:
-            _run(store.at(job.version), prefixes, job, conn)
-        except KgError as error:
-            conn.send(("error", error.http_status, error.message, time.process_time()))
-        except Exception as error:  # the client gets a message, never a traceback
-            message = f"internal error while answering the query ({type(error).__name__})"
-            conn.send(("error", 500, message, time.process_time()))
+        answer(store.at(job.version), prefixes, job, conn, time.process_time)
+
+
+def answer(
+    store: kgstore.GraphStore, prefixes: Mapping[str, str], job: Job, conn: Sender, clock: Callable[[], float],
+) -> None:
+    """Run one job and send its answer, or its error as a message: the client gets a message, never a traceback.
+
+    `clock` is what the messages report as the time used: the process's CPU seconds in a query
+    process, the time of day where the store is an engine's and a thread waits for it.
+    """
+    try:
+        with kgstore.answer_by(job.deadline):
+            _run(store, prefixes, job, conn, clock)
+    except KgError as error:
+        conn.send(("error", error.http_status, error.message, clock()))
+    except Exception as error:  # the client gets a message, never a traceback
+        message = f"internal error while answering the query ({type(error).__name__})"
+        conn.send(("error", 500, message, clock()))
 
 
 class _Fixed:
@@ -166,7 +186,9 @@ class _Snapshot:
         return self._store
 
 
-def _run(store: kgstore.GraphStore, prefixes: Mapping[str, str], job: Job, conn: Connection) -> None:
+def _run(
+    store: kgstore.GraphStore, prefixes: Mapping[str, str], job: Job, conn: Sender, clock: Callable[[], float],
+) -> None:
     """Evaluate, read ahead up to cap+1 rows, announce the head, then stream the serialisation."""
     result, paged = _evaluate(store, prefixes, job)
     fmt = representations.BY_NAME[job.format_name]  # negotiated in the web process for the form its tokenizer read
@@ -174,20 +196,20 @@ def _run(store: kgstore.GraphStore, prefixes: Mapping[str, str], job: Job, conn:
         raise InputError("the query's form (SELECT, ASK, CONSTRUCT or DESCRIBE) could not be read from its text "
                          "before it ran; write its keyword plainly, outside comments, strings and IRIs")
     if isinstance(result, QueryBoolean):
-        writer = _ChunkWriter(conn, Head(fmt.media_type, 1, False))
+        writer = _ChunkWriter(conn, Head(fmt.media_type, 1, False), clock)
         formats.write_boolean(result, fmt.engine, writer)  # type: ignore[arg-type]
     elif isinstance(result, tuple):
         variables, solutions = result
         rows = list(islice(solutions, job.row_cap + 1))
         truncated = len(rows) > job.row_cap
         del rows[job.row_cap :]
-        writer = _ChunkWriter(conn, Head(fmt.media_type, len(rows), truncated, paged))
+        writer = _ChunkWriter(conn, Head(fmt.media_type, len(rows), truncated, paged), clock)
         formats.write_solutions(variables, rows, fmt.engine, writer)  # type: ignore[arg-type]
     else:
         triples = list(islice(result, job.row_cap + 1))
         truncated = len(triples) > job.row_cap
         del triples[job.row_cap :]
-        writer = _ChunkWriter(conn, Head(fmt.media_type, len(triples), truncated))
+        writer = _ChunkWriter(conn, Head(fmt.media_type, len(triples), truncated), clock)
         formats.write_triples(triples, fmt.engine, writer, prefixes)  # type: ignore[arg-type]
     writer.finish()
 

@@ -2,7 +2,8 @@
 
 - interface.py: `GraphStore`, the part of a quad store with SPARQL that the modules use;
 - access.py: what any `GraphStore` answers (the query gate, graphs read whole, sizes, version, export);
-- embedded.py: the default, pyoxigraph's store on disk (opened, built and swapped whole).
+- embedded.py: the default, pyoxigraph's store on disk (opened, built and swapped whole);
+- remote.py: a store held by another SPARQL engine (`answer_by`: a deadline for its reads).
 
 `from kgserver import store as kgstore` gives all of it; nothing outside this package opens a store.
 """
@@ -25,10 +26,12 @@ from kgserver.store.embedded import (
     write_store,
 )
 from kgserver.store.interface import GraphStore, QueryResult
+from kgserver.store.remote import answer_by
 
 __all__ = [
     "GraphStore",
     "QueryResult",
+    "answer_by",
     "built_at",
     "dataset_version",
     "export",

@@ -20,8 +20,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import httpx
 from pyoxigraph import (
@@ -56,6 +58,21 @@ _GRAPH_NAMES = "SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"  # Virtuo
 _READ_GRACE_SECONDS = 1.0
 _BLANK_PATHS = 100_000  # blank nodes remembered with the path that led to them, at most
 _PATH_STEPS = 8  # how deep a path of blank nodes is followed  # the wait for an answer outlasts the engine's own limit, so its cut answer arrives
+PAST_DEADLINE = "query exceeded its time limit and was stopped"
+
+# When the query being answered must be done (time.monotonic()); a read from the engine waits no longer,
+# then closes its connection, which stops a query on an engine that watches for it (Virtuoso).
+_answer_by: ContextVar[float | None] = ContextVar("answer_by", default=None)
+
+
+@contextmanager
+def answer_by(deadline: float | None) -> Iterator[None]:
+    """Within this block, every read from an engine ends by `deadline` (monotonic seconds), its connection closed."""
+    token = _answer_by.set(deadline)
+    try:
+        yield
+    finally:
+        _answer_by.reset(token)
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,7 @@ class RemoteStore:
         self.dialect = dialect
         self._credentials = credentials
         self._read_seconds = read_seconds
+        self._connect_seconds = connect_seconds
         self._graphs: tuple[float, tuple[str, ...]] | None = None  # when the dataset's graphs were read, and them
         self._graphs_lock = threading.Lock()
         self._blank_paths: dict[str, tuple[NamedNode | BlankNode, NamedNode]] = {}  # label -> (subject, predicate) before it
@@ -318,20 +336,27 @@ class RemoteStore:
         """GET (or form POST, for long texts) `path` and return the whole body, after checking it is a real answer."""
         url = self.url + path
         headers = {"Accept": accept}
+        deadline = _answer_by.get()
+        timeout = self._until(deadline)
         try:
             if sum(len(value) for _, value in params) > 4000:  # long queries as a form: never a raw query body
-                request = self._client.build_request("POST", url, data=dict(params), headers=headers)
+                request = self._client.build_request("POST", url, data=dict(params), headers=headers, timeout=timeout)
             else:
-                request = self._client.build_request("GET", url, params=params, headers=headers)
+                request = self._client.build_request("GET", url, params=params, headers=headers, timeout=timeout)
             response = self._client.send(request, stream=True)
         except httpx.TransportError as error:
-            raise _unavailable(error) from None
+            raise _past_deadline() if _passed(deadline) else _unavailable(error) from None
         try:
             if missing_ok and response.status_code == 404:
                 return b""
-            body = b"".join(response.iter_bytes(_CHUNK))
+            chunks = []
+            for chunk in response.iter_bytes(_CHUNK):
+                if _passed(deadline):
+                    raise _past_deadline()
+                chunks.append(chunk)
+            body = b"".join(chunks)
         except httpx.TransportError as error:
-            raise _unavailable(error) from None
+            raise _past_deadline() if _passed(deadline) else _unavailable(error) from None
         finally:
             response.close()
         if response.status_code == 400:  # the engine parses the text: its word on a bad query is the client's answer
@@ -342,6 +367,27 @@ class RemoteStore:
         if failure:
             raise KgError(failure)
         return body
+
+
+    def _until(self, deadline: float | None) -> Any:
+        """The timeouts of one request that must be answered by `deadline` (the client's own if there is none)."""
+        if deadline is None:
+            return httpx.USE_CLIENT_DEFAULT
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _past_deadline()
+        return httpx.Timeout(remaining, connect=min(self._connect_seconds, remaining))
+
+
+def _passed(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _past_deadline() -> KgError:
+    """What a read stopped at its query's deadline raises: the gate has told the client already."""
+    error = KgError(PAST_DEADLINE)
+    error.http_status = 503
+    return error
 
 
 def _as_query_triples(body: bytes) -> QueryTriples:
