@@ -5,7 +5,7 @@ STORE  := var/store
 HOST   := 127.0.0.1
 PORT   := 8000
 
-.PHONY: serve test install install-test java chromium jemalloc engines
+.PHONY: serve test install install-test java chromium jemalloc engines bench-tools
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -37,6 +37,12 @@ chromium:
 engines:
 	@command -v virtuoso-t >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y virtuoso-opensource)
 	@command -v nginx >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light)
+
+# The benchmarks (bench/, outside CI): their extras, the engines, and Debian's wrk, the light HTTP client that
+# measures frontends' throughput (bench_sparql.py's frontend_scaling).
+bench-tools: engines
+	$(PYTHON) -m pip install --quiet -e '.[bench]'
+	@command -v wrk >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk)
 
 serve: install java jemalloc
 	$(VENV)/bin/kgserver build --store $(STORE)

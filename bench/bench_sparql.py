@@ -42,7 +42,7 @@ Each dataset ends with the targets of each frontend against the engine it fronts
 at most 1 ms plus 10% on each query's cold median, PSS under 150 MB, two frontends at least
 1.6 times one), and the targets of the fair-scheduling work as ratios to Oxigraph's server.
 
-Run:  .venv/bin/pip install -e '.[bench]'
+Run:  make bench-tools    # the bench extras, Virtuoso, nginx and wrk
       .venv/bin/python bench/bench_sparql.py                 # bundled, 100k and 1M
       .venv/bin/python bench/bench_sparql.py --sizes 100000  # a quicker run
       .venv/bin/python bench/bench_sparql.py --sizes 1000000 --no-bundled --servers kgserver oxigraph
@@ -53,10 +53,11 @@ Run:  .venv/bin/pip install -e '.[bench]'
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
+import re
+import resource
 import shutil
 import signal
 import socket
@@ -595,73 +596,70 @@ def mixed_load(url: str, texts: Texts, seconds: float = MIXED_SECONDS) -> MixedR
     return run
 
 
-def kept_alive_throughput(urls: list[str], texts: list[str], seconds: float) -> float:
-    """Requests per second that CLIENTS clients get through, split evenly over `urls`, each on one kept-alive connection.
+WRK_CLIENTS = 2  # wrk processes, one per frontend when there are two
+WRK_CONNECTIONS = 4  # kept-alive connections each
 
-    Kept-alive connections spare the client and server a TCP handshake per request, so less
-    of the two cores goes to the client and more is left to the frontends being compared.
+
+def wrk_throughput(urls: list[str], texts: list[str], seconds: float, scratch: Path) -> tuple[float, float]:
+    """Requests per second, and the client's CPU seconds, of WRK_CLIENTS wrk processes spread evenly over `urls`.
+
+    wrk (Debian's package) spends about a tenth of the CPU per request that a Python client
+    does, which on two shared cores is what lets a second frontend show (see frontend_scaling).
+    Each wrk cycles through `texts` on kept-alive connections; a non-2xx answer is not counted.
     """
-    deadline = time.monotonic() + seconds
-    done = [0] * CLIENTS
-    failed = [0] * CLIENTS
-
-    def client(index: int) -> None:
-        parts = urllib.parse.urlsplit(urls[index % len(urls)])
-        paths = [f"{parts.path}?{urllib.parse.urlencode({'query': text})}" for text in texts]
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=REQUEST_TIMEOUT)
-        position = index
-        while time.monotonic() < deadline:
-            try:
-                connection.request("GET", paths[position % len(paths)],
-                                   headers={"Accept": "application/sparql-results+json"})
-                response = connection.getresponse()
-                response.read()
-                if response.status != 200:
-                    failed[index] += 1
-                    position += 1
-                    continue
-            except (http.client.HTTPException, OSError):
-                connection.close()  # the server closed it: open another
-                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=REQUEST_TIMEOUT)
-                continue
-            done[index] += 1
-            position += 1
-        connection.close()
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(client, range(CLIENTS)))
-    if sum(failed):
-        print(f"WARNING {sum(failed)} requests were not answered 200 through {', '.join(urls)}", flush=True)
-    return sum(done) / (time.perf_counter() - started)
+    script = scratch / "wrk-texts.lua"
+    parts = [urllib.parse.urlsplit(url) for url in urls]
+    paths = [f"{parts[0].path}?{urllib.parse.urlencode({'query': text})}" for text in texts]
+    script.write_text(
+        "local paths = {" + ", ".join(f"[[{path}]]" for path in paths) + "}\n"
+        "local i = 0\n"
+        'wrk.headers["Accept"] = "application/sparql-results+json"\n'
+        "request = function() i = i + 1; return wrk.format(\"GET\", paths[(i % #paths) + 1]) end\n"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    clients = [
+        subprocess.Popen(["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds:g}s", "-s", str(script),
+                          f"http://{parts[index % len(urls)].netloc}/"], stdout=subprocess.PIPE, text=True)
+        for index in range(WRK_CLIENTS)
+    ]
+    rate = 0.0
+    for client in clients:
+        output, _ = client.communicate()
+        requests = re.search(r"(\d+) requests in ([\d.]+)s", output)
+        failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        if requests is None:
+            raise RuntimeError(f"wrk printed no request count: {output}")
+        rate += (int(requests.group(1)) - (int(failed.group(1)) if failed else 0)) / float(requests.group(2))
+        if failed:
+            print(f"WARNING {failed.group(1)} requests were not answered 200 through {', '.join(urls)}", flush=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return rate, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def frontend_scaling(engine: engines.Engine, dataset: Dataset, scratch: Path, seconds: float) -> Scaling:
     """The repeated light mix through one `kgserver serve --engine` and through two, clients split between them.
 
-    Only the frontends may be the bottleneck here, and on this two-core machine that takes two
+    Only the frontends may be the bottleneck here, and on this two-core machine that takes three
     steps. The texts are the light mix's four, repeated, so after one warming request per text
     and frontend every answer comes from the frontend's response cache: the engine sees only
     each frontend's re-reading of the dataset's state, once a second (its CPU over the run is
-    printed to show it stays near zero). And each frontend is pinned to a core of its own with
+    printed to show it stays near zero). Each frontend is pinned to a core of its own with
     taskset (one frontend on CPU 0; two on CPU 0 and CPU 1), so one frontend cannot already
-    use both cores through its threads and query processes: one frontend is one core's worth
-    of web process, as it would be on a machine of its own. The clients (8 threads of this
-    process on kept-alive connections) are not pinned; they share the cores with the
-    frontends, and their CPU is printed too.
+    use both cores through its threads: one frontend is one core's worth of web process, as it
+    would be on a machine of its own. And the clients are two wrk processes (4 kept-alive
+    connections each; both at the one frontend, or one at each of two), not pinned.
 
-    On two cores the client's CPU also caps the ratio: with f ms of frontend CPU per answer
-    and c ms of client CPU (both printed), one pinned frontend gives at most 1000/f answers a
-    second (the client on the other core) and two at most 2000/(f + c), a ratio of at most
-    2f/(f + c); with this client (measured: c 0.14-0.17 ms, f 0.24-0.26 ms) that is about
-    1.2, below issue 14's 1.6, however well the frontends scale.
+    On two cores the client's CPU caps the ratio: with f ms of frontend CPU per answer and c ms
+    of client CPU (both printed), one pinned frontend gives at most 1000/f answers a second
+    and two at most 2000/(f + c), a ratio of at most 2f/(f + c). A Python client (c 0.14-0.17
+    ms against f 0.24-0.26 ms, measured) capped it near 1.2, below issue 14's 1.6 however well
+    the frontends scale; wrk's c is about a tenth of that.
 
     What the ratio can show: that two frontends over one engine serve more than one, i.e.
     nothing shared between them (the engine, a lock, the state re-reads) caps the pair. What
     it cannot show: scaling of queries the engine must answer (cold texts go to the engine,
     and on two cores the engine and the frontends share the CPU); frontends on machines of
-    their own (here the client takes CPU from both, so a ratio under 2 is partly the client's
-    share, not the frontends'); or anything with other load on the machine.
+    their own (here the client takes CPU from both); or anything with other load on the machine.
     """
     texts = [PREFIXES + QUERIES[name].format(claim=dataset.claim, condition=dataset.condition) for name in LIGHT]
     first_port = engines.free_port()
@@ -679,11 +677,10 @@ def frontend_scaling(engine: engines.Engine, dataset: Dataset, scratch: Path, se
             for url in urls[:count]:
                 for text in texts:
                     ask(url, text)  # into each frontend's response cache
-            before = (time.process_time(), sum(tree_cpu(p.pid) for p in processes), tree_cpu(engine.process.pid))
-            rate = kept_alive_throughput(urls[:count], texts, seconds)
-            after = (time.process_time(), sum(tree_cpu(p.pid) for p in processes), tree_cpu(engine.process.pid))
-            scaling.cpu[label] = {name: a - b for name, a, b in zip(("client", "frontends", "engine"), after, before,
-                                                                    strict=True)}
+            before = (sum(tree_cpu(p.pid) for p in processes), tree_cpu(engine.process.pid))
+            rate, client_cpu = wrk_throughput(urls[:count], texts, seconds, scratch)
+            after = (sum(tree_cpu(p.pid) for p in processes), tree_cpu(engine.process.pid))
+            scaling.cpu[label] = {"client": client_cpu, "frontends": after[0] - before[0], "engine": after[1] - before[1]}
             if label == "one":
                 scaling.one = rate
             else:

@@ -128,10 +128,10 @@ class RemoteStore:
         form, _ = read_form(text)
         graph_answer = form in ("CONSTRUCT", "DESCRIBE")
         accept = "application/n-triples" if graph_answer else _RESULTS
-        body = self._read(self.dialect.query_path, params, accept)
         if graph_answer:
-            return _as_query_triples(body)
-        result = parse_query_results(self.dialect.standard_results(body), format=QueryResultsFormat.JSON)
+            return _as_query_triples(self._read(self.dialect.query_path, params, accept))
+        answer = self._open(self.dialect.query_path, params, accept)
+        result = parse_query_results(answer, format=QueryResultsFormat.JSON)  # read as the rows are asked for
         if form == "ASK" and isinstance(result, QuerySolutions) and self.dialect.ask_variable:
             return _boolean(any(True for _ in result))  # the engine's table of one variable: a row means true
         return result
@@ -279,25 +279,34 @@ class RemoteStore:
         if isinstance(from_graph, DefaultGraph) and not self.dialect.has_default_graph:
             return serialize([], output, fmt, prefixes=prefixes, base_iri=base_iri)  # the engine keeps none: it is empty
         params = [("default", "")] if isinstance(from_graph, DefaultGraph) else [("graph", from_graph.value)]
-        data = self._read(self.dialect.graph_store_path, params, "application/n-triples", missing_ok=True)
+        answer = self._open(self.dialect.graph_store_path, params, "application/n-triples", missing_ok=True)
+        if answer is None:
+            return serialize([], output, fmt, prefixes=prefixes, base_iri=base_iri)
         if fmt == RdfFormat.N_TRIPLES and not prefixes:
             if output is None:
-                return data
-            output.write(data)
+                return answer.read()
+            for chunk in answer.chunks():  # a graph of millions of triples is copied through, never held
+                output.write(chunk)
             return None
-        return serialize(parse(data, format=RdfFormat.N_TRIPLES), output, fmt, prefixes=prefixes, base_iri=base_iri)
+        return serialize(parse(answer, format=RdfFormat.N_TRIPLES), output, fmt, prefixes=prefixes, base_iri=base_iri)
 
     def _dump_dataset(self, output: IO[bytes] | None, fmt: RdfFormat, prefixes: dict[str, str] | None) -> bytes | None:
         """Every named graph, each read with the Graph Store Protocol, as quads in a dataset format."""
         if not fmt.supports_datasets:
             raise KgError(f"{fmt.name} cannot hold named graphs; dump the dataset as N-Quads or TriG")
-        names = self.query(_GRAPH_NAMES + " ORDER BY ?g")
-        quads = [
-            Quad(triple.subject, triple.predicate, triple.object, row["g"])  # type: ignore[index]
-            for row in names  # type: ignore[union-attr]
-            for triple in parse(self.dump(from_graph=row["g"]) or b"", format=RdfFormat.N_TRIPLES)  # type: ignore[index]
-        ]
+        names = [row["g"] for row in self.query(_GRAPH_NAMES + " ORDER BY ?g")]  # type: ignore[union-attr, index]
+        quads = (
+            Quad(triple.subject, triple.predicate, triple.object, name)
+            for name in names
+            for triple in self._graph_triples(name)
+        )
         return serialize(quads, output, fmt, prefixes=prefixes)
+
+    def _graph_triples(self, name: NamedNode) -> Iterator[Triple]:
+        """One named graph's triples as the engine sends them (Graph Store Protocol, N-Triples)."""
+        answer = self._open(self.dialect.graph_store_path, [("graph", name.value)], "application/n-triples", True)
+        if answer is not None:
+            yield from parse(answer, format=RdfFormat.N_TRIPLES)
 
     # ------------------------------------------------------------------------------ writing
 
@@ -333,7 +342,18 @@ class RemoteStore:
         return httpx.DigestAuth(user, password) if self.dialect.digest_auth else httpx.BasicAuth(user, password)
 
     def _read(self, path: str, params: list[tuple[str, str]], accept: str, missing_ok: bool = False) -> bytes:
-        """GET (or form POST, for long texts) `path` and return the whole body, after checking it is a real answer."""
+        """The whole body of an answer (a short one: a list of graphs, a graph for a look-up), checked as `_open` does."""
+        answer = self._open(path, params, accept, missing_ok)
+        return answer.read() if answer is not None else b""
+
+    def _open(
+        self, path: str, params: list[tuple[str, str]], accept: str, missing_ok: bool = False,
+    ) -> _Answer | None:
+        """GET (or form POST, for long texts) `path`; the answer as it arrives, once its status and first bytes are checked.
+
+        None for a 404 when `missing_ok`. The answer is never held whole here: the parser reads
+        it as the engine sends it (a result of a million rows cut at the row cap reads no further).
+        """
         url = self.url + path
         headers = {"Accept": accept}
         deadline = _answer_by.get()
@@ -346,28 +366,17 @@ class RemoteStore:
             response = self._client.send(request, stream=True)
         except httpx.TransportError as error:
             raise _past_deadline() if _passed(deadline) else _unavailable(error) from None
-        try:
-            if missing_ok and response.status_code == 404:
-                return b""
-            chunks = []
-            for chunk in response.iter_bytes(_CHUNK):
-                if _passed(deadline):
-                    raise _past_deadline()
-                chunks.append(chunk)
-            body = b"".join(chunks)
-        except httpx.TransportError as error:
-            raise _past_deadline() if _passed(deadline) else _unavailable(error) from None
-        finally:
-            response.close()
-        if response.status_code == 400:  # the engine parses the text: its word on a bad query is the client's answer
-            raise InputError(f"SPARQL error ({self.dialect.name}): {_gist(body)}")
+        answer = _Answer(response, self.dialect, deadline)
+        if missing_ok and response.status_code == 404:
+            answer.close()
+            return None
         if response.status_code >= 300:
+            body = answer.read()
+            if response.status_code == 400:  # the engine parses the text: its word on a bad query is the client's answer
+                raise InputError(f"SPARQL error ({self.dialect.name}): {_gist(body)}")
             raise KgError(f"{self.dialect.name} answered {response.status_code}: {_gist(body)}")
-        failure = self.dialect.failure(response.headers, body[:_SNIFF_BYTES])
-        if failure:
-            raise KgError(failure)
-        return body
-
+        answer.check_start()
+        return answer
 
     def _until(self, deadline: float | None) -> Any:
         """The timeouts of one request that must be answered by `deadline` (the client's own if there is none)."""
@@ -377,6 +386,82 @@ class RemoteStore:
         if remaining <= 0:
             raise _past_deadline()
         return httpx.Timeout(remaining, connect=min(self._connect_seconds, remaining))
+
+
+class _Answer:
+    """An engine's answer body as it arrives, read by a parser (`read`) or copied (`chunks`).
+
+    Each chunk is checked on the way: the query's deadline, the engine's signs of a failed
+    answer (Oxigraph's "cancelled" may come after results have started), and blank node labels
+    are put the standard's way (dialect.standard_results), the last `_CARRY` bytes held back so
+    that a label or a sign cut between two chunks is seen whole. The connection is closed at
+    the end, or when the answer is dropped unread (a result cut at the row cap).
+    """
+
+    _CARRY = 256  # longer than any blank-node label prefix or failure sign, with the JSON around it
+
+    def __init__(self, response: httpx.Response, dialect: Dialect, deadline: float | None) -> None:
+        self._response = response
+        self._dialect = dialect
+        self._deadline = deadline
+        self._incoming = response.iter_bytes(_CHUNK)
+        self._ready = bytearray()  # checked and rewritten, to hand out
+        self._held = b""  # checked and rewritten, held back until the next chunk is seen with it
+        self._ended = False
+
+    def check_start(self) -> None:
+        """Read the first bytes and the headers for a sign that the answer is an error or was cut (before any is used)."""
+        while len(self._ready) + len(self._held) < _SNIFF_BYTES and not self._ended:
+            self._pull()
+        failure = self._dialect.failure(self._response.headers, bytes(self._ready) + self._held)
+        if failure:
+            self.close()
+            raise KgError(failure)
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (all that is left for -1), b"" at the end."""
+        while (size < 0 or len(self._ready) < size) and not self._ended:
+            self._pull()
+        if self._ended and self._held:
+            self._ready += self._held
+            self._held = b""
+        count = len(self._ready) if size < 0 else min(size, len(self._ready))
+        out = bytes(self._ready[:count])
+        del self._ready[:count]
+        return out
+
+    def chunks(self) -> Iterator[bytes]:
+        """The rest of the answer, a chunk at a time."""
+        while chunk := self.read(_CHUNK):
+            yield chunk
+
+    def _pull(self) -> None:
+        """Take the next chunk from the engine, within the deadline; at the end, close the connection."""
+        if _passed(self._deadline):
+            self.close()
+            raise _past_deadline()
+        try:
+            chunk = next(self._incoming, None)
+        except httpx.TransportError as error:
+            self.close()
+            raise _past_deadline() if _passed(self._deadline) else _unavailable(error) from None
+        if chunk is None:
+            self.close()
+            return
+        seen = self._dialect.standard_results(self._held + chunk)
+        if self._response.status_code < 300 and (failure := self._dialect.failure({}, seen)):
+            self.close()
+            raise KgError(failure)
+        self._ready += seen[: -self._CARRY]
+        self._held = seen[-self._CARRY :]
+
+    def close(self) -> None:
+        self._ended = True
+        self._response.close()
+
+    def __del__(self) -> None:
+        if not self._ended:
+            self._response.close()
 
 
 def _passed(deadline: float | None) -> bool:
