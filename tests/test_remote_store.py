@@ -190,6 +190,60 @@ def test_a_read_past_its_querys_deadline_stops_and_closes_the_engines_connection
     listener.close()
 
 
+def _engine_sending(parts: list[bytes], then_hold: bool) -> tuple[socket.socket, threading.Event]:
+    """A loopback 'engine' that answers one request with `parts` (a chunked 200 body), then holds the line or ends it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    hung_up = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/sparql-results+json\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n")
+        for part in parts:
+            connection.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+        if not then_hold:
+            connection.sendall(b"0\r\n\r\n")
+        connection.settimeout(10)
+        try:
+            while connection.recv(65536):
+                pass
+        except OSError:
+            pass
+        hung_up.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, hung_up
+
+
+def _rows(count: int) -> bytes:
+    return b",".join(b'{"s":{"type":"uri","value":"http://example.org/%d"}}' % i for i in range(count))
+
+
+def test_an_answer_is_read_as_it_arrives_and_no_further_than_the_rows_taken():
+    """The engine sends 20,000 rows and never ends its answer: the first rows are had at once, and the line is hung up."""
+    listener, hung_up = _engine_sending([b'{"head":{"vars":["s"]},"results":{"bindings":[', _rows(20000) + b","], True)
+    store = RemoteStore(f"http://127.0.0.1:{listener.getsockname()[1]}", OXIGRAPH, read_seconds=30)
+    started = time.monotonic()
+    result = store.query("SELECT ?s WHERE { ?s ?p ?o }")
+    first = [next(iter(result)) for _ in range(3)]
+    assert len(first) == 3 and time.monotonic() - started < 5, "the answer was awaited whole"
+    del result, first
+    assert hung_up.wait(5), "the engine's connection was kept after the answer was dropped"
+    listener.close()
+
+
+def test_an_answer_that_breaks_off_with_the_engines_cancellation_is_an_error_not_a_short_result():
+    """Oxigraph's server may send rows, then its cancellation text: that is an error, never the rows so far."""
+    listener, _ = _engine_sending(
+        [b'{"head":{"vars":["s"]},"results":{"bindings":[', _rows(5000), b"The SPARQL operation has been cancelled"], False)
+    store = RemoteStore(f"http://127.0.0.1:{listener.getsockname()[1]}", OXIGRAPH, read_seconds=30)
+    with pytest.raises(KgError) as broken:
+        list(store.query("SELECT ?s WHERE { ?s ?p ?o }"))
+    assert "cancelled" in broken.value.message
+    listener.close()
+
+
 def test_a_cancelled_answer_sent_with_200_is_an_error():
     assert OXIGRAPH.failure({}, b"The SPARQL operation has been cancelled") is not None
     assert OXIGRAPH.failure({}, b'{"head":{"vars":[]}') is None
