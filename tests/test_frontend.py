@@ -134,6 +134,22 @@ def _busy_until(engine, give_up: float, step: float = 0.2) -> float:
     return last_busy
 
 
+def test_a_deep_ordered_page_is_the_embedded_servers_page_sorted_where_the_engine_sorts_well(frontend, embedded, engine):
+    """Oxigraph's server sorts slowly: kgserver pages for it (paged=heap). Virtuoso sorts fast: the query goes as sent."""
+    text = ("PREFIX ldn: <https://w3id.org/ldn-kg/ontology#> "
+            "SELECT ?c WHERE { ?c a ldn:EvidenceClaim } ORDER BY DESC(?c) LIMIT 5 OFFSET 7")
+
+    def page(server) -> list[str]:
+        reply = fetch(server.sparql, headers={"Accept": "application/sparql-results+json"}, params={"query": text})
+        assert reply.status == 200, reply.text
+        return [row["c"]["value"] for row in reply.json()["results"]["bindings"]]
+
+    assert page(frontend) == page(embedded) and len(page(embedded)) == 5
+    answered = [line for line in frontend.log.read_text().splitlines() if "ORDER BY DESC" in line or "sparql" in line]
+    paged = any("paged=heap" in line for line in answered)
+    assert paged == (engine.name == "oxigraph"), answered[-3:]
+
+
 def test_a_frontend_waits_for_its_engine_on_threads_and_starts_no_query_process(frontend):
     """In front of an engine nothing is evaluated here: a query is a thread of the web process, no child process."""
     reply = fetch(frontend.sparql, headers={"Accept": "text/csv"}, params={"query": "SELECT ?s WHERE { ?s ?p ?o } LIMIT 3"})

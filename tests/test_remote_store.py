@@ -10,6 +10,7 @@ back; a failed, cut or unreachable answer is an error, never an empty answer.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -216,13 +217,13 @@ def _engine_sending(parts: list[bytes], then_hold: bool) -> tuple[socket.socket,
     return listener, hung_up
 
 
-def _rows(count: int) -> bytes:
+def _json_rows(count: int) -> bytes:
     return b",".join(b'{"s":{"type":"uri","value":"http://example.org/%d"}}' % i for i in range(count))
 
 
 def test_an_answer_is_read_as_it_arrives_and_no_further_than_the_rows_taken():
     """The engine sends 20,000 rows and never ends its answer: the first rows are had at once, and the line is hung up."""
-    listener, hung_up = _engine_sending([b'{"head":{"vars":["s"]},"results":{"bindings":[', _rows(20000) + b","], True)
+    listener, hung_up = _engine_sending([b'{"head":{"vars":["s"]},"results":{"bindings":[', _json_rows(20000) + b","], True)
     store = RemoteStore(f"http://127.0.0.1:{listener.getsockname()[1]}", OXIGRAPH, read_seconds=30)
     started = time.monotonic()
     result = store.query("SELECT ?s WHERE { ?s ?p ?o }")
@@ -236,7 +237,7 @@ def test_an_answer_is_read_as_it_arrives_and_no_further_than_the_rows_taken():
 def test_an_answer_that_breaks_off_with_the_engines_cancellation_is_an_error_not_a_short_result():
     """Oxigraph's server may send rows, then its cancellation text: that is an error, never the rows so far."""
     listener, _ = _engine_sending(
-        [b'{"head":{"vars":["s"]},"results":{"bindings":[', _rows(5000), b"The SPARQL operation has been cancelled"], False)
+        [b'{"head":{"vars":["s"]},"results":{"bindings":[', _json_rows(5000), b"The SPARQL operation has been cancelled"], False)
     store = RemoteStore(f"http://127.0.0.1:{listener.getsockname()[1]}", OXIGRAPH, read_seconds=30)
     with pytest.raises(KgError) as broken:
         list(store.query("SELECT ?s WHERE { ?s ?p ?o }"))
@@ -295,3 +296,15 @@ def test_an_engine_given_wrongly_or_gone_is_one_line_and_a_failing_exit(kgserver
     assert result.returncode != 0 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("kgserver: error: ") and message in result.stderr
     assert "secret" not in result.stderr
+
+
+def test_an_answer_the_engine_cut_at_its_own_row_limit_is_an_error_once_read_to_the_cut(remote, engine):
+    """Virtuoso cuts at ResultSetMaxRows (100,000 in the fixture) with 200; reading no further than the cut is fine."""
+    text = "SELECT * WHERE { GRAPH ?g { ?a ?b ?c } GRAPH ?h { ?d ?e ?f } } LIMIT 150000"
+    assert len(list(itertools.islice(remote.query(text), 10_001))) == 10_001  # a row cap below the engine's limit
+    if engine.name == "virtuoso":
+        with pytest.raises(KgError) as cut:
+            list(remote.query(text))
+        assert cut.value.http_status == 502 and "100000 rows" in cut.value.message
+    else:
+        assert sum(1 for _ in remote.query(text)) == 150_000

@@ -447,6 +447,7 @@ class _Answer:
             raise _past_deadline() if _passed(self._deadline) else _unavailable(error) from None
         if chunk is None:
             self.close()
+            self._check_cut()
             return
         seen = self._dialect.standard_results(self._held + chunk)
         if self._response.status_code < 300 and (failure := self._dialect.failure({}, seen)):
@@ -454,6 +455,17 @@ class _Answer:
             raise KgError(failure)
         self._ready += seen[: -self._CARRY]
         self._held = seen[-self._CARRY :]
+
+    def _check_cut(self) -> None:
+        """At the end of an answer the engine cut at its own row limit: an error, since a reader reached the cut."""
+        header = self._dialect.max_rows_header
+        if header and self._response.status_code < 300 and header in self._response.headers:
+            error = KgError(
+                f"{self._dialect.name} cut its answer at {self._response.headers[header]} rows, its own limit "
+                f"({header}); raise that limit (Virtuoso: ResultSetMaxRows) above kgserver's row cap"
+            )
+            error.http_status = 502
+            raise error
 
     def close(self) -> None:
         self._ended = True
