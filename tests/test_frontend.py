@@ -10,6 +10,7 @@ submission is refused with 503 (this frontend takes no commits yet) and nothing 
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -148,6 +149,30 @@ def test_a_deep_ordered_page_is_the_embedded_servers_page_sorted_where_the_engin
     answered = [line for line in frontend.log.read_text().splitlines() if "ORDER BY DESC" in line or "sparql" in line]
     paged = any("paged=heap" in line for line in answered)
     assert paged == (engine.name == "oxigraph"), answered[-3:]
+
+
+def test_a_client_past_its_heavy_limit_gets_429_in_front_of_an_engine_while_lookups_are_answered(
+    engine, sources_root, tmp_path,
+):
+    """The scheduler holds in front of an engine: a query whose engine answer takes --heavy-after seconds is heavy."""
+    flags = ("--engine", engine.name, "--engine-url", engine.base, "--query-timeout", str(LIMIT),
+             "--heavy-after", "0.3", "--heavy-per-client", "1")
+    headers = {"Accept": "application/sparql-results+json", "User-Agent": "greedy"}
+    with serving(None, sources_root, tmp_path / "serve.log", *flags, env={"LDNKG_DUMP_DIR": str(tmp_path)}) as server:
+        first: dict = {}
+        runner = threading.Thread(target=lambda: first.setdefault("reply", fetch(
+            server.sparql, headers=headers, params={"query": RUNAWAY})))
+        runner.start()
+        deadline = time.monotonic() + LIMIT
+        while fetch(server.base + "/health").json()["queries"]["heavy"] < 1:
+            assert time.monotonic() < deadline, "the runaway query never turned heavy"
+            time.sleep(0.05)
+        second = fetch(server.sparql, headers=headers, params={"query": RUNAWAY})
+        assert second.status == 429 and "too many heavy queries at once from this client" in second.text
+        lookup = fetch(server.sparql, headers=headers, params={"query": "ASK { ?s ?p ?o }"})
+        assert lookup.status == 200  # a light query is never refused for a limit
+        runner.join(LIMIT + 5)
+        assert first["reply"].status == 503 and "time limit" in first["reply"].text
 
 
 def test_a_frontend_waits_for_its_engine_on_threads_and_starts_no_query_process(frontend):
