@@ -64,8 +64,13 @@ Send = Callable[..., Answer]
 
 @pytest.fixture(scope="module")
 def send(served_store: str) -> Send:
+    """Send one request to `kgserver serve` on the built store (test_w3c_protocol_engines.py: in front of an engine)."""
+    return sender(served_store)
+
+
+def sender(base: str) -> Send:
     """Send one request exactly as given: no header is added but Host, Content-Length and User-Agent."""
-    address = urllib.parse.urlsplit(served_store)
+    address = urllib.parse.urlsplit(base)
 
     def exchange(method: str, target: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Answer:
         connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)

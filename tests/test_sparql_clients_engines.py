@@ -1,0 +1,24 @@
+"""The real clients (SPARQLWrapper, rdflib's SPARQLStore, Comunica) against kgserver in front of each engine.
+
+The same tests as test_sparql_clients.py (imported from it, one copy of each), against
+`kgserver serve --engine NAME` over Oxigraph's server and over Virtuoso (`engine`, conftest.py)
+loaded with the built store's quads, instead of the server on the built store.
+"""
+
+from __future__ import annotations
+
+import pytest
+from serving import serving
+
+from test_sparql_clients import *  # noqa: F403 (the tests, collected here against this module's `served_store`)
+
+pytestmark = pytest.mark.slow  # an engine, a frontend and the clients
+
+
+@pytest.fixture(scope="module")
+def served_store(engine, sources_root, tmp_path_factory) -> str:  # noqa: F811 (the frontend's, not the session's)
+    """The base URL of a frontend in front of `engine`."""
+    log = tmp_path_factory.mktemp("clients-frontend") / "serve.log"
+    flags = ("--engine", engine.name, "--engine-url", engine.base)
+    with serving(None, sources_root, log, *flags, env={"LDNKG_DUMP_DIR": str(log.parent / "dumps")}) as server:
+        yield server.base

@@ -1,0 +1,42 @@
+"""The W3C SPARQL 1.1 Protocol cases against kgserver in front of each engine of the contract suite.
+
+The same cases as test_w3c_protocol.py (imported from it, so there is one copy of each), each
+sent to `kgserver serve --engine NAME` over Oxigraph's server and over Virtuoso (`engine`,
+conftest.py), loaded with the built store's quads: the dataset cases must answer from exactly
+the graphs the request names, and updates must be refused, whatever engine holds the graph.
+"""
+
+from __future__ import annotations
+
+import pytest
+from serving import serving
+
+from test_w3c_protocol import *  # noqa: F403 (the cases, collected here against this module's `send`)
+from test_w3c_protocol import Send, sender
+
+pytestmark = pytest.mark.slow  # an engine and a frontend
+
+# Where an engine answers otherwise than the standard and kgserver cannot ask it around that:
+# (engine, test) -> why. Each is a strict xfail, so a fixed engine shows as XPASS.
+ENGINE_DIFFERENCES = {
+    ("virtuoso", "test_query_dataset_named_graphs_get"): (
+        "Virtuoso 7.2 matches GRAPH <g> for a graph outside the request's named graphs (ASK true, COUNT 1), so "
+        "FILTER NOT EXISTS { GRAPH <ontology> {...} } is false; kgserver cannot name that graph without showing it"
+    ),
+}
+
+
+@pytest.fixture(autouse=True)
+def _known_difference(request: pytest.FixtureRequest, engine) -> None:
+    reason = ENGINE_DIFFERENCES.get((engine.name, request.node.originalname))
+    if reason:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.fixture(scope="module")
+def send(engine, sources_root, tmp_path_factory) -> Send:  # noqa: F811 (the frontend's, not the embedded server's)
+    """Send one request to a frontend in front of `engine`."""
+    log = tmp_path_factory.mktemp("w3c-frontend") / "serve.log"
+    flags = ("--engine", engine.name, "--engine-url", engine.base)
+    with serving(None, sources_root, log, *flags, env={"LDNKG_DUMP_DIR": str(log.parent / "dumps")}) as server:
+        yield sender(server.base)
