@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 from serving import serving
-
 from test_dumps import (  # noqa: F401 (collected here against this module's `app_base`)
     test_a_dump_says_its_version_checksum_and_size,
     test_a_path_outside_the_dumps_is_not_found,

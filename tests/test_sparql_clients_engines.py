@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import pytest
 from serving import serving
-
-from test_sparql_clients import *  # noqa: F403 (the tests, collected here against this module's `served_store`)
+from test_sparql_clients import *  # the tests, collected here against this module's `served_store`
 
 pytestmark = pytest.mark.slow  # an engine, a frontend and the clients
 
 
 @pytest.fixture(scope="module")
-def served_store(engine, sources_root, tmp_path_factory) -> str:  # noqa: F811 (the frontend's, not the session's)
+def served_store(engine, sources_root, tmp_path_factory) -> str:
     """The base URL of a frontend in front of `engine`."""
     log = tmp_path_factory.mktemp("clients-frontend") / "serve.log"
     flags = ("--engine", engine.name, "--engine-url", engine.base)

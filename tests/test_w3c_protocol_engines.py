@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 from serving import serving
-
-from test_w3c_protocol import *  # noqa: F403 (the cases, collected here against this module's `send`)
+from test_w3c_protocol import *  # the cases, collected here against this module's `send`
 from test_w3c_protocol import Send, sender
 
 pytestmark = pytest.mark.slow  # an engine and a frontend
@@ -34,7 +33,7 @@ def _known_difference(request: pytest.FixtureRequest, engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def send(engine, sources_root, tmp_path_factory) -> Send:  # noqa: F811 (the frontend's, not the embedded server's)
+def send(engine, sources_root, tmp_path_factory) -> Send:
     """Send one request to a frontend in front of `engine`."""
     log = tmp_path_factory.mktemp("w3c-frontend") / "serve.log"
     flags = ("--engine", engine.name, "--engine-url", engine.base)
