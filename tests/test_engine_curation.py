@@ -1,0 +1,77 @@
+"""The curation gate through a writer in front of each engine: it accepts, refuses with nothing written, and retracts.
+
+Each engine (Oxigraph's server, Virtuoso) is started for this module alone and loaded with the
+built store's quads, since these stories write to it. A curator is added with `kgserver curator
+add --engine ...`; the writer (`LDNKG_ENGINE_WRITER=1`; on Virtuoso with its DBA's credentials
+from the environment) answers 201 for a valid addition, whose claim is then in the engine
+itself; 422 for one that does not conform, the version and the engine unchanged; and a
+retraction takes the claim out again at the next version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from engines import Engine, engines_installed, oxigraph_server, virtuoso
+from serving import fetch, serving
+
+pytestmark = pytest.mark.slow  # an engine per module and a writer
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+VALID = FIXTURES / "valid" / "claim-with-new-source.ttl"
+INVALID = FIXTURES / "invalid" / "01-claim-without-stance.ttl"
+NEW_CLAIM = "https://w3id.org/ldn-kg/id/claim/test-fibromyalgia-trial-results"
+
+
+@pytest.fixture(scope="module", params=["oxigraph", "virtuoso"])
+def writable_engine(request, built_quads, tmp_path_factory) -> Iterator[Engine]:
+    """An engine of this module's own, holding the built store's quads."""
+    missing = engines_installed()
+    if missing:
+        pytest.skip(missing)
+    folder = tmp_path_factory.mktemp(f"curation-{request.param}") / "engine"
+    if request.param == "virtuoso":
+        with virtuoso(folder, {"urn:x-kgserver:graphs-as-in-the-file": [built_quads]}) as running:
+            yield running
+    else:
+        with oxigraph_server(folder, {"": [built_quads]}) as running:
+            yield running
+
+
+def _in_engine(engine: Engine, claim: str) -> bool:
+    """Whether the engine itself holds triples about `claim`, in any graph (asked directly, not through kgserver)."""
+    reply = fetch(engine.query, headers={"Accept": "application/sparql-results+json"},
+                  params={"query": f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ <{claim}> ?p ?o }} }}"})
+    assert reply.status == 200, reply.text
+    return int(reply.json()["results"]["bindings"][0]["n"]["value"]) > 0
+
+
+def test_a_writer_in_front_of_the_engine_accepts_refuses_and_retracts(writable_engine, kgserver, sources_root, tmp_path):
+    engine = writable_engine
+    flags = ("--engine", engine.name, "--engine-url", engine.base)
+    env = {"LDNKG_ENGINE_WRITER": "1", "LDNKG_STATE_DIR": str(tmp_path / "state")}
+    if engine.credentials:
+        env |= {"LDNKG_ENGINE_USER": engine.credentials[0], "LDNKG_ENGINE_PASSWORD": engine.credentials[1]}
+    added = kgserver("curator", "add", "ada", *flags, env=env)
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip().splitlines()[-1]
+    headers = {"Content-Type": "text/turtle", "Authorization": f"Bearer {token}", "Accept": "application/json"}
+    with serving(None, sources_root, tmp_path / "writer.log", *flags, env=env) as writer:
+        before = int(fetch(f"{writer.base}/health").json()["version"])
+
+        refused = fetch(f"{writer.base}/submissions", "POST", headers, body=INVALID.read_bytes())
+        assert refused.status == 422, refused.text
+        assert int(fetch(f"{writer.base}/health").json()["version"]) == before
+
+        accepted = fetch(f"{writer.base}/submissions", "POST", headers, body=VALID.read_bytes())
+        assert accepted.status == 201, accepted.text
+        assert accepted.json()["version"] == before + 1 and _in_engine(engine, NEW_CLAIM)
+
+        submission = accepted.headers["location"].rsplit("/", 1)[1]
+        retracted = fetch(f"{writer.base}/submissions/{submission}", "DELETE",
+                          {"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        assert retracted.status == 200, retracted.text
+        assert int(fetch(f"{writer.base}/health").json()["version"]) == before + 2
+        assert not _in_engine(engine, NEW_CLAIM)
