@@ -12,7 +12,7 @@ the time of day here: a query whose engine answer takes `heavy_after` seconds is
 Without query processes a frontend is one process: no fork server, no copy of the
 modules per process (about 45 MB each), and no pipe between the web process and the
 answer. At most `maximum` light queries (heavy ones on top, as with processes) wait for
-the engine at once; the pool of connections to the engine is that big.
+the engine at once, a query whose answer was dropped counted until its thread returns.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,10 +78,13 @@ class ThreadWorker:
 
     store: GraphStore
     prefixes: Mapping[str, str]
+    on_abandoned_end: Callable[[ThreadWorker], None]  # gives back the place of a thread whose answer was dropped
     channel: _Channel = field(default_factory=_Channel)
     cpu: float = field(default_factory=time.monotonic)  # when the job began, then when it ended (the gate's "CPU")
     heavy: bool = False
     nice: int = 0
+    _ending: threading.Lock = field(default_factory=threading.Lock)
+    _ended: bool = False  # the thread has returned
 
     @property
     def conn(self) -> ThreadWorker:
@@ -106,6 +109,18 @@ class ThreadWorker:
             answer(self.store, self.prefixes, job, self.channel, time.monotonic)
         except Abandoned:
             pass
+        finally:
+            with self._ending:
+                self._ended = True
+                abandoned = self.channel.abandoned.is_set()
+            if abandoned:
+                self.on_abandoned_end(self)
+
+    def abandon(self) -> bool:
+        """The answer is no longer read; True if the thread has already returned (else it gives its place back itself)."""
+        with self._ending:
+            self.channel.abandoned.set()
+            return self._ended
 
 
 class EngineThreads:
@@ -138,16 +153,20 @@ class EngineThreads:
             if self._closed:
                 return None
             self._busy += 1
-        return ThreadWorker(self._store, self._prefixes)
+        return ThreadWorker(self._store, self._prefixes, self._end)
 
     def release(self, worker: ThreadWorker) -> None:
         """The query's answer was read to the end."""
         self._end(worker)
 
     def discard(self, worker: ThreadWorker) -> None:
-        """The answer is no longer read: the thread stops at its next message, or its engine read at the deadline."""
-        worker.channel.abandoned.set()
-        self._end(worker)
+        """The answer is no longer read: the thread stops at its next message, or its engine read at the deadline.
+
+        Its place is given back when the thread has returned, so the engine never has more than
+        `maximum` light queries of this frontend running, even from clients that went away.
+        """
+        if worker.abandon():
+            self._end(worker)
 
     def _end(self, worker: ThreadWorker) -> None:
         with self._lock:
