@@ -169,3 +169,12 @@ def serving(store: Path | None, root: Path, log: Path, *flags: str, env: dict[st
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def serving_engine(engine: Any, root: Path, folder: Path, *flags: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """`kgserver serve --engine` in front of `engine` (tests/engines.py), its log and dump files in `folder`."""
+    frontend = ("--engine", engine.name, "--engine-url", engine.base, *flags)
+    dumps = {"LDNKG_DUMP_DIR": str(folder / "dumps"), **(env or {})}
+    with serving(None, root, folder / "serve.log", *frontend, env=dumps) as server:
+        yield server

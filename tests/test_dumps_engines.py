@@ -9,7 +9,7 @@ Turtle union, each graph's own dumps, their headers, and the refusals.
 from __future__ import annotations
 
 import pytest
-from serving import serving
+from serving import serving_engine
 from test_dumps import (  # noqa: F401 (collected here against this module's `app_base`)
     test_a_dump_says_its_version_checksum_and_size,
     test_a_path_outside_the_dumps_is_not_found,
@@ -27,7 +27,5 @@ pytestmark = pytest.mark.slow  # an engine and a frontend
 @pytest.fixture(scope="module")
 def app_base(engine, sources_root, tmp_path_factory) -> str:
     """The base URL of a frontend in front of `engine` (test_dumps.py's stories call it as they call the app)."""
-    log = tmp_path_factory.mktemp("dumps-frontend") / "serve.log"
-    flags = ("--engine", engine.name, "--engine-url", engine.base)
-    with serving(None, sources_root, log, *flags, env={"LDNKG_DUMP_DIR": str(log.parent / "dumps")}) as server:
+    with serving_engine(engine, sources_root, tmp_path_factory.mktemp("dumps-frontend")) as server:
         yield server.base

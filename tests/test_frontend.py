@@ -18,7 +18,7 @@ import pytest
 from engines import KNOWN_DIFFERENCES, concatenations, joined_values
 from rdflib import BNode, Graph
 from rdflib.compare import isomorphic
-from serving import fetch, serving
+from serving import fetch, serving, serving_engine
 
 from conftest import OXIGRAPH_TIMEOUT_SECONDS
 
@@ -31,9 +31,7 @@ RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?
 
 @pytest.fixture(scope="module")
 def frontend(engine, sources_root, tmp_path_factory):
-    log = tmp_path_factory.mktemp("frontend") / "serve.log"
-    flags = ("--engine", engine.name, "--engine-url", engine.base, "--query-timeout", str(LIMIT))
-    with serving(None, sources_root, log, *flags, env={"LDNKG_DUMP_DIR": str(log.parent / "dumps")}) as server:
+    with serving_engine(engine, sources_root, tmp_path_factory.mktemp("frontend"), "--query-timeout", str(LIMIT)) as server:
         yield server
 
 
@@ -155,10 +153,9 @@ def test_a_client_past_its_heavy_limit_gets_429_in_front_of_an_engine_while_look
     engine, sources_root, tmp_path,
 ):
     """The scheduler holds in front of an engine: a query whose engine answer takes --heavy-after seconds is heavy."""
-    flags = ("--engine", engine.name, "--engine-url", engine.base, "--query-timeout", str(LIMIT),
-             "--heavy-after", "0.3", "--heavy-per-client", "1")
+    flags = ("--query-timeout", str(LIMIT), "--heavy-after", "0.3", "--heavy-per-client", "1")
     headers = {"Accept": "application/sparql-results+json", "User-Agent": "greedy"}
-    with serving(None, sources_root, tmp_path / "serve.log", *flags, env={"LDNKG_DUMP_DIR": str(tmp_path)}) as server:
+    with serving_engine(engine, sources_root, tmp_path, *flags) as server:
         first: dict = {}
         runner = threading.Thread(target=lambda: first.setdefault("reply", fetch(
             server.sparql, headers=headers, params={"query": RUNAWAY})))

@@ -8,7 +8,7 @@ loaded with the built store's quads, instead of the server on the built store.
 from __future__ import annotations
 
 import pytest
-from serving import serving
+from serving import serving_engine
 from test_sparql_clients import *  # the tests, collected here against this module's `served_store`
 
 pytestmark = pytest.mark.slow  # an engine, a frontend and the clients
@@ -17,7 +17,5 @@ pytestmark = pytest.mark.slow  # an engine, a frontend and the clients
 @pytest.fixture(scope="module")
 def served_store(engine, sources_root, tmp_path_factory) -> str:
     """The base URL of a frontend in front of `engine`."""
-    log = tmp_path_factory.mktemp("clients-frontend") / "serve.log"
-    flags = ("--engine", engine.name, "--engine-url", engine.base)
-    with serving(None, sources_root, log, *flags, env={"LDNKG_DUMP_DIR": str(log.parent / "dumps")}) as server:
+    with serving_engine(engine, sources_root, tmp_path_factory.mktemp("clients-frontend")) as server:
         yield server.base

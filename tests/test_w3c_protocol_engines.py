@@ -9,7 +9,7 @@ the graphs the request names, and updates must be refused, whatever engine holds
 from __future__ import annotations
 
 import pytest
-from serving import serving
+from serving import serving_engine
 from test_w3c_protocol import *  # the cases, collected here against this module's `send`
 from test_w3c_protocol import Send, sender
 
@@ -35,7 +35,5 @@ def _known_difference(request: pytest.FixtureRequest, engine) -> None:
 @pytest.fixture(scope="module")
 def send(engine, sources_root, tmp_path_factory) -> Send:
     """Send one request to a frontend in front of `engine`."""
-    log = tmp_path_factory.mktemp("w3c-frontend") / "serve.log"
-    flags = ("--engine", engine.name, "--engine-url", engine.base)
-    with serving(None, sources_root, log, *flags, env={"LDNKG_DUMP_DIR": str(log.parent / "dumps")}) as server:
+    with serving_engine(engine, sources_root, tmp_path_factory.mktemp("w3c-frontend")) as server:
         yield sender(server.base)
