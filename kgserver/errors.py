@@ -53,6 +53,12 @@ class UnsupportedMediaTypeError(KgError):
     http_status = 415
 
 
+class EngineError(KgError):
+    """The SPARQL engine behind a frontend failed or cut its answer: the frontend is a gateway, so 502."""
+
+    http_status = 502
+
+
 class UnavailableError(KgError):
     """The server cannot answer now (a query over its time limit, every query process busy); retry later."""
 

@@ -44,7 +44,7 @@ from pyoxigraph import (
     serialize,
 )
 
-from kgserver.errors import InputError, KgError, UnavailableError
+from kgserver.errors import EngineError, InputError, KgError, UnavailableError
 from kgserver.sparql_lexer import read_form, tokens
 from kgserver.store.dialects import Dialect
 from kgserver.store.interface import GraphName, QueryResult, Subject
@@ -324,7 +324,7 @@ class RemoteStore:
             raise KgError(f"{self.dialect.name} refused the update ({response.status_code}): {_gist(response.content)}")
         failure = self.dialect.failure(response.headers, response.content[:_SNIFF_BYTES])
         if failure:
-            raise KgError(failure)
+            raise EngineError(failure)
 
     def flush(self) -> None:
         """Nothing to do: the engine makes its commits durable itself."""
@@ -374,7 +374,7 @@ class RemoteStore:
             body = answer.read()
             if response.status_code == 400:  # the engine parses the text: its word on a bad query is the client's answer
                 raise InputError(f"SPARQL error ({self.dialect.name}): {_gist(body)}")
-            raise KgError(f"{self.dialect.name} answered {response.status_code}: {_gist(body)}")
+            raise EngineError(f"{self.dialect.name} answered {response.status_code}: {_gist(body)}")
         answer.check_start()
         return answer
 
@@ -416,7 +416,7 @@ class _Answer:
         failure = self._dialect.failure(self._response.headers, bytes(self._ready) + self._held)
         if failure:
             self.close()
-            raise KgError(failure)
+            raise EngineError(failure)
 
     def read(self, size: int = -1) -> bytes:
         """Up to `size` bytes (all that is left for -1), b"" at the end."""
@@ -452,7 +452,7 @@ class _Answer:
         seen = self._dialect.standard_results(self._held + chunk)
         if self._response.status_code < 300 and (failure := self._dialect.failure({}, seen)):
             self.close()
-            raise KgError(failure)
+            raise EngineError(failure)
         self._ready += seen[: -self._CARRY]
         self._held = seen[-self._CARRY :]
 
@@ -460,12 +460,10 @@ class _Answer:
         """At the end of an answer the engine cut at its own row limit: an error, since a reader reached the cut."""
         header = self._dialect.max_rows_header
         if header and self._response.status_code < 300 and header in self._response.headers:
-            error = KgError(
+            raise EngineError(
                 f"{self._dialect.name} cut its answer at {self._response.headers[header]} rows, its own limit "
                 f"({header}); raise that limit (Virtuoso: ResultSetMaxRows) above kgserver's row cap"
             )
-            error.http_status = 502
-            raise error
 
     def close(self) -> None:
         self._ended = True
