@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pyoxigraph import Literal, NamedNode, RdfFormat
+from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat, parse
 from rdflib import BNode, Graph
 from rdflib.compare import to_canonical_graph
 
@@ -182,32 +182,80 @@ def commit(
         tuple(sorted(records.values(), key=lambda change: (change.version, change.graph))),
     )
     written = list(replace) if fresh else changed
-    operations = [f"DROP SILENT GRAPH <{iri}>" for iri in [*written, *removed]]
-    operations += [_insert_data(iri, replace[iri].serialize(format="nt", encoding="utf-8").decode("utf-8")) for iri in written]
-    operations += _meta_operations(state, settings, None if fresh else [*changed, *removed])
-    store.update(" ;\n".join(operations))
+    touched = None if fresh else [*changed, *removed]
+    meta = settings.meta_graph
+    inserts = [(iri, replace[iri].serialize(format="nt", encoding="utf-8")) for iri in written]
+    inserts.append((meta, _meta_ntriples(state, settings, None if touched is None else set(touched)).encode("utf-8")))
+    change = one_operation(
+        dropped=[*written, *removed, *([meta] if touched is None else [])],
+        meta=meta,
+        meta_subjects=[] if touched is None else [settings.dataset_iri, *touched],
+        inserts=inserts,
+    )
+    # A store that keeps empty named graphs (pyoxigraph) is told to forget the removed ones, already
+    # emptied by the change: applied on its own (Virtuoso), this cannot leave a change half made.
+    store.update(" ;\n".join([change, *(f"DROP SILENT GRAPH <{iri}>" for iri in removed)]))
     return state
+
+
+def one_operation(
+    dropped: Iterable[str], meta: str, meta_subjects: Iterable[str], inserts: Iterable[tuple[str, bytes]],
+) -> str:
+    """A commit as one SPARQL Update operation (DELETE ... INSERT ... WHERE), so every engine applies it whole or not at all.
+
+    Virtuoso commits each operation of a request on its own (an earlier INSERT DATA stays
+    when a later operation fails) and refuses blank nodes in INSERT DATA; one DELETE/INSERT
+    is one transaction there and takes blank nodes in its template. The WHERE clause is a
+    UNION of branches, each binding the variables of one part of the templates only (a
+    template triple with an unbound variable is left out): the triples of the graphs to
+    empty, the meta records of `meta_subjects`, the new triples without blank nodes as
+    inline data, and one solution binding the predicates of the new triples with blank
+    nodes, so those are written once. (Virtuoso 7.2 gives no solution for a UNION branch
+    that is VALUES alone, hence the BIND beside it; its SQL for a template triple is long,
+    so blank-node triples are the only ones in the template.) `inserts` are (graph,
+    N-Triples) pairs.
+    """
+    branches, delete, insert = [], [], []
+    graphs = " ".join(f"<{iri}>" for iri in dict.fromkeys(dropped))
+    if graphs:
+        branches.append(f"{{ GRAPH ?dropped {{ ?s ?p ?o }} VALUES ?dropped {{ {graphs} }} }}")
+        delete.append("GRAPH ?dropped { ?s ?p ?o }")
+    subjects = " ".join(f"<{iri}>" for iri in dict.fromkeys(meta_subjects))
+    if subjects:
+        branches.append(f"{{ GRAPH <{meta}> {{ ?record ?field ?value }} VALUES ?record {{ {subjects} }} }}")
+        delete.append(f"GRAPH <{meta}> {{ ?record ?field ?value }}")
+    rows: list[str] = []
+    predicates: dict[str, str] = {}  # a blank-node triple's predicate IRI -> the variable bound to it
+    blank: dict[str, list[str]] = {}  # graph -> its blank-node triples as template lines
+    for number, (graph, ntriples) in enumerate(inserts):
+        for triple in parse(ntriples, format=RdfFormat.N_TRIPLES):
+            if isinstance(triple.subject, BlankNode) or isinstance(triple.object, BlankNode):
+                variable = predicates.setdefault(triple.predicate.value, f"?p{len(predicates)}")
+                subject, obj = (_template_term(term, number) for term in (triple.subject, triple.object))
+                blank.setdefault(graph, []).append(f"{subject} {variable} {obj} .")
+            else:
+                rows.append(f"(<{graph}> {triple.subject} {triple.predicate} {triple.object})")
+    if rows:
+        values = "\n".join(rows)
+        branches.append(f"{{ BIND(1 AS ?new) VALUES (?g ?gs ?gp ?go) {{\n{values}\n}} }}")
+        insert.append("GRAPH ?g { ?gs ?gp ?go }")
+    if predicates:
+        branches.append("{ " + " ".join(f"BIND(<{iri}> AS {variable})" for iri, variable in predicates.items()) + " }")
+        insert += [f"GRAPH <{graph}> {{\n" + "\n".join(lines) + "\n}" for graph, lines in blank.items()]
+    clauses = ([f"DELETE {{ {' '.join(delete)} }}"] if delete else []) + ([f"INSERT {{ {' '.join(insert)} }}"] if insert else [])
+    return "\n".join([*clauses, "WHERE { " + " UNION\n".join(branches) + " }"])
+
+
+def _template_term(term: object, graph_number: int) -> str:
+    """A term for an INSERT template; a blank node labelled apart from every other graph's (each N-Triples text had its own)."""
+    if isinstance(term, BlankNode):
+        return f"_:g{graph_number}_{''.join(char for char in term.value if char.isalnum())}"
+    return str(term)
 
 
 def _hash_of(state: DatasetState, graph: str) -> str | None:
     change = state.change_of(graph)
     return None if change is None else change.content_hash
-
-
-def _insert_data(graph: str, ntriples: str) -> str:
-    return f"INSERT DATA {{ GRAPH <{graph}> {{\n{ntriples}}} }}"
-
-
-def _meta_operations(state: DatasetState, settings: Settings, touched: list[str] | None) -> list[str]:
-    """Update operations that bring the meta graph to `state`: whole when `touched` is None,
-    else only the dataset's triples and the records of the `touched` graphs, so a commit
-    costs what it changes, not what the dataset has ever held."""
-    meta = settings.meta_graph
-    if touched is None:
-        return [f"DROP SILENT GRAPH <{meta}>", _insert_data(meta, _meta_ntriples(state, settings, None))]
-    subjects = [settings.dataset_iri, *touched]
-    deletes = [f"DELETE WHERE {{ GRAPH <{meta}> {{ <{subject}> ?p ?o }} }}" for subject in subjects]
-    return [*deletes, _insert_data(meta, _meta_ntriples(state, settings, set(touched)))]
 
 
 def _meta_ntriples(state: DatasetState, settings: Settings, graphs: set[str] | None) -> str:
@@ -261,6 +309,7 @@ def record_loaded(store: GraphStore, settings: Settings, graphs: Iterable[str], 
         digest = hashlib.sha256(b"".join(line + b"\n" for line in lines)).hexdigest()
         changes.append(GraphChange(iri, 1, when, len(lines), f"sha256:{digest}"))
     state = DatasetState(1, when, tuple(changes))
-    store.update(" ;\n".join(_meta_operations(state, settings, None)))
+    meta = settings.meta_graph
+    store.update(one_operation([meta], meta, [], [(meta, _meta_ntriples(state, settings, None).encode("utf-8"))]))
     return state
 

@@ -81,3 +81,50 @@ def test_a_graph_is_attributed_to_whoever_wrote_it_and_a_fresh_store_keeps_sayin
     stored = sum(1 for _ in fresh.quads_for_pattern(None, None, None, NamedNode(SETTINGS.meta_graph)))
     assert again.meta_triples == stored
 
+
+
+class Recording:
+    """A store that keeps each update text it is sent, then applies it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.updates = store, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    def update(self, text: str, **options) -> None:
+        self.updates.append(text)
+        self.store.update(text, **options)
+
+
+def _operations(text: str) -> list[str]:
+    """The names of the operations in an update request, as rdflib's SPARQL parser reads it."""
+    from rdflib.plugins.sparql.parser import parseUpdate
+
+    return [operation.name for operation in parseUpdate(text).request]
+
+
+def test_a_change_is_one_update_operation_so_no_engine_can_apply_half_of_it(store: Store) -> None:
+    """Virtuoso commits each operation of a request on its own: the graphs and their records must be one operation."""
+    recording = Recording(store)
+    changes.commit(recording, SETTINGS, {A: graph("1"), B: graph("2")})
+    changes.commit(recording, SETTINGS, {A: graph("3")})  # a graph replaced, its record and the version with it
+    assert [_operations(text) for text in recording.updates] == [["Modify"], ["Modify"]]
+    changes.commit(recording, SETTINGS, {}, delete=[B])  # a graph deleted: emptied in the change, then forgotten
+    assert _operations(recording.updates[-1]) == ["Modify", "Drop"]
+    state = changes.read_state(store, SETTINGS)
+    assert state.version == 3 and state.live_graphs == (A,)
+    assert {t.object.value for t in store.quads_for_pattern(None, None, None, NamedNode(A))} == {"3"}
+
+
+def test_blank_nodes_are_written_once_each_with_their_links(store: Store) -> None:
+    """Blank nodes go in the change's template (Virtuoso refuses them in INSERT DATA), once, however many triples are replaced."""
+    with_blank = Graph().parse(data="""
+        <http://example.org/s> <http://example.org/dose> [ <http://example.org/value> "4.5" ; <http://example.org/unit> "mg" ] .
+        <http://example.org/s> <http://example.org/p> "x" .""", format="turtle")
+    changes.commit(store, SETTINGS, {A: graph("1", "2", "3")})
+    changes.commit(store, SETTINGS, {A: with_blank})
+    quads = list(store.quads_for_pattern(None, None, None, NamedNode(A)))
+    assert len(quads) == 4
+    dose = next(q.object for q in quads if q.predicate.value == "http://example.org/dose")
+    assert {q.object.value for q in quads if q.subject == dose} == {"4.5", "mg"}

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 from engines import Engine, engines_installed, oxigraph_server, virtuoso
+from pyoxigraph import NamedNode, RdfFormat
+from rdflib import Graph
+from rdflib.compare import isomorphic
 from serving import fetch, serving
+
+from kgserver import changes
+from kgserver.config import Settings
+from kgserver.store.dialects import DIALECTS
+from kgserver.store.remote import Credentials, RemoteStore
 
 pytestmark = pytest.mark.slow  # an engine per module and a writer
 
@@ -75,3 +83,22 @@ def test_a_writer_in_front_of_the_engine_accepts_refuses_and_retracts(writable_e
         assert retracted.status == 200, retracted.text
         assert int(fetch(f"{writer.base}/health").json()["version"]) == before + 2
         assert not _in_engine(engine, NEW_CLAIM)
+
+
+def test_a_commit_with_blank_nodes_replaces_a_graph_whole_in_the_engine(writable_engine):
+    """One DELETE/INSERT operation per commit: each engine takes blank nodes in it, and the graph and its record move together."""
+    engine = writable_engine
+    settings = Settings.from_env()
+    credentials = Credentials(*engine.credentials) if engine.credentials else None
+    store = RemoteStore(engine.base, DIALECTS[engine.name], credentials, connect_seconds=2, read_seconds=20)
+    graph = f"{settings.base}graph/submission/test-blank-nodes"
+    before = changes.read_state(store, settings)
+    first = Graph().parse(data='<http://example.org/s> <http://example.org/p> "1", "2", "3" .', format="turtle")
+    second = Graph().parse(data="""<http://example.org/s> <http://example.org/dose>
+        [ <http://example.org/value> "4.5" ; <http://example.org/unit> "mg" ] .""", format="turtle")
+    changes.commit(store, settings, {graph: first}, previous=before)
+    state = changes.commit(store, settings, {graph: second}, previous=changes.read_state(store, settings))
+    assert changes.read_state(store, settings) == state and state.version == before.version + 2
+    held = Graph().parse(data=store.dump(format=RdfFormat.N_TRIPLES, from_graph=NamedNode(graph)), format="nt")
+    assert isomorphic(held, second), held.serialize(format="nt")
+    store.close()
