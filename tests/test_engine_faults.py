@@ -4,6 +4,10 @@ A frontend in front of Oxigraph's server whose engine is stopped answers queries
 with 503 "the store is unavailable" and Retry-After, and /health says so with 503 (a load
 balancer then sends no one there); when the engine is back on its port, the same frontend
 answers again without a restart.
+
+A writer whose update is cut halfway on its way to the engine (a proxy between them closes
+both ends) answers 503 "nothing was committed", on Oxigraph's server and on Virtuoso, and the
+engine's export is unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from engines import oxigraph_command
+from engines import engines_installed, oxigraph_command, virtuoso
 from serving import fetch, free_port, serving
 
 pytestmark = pytest.mark.slow  # an engine stopped and started again
@@ -92,10 +96,16 @@ def test_a_frontend_says_the_store_is_unavailable_while_its_engine_is_down_and_r
 
 
 class CuttingProxy:
-    """A TCP proxy to the engine that passes everything but cuts an update request halfway through its body."""
+    """A TCP proxy to the engine that passes everything but cuts the writer's update request halfway through its body.
 
-    def __init__(self, upstream_port: int) -> None:
+    The update is the first POST to `update_path` that carries `header` (Virtuoso's writer
+    is asked for its digest first, with a request that is passed whole and refused).
+    """
+
+    def __init__(self, upstream_port: int, update_path: str, header: bytes = b"") -> None:
         self.upstream_port = upstream_port
+        self.update = b"POST " + update_path.encode()
+        self.header = header.lower()
         self.port = free_port()
         self.cut = 0
         self._server = socket.create_server(("127.0.0.1", self.port))
@@ -114,8 +124,8 @@ class CuttingProxy:
         threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
         with client, upstream:
             while data := client.recv(65536):
-                if data.startswith(b"POST /update"):
-                    head, _, body = data.partition(b"\r\n\r\n")
+                head, _, body = data.partition(b"\r\n\r\n")
+                if not self.cut and head.startswith(self.update) and self.header in head.lower():
                     upstream.sendall(head + b"\r\n\r\n" + body[: max(1, len(body) // 2)])
                     self.cut += 1
                     time.sleep(0.2)
@@ -134,15 +144,34 @@ class CuttingProxy:
         self._server.close()
 
 
-def test_a_commit_cut_off_on_its_way_to_the_engine_writes_nothing(built_quads, kgserver, sources_root, tmp_path):
+@contextmanager
+def engine_with_data(name: str, quads: Path, folder: Path) -> Iterator[tuple[int, dict[str, str], CuttingProxy]]:
+    """A real engine of its own holding `quads`: its port, the writer's environment, and a cutting proxy in front."""
+    if name == "virtuoso":
+        missing = engines_installed()
+        if missing:
+            pytest.skip(missing)
+        with virtuoso(folder, {"urn:x-kgserver:graphs-as-in-the-file": [quads]}) as engine:
+            user, password = engine.credentials
+            port = int(engine.base.rsplit(":", 1)[1])
+            yield port, {"LDNKG_ENGINE_USER": user, "LDNKG_ENGINE_PASSWORD": password}, CuttingProxy(
+                port, "/sparql-auth", b"Authorization:")
+    else:
+        location, port = _loaded(quads, folder), free_port()
+        with oxigraph_on(location, port):
+            yield port, {}, CuttingProxy(port, "/update")
+
+
+@pytest.mark.parametrize("name", ["oxigraph", "virtuoso"])
+def test_a_commit_cut_off_on_its_way_to_the_engine_writes_nothing(name, built_quads, kgserver, sources_root, tmp_path):
     """The writer's update never arrives whole: the curator gets 503, and the engine and the version stay as they were."""
-    location, port = _loaded(built_quads, tmp_path / "engine"), free_port()
-    with oxigraph_on(location, port):
-        proxy = CuttingProxy(port)
-        flags = ("--engine", "oxigraph", "--engine-url", f"http://127.0.0.1:{proxy.port}")
-        token = kgserver("curator", "add", "ada", *flags).stdout.strip().splitlines()[-1]
-        before = kgserver("export", "--engine", "oxigraph", "--engine-url", f"http://127.0.0.1:{port}").stdout
-        with serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer:
+    with engine_with_data(name, built_quads, tmp_path / "engine") as (port, credentials, proxy):
+        env = {**credentials, "LDNKG_STATE_DIR": str(tmp_path / "state")}
+        flags = ("--engine", name, "--engine-url", f"http://127.0.0.1:{proxy.port}")
+        direct = ("--engine", name, "--engine-url", f"http://127.0.0.1:{port}")
+        token = kgserver("curator", "add", "ada", *flags, env=env).stdout.strip().splitlines()[-1]
+        before = kgserver("export", *direct, env=env).stdout
+        with serving(None, sources_root, tmp_path / "writer.log", *flags, env={**env, "LDNKG_ENGINE_WRITER": "1"}) as writer:
             version = fetch(f"{writer.base}/health").json()["version"]
             answer = fetch(f"{writer.base}/submissions", "POST", {"Content-Type": "text/turtle",
                            "Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -150,6 +179,6 @@ def test_a_commit_cut_off_on_its_way_to_the_engine_writes_nothing(built_quads, k
             assert proxy.cut == 1
             assert answer.status == 503 and answer.headers["retry-after"] and "nothing was committed" in answer.text
             assert fetch(f"{writer.base}/health").json()["version"] == version
-        after = kgserver("export", "--engine", "oxigraph", "--engine-url", f"http://127.0.0.1:{port}").stdout
-        assert sorted(after.splitlines()) == sorted(before.splitlines())
+        after = kgserver("export", *direct, env=env).stdout
+        assert before and sorted(after.splitlines()) == sorted(before.splitlines())
         proxy.close()
