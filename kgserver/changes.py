@@ -14,9 +14,11 @@ written in the same transaction as the graphs they describe, they never disagree
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,7 +27,9 @@ from rdflib import BNode, Graph
 from rdflib.compare import to_canonical_graph
 
 from kgserver.config import Settings
+from kgserver.errors import KgError
 from kgserver.store import GraphStore
+from kgserver.store.dialects import STAGING_GRAPHS
 
 _DCTERMS = "http://purl.org/dc/terms/"
 _XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -186,20 +190,56 @@ def commit(
     meta = settings.meta_graph
     inserts = [(iri, replace[iri].serialize(format="nt", encoding="utf-8")) for iri in written]
     inserts.append((meta, _meta_ntriples(state, settings, None if touched is None else set(touched)).encode("utf-8")))
-    change = one_operation(
-        dropped=[*written, *removed, *([meta] if touched is None else [])],
-        meta=meta,
-        meta_subjects=[] if touched is None else [settings.dataset_iri, *touched],
-        inserts=inserts,
-    )
-    # A store that keeps empty named graphs (pyoxigraph) is told to forget the removed ones, already
-    # emptied by the change: applied on its own (Virtuoso), this cannot leave a change half made.
-    store.update(" ;\n".join([change, *(f"DROP SILENT GRAPH <{iri}>" for iri in removed)]))
+    additions = Additions.of(inserts)
+    limit = _template_limit(store)
+    staged = _stage(store, additions, limit) if limit is not None and additions.blank_count > limit else {}
+    try:
+        change = one_operation(
+            dropped=[*written, *removed, *([meta] if touched is None else [])],
+            meta=meta,
+            meta_subjects=[] if touched is None else [settings.dataset_iri, *touched],
+            additions=additions,
+            staged=staged,
+        )
+        # A store that keeps empty named graphs (pyoxigraph) is told to forget the removed ones, already
+        # emptied by the change: applied on its own (Virtuoso), this cannot leave a change half made.
+        store.update(" ;\n".join([change, *(f"DROP SILENT GRAPH <{iri}>" for iri in removed)]))
+    finally:
+        if staged:  # never part of a dataset (dialects.STAGING_GRAPHS): one left behind by a failure is only clutter
+            with contextlib.suppress(KgError):
+                store.update(" ;\n".join(f"DROP SILENT GRAPH <{iri}>" for iri in staged.values()))
     return state
 
 
+@dataclass(frozen=True)
+class Additions:
+    """The triples a commit adds, per graph: those without blank nodes (sent as inline data) and those with."""
+
+    rows: dict[str, list[str]]  # graph -> "(s p o)" rows of N-Triples terms
+    blank: dict[str, list[tuple[str, str, str]]]  # graph -> (subject, predicate IRI, object), blank nodes relabelled
+
+    @classmethod
+    def of(cls, inserts: Iterable[tuple[str, bytes]]) -> Additions:
+        """From (graph, N-Triples) pairs; each text's blank nodes are labelled apart from every other's."""
+        rows: dict[str, list[str]] = {}
+        blank: dict[str, list[tuple[str, str, str]]] = {}
+        for number, (graph, ntriples) in enumerate(inserts):
+            for triple in parse(ntriples, format=RdfFormat.N_TRIPLES):
+                if isinstance(triple.subject, BlankNode) or isinstance(triple.object, BlankNode):
+                    subject, obj = (_template_term(term, number) for term in (triple.subject, triple.object))
+                    blank.setdefault(graph, []).append((subject, triple.predicate.value, obj))
+                else:
+                    rows.setdefault(graph, []).append(f"({triple.subject} {triple.predicate} {triple.object})")
+        return cls(rows, blank)
+
+    @property
+    def blank_count(self) -> int:
+        return sum(len(triples) for triples in self.blank.values())
+
+
 def one_operation(
-    dropped: Iterable[str], meta: str, meta_subjects: Iterable[str], inserts: Iterable[tuple[str, bytes]],
+    dropped: Iterable[str], meta: str, meta_subjects: Iterable[str], additions: Additions,
+    staged: Mapping[str, str] | None = None,
 ) -> str:
     """A commit as one SPARQL Update operation (DELETE ... INSERT ... WHERE), so every engine applies it whole or not at all.
 
@@ -208,13 +248,16 @@ def one_operation(
     is one transaction there and takes blank nodes in its template. The WHERE clause is a
     UNION of branches, each binding the variables of one part of the templates only (a
     template triple with an unbound variable is left out): the triples of the graphs to
-    empty, the meta records of `meta_subjects`, the new triples without blank nodes as
-    inline data, and one solution binding the predicates of the new triples with blank
-    nodes, so those are written once. (Virtuoso 7.2 gives no solution for a UNION branch
-    that is VALUES alone, hence the BIND beside it; its SQL for a template triple is long,
-    so blank-node triples are the only ones in the template.) `inserts` are (graph,
-    N-Triples) pairs.
+    empty, the meta records of `meta_subjects`, each graph's new triples without blank nodes
+    as inline data, the blank-node triples `staged` in a graph of their own (target graph ->
+    staging graph) to copy, and one solution binding the predicates of the other blank-node
+    triples, so those are written once. Virtuoso 7.2 shapes it: a UNION branch that is VALUES
+    alone gives no solution (hence the BIND beside it), an INSERT into a graph named by a
+    variable is applied but answered 500 (so each graph's template names it), and its SQL
+    for a template triple is long (hence the inline data, and staging past
+    `Dialect.template_triples`).
     """
+    staged = staged or {}
     branches, delete, insert = [], [], []
     graphs = " ".join(f"<{iri}>" for iri in dict.fromkeys(dropped))
     if graphs:
@@ -224,26 +267,77 @@ def one_operation(
     if subjects:
         branches.append(f"{{ GRAPH <{meta}> {{ ?record ?field ?value }} VALUES ?record {{ {subjects} }} }}")
         delete.append(f"GRAPH <{meta}> {{ ?record ?field ?value }}")
-    rows: list[str] = []
-    predicates: dict[str, str] = {}  # a blank-node triple's predicate IRI -> the variable bound to it
-    blank: dict[str, list[str]] = {}  # graph -> its blank-node triples as template lines
-    for number, (graph, ntriples) in enumerate(inserts):
-        for triple in parse(ntriples, format=RdfFormat.N_TRIPLES):
-            if isinstance(triple.subject, BlankNode) or isinstance(triple.object, BlankNode):
-                variable = predicates.setdefault(triple.predicate.value, f"?p{len(predicates)}")
-                subject, obj = (_template_term(term, number) for term in (triple.subject, triple.object))
-                blank.setdefault(graph, []).append(f"{subject} {variable} {obj} .")
-            else:
-                rows.append(f"(<{graph}> {triple.subject} {triple.predicate} {triple.object})")
-    if rows:
+    for number, (graph, rows) in enumerate(additions.rows.items()):
         values = "\n".join(rows)
-        branches.append(f"{{ BIND(1 AS ?new) VALUES (?g ?gs ?gp ?go) {{\n{values}\n}} }}")
-        insert.append("GRAPH ?g { ?gs ?gp ?go }")
+        branches.append(f"{{ BIND({number} AS ?new{number}) VALUES (?a{number} ?b{number} ?c{number}) {{\n{values}\n}} }}")
+        insert.append(f"GRAPH <{graph}> {{ ?a{number} ?b{number} ?c{number} }}")
+    for number, (graph, staging) in enumerate(staged.items()):
+        branches.append(f"{{ GRAPH <{staging}> {{ ?x{number} ?y{number} ?z{number} }} }}")
+        insert.append(f"GRAPH <{graph}> {{ ?x{number} ?y{number} ?z{number} }}")
+    predicates: dict[str, str] = {}  # a blank-node triple's predicate IRI -> the variable bound to it
+    for graph, triples in additions.blank.items():
+        if graph in staged:
+            continue
+        lines = []
+        for subject, predicate, obj in triples:
+            lines.append(f"{subject} {predicates.setdefault(predicate, f'?q{len(predicates)}')} {obj} .")
+        insert.append(f"GRAPH <{graph}> {{\n" + "\n".join(lines) + "\n}")
     if predicates:
         branches.append("{ " + " ".join(f"BIND(<{iri}> AS {variable})" for iri, variable in predicates.items()) + " }")
-        insert += [f"GRAPH <{graph}> {{\n" + "\n".join(lines) + "\n}" for graph, lines in blank.items()]
     clauses = ([f"DELETE {{ {' '.join(delete)} }}"] if delete else []) + ([f"INSERT {{ {' '.join(insert)} }}"] if insert else [])
     return "\n".join([*clauses, "WHERE { " + " UNION\n".join(branches) + " }"])
+
+
+def _template_limit(store: GraphStore) -> int | None:
+    """The most blank-node triples the store takes in one update's template (an engine's dialect says), None for any."""
+    return getattr(getattr(store, "dialect", None), "template_triples", None)
+
+
+def _stage(store: GraphStore, additions: Additions, limit: int) -> dict[str, str]:
+    """Write each graph's blank-node triples into a staging graph, at most `limit` a request, a blank node's together.
+
+    The change then copies them to their graph in its one operation: a blank node bound by
+    its WHERE clause is the same node in the INSERT, so the links between them hold.
+    """
+    run = uuid.uuid4().hex
+    staged = {}
+    for number, (graph, triples) in enumerate(additions.blank.items()):
+        staging = staged[graph] = f"{STAGING_GRAPHS}{run}:{number}"
+        for chunk in _chunks(_linked(triples), limit):
+            lines = "\n".join(f"{subject} <{predicate}> {obj} ." for subject, predicate, obj in chunk)
+            store.update(f"INSERT {{ GRAPH <{staging}> {{\n{lines}\n}} }} WHERE {{ }}")
+    return staged
+
+
+def _linked(triples: list[tuple[str, str, str]]) -> list[list[tuple[str, str, str]]]:
+    """The triples in groups that share blank nodes (a label names the same node within one update only)."""
+    parent: dict[str, str] = {}
+
+    def root(label: str) -> str:
+        while parent.setdefault(label, label) != label:
+            label = parent[label]
+        return label
+
+    for subject, _, obj in triples:
+        labels = [term for term in (subject, obj) if term.startswith("_:")]
+        parent[root(labels[0])] = root(labels[-1])
+    groups: dict[str, list[tuple[str, str, str]]] = {}
+    for triple in triples:
+        first = triple[0] if triple[0].startswith("_:") else triple[2]
+        groups.setdefault(root(first), []).append(triple)
+    return list(groups.values())
+
+
+def _chunks(groups: list[list[tuple[str, str, str]]], limit: int) -> Iterator[list[tuple[str, str, str]]]:
+    """Groups packed into lists of at most `limit` triples (a larger group alone)."""
+    chunk: list[tuple[str, str, str]] = []
+    for group in groups:
+        if chunk and len(chunk) + len(group) > limit:
+            yield chunk
+            chunk = []
+        chunk += group
+    if chunk:
+        yield chunk
 
 
 def _template_term(term: object, graph_number: int) -> str:
@@ -310,6 +404,6 @@ def record_loaded(store: GraphStore, settings: Settings, graphs: Iterable[str], 
         changes.append(GraphChange(iri, 1, when, len(lines), f"sha256:{digest}"))
     state = DatasetState(1, when, tuple(changes))
     meta = settings.meta_graph
-    store.update(one_operation([meta], meta, [], [(meta, _meta_ntriples(state, settings, None).encode("utf-8"))]))
+    store.update(one_operation([meta], meta, [], Additions.of([(meta, _meta_ntriples(state, settings, None).encode("utf-8"))])))
     return state
 

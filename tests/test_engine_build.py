@@ -1,4 +1,4 @@
-"""`kgserver build --engine` loads the sources into Oxigraph's server: the same graphs as a built store, all or nothing.
+"""`kgserver build --engine` loads the sources into an engine (Oxigraph's server, Virtuoso): the same graphs as a built store.
 
 An operator builds into an empty engine and gets every graph a store directory gets, with
 its version; a second build of unchanged sources changes nothing; a curator's submission
@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from engines import oxigraph_server
+from engines import engines_installed, oxigraph_server, virtuoso
 from rdflib import XSD, Dataset, Graph, Literal
 from rdflib.compare import isomorphic
 from serving import fetch, serving
@@ -22,10 +22,22 @@ pytestmark = pytest.mark.slow  # an engine, builds and a server
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "valid" / "claim-with-new-source.ttl"
 
 
-@pytest.fixture
-def engine(tmp_path):
-    with oxigraph_server(tmp_path / "engine") as running:  # empty
-        yield running.query.removesuffix("/query")
+@pytest.fixture(params=["oxigraph", "virtuoso"])
+def engine(request, tmp_path, monkeypatch):
+    """An empty engine; `kgserver` runs get its name and URL as flags, and Virtuoso's DBA credentials from the environment."""
+    if request.param == "virtuoso":
+        missing = engines_installed()
+        if missing:
+            pytest.skip(missing)
+        with virtuoso(tmp_path / "engine") as running:
+            user, password = running.credentials
+            monkeypatch.setenv("LDNKG_ENGINE_USER", user)
+            monkeypatch.setenv("LDNKG_ENGINE_PASSWORD", password)
+            monkeypatch.setenv("LDNKG_STATE_DIR", str(tmp_path / "state"))
+            yield ("--engine", "virtuoso", "--engine-url", running.base)
+    else:
+        with oxigraph_server(tmp_path / "engine") as running:
+            yield ("--engine", "oxigraph", "--engine-url", running.base)
 
 
 def _graphs(nquads: str) -> dict[str, Dataset]:
@@ -45,10 +57,10 @@ def _timeless(graph: Graph) -> Graph:
 def test_a_build_into_an_engine_holds_what_a_built_store_holds_and_a_rebuild_keeps_submissions(
     engine, kgserver, built_store, sources_root, tmp_path
 ):
-    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    flags = engine
     built = kgserver("build", *flags)
     assert built.returncode == 0, built.stderr
-    assert f"loading into oxigraph at {engine}" in built.stdout and "dataset version  1" in built.stdout
+    assert f"loading into {flags[1]} at {flags[3]}" in built.stdout and "dataset version  1" in built.stdout
     ours, theirs = _graphs(kgserver("export", *flags).stdout), _graphs(kgserver("export", "--store", built_store).stdout)
     assert sorted(ours) == sorted(theirs)
     for name in theirs:  # the meta graph's times are each build's own
@@ -75,7 +87,7 @@ def test_a_build_into_an_engine_holds_what_a_built_store_holds_and_a_rebuild_kee
 def test_sources_that_do_not_conform_stop_the_build_and_the_engine_keeps_what_it_had(
     engine, kgserver, sources_root, tmp_path
 ):
-    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    flags = engine
     assert kgserver("build", *flags).returncode == 0
     before = kgserver("export", *flags).stdout
     broken = tmp_path / "sources"
@@ -89,7 +101,7 @@ def test_sources_that_do_not_conform_stop_the_build_and_the_engine_keeps_what_it
 
 
 def test_check_reads_the_graphs_and_submissions_an_engine_holds(engine, kgserver, built_store):
-    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    flags = engine
     assert kgserver("build", *flags).returncode == 0
     checked, local = kgserver("check", *flags), kgserver("check", "--store", built_store)
     assert checked.returncode == local.returncode == 0, checked.stderr

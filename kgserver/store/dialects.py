@@ -36,6 +36,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# Graphs a commit writes blank-node triples into before it copies them to their graphs (changes.py):
+# never part of a dataset, on any engine.
+STAGING_GRAPHS = "urn:x-kgserver:staging:"
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -60,6 +64,7 @@ class Dialect:
     failure_texts: tuple[str, ...] = ()  # texts in a 200 body that mean the answer is an error, not results
     pages_ordered: bool = False  # answers ORDER BY ... LIMIT ... OFFSET fast itself: kgserver's paging plan is not used
     max_rows_header: str | None = None  # a header saying the engine cut the answer at its own row limit (the value)
+    template_triples: int | None = None  # the most blank-node triples one update's template may hold (None: no limit)
 
     def failure(self, headers: Mapping[str, str], body_start: bytes) -> str | None:
         """Why a 200 answer is not a complete result (from its headers and first bytes), or None when it is one."""
@@ -81,7 +86,7 @@ class Dialect:
 
     def is_own_graph(self, iri: str) -> bool:
         """Whether a graph is the engine's own (its schemas, its settings), not data anyone loaded."""
-        return iri.startswith(self.own_graphs)
+        return iri.startswith((*self.own_graphs, STAGING_GRAPHS))
 
     def standard_results(self, body: bytes) -> bytes:
         """SPARQL JSON results as the standard writes them: blank node labels without the engine's IRI prefix."""
@@ -113,6 +118,7 @@ VIRTUOSO = Dialect(
     failure_texts=("Virtuoso S1T00 Error", "SR171: Transaction timed out"),
     pages_ordered=True,
     max_rows_header="X-SPARQL-MaxRows",
+    template_triples=400,  # its SQL for a template triple is long: about 1,000 pass its 10,000-line limit
 )
 
 OXIGRAPH = Dialect(
