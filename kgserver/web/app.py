@@ -16,6 +16,7 @@ from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
 from kgserver.sparql.execution import QueryGate
 from kgserver.store.location import StoreLocation
 from kgserver.web import http, templating
+from kgserver.web.curate_page_routes import curate_page_blueprint
 from kgserver.web.curation_routes import curation_blueprint
 from kgserver.web.forwarding import Forwarder
 from kgserver.web.graph_store_routes import graph_store_blueprint
@@ -72,6 +73,10 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
         return http.add_cors(request, response, limits)
 
     @app.after_request
+    def content_security(response: Response) -> Response:
+        return http.add_content_security_policy(response)
+
+    @app.after_request
     def access_log(response: Response) -> Response:
         elapsed = time.monotonic() - g.get("request_started", time.monotonic())
         http.log_access(request.remote_addr, request.method, request.path, response.status_code, elapsed)
@@ -87,6 +92,7 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
     app.register_blueprint(publishing_blueprint(settings, dataset, limits))
     app.register_blueprint(graph_store_blueprint(settings, dataset))
     app.register_blueprint(home_blueprint(settings, dataset))
+    app.register_blueprint(curate_page_blueprint(settings, dataset))
     checker = Checker(settings)
     forwarder = None
     if not location.embedded and not limits.engine_writer and limits.engine_writer_url:

@@ -24,7 +24,12 @@ from kgserver import representations
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation import payloads, reports, submissions
 from kgserver.curation.checks import Checker
-from kgserver.curation.curators import Curator, CuratorRegistry, registry_path
+from kgserver.curation.curators import (
+    Curator,
+    CuratorRegistry,
+    agent_iri,
+    registry_path,
+)
 from kgserver.dataset import LiveDataset
 from kgserver.validation import ValidationReport
 from kgserver.web.forwarding import Forwarder
@@ -69,6 +74,16 @@ def curation_blueprint(
         )
         response.status_code = 201
         response.headers["Location"] = "/" + iris.activity.removeprefix(settings.base)
+        return response
+
+    @blueprint.get("/curate/me")
+    def signed_in() -> Response:
+        """The curator a bearer token names (401 without one, 403 for none): how the curators' page checks a token."""
+        if forwarder is not None:
+            return forwarder.forward(request)
+        curator = _curator(registry)
+        response = jsonify(curator=curator.name, agent=agent_iri(settings.base, curator.name))
+        response.headers["Cache-Control"] = "no-store"
         return response
 
     @blueprint.delete("/submissions/<submission_id>")

@@ -1,0 +1,118 @@
+"""The curators' page (/curate): sign in, a claim form generated from the stored shapes, check and submit.
+
+The form is `<shacl-form>` (vendored @ulb-darmstadt/shacl-form) over the shapes graph the
+gate itself checks against (/curate/shapes), so the form cannot drift from what /validate
+and /submissions accept; fields that point to existing things are filled from
+/curate/instances. One thing is added to the stored shapes for the form, and two taken
+away: the labels of the values an `sh:in` list offers (from the store) are added; every
+`sh:targetClass` but the claim shape's goes, because shacl-form 1.4.6 draws a field whose
+`sh:class` some shape targets as a nested form for a new node rather than a choice among
+the existing ones; and the SPARQL constraints go, which the browser's validator
+(rdf-validate-shacl) cannot run: "Check" asks the server, whose report is the one that counts. The page's script (static/curate.js) keeps the curator's token in
+sessionStorage and sends it as `Authorization: Bearer` with fetch: no cookie, so no
+cross-site request can carry it, and it is forgotten when the tab closes or on "Sign out".
+
+    open http://127.0.0.1:8000/curate
+    curl 'http://127.0.0.1:8000/curate/instances?class=https://w3id.org/ldn-kg/ontology%23Condition'
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template, request
+from pyoxigraph import Literal, NamedNode, QuerySolutions, RdfFormat, Triple, serialize
+from rdflib import RDFS, SH
+from rdflib import Literal as RdfLiteral
+from rdflib.collection import Collection
+
+from kgserver import store as kgstore
+from kgserver.config import Settings
+from kgserver.dataset import LiveDataset, PerVersion
+from kgserver.errors import InputError
+
+_RDFS_LABEL = NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
+_RDF_TYPE = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+_SHAPES_KEY = "shapes"  # the form's shapes, kept per version beside the instances of each class
+INSTANCES_LIMIT = 2000  # the most individuals one field offers
+_INSTANCES = """
+SELECT ?thing (SAMPLE(?name) AS ?label) WHERE {
+    ?thing a/rdfs:subClassOf* ?class .
+    OPTIONAL { ?thing rdfs:label ?name FILTER (LANG(?name) IN ("en", "")) }
+    FILTER (isIRI(?thing))
+} GROUP BY ?thing ORDER BY LCASE(STR(?label)) ?thing LIMIT %d
+"""
+
+
+def curate_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
+    """/curate and the individuals its form offers, for one dataset."""
+    blueprint = Blueprint("curate_page", __name__)
+    instances: PerVersion[dict[str, bytes]] = PerVersion(lambda _: {})
+
+    @blueprint.get("/curate")
+    def curate() -> str:
+        """The claim form, generated in the browser from the stored shapes."""
+        return render_template(
+            "curate.html",
+            shapes_url="/curate/shapes",
+            root_shape=root_shape(settings),
+            namespace=f"{settings.base}id/claim/",
+        )
+
+    @blueprint.get("/curate/shapes")
+    def form_shapes() -> Response:
+        """The stored shapes as the claim form reads them (see the module's docstring), as Turtle."""
+        cache = instances.get(dataset.version)
+        if _SHAPES_KEY not in cache:
+            cache[_SHAPES_KEY] = _form_shapes(dataset, settings, root_shape(settings))
+        return Response(cache[_SHAPES_KEY], mimetype="text/turtle")
+
+    @blueprint.get("/curate/instances")
+    def class_instances() -> Response:
+        """The individuals of a class (its subclasses' included) with their labels, as Turtle for the form's fields."""
+        iri = request.args.get("class", "")
+        if not iri.startswith(("http://", "https://")) or any(char in iri for char in '<>"{}|^`\\ '):
+            raise InputError("give the class as ?class= and a full http(s) IRI")
+        cache = instances.get(dataset.version)
+        if iri not in cache:
+            cache[iri] = _instances_turtle(dataset, iri)
+        return Response(cache[iri], mimetype="text/turtle")
+
+    return blueprint
+
+
+def root_shape(settings: Settings) -> str:
+    """The node shape the claim form is generated from."""
+    return f"{settings.base}shapes#EvidenceClaimShape"
+
+
+def _form_shapes(dataset: LiveDataset, settings: Settings, root: str) -> bytes:
+    """The stored shapes graph, the targets of all but `root` and the SPARQL constraints left out, `sh:in` values labelled."""
+    shapes = kgstore.read_graph(dataset.store, settings.shapes_graph)
+    for shape, _, target in list(shapes.triples((None, SH.targetClass, None))):
+        if str(shape) != root:
+            shapes.remove((shape, SH.targetClass, target))
+    for shape, _, constraint in list(shapes.triples((None, SH.sparql, None))):
+        shapes.remove((shape, SH.sparql, constraint))
+    offered = {member for listed in shapes.objects(None, SH["in"]) for member in Collection(shapes, listed)}
+    for member in offered:
+        for quad in dataset.store.quads_for_pattern(NamedNode(str(member)), _RDFS_LABEL, None, None):
+            shapes.add((member, RDFS.label, RdfLiteral(quad.object.value, lang=quad.object.language)))
+    return shapes.serialize(format="turtle", encoding="utf-8")
+
+
+def _instances_turtle(dataset: LiveDataset, iri: str) -> bytes:
+    """`thing a class ; rdfs:label label` for each individual, labels HTML-escaped (the form writes them as HTML)."""
+    text = _INSTANCES.replace("?class", f"<{iri}>") % INSTANCES_LIMIT
+    rows = kgstore.query(dataset.store, text, {"rdfs": "http://www.w3.org/2000/01/rdf-schema#"})
+    assert isinstance(rows, QuerySolutions)
+    triples = []
+    for row in rows:
+        thing, label = row["thing"], row["label"]
+        triples.append(Triple(thing, _RDF_TYPE, NamedNode(iri)))  # type: ignore[arg-type]
+        shown = label.value if isinstance(label, Literal) else thing.value  # type: ignore[union-attr]
+        # shacl-form 1.4.6 sets an option's text with innerHTML: escaped, a label is shown as the text it is
+        triples.append(Triple(thing, _RDFS_LABEL, Literal(_escape(shown))))  # type: ignore[arg-type]
+    return serialize(triples, format=RdfFormat.TURTLE) or b""
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

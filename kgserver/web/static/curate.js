@@ -1,0 +1,172 @@
+// The curators' page: sign in with a token, a claim form generated from the shapes, Check and Submit.
+// The token is kept in sessionStorage and sent as `Authorization: Bearer` by fetch, never in a URL or a
+// cookie; every text from the store or a report is set as text (textContent), never as markup.
+import "./vendor/shacl-form/form-default.js";
+
+const TOKEN_KEY = "ldnkg-curator-token";
+const RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
+const form = document.getElementById("claim-form");
+const report = document.getElementById("report");
+const submitButton = document.getElementById("submit");
+
+form.setClassInstanceProvider(async (classIri) => {
+  const reply = await fetch(`/curate/instances?class=${encodeURIComponent(classIri)}`);
+  return reply.ok ? reply.text() : "";
+});
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+function element(tag, text, className) {
+  const made = document.createElement(tag);
+  if (text !== undefined) made.textContent = text;
+  if (className) made.className = className;
+  return made;
+}
+
+async function curatorFor(candidate) {
+  const reply = await fetch("/curate/me", {headers: {Authorization: `Bearer ${candidate}`, Accept: "application/json"}});
+  if (reply.ok) return (await reply.json()).curator;
+  if (reply.status === 401 || reply.status === 403) {
+    throw new Error("This token opens nothing: it is unknown, or its curator was revoked.");
+  }
+  throw new Error(`The server could not check the token (${reply.status}).`);
+}
+
+function showSignedIn(name) {
+  document.getElementById("sign-in").hidden = name !== null;
+  document.getElementById("signed-in").hidden = name === null;
+  document.getElementById("curator-name").textContent = name || "";
+  submitButton.disabled = name === null;
+}
+
+document.getElementById("sign-in-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const field = document.getElementById("token");
+  const error = document.getElementById("sign-in-error");
+  error.textContent = "";
+  try {
+    const name = await curatorFor(field.value.trim());
+    sessionStorage.setItem(TOKEN_KEY, field.value.trim());
+    field.value = "";
+    showSignedIn(name);
+  } catch (failure) {
+    error.textContent = failure.message;
+  }
+});
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showSignedIn(null);
+});
+
+function clearMarks() {
+  for (const mark of form.shadowRoot.querySelectorAll(".kg-field-report")) mark.remove();
+  report.replaceChildren();
+}
+
+function markField(result) {
+  // The field of the result's property, where the form has one (a path of one property, in the root node).
+  const field = result.path && [...form.shadowRoot.querySelectorAll("[data-path]")]
+    .find((candidate) => candidate.dataset.path === result.path);
+  if (!field) return false;
+  const mark = element("p", `${result.severity === "Violation" ? "Violation" : result.severity}: ${result.message}`,
+    `kg-field-report kg-${result.severity.toLowerCase()}`);
+  mark.style.color = result.severity === "Violation" ? "#a40000" : "#7a5b00";
+  mark.style.margin = "0.2em 0 0.6em";
+  field.parentElement.insertBefore(mark, field.nextSibling);
+  return true;
+}
+
+function showReport(document_, heading) {
+  clearMarks();
+  const results = document_.results || [];
+  const violations = results.filter((result) => result.severity === "Violation");
+  const warnings = results.filter((result) => result.severity !== "Violation");
+  report.append(element("h3", heading));
+  if (document_.conforms && results.length === 0) {
+    report.append(element("p", "Conforms: no violations, no warnings.", "kg-conforms"));
+    return;
+  }
+  report.append(element("p", document_.conforms
+    ? `Conforms, with ${warnings.length} warning(s).`
+    : `Does not conform: ${violations.length} violation(s), ${warnings.length} warning(s).`,
+  document_.conforms ? "kg-conforms" : "kg-not-conforming"));
+  for (const [title, group] of [["Violations", violations], ["Warnings", warnings]]) {
+    if (group.length === 0) continue;
+    report.append(element("h4", title));
+    const list = element("ul", undefined, "kg-results");
+    for (const result of group) {
+      const item = element("li", undefined, `kg-${result.severity.toLowerCase()}`);
+      item.append(element("strong", result.message));
+      const facts = [];
+      if (result.path) facts.push(`property ${result.path}`);
+      if (result.value) facts.push(`value ${result.value}`);
+      if (result.focusLabel || result.focusNode) facts.push(`on ${result.focusLabel || result.focusNode}`);
+      if (facts.length) item.append(element("span", ` (${facts.join("; ")})`));
+      item.dataset.shownBesideField = String(markField(result));
+      list.append(item);
+    }
+    report.append(list);
+  }
+}
+
+function addition() {
+  // The form's data, without the type shacl-form gives its root node: the shape's own IRI is no class of the data.
+  const graph = form.toRDF();
+  const rootShape = form.dataset.shapeSubject;
+  graph.removeQuads(graph.getQuads(null, null, null, null).filter((quad) =>
+    quad.predicate.value === RDF_TYPE && quad.object.value === rootShape));
+  return form.serialize("text/turtle", graph);
+}
+
+document.getElementById("check").addEventListener("click", async () => {
+  const started = performance.now();
+  const reply = await fetch("/validate", {
+    method: "POST", headers: {"Content-Type": "text/turtle", Accept: "application/json"}, body: addition(),
+  });
+  if (!reply.ok) {
+    clearMarks();
+    report.append(element("p", `The check failed: ${await reply.text()}`, "kg-not-conforming"));
+    return;
+  }
+  showReport(await reply.json(), "Check");
+  report.dataset.checkMs = String(Math.round(performance.now() - started));
+});
+
+submitButton.addEventListener("click", async () => {
+  const reply = await fetch("/submissions", {
+    method: "POST",
+    headers: {"Content-Type": "text/turtle", Accept: "application/json", Authorization: `Bearer ${token()}`},
+    body: addition(),
+  });
+  if (reply.status === 201) {
+    const answer = await reply.json();
+    clearMarks();
+    report.append(element("h3", "Submitted"));
+    const line = element("p", `Accepted as version ${answer.version}: `, "kg-submitted");
+    const link = element("a", answer.submission);
+    link.href = reply.headers.get("Location");
+    line.append(link);
+    report.append(line);
+    return;
+  }
+  if (reply.status === 422) {
+    showReport(await reply.json(), "Not submitted: the addition does not conform");
+    return;
+  }
+  clearMarks();
+  report.append(element("p", `Not submitted (${reply.status}): ${await reply.text()}`, "kg-not-conforming"));
+});
+
+(async () => {
+  const kept = token();
+  if (!kept) return showSignedIn(null);
+  try {
+    showSignedIn(await curatorFor(kept));
+  } catch {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showSignedIn(null);
+  }
+})();

@@ -1,0 +1,171 @@
+"""A curator adds a claim in the browser (headless Chromium): sign in, a form generated from the shapes, Check, Submit.
+
+The story: a curator opens /curate, is refused with a wrong token and signed in with theirs;
+fills the generated form for a claim about fibromyalgia but leaves out its stance; "Check"
+shows the violation beside the stance field; the curator picks a stance, checks again (it
+conforms) and submits; the claim is then on the condition's page. The token never appears in
+a page or in the server's log, and the page runs only the server's own scripts (its
+Content-Security-Policy allows no inline script). Another story changes a shape (a fixture
+copy of shapes/ given a required property) and finds the form asking for it.
+
+Screenshots: tests/artifacts/curate-form.png, curate-report.png, curate-submitted.png.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import test_pages
+from serving import fetch, serving
+from test_pages import IMG, SCRIPT
+
+pytestmark = pytest.mark.slow  # drives headless Chromium against a server of its own
+
+hostile_server = test_pages.hostile_server  # the project's graph plus things whose words are HTML
+
+LDN = "https://w3id.org/ldn-kg/ontology#"
+KG = "https://w3id.org/ldn-kg/id/"
+RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+LABEL = "A curator test claim: fibromyalgia, as the article reports it"
+
+
+@pytest.fixture
+def curated(built_store: Path, sources_root: Path, tmp_path: Path, kgserver):
+    """A server of its own (it is written to) and a curator's token."""
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    added = kgserver("curator", "add", "ada", "--store", store)
+    assert added.returncode == 0, added.stderr
+    log = tmp_path / "serve.log"
+    with serving(store, sources_root, log) as running:
+        yield running.base, added.stdout.strip().splitlines()[-1], log
+
+
+def field(page, path: str, control: str = ".editor"):
+    """The control of the form's field for a property (shacl-form draws it in its shadow root, which locators pierce)."""
+    return page.locator(f'#claim-form [data-path="{path}"] {control}').first
+
+
+def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visit):
+    base, token, log = curated
+    page = visit.page
+    page.goto(f"{base}/curate")
+    field(page, LDN + "stance").wait_for()  # the form is generated once the shapes are read
+    assert page.locator("#claim-form [data-path]").count() >= 10, "the form was not generated from the shapes"
+    assert field(page, LDN + "stance", "label").inner_text() == "stance"  # the shape's sh:name
+
+    page.fill("#token", "not-a-token")
+    page.click("#sign-in-form button")
+    assert "opens nothing" in page.locator("#sign-in-error").inner_text()
+    page.fill("#token", token)
+    page.click("#sign-in-form button")
+    page.wait_for_selector("#signed-in:not([hidden])")
+    assert page.locator("#curator-name").inner_text() == "ada" and page.locator("#submit").is_enabled()
+
+    field(page, RDFS_LABEL).fill(LABEL)
+    field(page, LDN + "articleText").fill("Clinical trials for treatment of fibromyalgia were initiated in 2021.")
+    field(page, LDN + "sourcingStatus").select_option(LDN + "Unsourced")
+    field(page, LDN + "aboutCondition").select_option(KG + "fibromyalgia")
+    field(page, LDN + "statedIn").select_option(KG + "source/wikipedia-low-dose-naltrexone")
+    field(page, LDN + "claimedBy").select_option(KG + "wikipedia-contributors")
+    field(page, LDN + "evidenceCode").select_option(LDN + "CuratorInferenceFromWikipedia")
+    visit.screenshot("curate-form")
+
+    page.click("#check")
+    beside = page.locator(f'#claim-form [data-path="{LDN}stance"] ~ .kg-field-report').first
+    beside.wait_for()
+    assert "exactly one stance" in beside.inner_text() and beside.inner_text().startswith("Violation")
+    assert "Does not conform" in page.locator("#report .kg-not-conforming").inner_text()
+    visit.screenshot("curate-report")
+
+    field(page, LDN + "stance").select_option(LDN + "Reports")
+    page.click("#check")
+    page.locator("#report .kg-conforms").wait_for()
+    assert page.locator("#claim-form .kg-field-report").count() == 0
+
+    page.click("#submit")
+    submitted = page.locator("#report .kg-submitted a")
+    submitted.wait_for()
+    assert "/id/submission/" in submitted.get_attribute("href")
+    visit.screenshot("curate-submitted")
+
+    condition = fetch(f"{base}/id/fibromyalgia", headers={"Accept": "text/html"})
+    assert condition.status == 200 and LABEL in condition.text
+    for path in ("/curate", "/", "/id/fibromyalgia"):
+        page_html = fetch(base + path, headers={"Accept": "text/html"})
+        assert token not in page_html.text
+        assert "script-src 'self';" in page_html.headers["content-security-policy"]
+        assert "unsafe-inline" not in page_html.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    assert token not in log.read_text()
+    assert visit.foreign_requests(base) == [] and visit.console_errors == [] and visit.page_errors == []
+    assert visit.failed_loads == [f"403 {base}/curate/me"]  # the wrong token, refused
+
+
+def test_sign_out_forgets_the_token(curated, visit):
+    base, token, _ = curated
+    page = visit.page
+    page.goto(f"{base}/curate")
+    page.fill("#token", token)
+    page.click("#sign-in-form button")
+    page.wait_for_selector("#signed-in:not([hidden])")
+    assert page.evaluate("() => Object.values(sessionStorage).includes(arguments[0])".replace("arguments[0]", repr(token)))
+
+    page.click("#sign-out")
+    assert page.locator("#sign-in").is_visible() and page.locator("#submit").is_disabled()
+    assert page.evaluate("() => sessionStorage.length") == 0
+    page.reload()
+    assert page.locator("#sign-in").is_visible()
+
+
+def test_a_shape_given_a_required_property_makes_the_form_ask_for_it(sources_root, kgserver, tmp_path, visit):
+    """Nothing but the shapes changes: the generated form has the new field, required, with its name and help.
+
+    (A warning, so that the graph's own claims, which have no such note, still build.)
+    """
+    root = tmp_path / "sources"
+    for folder in ("ontology", "graph", "shapes", "queries"):
+        shutil.copytree(sources_root / folder, root / folder)
+    shapes = root / "shapes" / "ldn-shapes.ttl"
+    text = shapes.read_text(encoding="utf-8")
+    extra = """    sh:property [
+        sh:path ldn:reviewNote ; sh:name "review note"@en ; sh:description "What the reviewing curator noted."@en ;
+        sh:order 2 ; sh:group shp:ClaimClaimedGroup ; sh:minCount 1 ; sh:datatype xsd:string ; sh:severity sh:Warning ;
+        sh:message "A claim needs a review note." ] ;
+    sh:property [
+        sh:path rdfs:label ;"""
+    marker = "    sh:property [\n        sh:path rdfs:label ;"
+    assert text.count(marker) >= 1
+    shapes.write_text(text.replace(marker, extra, 1), encoding="utf-8")
+    store = tmp_path / "store"
+    built = kgserver("build", "--store", store, root=root)
+    assert built.returncode == 0, built.stderr
+    with serving(store, root, tmp_path / "serve.log") as running:
+        visit.page.goto(f"{running.base}/curate")
+        label = field(visit.page, LDN + "reviewNote", "label")
+        label.wait_for()
+        assert label.inner_text() == "review note" and "required" in (label.get_attribute("class") or "")
+        assert label.get_attribute("title") == "What the reviewing curator noted."
+
+
+def test_labels_that_look_like_html_are_text_in_the_form_and_the_report(hostile_server, visit):
+    """A condition labelled `<script>...` and a source titled `"><img onerror>` are offered by their labels, as text."""
+    dialogs: list[str] = []
+    visit.page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page = visit.page
+    page.goto(f"{hostile_server.base}/curate")
+    condition = field(page, LDN + "aboutCondition")
+    condition.wait_for()
+    offered = condition.locator(f'option[value="{KG}hostile-condition"]')
+    assert offered.inner_text() == f"{SCRIPT} syndrome"
+    source = field(page, LDN + "evidenceSource").locator(f'option[value="{KG}source/hostile-source"]')
+    assert source.inner_text() == f"{IMG} title"
+
+    condition.select_option(KG + "hostile-condition")
+    field(page, RDFS_LABEL).fill(f"{SCRIPT} a label")
+    page.click("#check")
+    page.locator("#report li").first.wait_for()
+    assert SCRIPT in page.locator("#report").inner_text()  # the claim's label, named in each result, as text
+    assert page.locator("#report script, #report img, #claim-form img").count() == 0
+    assert dialogs == [] and visit.console_errors == [] and visit.page_errors == []
