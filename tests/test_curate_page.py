@@ -8,7 +8,11 @@ a page or in the server's log, and the page runs only the server's own scripts (
 Content-Security-Policy allows no inline script). Another story changes a shape (a fixture
 copy of shapes/ given a required property) and finds the form asking for it.
 
-Screenshots: tests/artifacts/curate-form.png, curate-report.png, curate-submitted.png.
+Then the curator opens the submission's page (its triples, as a table and as Turtle), retracts it
+after a confirmation, and the claim is gone from the condition's page while the record stays, and
+the list of submissions says it was retracted.
+
+Screenshots: tests/artifacts/curate-form.png, curate-report.png, curate-submitted.png, curate-submission.png.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ def curated(built_store: Path, sources_root: Path, tmp_path: Path, kgserver):
         yield running.base, added.stdout.strip().splitlines()[-1], log
 
 
+def submitted_id(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
 def field(page, path: str, control: str = ".editor"):
     """The control of the form's field for a property (shacl-form draws it in its shadow root, which locators pierce)."""
     return page.locator(f'#claim-form [data-path="{path}"] {control}').first
@@ -58,7 +66,7 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
 
     page.fill("#token", "not-a-token")
     page.click("#sign-in-form button")
-    assert "opens nothing" in page.locator("#sign-in-error").inner_text()
+    page.locator("#sign-in-error", has_text="opens nothing").wait_for()
     page.fill("#token", token)
     page.click("#sign-in-form button")
     page.wait_for_selector("#signed-in:not([hidden])")
@@ -93,6 +101,23 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
 
     condition = fetch(f"{base}/id/fibromyalgia", headers={"Accept": "text/html"})
     assert condition.status == 200 and LABEL in condition.text
+
+    submitted.click()  # the submission's page: who, the version, the triples it added
+    page.locator("section.submission").wait_for()
+    assert page.locator("section.submission .curator").inner_text() == "ada"
+    added = page.locator("table.added-triples")
+    assert added.locator(f'td .literal:has-text("{LABEL}")').count() == 1  # the label triple; its subject, by label
+    assert added.locator("tbody tr").count() == added.locator(f'td:first-child a:has-text("{LABEL}")').count() >= 8
+    assert LABEL in page.locator("pre.turtle").inner_text()
+    visit.screenshot("curate-submission")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#retract")
+    page.locator("p.retraction").wait_for()
+    assert "Retracted by ada" in page.locator("p.retraction").inner_text()
+    assert page.locator("table.added-triples").count() == 0  # the triples left; the record stays
+    assert LABEL not in fetch(f"{base}/id/fibromyalgia", headers={"Accept": "text/html"}).text
+    listing = fetch(f"{base}/curate/submissions")
+    assert listing.status == 200 and "retracted" in listing.text and submitted_id(page.url) in listing.text
     for path in ("/curate", "/", "/id/fibromyalgia"):
         page_html = fetch(base + path, headers={"Accept": "text/html"})
         assert token not in page_html.text

@@ -28,6 +28,7 @@ from kgserver import store as kgstore
 from kgserver.config import Settings
 from kgserver.dataset import LiveDataset, PerVersion
 from kgserver.errors import InputError
+from kgserver.pages import submissions
 
 _RDFS_LABEL = NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
 _RDF_TYPE = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
@@ -56,6 +57,16 @@ def curate_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint
             root_shape=root_shape(settings),
             namespace=f"{settings.base}id/claim/",
         )
+
+    @blueprint.get("/curate/submissions")
+    def submission_list() -> str:
+        """Every submission, newest first, a page of them at a time (?page=N)."""
+        page = request.args.get("page", "1")
+        if not page.isdigit() or int(page) < 1:
+            raise InputError("?page= must be a page number: 1, 2, ...")
+        rows, total = submissions.listed(dataset.store, settings, int(page))
+        pages = max(1, -(-total // submissions.PAGE_SIZE))
+        return render_template("submissions.html", rows=rows, total=total, page=int(page), pages=pages)
 
     @blueprint.get("/curate/shapes")
     def form_shapes() -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kgserver.dataset import LiveDataset
 from kgserver.linkeddata.describe import Description, Summary
-from kgserver.pages import evidence, vocabulary
+from kgserver.pages import evidence, submissions, vocabulary
 
 View = tuple[str, dict[str, object]]
 
@@ -24,6 +24,8 @@ def special_view(dataset: LiveDataset, description: Description, summary: Summar
         return "ontology.html", {"doc": vocabulary.ontology_doc(store, settings)}
     if iri == settings.base + "shapes":
         return "shapes.html", {"doc": vocabulary.shapes_doc(store, settings)}
+    if f"{ldn}Submission" in types:
+        return "submission.html", {"submission": submissions.detail(store, settings, iri)}
     if f"{ldn}EvidenceClaim" in types:
         return "claim.html", {"claim": evidence.claim_detail(store, settings, summary)}
     if f"{ldn}Condition" in types:
