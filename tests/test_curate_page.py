@@ -194,3 +194,42 @@ def test_labels_that_look_like_html_are_text_in_the_form_and_the_report(hostile_
     assert SCRIPT in page.locator("#report").inner_text()  # the claim's label, named in each result, as text
     assert page.locator("#report script, #report img, #claim-form img").count() == 0
     assert dialogs == [] and visit.console_errors == [] and visit.page_errors == []
+
+
+BROKEN_TURTLE = """@prefix ldn: <https://w3id.org/ldn-kg/ontology#> .
+@prefix kg: <https://w3id.org/ldn-kg/id/> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+kg:claim-from-the-editor a ldn:EvidenceClaim ;
+    rdfs:label "A claim typed by hand
+    ldn:stance ldn:Reports .
+"""
+
+
+def test_the_free_form_editor_names_the_line_of_a_syntax_error(curated, visit):
+    """Turtle typed into the editor (line numbers, highlighting): Check names line 5 and marks it; fixed, it is checked."""
+    base, token, _ = curated
+    page = visit.page
+    page.goto(f"{base}/curate")
+    page.locator("#rdf .CodeMirror").wait_for()
+    assert page.locator("#rdf .CodeMirror-linenumber").count() >= 3
+    page.evaluate("text => document.querySelector('#rdf .CodeMirror').CodeMirror.setValue(text)", BROKEN_TURTLE)
+    assert page.locator("#rdf .cm-string").count() >= 1  # highlighted as Turtle
+
+    page.click("#check-rdf")
+    error = page.locator("#rdf-report .kg-syntax-error")
+    error.wait_for()
+    assert error.inner_text().startswith("Line 5:")
+    assert page.locator("#rdf .kg-error-line").count() == 1
+    assert page.locator("#rdf .kg-error-line .CodeMirror-linenumber").inner_text() == "5"
+    assert page.locator("#rdf .kg-error-line pre.CodeMirror-line").inner_text().startswith('    rdfs:label "A claim typed')
+    visit.screenshot("curate-editor-error")
+
+    fixed = BROKEN_TURTLE.replace("typed by hand\n", 'typed by hand" ;\n')
+    page.evaluate("text => document.querySelector('#rdf .CodeMirror').CodeMirror.setValue(text)", fixed)
+    page.click("#check-rdf")
+    page.locator("#rdf-report h3").wait_for()  # a report now, not the syntax error
+    assert page.locator("#rdf .kg-error-line").count() == 0
+    assert "exactly one stance" not in page.locator("#rdf-report").inner_text()  # the stance is there now
+    assert "words of the article" in page.locator("#rdf-report").inner_text() or "articleText" in page.locator(
+        "#rdf-report").inner_text()
+    assert visit.console_errors == [] and visit.page_errors == []

@@ -39,6 +39,7 @@ function showSignedIn(name) {
   document.getElementById("signed-in").hidden = name === null;
   document.getElementById("curator-name").textContent = name || "";
   submitButton.disabled = name === null;
+  document.getElementById("submit-rdf").disabled = name === null;
 }
 
 document.getElementById("sign-in-form").addEventListener("submit", async (event) => {
@@ -61,9 +62,11 @@ document.getElementById("sign-out").addEventListener("click", () => {
   showSignedIn(null);
 });
 
-function clearMarks() {
-  for (const mark of form.shadowRoot.querySelectorAll(".kg-field-report")) mark.remove();
-  report.replaceChildren();
+function clearMarks(target = report) {
+  if (target === report) {
+    for (const mark of form.shadowRoot.querySelectorAll(".kg-field-report")) mark.remove();
+  }
+  target.replaceChildren();
 }
 
 function markField(result) {
@@ -79,23 +82,23 @@ function markField(result) {
   return true;
 }
 
-function showReport(document_, heading) {
-  clearMarks();
+function showReport(document_, heading, target = report, mark = markField) {
+  clearMarks(target);
   const results = document_.results || [];
   const violations = results.filter((result) => result.severity === "Violation");
   const warnings = results.filter((result) => result.severity !== "Violation");
-  report.append(element("h3", heading));
+  target.append(element("h3", heading));
   if (document_.conforms && results.length === 0) {
-    report.append(element("p", "Conforms: no violations, no warnings.", "kg-conforms"));
+    target.append(element("p", "Conforms: no violations, no warnings.", "kg-conforms"));
     return;
   }
-  report.append(element("p", document_.conforms
+  target.append(element("p", document_.conforms
     ? `Conforms, with ${warnings.length} warning(s).`
     : `Does not conform: ${violations.length} violation(s), ${warnings.length} warning(s).`,
   document_.conforms ? "kg-conforms" : "kg-not-conforming"));
   for (const [title, group] of [["Violations", violations], ["Warnings", warnings]]) {
     if (group.length === 0) continue;
-    report.append(element("h4", title));
+    target.append(element("h4", title));
     const list = element("ul", undefined, "kg-results");
     for (const result of group) {
       const item = element("li", undefined, `kg-${result.severity.toLowerCase()}`);
@@ -105,10 +108,10 @@ function showReport(document_, heading) {
       if (result.value) facts.push(`value ${result.value}`);
       if (result.focusLabel || result.focusNode) facts.push(`on ${result.focusLabel || result.focusNode}`);
       if (facts.length) item.append(element("span", ` (${facts.join("; ")})`));
-      item.dataset.shownBesideField = String(markField(result));
+      item.dataset.shownBesideField = String(mark(result));
       list.append(item);
     }
-    report.append(list);
+    target.append(list);
   }
 }
 
@@ -128,36 +131,102 @@ document.getElementById("check").addEventListener("click", async () => {
   });
   if (!reply.ok) {
     clearMarks();
-    report.append(element("p", `The check failed: ${await reply.text()}`, "kg-not-conforming"));
+    report.append(element("p", `The check failed: ${await errorText(reply)}`, "kg-not-conforming"));
     return;
   }
   showReport(await reply.json(), "Check");
   report.dataset.checkMs = String(Math.round(performance.now() - started));
 });
 
-submitButton.addEventListener("click", async () => {
+async function errorText(reply) {
+  // An error answer's message: the "error" of a JSON one, else its text.
+  const text = await reply.text();
+  try {
+    return JSON.parse(text).error || text;
+  } catch {
+    return text;
+  }
+}
+
+async function submit(body, mediaType, target, mark, onBadInput) {
   const reply = await fetch("/submissions", {
     method: "POST",
-    headers: {"Content-Type": "text/turtle", Accept: "application/json", Authorization: `Bearer ${token()}`},
-    body: addition(),
+    headers: {"Content-Type": mediaType, Accept: "application/json", Authorization: `Bearer ${token()}`},
+    body,
   });
   if (reply.status === 201) {
     const answer = await reply.json();
-    clearMarks();
-    report.append(element("h3", "Submitted"));
+    clearMarks(target);
+    target.append(element("h3", "Submitted"));
     const line = element("p", `Accepted as version ${answer.version}: `, "kg-submitted");
     const link = element("a", answer.submission);
     link.href = reply.headers.get("Location");
     line.append(link);
-    report.append(line);
+    target.append(line);
     return;
   }
   if (reply.status === 422) {
-    showReport(await reply.json(), "Not submitted: the addition does not conform");
+    showReport(await reply.json(), "Not submitted: the addition does not conform", target, mark);
     return;
   }
-  clearMarks();
-  report.append(element("p", `Not submitted (${reply.status}): ${await reply.text()}`, "kg-not-conforming"));
+  const text = await errorText(reply);
+  clearMarks(target);
+  target.append(element("p", `Not submitted (${reply.status}): ${text}`, "kg-not-conforming"));
+  if (reply.status === 400 && onBadInput) onBadInput(text);
+}
+
+submitButton.addEventListener("click", () => submit(addition(), "text/turtle", report, markField));
+
+// The free-form editor: Turtle or JSON-LD as the curator writes it, a syntax error's line marked.
+const rdfReport = document.getElementById("rdf-report");
+const rdfFormat = document.getElementById("rdf-format");
+const editor = window.CodeMirror.fromTextArea(document.getElementById("rdf-text"), {
+  mode: "text/turtle", lineNumbers: true, viewportMargin: Infinity,
+});
+let markedLine = null;
+
+rdfFormat.addEventListener("change", () => {
+  editor.setOption("mode", rdfFormat.value === "text/turtle" ? "text/turtle" : "application/ld+json");
+});
+
+function unmarkLine() {
+  if (markedLine !== null) editor.removeLineClass(markedLine, "wrap", "kg-error-line");
+  markedLine = null;
+}
+
+function markSyntaxError(message) {
+  // The server names the line as "request body:LINE: ..." (see kgserver.parsing).
+  const found = /request body:(\d+):/.exec(message);
+  if (!found) return;
+  markedLine = Number(found[1]) - 1;
+  editor.addLineClass(markedLine, "wrap", "kg-error-line");
+  editor.scrollIntoView({line: markedLine, ch: 0});
+  rdfReport.append(element("p", `Line ${found[1]}: ${message.split(/request body:\d+:\s*/)[1] || message}`,
+    "kg-syntax-error"));
+}
+
+function noField() {
+  return false;
+}
+
+document.getElementById("check-rdf").addEventListener("click", async () => {
+  unmarkLine();
+  const reply = await fetch("/validate", {
+    method: "POST", headers: {"Content-Type": rdfFormat.value, Accept: "application/json"}, body: editor.getValue(),
+  });
+  if (reply.ok) {
+    showReport(await reply.json(), "Check", rdfReport, noField);
+    return;
+  }
+  const text = await errorText(reply);
+  clearMarks(rdfReport);
+  rdfReport.append(element("p", `Not checked (${reply.status}): ${text}`, "kg-not-conforming"));
+  if (reply.status === 400) markSyntaxError(text);
+});
+
+document.getElementById("submit-rdf").addEventListener("click", () => {
+  unmarkLine();
+  submit(editor.getValue(), rdfFormat.value, rdfReport, noField, markSyntaxError);
 });
 
 (async () => {
