@@ -1,9 +1,10 @@
 """A curator adds a claim in the browser (headless Chromium): sign in, a form generated from the shapes, Check, Submit.
 
 The story: a curator opens /curate, is refused with a wrong token and signed in with theirs;
-fills the generated form for a claim about fibromyalgia but leaves out its stance; "Check"
-shows the violation beside the stance field; the curator picks a stance, checks again (it
-conforms) and submits; the claim is then on the condition's page. The token never appears in
+fills the generated form for a claim about fibromyalgia resting on the 2023 systematic review
+but leaves out its stance; "Check" shows the violation beside the stance field; the curator
+picks a stance, checks again (it conforms) and submits; the claim is then on the condition's
+page and counted in the home page's evidence map. The token never appears in
 a page or in the server's log, and the page runs only the server's own scripts (its
 Content-Security-Policy allows no inline script). Another story changes a shape (a fixture
 copy of shapes/ given a required property) and finds the form asking for it.
@@ -17,6 +18,7 @@ Screenshots: tests/artifacts/curate-form.png, curate-report.png, curate-submitte
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -47,6 +49,13 @@ def curated(built_store: Path, sources_root: Path, tmp_path: Path, kgserver):
         yield running.base, added.stdout.strip().splitlines()[-1], log
 
 
+def map_count(base: str) -> int:
+    """How many claims the home page's evidence map counts for fibromyalgia and systematic-review evidence."""
+    home = fetch(f"{base}/", headers={"Accept": "text/html"}).text
+    found = re.search(rf'data-condition="{KG}fibromyalgia" data-level="{LDN}SystematicReviewEvidence" data-count="(\d+)"', home)
+    return int(found.group(1)) if found else 0
+
+
 def submitted_id(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
@@ -74,11 +83,15 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
 
     field(page, RDFS_LABEL).fill(LABEL)
     field(page, LDN + "articleText").fill("Clinical trials for treatment of fibromyalgia were initiated in 2021.")
-    field(page, LDN + "sourcingStatus").select_option(LDN + "Unsourced")
+    field(page, LDN + "sourcingStatus").select_option(LDN + "Sourced")
     field(page, LDN + "aboutCondition").select_option(KG + "fibromyalgia")
+    field(page, LDN + "evidenceSource").select_option(KG + "source/aitcheson-2023")  # a systematic review
+    field(page, LDN + "evidenceLevel").select_option(LDN + "SystematicReviewEvidence")
+    field(page, LDN + "claimYear").fill("2023")  # a claim citing a source has a year (the source's)
     field(page, LDN + "statedIn").select_option(KG + "source/wikipedia-low-dose-naltrexone")
-    field(page, LDN + "claimedBy").select_option(KG + "wikipedia-contributors")
+    field(page, LDN + "claimedBy").select_option(KG + "authors/aitcheson-2023")
     field(page, LDN + "evidenceCode").select_option(LDN + "CuratorInferenceFromWikipedia")
+    in_the_map = map_count(base)
     visit.screenshot("curate-form")
 
     page.click("#check")
@@ -101,6 +114,7 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
 
     condition = fetch(f"{base}/id/fibromyalgia", headers={"Accept": "text/html"})
     assert condition.status == 200 and LABEL in condition.text
+    assert map_count(base) == in_the_map + 1  # the evidence map counts it: fibromyalgia, systematic review
 
     submitted.click()  # the submission's page: who, the version, the triples it added
     page.locator("section.submission").wait_for()
@@ -116,6 +130,7 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
     assert "Retracted by ada" in page.locator("p.retraction").inner_text()
     assert page.locator("table.added-triples").count() == 0  # the triples left; the record stays
     assert LABEL not in fetch(f"{base}/id/fibromyalgia", headers={"Accept": "text/html"}).text
+    assert map_count(base) == in_the_map
     listing = fetch(f"{base}/curate/submissions")
     assert listing.status == 200 and "retracted" in listing.text and submitted_id(page.url) in listing.text
     for path in ("/curate", "/", "/id/fibromyalgia"):
