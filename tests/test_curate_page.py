@@ -24,15 +24,16 @@ from pathlib import Path
 
 import pytest
 import test_pages
+from rdflib import RDFS, SH, Graph, URIRef
 from serving import fetch, serving
 from test_pages import IMG, SCRIPT
 
-pytestmark = pytest.mark.slow  # drives headless Chromium against a server of its own
 
 hostile_server = test_pages.hostile_server  # the project's graph plus things whose words are HTML
 
 LDN = "https://w3id.org/ldn-kg/ontology#"
 KG = "https://w3id.org/ldn-kg/id/"
+SHAPES = "https://w3id.org/ldn-kg/shapes#"
 RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 LABEL = "A curator test claim: fibromyalgia, as the article reports it"
 
@@ -65,6 +66,42 @@ def field(page, path: str, control: str = ".editor"):
     return page.locator(f'#claim-form [data-path="{path}"] {control}').first
 
 
+# --- what the form reads, in-process ---------------------------------------------------------
+
+
+def test_the_form_reads_the_stored_shapes_with_their_sh_in_values_labelled_and_only_the_claim_shape_targeted(app_base):
+    reply = fetch(f"{app_base}/curate/shapes")
+    assert reply.status == 200 and reply.content_type == "text/turtle"
+    shapes = Graph().parse(data=reply.text, format="turtle")
+    assert set(shapes.subjects(SH.targetClass, None)) == {URIRef(SHAPES + "EvidenceClaimShape")}
+    assert not list(shapes.triples((None, SH.sparql, None)))  # left to the server's check
+    assert shapes.value(URIRef(LDN + "Unsourced"), RDFS.label) is not None  # a value sh:in offers, by its label
+    stance = next(shapes.subjects(SH.path, URIRef(LDN + "stance")))
+    assert str(shapes.value(stance, SH.name)) == "stance" and shapes.value(stance, SH.order) is not None
+
+
+def test_a_field_is_offered_the_individuals_of_its_class_and_nothing_else_is_served(app_base):
+    reply = fetch(f"{app_base}/curate/instances", params={"class": LDN + "Condition"})
+    assert reply.status == 200 and reply.content_type == "text/turtle"
+    offered = Graph().parse(data=reply.text, format="turtle")
+    assert str(offered.value(URIRef(KG + "fibromyalgia"), RDFS.label)) == "fibromyalgia"
+    sources = Graph().parse(data=fetch(f"{app_base}/curate/instances", params={"class": LDN + "Source"}).text,
+                            format="turtle")
+    assert (URIRef(KG + "source/aitcheson-2023"), None, None) in sources  # a systematic review: a subclass's member
+    for wrong in ("http://example.org/NotAFieldsClass", "not an IRI", "http://example.org/<x>"):
+        refused = fetch(f"{app_base}/curate/instances", params={"class": wrong})
+        assert refused.status == 400, wrong
+
+
+def test_the_curators_name_is_told_only_for_a_curators_token(app_base):
+    assert fetch(f"{app_base}/curate/me").status == 401
+    assert fetch(f"{app_base}/curate/me", headers={"Authorization": "Bearer not-a-token"}).status == 403
+
+
+# --- in the browser ------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # headless Chromium
 def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visit):
     base, token, log = curated
     page = visit.page
@@ -143,6 +180,7 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
     assert visit.failed_loads == [f"403 {base}/curate/me"]  # the wrong token, refused
 
 
+@pytest.mark.slow  # headless Chromium
 def test_sign_out_forgets_the_token(curated, visit):
     base, token, _ = curated
     page = visit.page
@@ -159,6 +197,7 @@ def test_sign_out_forgets_the_token(curated, visit):
     assert page.locator("#sign-in").is_visible()
 
 
+@pytest.mark.slow  # headless Chromium
 def test_a_shape_given_a_required_property_makes_the_form_ask_for_it(sources_root, kgserver, tmp_path, visit):
     """Nothing but the shapes changes: the generated form has the new field, required, with its name and help.
 
@@ -189,6 +228,7 @@ def test_a_shape_given_a_required_property_makes_the_form_ask_for_it(sources_roo
         assert label.get_attribute("title") == "What the reviewing curator noted."
 
 
+@pytest.mark.slow  # headless Chromium
 def test_labels_that_look_like_html_are_text_in_the_form_and_the_report(hostile_server, visit):
     """A condition labelled `<script>...` and a source titled `"><img onerror>` are offered by their labels, as text."""
     dialogs: list[str] = []
@@ -220,6 +260,7 @@ kg:claim-from-the-editor a ldn:EvidenceClaim ;
 """
 
 
+@pytest.mark.slow  # headless Chromium
 def test_the_free_form_editor_names_the_line_of_a_syntax_error(curated, visit):
     """Turtle typed into the editor (line numbers, highlighting): Check names line 5 and marks it; fixed, it is checked."""
     base, token, _ = curated

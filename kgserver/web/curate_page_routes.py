@@ -18,6 +18,8 @@ cross-site request can carry it, and it is forgotten when the tab closes or on "
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from flask import Blueprint, Response, render_template, request
 from pyoxigraph import Literal, NamedNode, QuerySolutions, RdfFormat, Triple, serialize
 from rdflib import RDFS, SH
@@ -32,7 +34,6 @@ from kgserver.pages import submissions
 
 _RDFS_LABEL = NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
 _RDF_TYPE = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
-_SHAPES_KEY = "shapes"  # the form's shapes, kept per version beside the instances of each class
 INSTANCES_LIMIT = 2000  # the most individuals one field offers
 _INSTANCES = """
 SELECT ?thing (SAMPLE(?name) AS ?label) WHERE {
@@ -46,7 +47,7 @@ SELECT ?thing (SAMPLE(?name) AS ?label) WHERE {
 def curate_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
     """/curate and the individuals its form offers, for one dataset."""
     blueprint = Blueprint("curate_page", __name__)
-    instances: PerVersion[dict[str, bytes]] = PerVersion(lambda _: {})
+    forms: PerVersion[_Form] = PerVersion(lambda _: _form(dataset, settings, root_shape(settings)))
 
     @blueprint.get("/curate")
     def curate() -> str:
@@ -71,10 +72,7 @@ def curate_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint
     @blueprint.get("/curate/shapes")
     def form_shapes() -> Response:
         """The stored shapes as the claim form reads them (see the module's docstring), as Turtle."""
-        cache = instances.get(dataset.version)
-        if _SHAPES_KEY not in cache:
-            cache[_SHAPES_KEY] = _form_shapes(dataset, settings, root_shape(settings))
-        return Response(cache[_SHAPES_KEY], mimetype="text/turtle")
+        return Response(forms.get(dataset.version).shapes, mimetype="text/turtle")
 
     @blueprint.get("/curate/instances")
     def class_instances() -> Response:
@@ -82,10 +80,12 @@ def curate_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint
         iri = request.args.get("class", "")
         if not iri.startswith(("http://", "https://")) or any(char in iri for char in '<>"{}|^`\\ '):
             raise InputError("give the class as ?class= and a full http(s) IRI")
-        cache = instances.get(dataset.version)
-        if iri not in cache:
-            cache[iri] = _instances_turtle(dataset, iri)
-        return Response(cache[iri], mimetype="text/turtle")
+        form = forms.get(dataset.version)
+        if iri not in form.classes:  # only what a field asks for: the work and the memory kept stay bounded
+            raise InputError(f"no field of the form offers individuals of <{iri}>")
+        if iri not in form.instances:
+            form.instances[iri] = _instances_turtle(dataset, iri)
+        return Response(form.instances[iri], mimetype="text/turtle")
 
     return blueprint
 
@@ -95,9 +95,19 @@ def root_shape(settings: Settings) -> str:
     return f"{settings.base}shapes#EvidenceClaimShape"
 
 
-def _form_shapes(dataset: LiveDataset, settings: Settings, root: str) -> bytes:
+@dataclass
+class _Form:
+    """What the form reads for one dataset version: its shapes, the classes its fields offer, their individuals."""
+
+    shapes: bytes
+    classes: frozenset[str]
+    instances: dict[str, bytes] = field(default_factory=dict)  # class IRI -> Turtle, filled as fields ask
+
+
+def _form(dataset: LiveDataset, settings: Settings, root: str) -> _Form:
     """The stored shapes graph, the targets of all but `root` and the SPARQL constraints left out, `sh:in` values labelled."""
     shapes = kgstore.read_graph(dataset.store, settings.shapes_graph)
+    classes = frozenset(str(named) for named in shapes.objects(None, SH["class"]))
     for shape, _, target in list(shapes.triples((None, SH.targetClass, None))):
         if str(shape) != root:
             shapes.remove((shape, SH.targetClass, target))
@@ -107,7 +117,7 @@ def _form_shapes(dataset: LiveDataset, settings: Settings, root: str) -> bytes:
     for member in offered:
         for quad in dataset.store.quads_for_pattern(NamedNode(str(member)), _RDFS_LABEL, None, None):
             shapes.add((member, RDFS.label, RdfLiteral(quad.object.value, lang=quad.object.language)))
-    return shapes.serialize(format="turtle", encoding="utf-8")
+    return _Form(shapes.serialize(format="turtle", encoding="utf-8"), classes)
 
 
 def _instances_turtle(dataset: LiveDataset, iri: str) -> bytes:
