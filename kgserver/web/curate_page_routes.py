@@ -34,13 +34,12 @@ from kgserver.pages import submissions
 
 _RDFS_LABEL = NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
 _RDF_TYPE = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
-INSTANCES_LIMIT = 2000  # the most individuals one field offers
+INSTANCES_LIMIT = 2000  # the most individuals one field offers (the first found: a large graph needs a search)
 _INSTANCES = """
 SELECT ?thing (SAMPLE(?name) AS ?label) WHERE {
-    ?thing a/rdfs:subClassOf* ?class .
+    { SELECT DISTINCT ?thing WHERE { ?thing a/rdfs:subClassOf* ?class FILTER (isIRI(?thing)) } LIMIT %d }
     OPTIONAL { ?thing rdfs:label ?name FILTER (LANG(?name) IN ("en", "")) }
-    FILTER (isIRI(?thing))
-} GROUP BY ?thing ORDER BY LCASE(STR(?label)) ?thing LIMIT %d
+} GROUP BY ?thing ORDER BY LCASE(STR(?label)) ?thing
 """
 
 
