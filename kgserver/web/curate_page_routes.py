@@ -1,4 +1,4 @@
-"""The curators' page (/curate): sign in, a claim form generated from the stored shapes, check and submit.
+"""The curators' pages: /curate (sign in, a claim form generated from the stored shapes, check, submit) and the submissions list.
 
 The form is `<shacl-form>` (vendored @ulb-darmstadt/shacl-form) over the shapes graph the
 gate itself checks against (/curate/shapes), so the form cannot drift from what /validate
@@ -8,9 +8,11 @@ away: the labels of the values an `sh:in` list offers (from the store) are added
 `sh:targetClass` but the claim shape's goes, because shacl-form 1.4.6 draws a field whose
 `sh:class` some shape targets as a nested form for a new node rather than a choice among
 the existing ones; and the SPARQL constraints go, which the browser's validator
-(rdf-validate-shacl) cannot run: "Check" asks the server, whose report is the one that counts. The page's script (static/curate.js) keeps the curator's token in
-sessionStorage and sends it as `Authorization: Bearer` with fetch: no cookie, so no
-cross-site request can carry it, and it is forgotten when the tab closes or on "Sign out".
+(rdf-validate-shacl) cannot run: "Check" asks the server, whose report is the one that counts.
+The page's script (static/curate.js) keeps the curator's token in sessionStorage and sends
+it as `Authorization: Bearer` with fetch: no cookie, so no cross-site request can carry it,
+and it is forgotten when the tab closes or on "Sign out". /curate/submissions lists every
+submission, newest first; each one's own page is a resource page (views.py, pages/submissions.py).
 
     open http://127.0.0.1:8000/curate
     curl 'http://127.0.0.1:8000/curate/instances?class=https://w3id.org/ldn-kg/ontology%23Condition'
