@@ -9,6 +9,9 @@ a page or in the server's log, and the page runs only the server's own scripts (
 Content-Security-Policy allows no inline script). Another story changes a shape (a fixture
 copy of shapes/ given a required property) and finds the form asking for it.
 
+Another curator's claim rests on a source new to the store, filled in the second generated form
+(shp:NewSourceForm and its nested reading) and submitted with the claim.
+
 Then the curator opens the submission's page (its triples, as a table and as Turtle), retracts it
 after a confirmation, and the claim is gone from the condition's page while the record stays, and
 the list of submissions says it was retracted.
@@ -36,6 +39,9 @@ KG = "https://w3id.org/ldn-kg/id/"
 SHAPES = "https://w3id.org/ldn-kg/shapes#"
 RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 LABEL = "A curator test claim: fibromyalgia, as the article reports it"
+NEW_TITLE = "A test trial report of low-dose naltrexone for fibromyalgia"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+SPARQL_JSON = "application/sparql-results+json"
 
 
 @pytest.fixture
@@ -48,6 +54,11 @@ def curated(built_store: Path, sources_root: Path, tmp_path: Path, kgserver):
     log = tmp_path / "serve.log"
     with serving(store, sources_root, log) as running:
         yield running.base, added.stdout.strip().splitlines()[-1], log
+
+
+def select(base: str, query: str) -> list[dict[str, str]]:
+    reply = fetch(f"{base}/sparql", headers={"Accept": SPARQL_JSON}, params={"query": query})
+    return [{name: cell["value"] for name, cell in row.items()} for row in reply.json()["results"]["bindings"]]
 
 
 def map_count(base: str) -> int:
@@ -178,6 +189,64 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
     assert token not in log.read_text()
     assert visit.foreign_requests(base) == [] and visit.console_errors == [] and visit.page_errors == []
     assert visit.failed_loads == [f"403 {base}/curate/me"]  # the wrong token, refused
+
+
+@pytest.mark.slow  # headless Chromium
+def test_a_claim_comes_with_a_new_source_drawn_from_the_new_source_shape(curated, visit):
+    """The source is new: its form (shp:NewSourceForm) gives its kind, title, year, DOI, PMID, journal and the reading."""
+    base, token, _ = curated
+    page = visit.page
+    page.goto(f"{base}/curate")
+    field(page, LDN + "stance").wait_for()
+    page.fill("#token", token)
+    page.click("#sign-in-form button")
+    page.wait_for_selector("#signed-in:not([hidden])")
+    page.click("#new-source summary")
+
+    def source(path: str, control: str = ".editor"):
+        return page.locator(f'#source-form [data-path="{path}"] {control}').first
+
+    source(LDN + "doi").wait_for()
+    source(RDF_TYPE, "select.editor").select_option(LDN + "StudyReportArticle")  # the kind (the reading's is fixed)
+    # the source's own title: a field of the form's root node (the reading, nested, has a name of its own)
+    page.locator(f'#source-form form > shacl-node > shacl-property > [data-path="{RDFS_LABEL}"] .editor').fill(NEW_TITLE)
+    source(LDN + "publicationYear").fill("2024")
+    source(LDN + "doi").fill("10.1186/test-new-source-2024")
+    source(LDN + "pmid").fill("99999998")
+    source(LDN + "publishedIn").select_option(index=1)
+    page.locator(f'#source-form [data-path="{LDN}hasReading"] [data-path="{RDFS_LABEL}"] .editor').first.fill(
+        "The curators' reading of the test trial report")
+    source(LDN + "interpretationOf").fill("Clinical trials for treatment of fibromyalgia")  # the article's words
+    source(LDN + "assignsType").select_option(LDN + "StudyReportArticle")
+    source(LDN + "coversCondition").select_option(KG + "fibromyalgia")
+
+    field(page, RDFS_LABEL).fill("A claim resting on a new trial report")
+    field(page, LDN + "articleText").fill("Clinical trials for treatment of fibromyalgia were initiated in 2021.")
+    field(page, LDN + "stance").select_option(LDN + "Reports")
+    field(page, LDN + "sourcingStatus").select_option(LDN + "Sourced")
+    field(page, LDN + "aboutCondition").select_option(KG + "fibromyalgia")
+    field(page, LDN + "evidenceLevel").select_option(LDN + "ClinicalStudyEvidence")
+    field(page, LDN + "claimYear").fill("2024")
+    field(page, LDN + "statedIn").select_option(KG + "source/wikipedia-low-dose-naltrexone")
+    field(page, LDN + "claimedBy").select_option(KG + "wikipedia-contributors")
+    field(page, LDN + "evidenceCode").select_option(LDN + "CuratorInferenceFromWikipedia")
+
+    page.click("#check")
+    page.locator("#report h3").wait_for()
+    assert page.locator("#report .kg-conforms").count() == 1, page.locator("#report").inner_text()
+    page.click("#submit")
+    page.locator("#report .kg-submitted a").wait_for()
+
+    sources = select(base, f"""SELECT ?source ?doi WHERE {{ ?claim <{RDFS_LABEL}> "A claim resting on a new trial report" ;
+        <{LDN}evidenceSource> ?source . ?source a <{LDN}StudyReportArticle> ; <{LDN}doi> ?doi ;
+        <{LDN}hasReading>/<{LDN}coversCondition> <{KG}fibromyalgia> }}""")
+    assert [row["doi"] for row in sources] == ["10.1186/test-new-source-2024"]
+    assert sources[0]["source"].startswith(KG + "source/")
+    typed_by_form = f"ASK {{ ?node a <{SHAPES}NewSourceForm> }}"
+    assert fetch(f"{base}/sparql", headers={"Accept": SPARQL_JSON}, params={"query": typed_by_form}).json()["boolean"] is False
+    source_page = fetch(base + sources[0]["source"].removeprefix("https://w3id.org/ldn-kg"), headers={"Accept": "text/html"})
+    assert source_page.status == 200 and NEW_TITLE in source_page.text
+    assert visit.console_errors == [] and visit.page_errors == []
 
 
 @pytest.mark.slow  # headless Chromium

@@ -3,7 +3,9 @@
 The form is `<shacl-form>` (vendored @ulb-darmstadt/shacl-form) over the shapes graph the
 gate itself checks against (/curate/shapes), so the form cannot drift from what /validate
 and /submissions accept; fields that point to existing things are filled from
-/curate/instances. One thing is added to the stored shapes for the form, and two taken
+/curate/instances. A second form, for a source new to the store, is drawn from the
+shapes' `shp:NewSourceForm` (a shape that targets nothing: it says what the form asks;
+the new source is checked like every source). One thing is added to the stored shapes for the form, and two taken
 away: the labels of the values an `sh:in` list offers (from the store) are added; every
 `sh:targetClass` but the claim shape's goes, because shacl-form 1.4.6 draws a field whose
 `sh:class` some shape targets as a nested form for a new node rather than a choice among
@@ -58,6 +60,8 @@ def curate_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint
             shapes_url="/curate/shapes",
             root_shape=root_shape(settings),
             namespace=f"{settings.base}id/claim/",
+            source_shape=f"{settings.base}shapes#NewSourceForm",
+            source_namespace=f"{settings.base}id/source/",
         )
 
     @blueprint.get("/curate/submissions")

@@ -9,10 +9,16 @@ const form = document.getElementById("claim-form");
 const report = document.getElementById("report");
 const submitButton = document.getElementById("submit");
 
-form.setClassInstanceProvider(async (classIri) => {
+const sourceForm = document.getElementById("source-form");
+const newSource = document.getElementById("new-source");
+const EVIDENCE_SOURCE = "https://w3id.org/ldn-kg/ontology#evidenceSource";
+
+async function individuals(classIri) {
   const reply = await fetch(`/curate/instances?class=${encodeURIComponent(classIri)}`);
   return reply.ok ? reply.text() : "";
-});
+}
+form.setClassInstanceProvider(individuals);
+sourceForm.setClassInstanceProvider(individuals);
 
 function token() {
   return sessionStorage.getItem(TOKEN_KEY);
@@ -64,15 +70,19 @@ document.getElementById("sign-out").addEventListener("click", () => {
 
 function clearMarks(target = report) {
   if (target === report) {
-    for (const mark of form.shadowRoot.querySelectorAll(".kg-field-report")) mark.remove();
+    for (const shaclForm of [form, sourceForm]) {
+      for (const mark of shaclForm.shadowRoot.querySelectorAll(".kg-field-report")) mark.remove();
+    }
   }
   target.replaceChildren();
 }
 
 function markField(result) {
   // The field of the result's property, where the form has one (a path of one property, in the root node).
-  const field = result.path && [...form.shadowRoot.querySelectorAll("[data-path]")]
-    .find((candidate) => candidate.dataset.path === result.path);
+  // The claim's form first, then the new source's, whose node the result may be about.
+  const forms = result.focusNode === rootNode(sourceForm) ? [sourceForm, form] : [form, sourceForm];
+  const field = result.path && forms.map((shaclForm) => [...shaclForm.shadowRoot.querySelectorAll("[data-path]")]
+    .find((candidate) => candidate.dataset.path === result.path)).find(Boolean);
   if (!field) return false;
   const mark = element("p", `${result.severity === "Violation" ? "Violation" : result.severity}: ${result.message}`,
     `kg-field-report kg-${result.severity.toLowerCase()}`);
@@ -115,19 +125,35 @@ function showReport(document_, heading, target = report, mark = markField) {
   }
 }
 
-function addition() {
-  // The form's data, without the type shacl-form gives its root node: the shape's own IRI is no class of the data.
-  const graph = form.toRDF();
-  const rootShape = form.dataset.shapeSubject;
+function formTriples(shaclForm) {
+  // A form's data as N-Triples, without the type shacl-form gives its root node (the shape's IRI is no class).
+  const graph = shaclForm.toRDF();
+  const rootShape = shaclForm.dataset.shapeSubject;
   graph.removeQuads(graph.getQuads(null, null, null, null).filter((quad) =>
     quad.predicate.value === RDF_TYPE && quad.object.value === rootShape));
-  return form.serialize("text/turtle", graph);
+  return {graph, text: shaclForm.serialize("application/n-triples", graph)};
+}
+
+function rootNode(shaclForm) {
+  return shaclForm.shadowRoot.querySelector("shacl-node").dataset.nodeId;
+}
+
+function addition() {
+  // The claim, and the new source when it is given; the claim cites the new source unless it names another.
+  const claim = formTriples(form);
+  if (!newSource.open) return claim.text;
+  const source = formTriples(sourceForm);
+  let text = `${claim.text}\n${source.text}\n`;
+  if (!claim.graph.getQuads(null, null, null, null).some((quad) => quad.predicate.value === EVIDENCE_SOURCE)) {
+    text += `<${rootNode(form)}> <${EVIDENCE_SOURCE}> <${rootNode(sourceForm)}> .\n`;
+  }
+  return text;
 }
 
 document.getElementById("check").addEventListener("click", async () => {
   const started = performance.now();
   const reply = await fetch("/validate", {
-    method: "POST", headers: {"Content-Type": "text/turtle", Accept: "application/json"}, body: addition(),
+    method: "POST", headers: {"Content-Type": "application/n-triples", Accept: "application/json"}, body: addition(),
   });
   if (!reply.ok) {
     clearMarks();
@@ -175,7 +201,7 @@ async function submit(body, mediaType, target, mark, onBadInput) {
   if (reply.status === 400 && onBadInput) onBadInput(text);
 }
 
-submitButton.addEventListener("click", () => submit(addition(), "text/turtle", report, markField));
+submitButton.addEventListener("click", () => submit(addition(), "application/n-triples", report, markField));
 
 // The free-form editor: Turtle or JSON-LD as the curator writes it, a syntax error's line marked.
 const rdfReport = document.getElementById("rdf-report");
