@@ -31,7 +31,6 @@ from rdflib import RDFS, SH, Graph, URIRef
 from serving import fetch, serving
 from test_pages import IMG, SCRIPT
 
-
 hostile_server = test_pages.hostile_server  # the project's graph plus things whose words are HTML
 
 LDN = "https://w3id.org/ldn-kg/ontology#"
@@ -332,7 +331,7 @@ kg:claim-from-the-editor a ldn:EvidenceClaim ;
 @pytest.mark.slow  # headless Chromium
 def test_the_free_form_editor_names_the_line_of_a_syntax_error(curated, visit):
     """Turtle typed into the editor (line numbers, highlighting): Check names line 5 and marks it; fixed, it is checked."""
-    base, token, _ = curated
+    base, _, _ = curated
     page = visit.page
     page.goto(f"{base}/curate")
     page.locator("#rdf .CodeMirror").wait_for()
