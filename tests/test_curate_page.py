@@ -157,6 +157,10 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
     submitted = page.locator("#report .kg-submitted a")
     submitted.wait_for()
     assert "/id/submission/" in submitted.get_attribute("href")
+    claim_link = page.locator("#report .kg-claim-link a")
+    assert claim_link.get_attribute("href").startswith("/id/claim/")
+    claim_page = fetch(base + claim_link.get_attribute("href"), headers={"Accept": "text/html"})
+    assert claim_page.status == 200 and LABEL in claim_page.text  # the page where the claim now appears
     visit.screenshot("curate-submitted")
 
     condition = fetch(f"{base}/id/fibromyalgia", headers={"Accept": "text/html"})
@@ -219,7 +223,7 @@ def test_a_claim_comes_with_a_new_source_drawn_from_the_new_source_shape(curated
     source(LDN + "assignsType").select_option(LDN + "StudyReportArticle")
     source(LDN + "coversCondition").select_option(KG + "fibromyalgia")
 
-    field(page, RDFS_LABEL).fill("A claim resting on a new trial report")
+    field(page, RDFS_LABEL).fill(f"A claim resting on a new trial report {SCRIPT}")  # words that look like HTML
     field(page, LDN + "articleText").fill("Clinical trials for treatment of fibromyalgia were initiated in 2021.")
     field(page, LDN + "stance").select_option(LDN + "Reports")
     field(page, LDN + "sourcingStatus").select_option(LDN + "Sourced")
@@ -236,7 +240,7 @@ def test_a_claim_comes_with_a_new_source_drawn_from_the_new_source_shape(curated
     page.click("#submit")
     page.locator("#report .kg-submitted a").wait_for()
 
-    sources = select(base, f"""SELECT ?source ?doi WHERE {{ ?claim <{RDFS_LABEL}> "A claim resting on a new trial report" ;
+    sources = select(base, f"""SELECT ?source ?doi WHERE {{ ?claim <{RDFS_LABEL}> "A claim resting on a new trial report {SCRIPT}" ;
         <{LDN}evidenceSource> ?source . ?source a <{LDN}StudyReportArticle> ; <{LDN}doi> ?doi ;
         <{LDN}hasReading>/<{LDN}coversCondition> <{KG}fibromyalgia> }}""")
     assert [row["doi"] for row in sources] == ["10.1186/test-new-source-2024"]
@@ -245,6 +249,13 @@ def test_a_claim_comes_with_a_new_source_drawn_from_the_new_source_shape(curated
     assert fetch(f"{base}/sparql", headers={"Accept": SPARQL_JSON}, params={"query": typed_by_form}).json()["boolean"] is False
     source_page = fetch(base + sources[0]["source"].removeprefix("https://w3id.org/ldn-kg"), headers={"Accept": "text/html"})
     assert source_page.status == 200 and NEW_TITLE in source_page.text
+
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.locator("#report .kg-submitted a").click()  # the submission's page shows the label as the text it is
+    page.locator("table.added-triples").wait_for()
+    assert page.locator(f'table.added-triples td .literal:has-text("{SCRIPT}")').count() == 1
+    assert page.locator("table.added-triples script").count() == 0 and dialogs == []
     assert visit.console_errors == [] and visit.page_errors == []
 
 

@@ -62,6 +62,7 @@ def curate_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint
             namespace=f"{settings.base}id/claim/",
             source_shape=f"{settings.base}shapes#NewSourceForm",
             source_namespace=f"{settings.base}id/source/",
+            base=settings.base,
         )
 
     @blueprint.get("/curate/submissions")

@@ -174,7 +174,13 @@ async function errorText(reply) {
   }
 }
 
-async function submit(body, mediaType, target, mark, onBadInput) {
+function localPath(iri) {
+  // Where an IRI of this dataset is served here (its path under the dataset's base).
+  const base = form.dataset.base;
+  return iri.startsWith(base) ? `/${iri.slice(base.length)}` : iri;
+}
+
+async function submit(body, mediaType, target, mark, onBadInput, claims = []) {
   const reply = await fetch("/submissions", {
     method: "POST",
     headers: {"Content-Type": mediaType, Accept: "application/json", Authorization: `Bearer ${token()}`},
@@ -189,6 +195,13 @@ async function submit(body, mediaType, target, mark, onBadInput) {
     link.href = reply.headers.get("Location");
     line.append(link);
     target.append(line);
+    for (const claim of claims) {
+      const shown = element("p", "Its claim now appears at ", "kg-claim-link");
+      const claimLink = element("a", claim);
+      claimLink.href = localPath(claim);
+      shown.append(claimLink);
+      target.append(shown);
+    }
     return;
   }
   if (reply.status === 422) {
@@ -201,7 +214,8 @@ async function submit(body, mediaType, target, mark, onBadInput) {
   if (reply.status === 400 && onBadInput) onBadInput(text);
 }
 
-submitButton.addEventListener("click", () => submit(addition(), "application/n-triples", report, markField));
+submitButton.addEventListener("click", () =>
+  submit(addition(), "application/n-triples", report, markField, undefined, [rootNode(form)]));
 
 // The free-form editor: Turtle or JSON-LD as the curator writes it, a syntax error's line marked.
 const rdfReport = document.getElementById("rdf-report");
