@@ -1,8 +1,8 @@
 """A curator adds a claim in the browser (headless Chromium): sign in, a form generated from the shapes, Check, Submit.
 
 The story: a curator opens /curate, is refused with a wrong token and signed in with theirs;
-fills the generated form for a claim about fibromyalgia resting on the 2023 systematic review
-but leaves out its stance; "Check" shows the violation beside the stance field; the curator
+fills the generated forms for a claim about fibromyalgia resting on a new study report (the
+second form, drawn from shp:NewSourceForm) but leaves out the claim's stance; "Check" shows the violation beside the stance field; the curator
 picks a stance, checks again (it conforms) and submits; the claim is then on the condition's
 page and counted in the home page's evidence map. The token never appears in
 a page or in the server's log, and the page runs only the server's own scripts (its
@@ -60,10 +60,32 @@ def select(base: str, query: str) -> list[dict[str, str]]:
     return [{name: cell["value"] for name, cell in row.items()} for row in reply.json()["results"]["bindings"]]
 
 
+def fill_new_source(page) -> None:
+    """The second form: a study report new to the store, with its DOI, PMID, journal and the curators' reading."""
+
+    def source(path: str, control: str = ".editor"):
+        return page.locator(f'#source-form [data-path="{path}"] {control}').first
+
+    page.click("#new-source summary")
+    source(LDN + "doi").wait_for()
+    source(RDF_TYPE, "select.editor").select_option(LDN + "StudyReportArticle")  # the kind (the reading's is fixed)
+    # the source's own title: a field of the form's root node (the reading, nested, has a name of its own)
+    page.locator(f'#source-form form > shacl-node > shacl-property > [data-path="{RDFS_LABEL}"] .editor').fill(NEW_TITLE)
+    source(LDN + "publicationYear").fill("2024")
+    source(LDN + "doi").fill("10.1186/test-new-source-2024")
+    source(LDN + "pmid").fill("99999998")
+    source(LDN + "publishedIn").select_option(index=1)
+    page.locator(f'#source-form [data-path="{LDN}hasReading"] [data-path="{RDFS_LABEL}"] .editor').first.fill(
+        "The curators' reading of the test trial report")
+    source(LDN + "interpretationOf").fill("Clinical trials for treatment of fibromyalgia")  # the article's words
+    source(LDN + "assignsType").select_option(LDN + "StudyReportArticle")
+    source(LDN + "coversCondition").select_option(KG + "fibromyalgia")
+
+
 def map_count(base: str) -> int:
-    """How many claims the home page's evidence map counts for fibromyalgia and systematic-review evidence."""
+    """How many claims the home page's evidence map counts for fibromyalgia and clinical-study evidence."""
     home = fetch(f"{base}/", headers={"Accept": "text/html"}).text
-    found = re.search(rf'data-condition="{KG}fibromyalgia" data-level="{LDN}SystematicReviewEvidence" data-count="(\d+)"', home)
+    found = re.search(rf'data-condition="{KG}fibromyalgia" data-level="{LDN}ClinicalStudyEvidence" data-count="(\d+)"', home)
     return int(found.group(1)) if found else 0
 
 
@@ -128,15 +150,15 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
     page.wait_for_selector("#signed-in:not([hidden])")
     assert page.locator("#curator-name").inner_text() == "ada" and page.locator("#submit").is_enabled()
 
+    fill_new_source(page)
     field(page, RDFS_LABEL).fill(LABEL)
     field(page, LDN + "articleText").fill("Clinical trials for treatment of fibromyalgia were initiated in 2021.")
     field(page, LDN + "sourcingStatus").select_option(LDN + "Sourced")
     field(page, LDN + "aboutCondition").select_option(KG + "fibromyalgia")
-    field(page, LDN + "evidenceSource").select_option(KG + "source/aitcheson-2023")  # a systematic review
-    field(page, LDN + "evidenceLevel").select_option(LDN + "SystematicReviewEvidence")
-    field(page, LDN + "claimYear").fill("2023")  # a claim citing a source has a year (the source's)
+    field(page, LDN + "evidenceLevel").select_option(LDN + "ClinicalStudyEvidence")  # what a study report allows
+    field(page, LDN + "claimYear").fill("2024")  # a claim citing a source has a year (the source's)
     field(page, LDN + "statedIn").select_option(KG + "source/wikipedia-low-dose-naltrexone")
-    field(page, LDN + "claimedBy").select_option(KG + "authors/aitcheson-2023")
+    field(page, LDN + "claimedBy").select_option(KG + "wikipedia-contributors")
     field(page, LDN + "evidenceCode").select_option(LDN + "CuratorInferenceFromWikipedia")
     in_the_map = map_count(base)
     visit.screenshot("curate-form")
@@ -165,14 +187,19 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
 
     condition = fetch(f"{base}/id/fibromyalgia", headers={"Accept": "text/html"})
     assert condition.status == 200 and LABEL in condition.text
-    assert map_count(base) == in_the_map + 1  # the evidence map counts it: fibromyalgia, systematic review
+    assert map_count(base) == in_the_map + 1  # the evidence map counts it: fibromyalgia, clinical study
+    cited = select(base, f"""SELECT ?doi WHERE {{ ?claim <{RDFS_LABEL}> "{LABEL}" ; <{LDN}evidenceSource> ?source .
+        ?source a <{LDN}StudyReportArticle> ; <{LDN}doi> ?doi }}""")
+    assert [row["doi"] for row in cited] == ["10.1186/test-new-source-2024"]  # the new source, with the claim
 
     submitted.click()  # the submission's page: who, the version, the triples it added
     page.locator("section.submission").wait_for()
     assert page.locator("section.submission .curator").inner_text() == "ada"
     added = page.locator("table.added-triples")
     assert added.locator(f'td .literal:has-text("{LABEL}")').count() == 1  # the label triple; its subject, by label
-    assert added.locator("tbody tr").count() == added.locator(f'td:first-child a:has-text("{LABEL}")').count() >= 8
+    claim_rows = added.locator(f'td:first-child a:has-text("{LABEL}")').count()
+    source_rows = added.locator(f'td:first-child a:has-text("{NEW_TITLE}")').count()
+    assert claim_rows >= 8 and source_rows >= 6 and added.locator("tbody tr").count() > claim_rows + source_rows
     assert LABEL in page.locator("pre.turtle").inner_text()
     visit.screenshot("curate-submission")
     page.once("dialog", lambda dialog: dialog.accept())
@@ -204,24 +231,7 @@ def test_a_claim_comes_with_a_new_source_drawn_from_the_new_source_shape(curated
     page.fill("#token", token)
     page.click("#sign-in-form button")
     page.wait_for_selector("#signed-in:not([hidden])")
-    page.click("#new-source summary")
-
-    def source(path: str, control: str = ".editor"):
-        return page.locator(f'#source-form [data-path="{path}"] {control}').first
-
-    source(LDN + "doi").wait_for()
-    source(RDF_TYPE, "select.editor").select_option(LDN + "StudyReportArticle")  # the kind (the reading's is fixed)
-    # the source's own title: a field of the form's root node (the reading, nested, has a name of its own)
-    page.locator(f'#source-form form > shacl-node > shacl-property > [data-path="{RDFS_LABEL}"] .editor').fill(NEW_TITLE)
-    source(LDN + "publicationYear").fill("2024")
-    source(LDN + "doi").fill("10.1186/test-new-source-2024")
-    source(LDN + "pmid").fill("99999998")
-    source(LDN + "publishedIn").select_option(index=1)
-    page.locator(f'#source-form [data-path="{LDN}hasReading"] [data-path="{RDFS_LABEL}"] .editor').first.fill(
-        "The curators' reading of the test trial report")
-    source(LDN + "interpretationOf").fill("Clinical trials for treatment of fibromyalgia")  # the article's words
-    source(LDN + "assignsType").select_option(LDN + "StudyReportArticle")
-    source(LDN + "coversCondition").select_option(KG + "fibromyalgia")
+    fill_new_source(page)
 
     field(page, RDFS_LABEL).fill(f"A claim resting on a new trial report {SCRIPT}")  # words that look like HTML
     field(page, LDN + "articleText").fill("Clinical trials for treatment of fibromyalgia were initiated in 2021.")
