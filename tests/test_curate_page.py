@@ -155,6 +155,8 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
     field(page, LDN + "articleText").fill("Clinical trials for treatment of fibromyalgia were initiated in 2021.")
     field(page, LDN + "sourcingStatus").select_option(LDN + "Sourced")
     field(page, LDN + "aboutCondition").select_option(KG + "fibromyalgia")
+    page.locator("#claim-form .shacl-or-constraint select").select_option(label="a dose regimen")  # the shape's sh:or
+    field(page, LDN + "aboutIntervention").select_option(KG + "low-dose-naltrexone")
     field(page, LDN + "evidenceLevel").select_option(LDN + "ClinicalStudyEvidence")  # what a study report allows
     field(page, LDN + "claimYear").fill("2024")  # a claim citing a source has a year (the source's)
     field(page, LDN + "statedIn").select_option(KG + "source/wikipedia-low-dose-naltrexone")
@@ -188,7 +190,8 @@ def test_a_curator_signs_in_checks_a_claim_fixes_it_and_submits_it(curated, visi
     condition = fetch(f"{base}/id/fibromyalgia", headers={"Accept": "text/html"})
     assert condition.status == 200 and LABEL in condition.text
     assert map_count(base) == in_the_map + 1  # the evidence map counts it: fibromyalgia, clinical study
-    cited = select(base, f"""SELECT ?doi WHERE {{ ?claim <{RDFS_LABEL}> "{LABEL}" ; <{LDN}evidenceSource> ?source .
+    cited = select(base, f"""SELECT ?doi WHERE {{ ?claim <{RDFS_LABEL}> "{LABEL}" ; <{LDN}evidenceSource> ?source ;
+        <{LDN}aboutIntervention> <{KG}low-dose-naltrexone> .
         ?source a <{LDN}StudyReportArticle> ; <{LDN}doi> ?doi }}""")
     assert [row["doi"] for row in cited] == ["10.1186/test-new-source-2024"]  # the new source, with the claim
 
