@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, render_template, request
-from pyoxigraph import Literal, NamedNode, QuerySolutions, RdfFormat, Triple, serialize
+from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, serialize
 from rdflib import RDFS, SH
 from rdflib import Literal as RdfLiteral
 from rdflib.collection import Collection
@@ -35,6 +35,7 @@ from kgserver.config import Settings
 from kgserver.dataset import LiveDataset, PerVersion
 from kgserver.errors import InputError
 from kgserver.pages import submissions
+from kgserver.pages.values import iri_term, select
 
 _RDFS_LABEL = NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
 _RDF_TYPE = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
@@ -84,11 +85,9 @@ def curate_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint
     def class_instances() -> Response:
         """The individuals of a class (its subclasses' included) with their labels, as Turtle for the form's fields."""
         iri = request.args.get("class", "")
-        if not iri.startswith(("http://", "https://")) or any(char in iri for char in '<>"{}|^`\\ '):
-            raise InputError("give the class as ?class= and a full http(s) IRI")
         form = forms.get(dataset.version)
-        if iri not in form.classes:  # only what a field asks for: the work and the memory kept stay bounded
-            raise InputError(f"no field of the form offers individuals of <{iri}>")
+        if iri not in form.classes:  # only an IRI a field asks for: the work and the memory kept stay bounded
+            raise InputError(f"give ?class= as the full IRI of a class some field of the form offers, not {iri!r}")
         if iri not in form.instances:
             form.instances[iri] = _instances_turtle(dataset, iri)
         return Response(form.instances[iri], mimetype="text/turtle")
@@ -128,14 +127,12 @@ def _form(dataset: LiveDataset, settings: Settings, root: str) -> _Form:
 
 def _instances_turtle(dataset: LiveDataset, iri: str) -> bytes:
     """`thing a class ; rdfs:label label` for each individual, labels HTML-escaped (the form writes them as HTML)."""
-    text = _INSTANCES.replace("?class", f"<{iri}>") % INSTANCES_LIMIT
-    rows = kgstore.query(dataset.store, text, {"rdfs": "http://www.w3.org/2000/01/rdf-schema#"})
-    assert isinstance(rows, QuerySolutions)
+    text = _INSTANCES.replace("?class", iri_term(iri)) % INSTANCES_LIMIT
     triples = []
-    for row in rows:
-        thing, label = row["thing"], row["label"]
+    for row in select(dataset.store, dataset.settings, text):
+        thing, label = row["thing"], row.get("label")
         triples.append(Triple(thing, _RDF_TYPE, NamedNode(iri)))  # type: ignore[arg-type]
-        shown = label.value if isinstance(label, Literal) else thing.value  # type: ignore[union-attr]
+        shown = label.value if isinstance(label, Literal) else thing.value
         # shacl-form 1.4.6 sets an option's text with innerHTML: escaped, a label is shown as the text it is
         triples.append(Triple(thing, _RDFS_LABEL, Literal(_escape(shown))))  # type: ignore[arg-type]
     return serialize(triples, format=RdfFormat.TURTLE) or b""
