@@ -18,6 +18,7 @@ from kgserver.config import ServerSettings, Settings, settings_table
 from kgserver.errors import InputError, KgError
 from kgserver.parsing import PARSERS, parse_additions
 from kgserver.reasoning import reason, require_java
+from kgserver.search.live import index_after_build
 from kgserver.sources import Sources, read_sources, read_store_sources
 from kgserver.store.dialects import DIALECTS
 from kgserver.store.location import StoreLocation
@@ -120,6 +121,7 @@ def build(settings: Settings, store_dir: Path | None, engine: str | None, engine
     location = StoreLocation.given(store_dir, engine, engine_url)
     require_java()
     summary = build_store(settings, location, progress=click.echo)
+    index_after_build(settings, location, click.echo)
     click.echo(render_summary(summary))
 
 

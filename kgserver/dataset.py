@@ -63,6 +63,7 @@ class LiveDataset:
         self._started = datetime.now(UTC).replace(microsecond=0)
         self._read_at = 0.0
         self.unavailable: str | None = None  # why the engine's state could not be read last time, if it could not
+        self._listeners: list[Callable[[changes.DatasetState, frozenset[str]], None]] = []
         if self.location.embedded:
             self._state = kgstore.read_existing(self.path, lambda store: changes.read_state(store, settings),
                                                 changes.DatasetState())
@@ -155,12 +156,26 @@ class LiveDataset:
             self._store, self._writable = _open(self.location)
             self._broken = False
 
+    def on_commit(self, listener: Callable[[changes.DatasetState, frozenset[str]], None]) -> None:
+        """Call `listener` with the new state and the graphs changed after each commit, before the commit returns."""
+        self._listeners.append(listener)
+
     def commit(self, replace: Mapping[str, Graph], delete: Iterable[str] = ()) -> changes.DatasetState:
         """Replace and delete named graphs in one transaction; call inside `writing()`.
 
         The new state is published only after the store has the change, so a reader that
-        sees the new version finds the data of that version.
+        sees the new version finds the data of that version. Listeners (the search index)
+        have seen it too by the time this returns, so the answer sent after it is true of them.
         """
+        delete = tuple(delete)
+        state = self._commit(replace, delete)
+        changed = frozenset(replace) | frozenset(delete)
+        for listener in self._listeners:
+            listener(state, changed)
+        return state
+
+    def _commit(self, replace: Mapping[str, Graph], delete: tuple[str, ...]) -> changes.DatasetState:
+        """The commit itself, to the embedded store or to the engine."""
         if not self._write_lock.locked():
             raise RuntimeError("commit outside writing()")
         if not self.location.embedded:

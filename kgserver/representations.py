@@ -63,9 +63,10 @@ SETS: dict[str, str] = {
     "export-command": "kgserver export --format",
     "dumps": "the dataset's and each graph's dump files",
     "graph-store": "one graph of the dataset (the Graph Store Protocol, /store)",
+    "search": "search results (/search)",
 }
 _ADDRESSED_BY_SUFFIX = frozenset({"resources", "catalogue"})  # their addresses end in the suffix: name them so
-_FIRST: dict[str, str] = {"feed": "trig", "export-command": "nquads", "dumps": "nquads"}  # otherwise the first row offered
+_FIRST: dict[str, str] = {"feed": "trig", "export-command": "nquads", "dumps": "nquads", "search": "html"}  # otherwise the first row offered
 
 _SPARQL_RESULTS = ("results", "query-command")
 _RDF = ("graphs", "query-command")
@@ -80,7 +81,7 @@ FORMS: tuple[Form, ...] = (
     Form("csv", "text/csv", "csv", QueryResultsFormat.CSV, iri=_W3C + "SPARQL_Results_CSV", offered=_SPARQL_RESULTS),
     Form("tsv", "text/tab-separated-values", "tsv", QueryResultsFormat.TSV, iri=_W3C + "SPARQL_Results_TSV",
          offered=_SPARQL_RESULTS),
-    Form("report", "application/json", "json", offered=("reports",)),
+    Form("report", "application/json", "json", offered=("reports", "search")),
     Form("turtle", "text/turtle", "ttl", RdfFormat.TURTLE, "turtle", names=("ttl", "n3"),
          media_aliases=("text/n3", "text/rdf+n3", "application/x-turtle"), iri=_W3C + "Turtle",
          offered=(*_GRAPH, "resources", "catalogue", "reports", "additions", "dumps")),
@@ -97,7 +98,7 @@ FORMS: tuple[Form, ...] = (
          iri=_W3C + "N-Quads", offered=(*_RDF, "feed", "export-command", "dumps")),
     Form("n3", "text/n3", "n3", RdfFormat.N3, "n3", offered=("query-command",)),
     Form("html", "text/html", "html", media_aliases=("application/xhtml+xml",),
-         offered=("resources", "catalogue", "reports")),
+         offered=("resources", "catalogue", "reports", "search")),
 )
 BY_NAME: dict[str, Form] = {form.name: form for form in FORMS}
 

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation.checks import Checker
 from kgserver.dataset import LiveDataset
+from kgserver.search.live import LiveSearch, claim_directory
 from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
 from kgserver.sparql.execution import QueryGate
 from kgserver.store.location import StoreLocation
@@ -26,6 +27,7 @@ from kgserver.web.publishing_routes import publishing_blueprint
 from kgserver.web.query_page_routes import query_page_blueprint
 from kgserver.web.resource_routes import resources_blueprint
 from kgserver.web.response_cache import ResponseCache
+from kgserver.web.search_routes import search_blueprint
 from kgserver.web.sparql_routes import SparqlEndpoint, log_kept, sparql_blueprint
 
 
@@ -99,6 +101,11 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
         forwarder = Forwarder(limits.engine_writer_url, read_seconds=limits.query_timeout + 300)
     app.register_blueprint(curation_blueprint(checker, dataset, limits, forwarder))
     store = dataset.store  # opened (for writing, if it can be) now: the server holds its store from the start
+    search_dir, search_lock = claim_directory(location.local_path, writer=location.embedded or limits.engine_writer)
+    search = LiveSearch(settings, search_dir, search_lock, lambda: dataset.store, lambda: dataset.state)
+    dataset.on_commit(search.committed)
+    search.start()  # caught up now, or rebuilt in the background (searches get 503 until it is done)
+    app.register_blueprint(search_blueprint(settings, search))
     if limits.warm_reasoner and (location.embedded or limits.engine_writer):  # a frontend that commits nothing
         checker.warm_up(store)  # shapes prepared and HermiT's JVM started before the first check
 
@@ -106,6 +113,7 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
         """Stop the query processes and HermiT's JVM (a server stops them at exit)."""
         gate.close()
         checker.close()
+        search.close()
         if forwarder is not None:
             forwarder.close()
 

@@ -1,0 +1,232 @@
+"""The index a server searches, kept at the dataset's version: updated by each commit, caught up or rebuilt when behind.
+
+Each server process keeps its own index directory, which it alone writes (it holds a lock on
+it): the writer (the embedded store's server, or the engine's writer) keeps the one
+`kgserver build` writes beside the store; any other frontend takes the first free numbered
+directory beside it and keeps that one. An index is never shared between writers, so a
+frontend on another machine needs nothing but its own disk.
+
+A commit updates the documents of the graphs it changed before it returns, so the answer to
+the curator (201) is sent after a search can find the change. An index behind the dataset
+(another frontend's commit, a server started on an older index) catches up the same way from
+the graphs changed since its version; a missing or much older index is rebuilt in the
+background, with progress lines in the log, and searches meanwhile get 503 with Retry-After,
+never a stale answer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TextIO
+
+import tantivy
+from pyoxigraph import NamedNode
+
+from kgserver.changes import DatasetState, read_state
+from kgserver.config import Settings
+from kgserver.errors import UnavailableError
+from kgserver.search.documents import RDF_TYPE, DocumentReader, searchable_graphs
+from kgserver.search.index import SearchIndex, index_directory, read_stamp, write_index
+from kgserver.store import GraphStore, read_existing
+from kgserver.store.location import StoreLocation
+
+log = logging.getLogger("kgserver.search")
+
+CATCH_UP_TRIPLES = 50_000  # a change this large or smaller is applied in place; a larger one rebuilds
+_RETRY_AFTER = 5
+
+
+def claim_directory(store_path: Path, writer: bool) -> tuple[Path, TextIO]:
+    """The index directory this process keeps, and the lock that makes it this process's alone."""
+    main = index_directory(store_path)
+    candidates = ([main] if writer else []) + [main.with_name(f"{main.name}-{n}") for n in range(1, 65)]
+    main.parent.mkdir(parents=True, exist_ok=True)
+    for directory in candidates:
+        handle = directory.with_name(f"{directory.name}.lock").open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return directory, handle
+    raise UnavailableError(f"no free search index directory beside {store_path} (64 servers hold one each)", retry_after=60)
+
+
+def rebuild(settings: Settings, store: GraphStore, state: DatasetState, directory: Path,
+            progress: logging.Logger | None = None) -> int:
+    """Write the whole index of `store` at `directory`, stamped with `state`'s version; the number of documents."""
+    reader = DocumentReader(settings, store, searchable_graphs(settings, state.live_graphs))
+    started = time.monotonic()
+
+    def report(count: int) -> None:
+        if progress is not None:
+            progress.info("search index: %d documents written (%.0f s)", count, time.monotonic() - started)
+
+    stamp = write_index(directory, reader.all_documents(), state.version, report)
+    return stamp.documents
+
+
+def index_after_build(settings: Settings, location: StoreLocation, progress: Callable[[str], None]) -> None:
+    """Write the index a build leaves beside its store, unless a running server keeps it (it catches up itself)."""
+    store_path = location.local_path
+    directory, lock = claim_directory(store_path, writer=True)
+    try:
+        if directory != index_directory(store_path):
+            progress("search index: a running server keeps it, and catches up with this build itself")
+            return
+        started = time.monotonic()
+        if location.path is not None:
+            documents = read_existing(location.path, lambda store: rebuild(settings, store, read_state(store, settings),
+                                                                          directory), 0)
+        else:
+            store = location.open_reader(read_seconds=600.0)
+            try:
+                documents = rebuild(settings, store, read_state(store, settings), directory)
+            finally:
+                store.close()  # type: ignore[attr-defined]
+        progress(f"search index: {documents} documents ({time.monotonic() - started:.1f} s)")
+    finally:
+        lock.close()
+
+
+class LiveSearch:
+    """The search index of one server process, following the version of the dataset it serves."""
+
+    def __init__(self, settings: Settings, directory: Path, lock: TextIO, store_of, state_of) -> None:
+        self.settings = settings
+        self.directory = directory
+        self._lock_file = lock
+        self._store_of = store_of  # () -> GraphStore, opened when first needed
+        self._state_of = state_of  # () -> DatasetState, the dataset's current state
+        self._lock = threading.RLock()
+        self._index: SearchIndex | None = None
+        self._rebuilding: threading.Thread | None = None
+        self.failure: str | None = None
+
+    def start(self) -> None:
+        """Open the index, catching it up or rebuilding it when it is behind the dataset (in the background, if large)."""
+        state = self._state_of()
+        size = sum(change.triples for change in state.changes if not change.deleted)
+        with self._lock:
+            self._follow(state, background=size > CATCH_UP_TRIPLES)
+
+    @property
+    def version(self) -> int | None:
+        """The dataset version the index holds, or None while there is none."""
+        index = self._index
+        return index.stamp.version if index is not None and index.stamp is not None else None
+
+    def searcher(self) -> tantivy.Searcher:
+        """A searcher at the dataset's current version; UnavailableError (503) while the index is rebuilt."""
+        state = self._state_of()
+        with self._lock:
+            if self.version != state.version:
+                self._follow(state, background=True)
+            if self._index is None or self.version != state.version:
+                why = f"the search index is being rebuilt for version {state.version}"
+                raise UnavailableError(f"{why}; try again in a few seconds" if self.failure is None
+                                       else f"the search index could not be built ({self.failure})", retry_after=_RETRY_AFTER)
+            return self._index.searcher()
+
+    def committed(self, state: DatasetState, graphs: Iterable[str]) -> None:
+        """Apply a commit (these graphs replaced or deleted, now at `state`) before its answer is sent."""
+        with self._lock:
+            if self._index is not None and self._rebuilding is None and self.version is not None:
+                try:
+                    self._apply(state, set(graphs))
+                    return
+                except Exception as error:  # noqa: BLE001 -- the commit stands; the index is rebuilt instead
+                    log.error("search index: update for version %s failed (%s); rebuilding", state.version, error)
+            self._follow(state, background=True)
+
+    def _follow(self, state: DatasetState, background: bool) -> None:
+        """Bring the index to `state`: open it, apply the graphs changed since its version, or rebuild it."""
+        if self._rebuilding is not None:
+            return
+        if self._index is None and read_stamp(self.directory) is not None:
+            self._index = SearchIndex(self.directory)
+        index = self._index
+        if index is not None and index.stamp is not None:
+            if index.stamp.version == state.version:
+                return
+            if index.stamp.version < state.version:
+                since = state.since(index.stamp.version)
+                if sum(change.triples for change in since) <= CATCH_UP_TRIPLES:
+                    try:
+                        self._apply(state, {change.graph for change in since})
+                        return
+                    except Exception as error:  # noqa: BLE001 -- a rebuild follows
+                        log.error("search index: catching up to version %s failed (%s); rebuilding", state.version, error)
+        self._start_rebuild(state, background)
+
+    def _apply(self, state: DatasetState, graphs: set[str]) -> None:
+        """Replace the documents the changed graphs held before and hold now (and those they link to)."""
+        index = self._index
+        assert index is not None
+        started = time.monotonic()
+        store = self._store_of()
+        reader = DocumentReader(self.settings, store, searchable_graphs(self.settings, state.live_graphs))
+        before, before_links = index.documents_in_graphs(graphs)
+        now, now_links = set(), set()
+        for graph in graphs & set(reader.graphs):
+            for iri, links in _subjects_and_links(store, graph):
+                now.add(iri)
+                now_links.update(links)
+        documents, gone = reader.documents_of(before | before_links | now | now_links)
+        index.replace(documents, gone, state.version)
+        log.info("search index: version %s, %d documents updated in %.0f ms", state.version,
+                 len(documents) + len(gone), (time.monotonic() - started) * 1000)
+
+    def _start_rebuild(self, state: DatasetState, background: bool) -> None:
+        """Rebuild the index from the store, in a thread when `background`; searches get 503 until it is done."""
+        if self._index is not None:
+            self._index.close()
+        self._index = None
+
+        def run() -> None:
+            started = time.monotonic()
+            log.info("search index: rebuilding %s for dataset version %s", self.directory, state.version)
+            try:
+                documents = rebuild(self.settings, self._store_of(), state, self.directory, log)
+            except Exception as error:  # noqa: BLE001 -- said in the log and in every search's 503
+                log.error("search index: rebuild failed: %s", error)
+                with self._lock:
+                    self.failure = str(error)
+                    self._rebuilding = None
+                return
+            log.info("search index: %d documents for version %s in %.1f s", documents, state.version,
+                     time.monotonic() - started)
+            with self._lock:
+                self.failure = None
+                self._index = SearchIndex(self.directory)
+                self._rebuilding = None
+
+        if background:
+            self._rebuilding = threading.Thread(target=run, name="search-rebuild", daemon=True)
+            self._rebuilding.start()
+        else:
+            run()
+
+    def close(self) -> None:
+        """Let go of the index and its directory."""
+        with self._lock:
+            if self._index is not None:
+                self._index.close()
+            self._lock_file.close()
+
+
+def _subjects_and_links(store: GraphStore, graph: str) -> Iterable[tuple[str, set[str]]]:
+    """The IRIs a graph describes, each with the IRIs it points to from that graph."""
+    found: dict[str, set[str]] = {}
+    for quad in store.quads_for_pattern(None, None, None, NamedNode(graph)):
+        if isinstance(quad.subject, NamedNode):
+            links = found.setdefault(quad.subject.value, set())
+            if isinstance(quad.object, NamedNode) and quad.predicate.value != RDF_TYPE:
+                links.add(quad.object.value)
+    return found.items()
+

@@ -1,0 +1,99 @@
+"""Search by name: /search (a results page, or JSON) and /search/suggest (typeahead), answered from the search index.
+
+    curl 'http://127.0.0.1:8000/search?q=fibromyalgia' -H 'Accept: application/json'
+    curl 'http://127.0.0.1:8000/search?q=naltrexone&type=ldn:EvidenceClaim&page=2'
+    curl 'http://127.0.0.1:8000/search/suggest?q=fibro'
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, render_template, request
+
+from kgserver import representations
+from kgserver.config import Settings
+from kgserver.errors import InputError
+from kgserver.search import queries
+from kgserver.search.live import LiveSearch
+from kgserver.web.templating import local_href
+
+PAGE_SIZE = 20
+SUGGESTIONS = 8
+
+
+def search_blueprint(settings: Settings, search: LiveSearch) -> Blueprint:
+    """The search page, its JSON, and typeahead, over one server's index."""
+    blueprint = Blueprint("search", __name__)
+
+    def type_filter() -> tuple[str, ...]:
+        """The classes named by `type=` (IRIs or prefixed names), expanded to IRIs."""
+        return tuple(_expand(value.strip(), settings) for value in request.args.getlist("type") if value.strip())
+
+    @blueprint.get("/search")
+    def search_page() -> Response | str:
+        """Hits for `q=`, best first, a page at a time, filtered to `type=`; HTML or JSON by Accept or `format=`."""
+        form = representations.choose("search", request.headers.get("Accept"), request.args.get("format"))
+        text = queries.clean(request.args.get("q"))
+        limit = _number("limit", PAGE_SIZE)
+        page = _number("page", 1)
+        offset = _number("offset", (page - 1) * limit)
+        queries.check_paging(limit, offset)
+        types = type_filter()
+        results = queries.search(search.searcher(), text, limit=limit, offset=offset, types=types) if text else None
+        if form.name == "html":
+            return render_template("search.html", text=text, results=results, types=types, limit=limit,
+                                   page=offset // limit + 1, href=lambda iri: local_href(iri, settings),
+                                   filter_args=lambda iri: {"q": text, "type": iri})
+        body = {
+            "query": text,
+            "total": results.total if results else 0,
+            "offset": offset,
+            "limit": limit,
+            "version": search.version,
+            "types": [{"type": iri, "label": kind, "count": count} for iri, kind, count in (results.kinds if results else ())],
+            "hits": [dict(hit.as_json(), href=local_href(hit.iri, settings)) for hit in (results.hits if results else ())],
+        }
+        return jsonify(body)
+
+    @blueprint.get("/search/suggest")
+    def suggest() -> Response:
+        """A few labels that begin (or nearly match) what has been typed, with their IRIs: for a search box."""
+        text = queries.clean(request.args.get("q"))
+        limit = _number("limit", SUGGESTIONS)
+        queries.check_paging(limit, 0)
+        results = queries.search(search.searcher(), text, limit=limit, typeahead=True) if text else None
+        hits = results.hits if results else ()
+        return jsonify(query=text, suggestions=[
+            {"iri": hit.iri, "label": hit.label, "kind": hit.kind, "href": local_href(hit.iri, settings)} for hit in hits
+        ])
+
+    @blueprint.after_request
+    def vary(response: Response) -> Response:
+        """The search page's answers differ by Accept; caches must know."""
+        if request.path == "/search":
+            response.vary.add("Accept")
+        return response
+
+    return blueprint
+
+
+def _number(name: str, default: int) -> int:
+    """An integer query parameter; InputError naming it when it is not one."""
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{name} must be a whole number, not {value[:40]!r}") from None
+
+
+def _expand(value: str, settings: Settings) -> str:
+    """A class named by IRI or prefixed name (ldn:Condition), as an IRI; InputError for an unknown prefix."""
+    if value.startswith(("http://", "https://", "urn:")):
+        return value
+    prefix, colon, local = value.partition(":")
+    if colon and prefix in settings.prefixes:
+        return settings.prefixes[prefix] + local
+    if not colon:
+        return settings.prefixes["ldn"] + value
+    raise InputError(f"type={value[:80]!r}: unknown prefix {prefix!r}; give the class's IRI or a prefixed name such as ldn:Condition")

@@ -1,0 +1,82 @@
+// The search box of every page: suggestions from /search/suggest as you type; Enter opens /search.
+(function () {
+  "use strict";
+  const DELAY_MS = 120;
+
+  function attach(input) {
+    const list = document.createElement("ul");
+    list.className = "suggestions";
+    list.setAttribute("role", "listbox");
+    list.id = "suggestions-" + Math.random().toString(36).slice(2);
+    list.hidden = true;
+    input.setAttribute("role", "combobox");
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-controls", list.id);
+    input.setAttribute("aria-expanded", "false");
+    input.setAttribute("autocomplete", "off");
+    input.parentNode.insertBefore(list, input.nextSibling);
+    let timer = null;
+    let asked = 0;
+    let active = -1;
+
+    function close() {
+      list.hidden = true;
+      list.replaceChildren();
+      input.setAttribute("aria-expanded", "false");
+      active = -1;
+    }
+
+    function show(suggestions) {
+      list.replaceChildren();
+      for (const found of suggestions) {
+        const item = document.createElement("li");
+        item.setAttribute("role", "option");
+        const link = document.createElement("a");
+        link.href = found.href;
+        link.textContent = found.label;  // text, never markup
+        item.appendChild(link);
+        if (found.kind) {
+          const kind = document.createElement("span");
+          kind.className = "suggestion-kind";
+          kind.textContent = found.kind;
+          item.appendChild(kind);
+        }
+        list.appendChild(item);
+      }
+      list.hidden = suggestions.length === 0;
+      input.setAttribute("aria-expanded", String(suggestions.length > 0));
+      active = -1;
+    }
+
+    function ask() {
+      const text = input.value.trim();
+      if (!text) { close(); return; }
+      const ticket = ++asked;
+      fetch("/search/suggest?q=" + encodeURIComponent(text), { headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : { suggestions: [] }))
+        .then((body) => { if (ticket === asked) show(body.suggestions || []); })
+        .catch(() => close());
+    }
+
+    function highlight(step) {
+      const items = list.querySelectorAll("li");
+      if (!items.length) return;
+      active = (active + step + items.length) % items.length;
+      items.forEach((item, index) => item.setAttribute("aria-selected", String(index === active)));
+    }
+
+    input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(ask, DELAY_MS); });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowDown") { highlight(1); event.preventDefault(); }
+      else if (event.key === "ArrowUp") { highlight(-1); event.preventDefault(); }
+      else if (event.key === "Escape") { close(); }
+      else if (event.key === "Enter" && active >= 0) {
+        const link = list.querySelectorAll("li a")[active];
+        if (link) { event.preventDefault(); window.location.href = link.href; }
+      }
+    });
+    input.addEventListener("blur", () => setTimeout(close, 200));
+  }
+
+  document.querySelectorAll("input[data-suggest]").forEach(attach);
+})();

@@ -1,0 +1,216 @@
+"""Finding things by name: /search and /search/suggest on the bundled graph, as a researcher types them.
+
+Each quality test asserts the top hit for what a person would type; the curation story checks
+that an accepted submission is found at once and a retracted one no longer is; the index
+follows the store (rebuilt when missing, caught up when behind, 503 while it is rebuilt).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from serving import fetch, in_process, serving
+from test_curation import VALID, add_curator, send
+
+BASE = "https://w3id.org/ldn-kg/"
+JSON = {"Accept": "application/json"}
+
+
+def hits(base: str, text: str, **params: str) -> list[dict]:
+    """The hits of a search, as a client reading JSON gets them."""
+    reply = fetch(f"{base}/search", headers=JSON, params={"q": text, **params})
+    assert reply.status == 200, reply.text
+    return reply.json()["hits"]
+
+
+def suggestions(base: str, text: str) -> list[dict]:
+    reply = fetch(f"{base}/search/suggest", params={"q": text})
+    assert reply.status == 200, reply.text
+    return reply.json()["suggestions"]
+
+
+@pytest.mark.parametrize(("text", "top"), [
+    ("fibromyalgia", "id/fibromyalgia"),  # the condition, before the claims and studies that name it
+    ("Younger", "id/source/younger-2014"),  # an author's name finds the paper
+    ("4.5 mg", "id/low-dose-naltrexone"),  # the low-dose regimen, whose typical amount it is
+    ("TLR4", "id/toll-like-receptor-4"),  # the receptor, by its alternative label
+    ("Cochrane", "id/source/parker-2018"),  # the 2018 Cochrane review
+    ("10.1007/s10067-014-2517-2", "id/source/younger-2014"),  # a DOI pasted whole
+    ("https://doi.org/10.1002/14651858.CD010410.pub3", "id/source/parker-2018"),  # a DOI as a link
+    ("fibromialgia", "id/fibromyalgia"),  # one typo
+    ("MONDO:0005546", "id/fibromyalgia"),  # an external identifier, as people write it
+])
+def test_the_top_hit_is_what_the_researcher_meant(app_base: str, text: str, top: str) -> None:
+    found = hits(app_base, text)
+    assert found, f"nothing found for {text!r}"
+    assert found[0]["iri"] == BASE + top, [hit["iri"] for hit in found[:5]]
+
+
+def test_typeahead_offers_the_condition_for_the_first_letters(app_base: str) -> None:
+    offered = suggestions(app_base, "fibro")
+    assert offered[0]["iri"] == f"{BASE}id/fibromyalgia"
+    assert offered[0] == {"iri": f"{BASE}id/fibromyalgia", "label": "fibromyalgia", "kind": "Condition",
+                          "href": "/id/fibromyalgia"}
+    assert 1 < len(offered) <= 8
+    assert all("fibromyalgia" in hit["label"].lower() for hit in offered)
+
+
+def test_a_hit_says_what_it_is_where_the_words_are_and_where_it_lives(app_base: str) -> None:
+    reply = fetch(f"{app_base}/search", headers=JSON, params={"q": "Toll-like receptor"})
+    body = reply.json()
+    assert reply.headers["content-type"].startswith("application/json")
+    assert body["query"] == "Toll-like receptor" and body["total"] >= 1 and body["version"] >= 1
+    first = body["hits"][0]
+    assert first["iri"] == f"{BASE}id/toll-like-receptor-4" and first["kind"] == "Receptor"
+    assert first["href"] == "/id/toll-like-receptor-4" and first["score"] > 0
+    marked = [first["snippet"][start:end].lower() for start, end in first["highlights"]]
+    assert {"toll", "like", "receptor"} <= set(marked)
+    assert any(kind["label"] == "Receptor" and kind["count"] >= 1 for kind in body["types"])
+
+
+def test_the_results_page_lists_hits_with_marked_words_and_filters_by_type(app_base: str) -> None:
+    page = fetch(f"{app_base}/search", headers={"Accept": "text/html"}, params={"q": "fibromyalgia"})
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<li class="search-hit" data-iri="https://w3id.org/ldn-kg/id/fibromyalgia">' in page.text
+    assert "<mark>fibromyalgia</mark>" in page.text
+    assert 'href="/search?q=fibromyalgia&amp;type=https' in page.text  # the type filter's links
+
+    claims = hits(app_base, "fibromyalgia", type="ldn:EvidenceClaim")
+    assert claims and all(f"{BASE}ontology#EvidenceClaim" in hit["types"] for hit in claims)
+    everything = hits(app_base, "fibromyalgia", limit="50")
+    assert len(claims) < len(everything)
+
+
+def test_pages_of_hits_follow_each_other_without_overlap(app_base: str) -> None:
+    everything = [hit["iri"] for hit in hits(app_base, "naltrexone", limit="30")]
+    first = [hit["iri"] for hit in hits(app_base, "naltrexone", limit="10", page="1")]
+    second = [hit["iri"] for hit in hits(app_base, "naltrexone", limit="10", page="2")]
+    assert first == everything[:10] and second == everything[10:20]
+    assert hits(app_base, "naltrexone", offset="5000") == []
+
+
+@pytest.mark.parametrize(("params", "status", "says"), [
+    ({"q": "a" * 2000}, 400, "at most 500"),
+    ({"q": "\x00\x01binary"}, 400, "not readable text"),
+    ({"q": "fibro", "limit": "lots"}, 400, "limit must be a whole number"),
+    ({"q": "fibro", "limit": "1000"}, 400, "between 1 and 100"),
+    ({"q": "fibro", "type": "nope:Thing"}, 400, "unknown prefix"),
+])
+def test_bad_input_gets_a_400_naming_the_problem(app_base: str, params: dict, status: int, says: str) -> None:
+    for route in ("/search", "/search/suggest"):
+        reply = fetch(f"{app_base}{route}", params=params)
+        if route == "/search/suggest" and "type" in params:
+            continue  # suggest takes no type filter
+        assert reply.status == status, (route, reply.text)
+        assert says in reply.text
+
+
+@pytest.mark.parametrize("text", ["", "   ", 'title:(foo AND "bar', "*", "fibro~2 OR -x", "()[]{}^\"'~*?:\\/", "日本語"])
+def test_empty_or_operator_laden_text_answers_plainly(app_base: str, text: str) -> None:
+    reply = fetch(f"{app_base}/search", headers=JSON, params={"q": text})
+    assert reply.status == 200, reply.text
+    assert reply.json()["hits"] == [] or all(hit["iri"].startswith("http") for hit in reply.json()["hits"])
+    assert fetch(f"{app_base}/search/suggest", params={"q": text}).status == 200
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=120))
+def test_no_text_makes_search_fail(app_base: str, text: str) -> None:
+    for route in ("/search", "/search/suggest"):
+        reply = fetch(f"{app_base}{route}", headers=JSON, params={"q": text})
+        assert reply.status in (200, 400), (text, reply.status, reply.text)
+
+
+def test_a_build_writes_the_index_beside_the_store(kgserver, sources_root: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    result = kgserver("build", "--store", store)
+    assert result.returncode == 0, result.stderr
+    assert "search index:" in result.stderr + result.stdout
+    stamp = (tmp_path / "store.search" / "kgserver-search.json").read_text()
+    assert '"version": 1' in stamp
+
+
+@pytest.mark.slow
+def test_an_accepted_submission_is_found_at_once_and_a_retracted_one_no_longer(kgserver, built_store, sources_root, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    token = add_curator(kgserver, store, "ada")
+    with serving(store, sources_root, tmp_path / "serve.log") as server:
+        assert hits(server.base, "10.1186/test-trial-report") == []
+        accepted = send(server.base, "/submissions", VALID / "claim-with-new-source.ttl", token=token)
+        assert accepted.status == 201, accepted.text
+
+        assert hits(server.base, "10.1186/test-trial-report")[0]["iri"] == f"{BASE}id/source/test-trial-report"
+        assert hits(server.base, "fibromyalgia trial reports its results")[0]["iri"] == (
+            f"{BASE}id/claim/test-fibromyalgia-trial-results")
+        assert any(hit["label"] == "Test trial report" for hit in suggestions(server.base, "Test tria"))
+
+        submission = accepted.json()["submission"].rsplit("/", 1)[-1]
+        retracted = fetch(f"{server.base}/submissions/{submission}", "DELETE", headers={"Authorization": f"Bearer {token}"})
+        assert retracted.status == 200, retracted.text
+        assert hits(server.base, "10.1186/test-trial-report") == []
+        assert all(hit["iri"] != f"{BASE}id/claim/test-fibromyalgia-trial-results"
+                   for hit in hits(server.base, "fibromyalgia trial reports its results", limit="100"))
+
+
+def test_a_missing_index_is_rebuilt_when_the_server_starts(built_store, sources_root, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)  # the index beside the built store is not copied
+    assert not (tmp_path / "store.search").exists()
+    with in_process(store, sources_root) as app:
+        assert hits(app.base, "TLR4")[0]["iri"] == f"{BASE}id/toll-like-receptor-4"
+    assert (tmp_path / "store.search" / "kgserver-search.json").is_file()
+
+
+def test_an_index_behind_the_store_catches_up_from_the_changed_graphs(kgserver, built_store, sources_root, tmp_path, caplog):
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    token = add_curator(kgserver, store, "ada")
+    with serving(store, sources_root, tmp_path / "serve.log") as server:  # writes the index at the store's version
+        shutil.copytree(tmp_path / "store.search", tmp_path / "index-before")
+        assert send(server.base, "/submissions", VALID / "claim-with-new-source.ttl", token=token).status == 201
+        version = int(fetch(f"{server.base}/health").json()["version"])
+    shutil.rmtree(tmp_path / "store.search")
+    (tmp_path / "index-before").rename(tmp_path / "store.search")  # as a server on an older index starts
+    assert f'"version": {version - 1}' in (tmp_path / "store.search" / "kgserver-search.json").read_text()
+    caplog.set_level("INFO", logger="kgserver.search")
+    with in_process(store, sources_root) as app:
+        body = fetch(f"{app.base}/search", headers=JSON, params={"q": "10.1186/test-trial-report"}).json()
+        said = [record.getMessage() for record in caplog.records]
+        assert any(f"version {version}," in line and "documents updated" in line for line in said), said
+        assert not any("rebuilding" in line for line in said), said
+        assert body["version"] == version
+        assert body["hits"][0]["iri"] == f"{BASE}id/source/test-trial-report"
+
+
+def test_a_search_while_the_index_is_rebuilt_gets_503_with_retry_after(built_store, sources_root, tmp_path, monkeypatch):
+    from kgserver.search import live
+
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    release = threading.Event()
+    real_rebuild = live.rebuild
+
+    def slow_rebuild(*args, **kwargs):
+        release.wait(30)
+        return real_rebuild(*args, **kwargs)
+
+    monkeypatch.setattr(live, "rebuild", slow_rebuild)
+    monkeypatch.setattr(live, "CATCH_UP_TRIPLES", 0)  # every store counts as large: rebuilt in the background
+    with in_process(store, sources_root) as app:
+        busy = fetch(f"{app.base}/search", headers=JSON, params={"q": "TLR4"})
+        assert busy.status == 503 and "being rebuilt" in busy.json()["error"]
+        assert int(busy.headers["retry-after"]) > 0
+        assert fetch(f"{app.base}/search/suggest", params={"q": "TL"}).status == 503
+        release.set()
+        for _ in range(100):
+            reply = fetch(f"{app.base}/search", headers=JSON, params={"q": "TLR4"})
+            if reply.status == 200:
+                break
+            threading.Event().wait(0.1)
+        assert reply.status == 200 and reply.json()["hits"][0]["iri"] == f"{BASE}id/toll-like-receptor-4"
