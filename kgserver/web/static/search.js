@@ -34,6 +34,7 @@
         const link = document.createElement("a");
         link.href = found.href;
         link.textContent = found.label;  // text, never markup
+        link.title = found.label;  // the whole label, when the list cuts it
         item.appendChild(link);
         if (found.kind) {
           const kind = document.createElement("span");
