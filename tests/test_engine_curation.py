@@ -10,6 +10,7 @@ retraction takes the claim out again at the next version.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.slow  # an engine per module and a writer
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VALID = FIXTURES / "valid" / "claim-with-new-source.ttl"
 INVALID = FIXTURES / "invalid" / "01-claim-without-stance.ttl"
+BASE = "https://w3id.org/ldn-kg/"
 NEW_CLAIM = "https://w3id.org/ldn-kg/id/claim/test-fibromyalgia-trial-results"
 
 
@@ -102,3 +104,44 @@ def test_a_commit_with_blank_nodes_replaces_a_graph_whole_in_the_engine(writable
     held = Graph().parse(data=store.dump(format=RdfFormat.N_TRIPLES, from_graph=NamedNode(graph)), format="nt")
     assert isomorphic(held, second), held.serialize(format="nt")
     store.close()
+
+
+def test_every_frontend_of_the_engine_finds_a_submission_and_forgets_its_retraction(writable_engine, kgserver,
+                                                                                   sources_root, tmp_path):
+    """Search through the writer finds a submission at once; a second frontend, with its own index, within seconds."""
+    engine = writable_engine
+    flags = ("--engine", engine.name, "--engine-url", engine.base)
+    env = {"LDNKG_STATE_DIR": str(tmp_path / "state")}  # one machine: the frontend takes its own index directory
+    writer_env = env | {"LDNKG_ENGINE_WRITER": "1"}
+    if engine.credentials:
+        writer_env |= {"LDNKG_ENGINE_USER": engine.credentials[0], "LDNKG_ENGINE_PASSWORD": engine.credentials[1]}
+    token = kgserver("curator", "add", "grace", *flags, env=writer_env).stdout.strip().splitlines()[-1]
+    headers = {"Content-Type": "text/turtle", "Authorization": f"Bearer {token}", "Accept": "application/json"}
+    doi = "10.1186/test-trial-report"
+
+    def found(base: str) -> list[str]:
+        reply = fetch(f"{base}/search", headers={"Accept": "application/json"}, params={"q": doi})
+        assert reply.status == 200, reply.text
+        return [hit["iri"] for hit in reply.json()["hits"]]
+
+    def eventually(base: str, expected: bool) -> float:
+        started = time.monotonic()
+        while (f"{BASE}id/source/test-trial-report" in found(base)) != expected:
+            assert time.monotonic() - started < 5, f"{base} still says {not expected} after 5 s"
+            time.sleep(0.1)
+        return time.monotonic() - started
+
+    with serving(None, sources_root, tmp_path / "writer.log", *flags, env=writer_env) as writer, \
+            serving(None, sources_root, tmp_path / "frontend.log", *flags, env=env) as frontend:
+        assert found(writer.base) == [] and found(frontend.base) == []
+        accepted = fetch(f"{writer.base}/submissions", "POST", headers, body=VALID.read_bytes())
+        assert accepted.status == 201, accepted.text
+        assert found(writer.base)[0] == f"{BASE}id/source/test-trial-report"  # before the 201, on the writer
+        assert eventually(frontend.base, True) < 5
+
+        submission = accepted.headers["location"].rsplit("/", 1)[1]
+        retracted = fetch(f"{writer.base}/submissions/{submission}", "DELETE", headers={"Authorization": f"Bearer {token}"})
+        assert retracted.status == 200, retracted.text
+        assert f"{BASE}id/source/test-trial-report" not in found(writer.base)
+        assert eventually(frontend.base, False) < 5
+    assert list((tmp_path / "state").glob("*/store.search-1"))  # the frontend kept an index of its own

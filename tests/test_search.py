@@ -207,6 +207,7 @@ def test_a_search_while_the_index_is_rebuilt_gets_503_with_retry_after(built_sto
         assert busy.status == 503 and "being rebuilt" in busy.json()["error"]
         assert int(busy.headers["retry-after"]) > 0
         assert fetch(f"{app.base}/search/suggest", params={"q": "TL"}).status == 503
+        assert fetch(f"{app.base}/health").json()["search"]["state"] == "rebuilding"
         release.set()
         for _ in range(100):
             reply = fetch(f"{app.base}/search", headers=JSON, params={"q": "TLR4"})
@@ -214,3 +215,4 @@ def test_a_search_while_the_index_is_rebuilt_gets_503_with_retry_after(built_sto
                 break
             threading.Event().wait(0.1)
         assert reply.status == 200 and reply.json()["hits"][0]["iri"] == f"{BASE}id/toll-like-receptor-4"
+        assert fetch(f"{app.base}/health").json()["search"] == {"state": "ready", "version": 1, "directory": "store.search"}

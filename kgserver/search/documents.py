@@ -15,11 +15,13 @@ commit touched, so the two never disagree.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from pyoxigraph import Literal, NamedNode
+from pyoxigraph import Literal, NamedNode, RdfFormat, parse
 
 from kgserver.config import Settings
 from kgserver.store import GraphStore
@@ -60,8 +62,13 @@ def searchable_graphs(settings: Settings, live_graphs: Iterable[str]) -> tuple[s
 
     The reasoner's graph holds no text, and its inverse links would count every link twice.
     """
-    skipped = {settings.meta_graph, settings.shapes_graph, settings.examples_graph, settings.inferred_graph}
+    skipped = unsearched_graphs(settings)
     return tuple(g for g in live_graphs if g not in skipped and not g.startswith(STAGING_GRAPHS))
+
+
+def unsearched_graphs(settings: Settings) -> frozenset[str]:
+    """The dataset's own graphs that search leaves out."""
+    return frozenset({settings.meta_graph, settings.shapes_graph, settings.examples_graph, settings.inferred_graph})
 
 
 @dataclass
@@ -117,6 +124,7 @@ class DocumentReader:
         self._graph_set = frozenset(self.graphs)
         self._alternatives, self._authors, self._identifiers, self._value_types = _vocabulary(settings)
         self._class_labels: dict[str, str] | None = None
+        self._skipped = sorted(unsearched_graphs(settings))
 
     def all_documents(self) -> Iterator[Document]:
         """Every document of the searchable graphs, in two passes over them that keep only counts and a few labels.
@@ -135,9 +143,9 @@ class DocumentReader:
             classes |= types
             if types & self._value_types:
                 value_labels[iri] = _first_label(entry)
-            for predicate, obj in entry.statements:
-                if isinstance(obj, NamedNode) and predicate != RDF_TYPE:
-                    in_degree[obj.value] += 1
+            for target in {obj.value for predicate, obj in entry.statements
+                           if isinstance(obj, NamedNode) and predicate != RDF_TYPE}:
+                in_degree[target] += 1  # once per thing linking to it, as _in_degree counts
         self._class_labels = {iri: label for iri in classes if (label := _first_label(self._read(iri)))}
 
         seen: set[str] = set()
@@ -159,20 +167,29 @@ class DocumentReader:
                 yield Document(iri=iri, replaces=True)
 
     def _subject_runs(self) -> Iterator[tuple[str, _Described]]:
-        """Each graph's statements about one IRI at a time, as the store lists them."""
-        for graph in self.graphs:
-            current: str | None = None
-            entry = _Described()
-            for quad in self.store.quads_for_pattern(None, None, None, NamedNode(graph)):
-                if not isinstance(quad.subject, NamedNode) or not isinstance(quad.object, NamedNode | Literal):
-                    continue
-                if quad.subject.value != current:
-                    if current is not None:
-                        yield current, entry
-                    current, entry = quad.subject.value, _Described(graphs={graph})
-                entry.statements.append((quad.predicate.value, quad.object))
-            if current is not None:
-                yield current, entry
+        """Each graph's statements about one IRI at a time, as the store writes the graph out.
+
+        Each graph is read as N-Triples (streamed through a file, as an engine sends it with
+        the Graph Store Protocol): no store is asked for a million rows in one answer.
+        """
+        with tempfile.TemporaryDirectory(prefix="kgserver-search-") as scratch:
+            for number, graph in enumerate(self.graphs):
+                path = Path(scratch) / f"{number}.nt"
+                with path.open("wb") as out:
+                    self.store.dump(out, RdfFormat.N_TRIPLES, from_graph=NamedNode(graph))
+                current: str | None = None
+                entry = _Described()
+                for triple in parse(path=str(path), format=RdfFormat.N_TRIPLES):
+                    if not isinstance(triple.subject, NamedNode) or not isinstance(triple.object, NamedNode | Literal):
+                        continue
+                    if triple.subject.value != current:
+                        if current is not None:
+                            yield current, entry
+                        current, entry = triple.subject.value, _Described(graphs={graph})
+                    entry.statements.append((triple.predicate.value, triple.object))
+                if current is not None:
+                    yield current, entry
+                path.unlink()
 
     def documents_of(self, iris: Iterable[str]) -> tuple[list[Document], list[str]]:
         """The documents of these IRIs as the store holds them now, and the IRIs that no longer have one."""
@@ -204,14 +221,16 @@ class DocumentReader:
         return entry
 
     def _in_degree(self, iri: str) -> int:
-        """How many things link to this IRI (types aside) in the searchable graphs."""
-        sources = set()
-        for quad in self.store.quads_for_pattern(None, None, NamedNode(iri), None):
-            graph = quad.graph_name
-            if (quad.predicate.value != RDF_TYPE and isinstance(quad.subject, NamedNode)
-                    and isinstance(graph, NamedNode) and graph.value in self._graph_set):
-                sources.add(quad.subject.value)
-        return len(sources)
+        """How many things link to this IRI (types aside) in the searchable graphs, counted by the store."""
+        skipped = ", ".join(f"<{graph}>" for graph in self._skipped)
+        rows = self.store.query(
+            f"SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p <{iri}> }} "
+            f"FILTER(isIRI(?s) && ?p != <{RDF_TYPE}> && ?g NOT IN ({skipped}) "
+            f'&& !STRSTARTS(STR(?g), "{STAGING_GRAPHS}")) }}'
+        )
+        for row in rows:  # type: ignore[union-attr]
+            return int(row["n"].value)  # type: ignore[index]
+        return 0
 
     def _kind_label(self, class_iri: str) -> str:
         """What a thing of this class is called: the class's label, else its local name."""

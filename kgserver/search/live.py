@@ -121,6 +121,11 @@ class LiveSearch:
         index = self._index
         return index.stamp.version if index is not None and index.stamp is not None else None
 
+    def status(self) -> dict[str, object]:
+        """What /health says of the index: the version it holds, and whether it is ready, being rebuilt, or failed."""
+        state = "rebuilding" if self._rebuilding is not None else "failed" if self.failure else "ready"
+        return {"state": state, "version": self.version, "directory": self.directory.name}
+
     def searcher(self) -> tantivy.Searcher:
         """A searcher at the dataset's current version; UnavailableError (503) while the index is rebuilt."""
         state = self._state_of()

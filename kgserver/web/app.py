@@ -47,7 +47,7 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
 
     @app.get("/health")
     def health() -> Response:
-        """Liveness and identity: the store is open, how big it is, which version it holds, the query processes and their limits.
+        """Liveness and identity: the store is open, how big it is, which version it holds, the query processes and their limits, the search index.
 
         503 with Retry-After while the engine holding the store does not answer, so a load balancer
         sends no one to this frontend until it does.
@@ -58,7 +58,8 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
             response.status_code = 503
             response.headers["Retry-After"] = "5"
             return response
-        return jsonify(status="ok", triples=sum(dataset.graph_sizes.values()), version=version, queries=gate.status())
+        return jsonify(status="ok", triples=sum(dataset.graph_sizes.values()), version=version, queries=gate.status(),
+                       search=search.status())
 
     @app.get("/metrics")
     def prometheus() -> Response:
