@@ -216,3 +216,21 @@ def test_a_search_while_the_index_is_rebuilt_gets_503_with_retry_after(built_sto
             threading.Event().wait(0.1)
         assert reply.status == 200 and reply.json()["hits"][0]["iri"] == f"{BASE}id/toll-like-receptor-4"
         assert fetch(f"{app.base}/health").json()["search"] == {"state": "ready", "version": 1, "directory": "store.search"}
+
+
+def test_a_failed_rebuild_is_a_503_that_says_why_not_a_stale_answer(built_store, sources_root, tmp_path, monkeypatch):
+    from kgserver.search import live
+
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+
+    def failing_rebuild(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(live, "rebuild", failing_rebuild)
+    with in_process(store, sources_root) as app:
+        reply = fetch(f"{app.base}/search", headers=JSON, params={"q": "TLR4"})
+        assert reply.status == 503 and "could not be built" in reply.json()["error"]
+        assert "No space left on device" in reply.json()["error"] and reply.headers["retry-after"]
+        assert fetch(f"{app.base}/health").json()["search"]["state"] == "failed"
+        assert fetch(f"{app.base}/sparql", params={"query": "ASK {}"}, headers={"Accept": "application/sparql-results+json"}).status == 200

@@ -39,6 +39,7 @@ log = logging.getLogger("kgserver.search")
 
 CATCH_UP_TRIPLES = 50_000  # a change this large or smaller is applied in place; a larger one rebuilds
 _RETRY_AFTER = 5
+RETRY_FAILED_SECONDS = 60  # a failed rebuild is tried again by the first search after this long
 
 
 def claim_directory(store_path: Path, writer: bool) -> tuple[Path, TextIO]:
@@ -97,7 +98,8 @@ def index_after_build(settings: Settings, location: StoreLocation, progress: Cal
 class LiveSearch:
     """The search index of one server process, following the version of the dataset it serves."""
 
-    def __init__(self, settings: Settings, directory: Path, lock: TextIO, store_of, state_of) -> None:
+    def __init__(self, settings: Settings, directory: Path, lock: TextIO, store_of: Callable[[], GraphStore],
+                 state_of: Callable[[], DatasetState]) -> None:
         self.settings = settings
         self.directory = directory
         self._lock_file = lock
@@ -107,6 +109,7 @@ class LiveSearch:
         self._index: SearchIndex | None = None
         self._rebuilding: threading.Thread | None = None
         self.failure: str | None = None
+        self._failed_at = 0.0
 
     def start(self) -> None:
         """Open the index, catching it up or rebuilding it when it is behind the dataset (in the background, if large)."""
@@ -153,6 +156,8 @@ class LiveSearch:
         """Bring the index to `state`: open it, apply the graphs changed since its version, or rebuild it."""
         if self._rebuilding is not None:
             return
+        if self.failure is not None and time.monotonic() - self._failed_at < RETRY_FAILED_SECONDS:
+            return  # a rebuild failed just now: searches say why until it is tried again
         if self._index is None and read_stamp(self.directory) is not None:
             self._index = SearchIndex(self.directory)
         index = self._index
@@ -202,6 +207,7 @@ class LiveSearch:
                 log.error("search index: rebuild failed: %s", error)
                 with self._lock:
                     self.failure = str(error)
+                    self._failed_at = time.monotonic()
                     self._rebuilding = None
                 return
             log.info("search index: %d documents for version %s in %.1f s", documents, state.version,
