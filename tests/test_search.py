@@ -55,7 +55,7 @@ def test_typeahead_offers_the_condition_for_the_first_letters(app_base: str) -> 
     offered = suggestions(app_base, "fibro")
     assert offered[0]["iri"] == f"{BASE}id/fibromyalgia"
     assert offered[0] == {"iri": f"{BASE}id/fibromyalgia", "label": "fibromyalgia", "kind": "Condition",
-                          "href": "/id/fibromyalgia"}
+                          "type": f"{BASE}ontology#Condition", "href": "/id/fibromyalgia"}
     assert 1 < len(offered) <= 8
     assert all("fibromyalgia" in hit["label"].lower() for hit in offered)
 
@@ -67,6 +67,7 @@ def test_a_hit_says_what_it_is_where_the_words_are_and_where_it_lives(app_base: 
     assert body["query"] == "Toll-like receptor" and body["total"] >= 1 and body["version"] >= 1
     first = body["hits"][0]
     assert first["iri"] == f"{BASE}id/toll-like-receptor-4" and first["kind"] == "Receptor"
+    assert first["type"] == f"{BASE}ontology#Receptor" and first["type"] in first["types"]
     assert first["href"] == "/id/toll-like-receptor-4" and first["score"] > 0
     marked = [first["snippet"][start:end].lower() for start, end in first["highlights"]]
     assert {"toll", "like", "receptor"} <= set(marked)

@@ -87,6 +87,7 @@ class Document:
     links: set[str] = field(default_factory=set)  # the IRIs it points to (their weight depends on it)
     weight: float = 0.0
     kind: str = ""  # what it is, in words: the label of its class
+    kind_type: str = ""  # that class
     replaces: bool = False  # an earlier document of the same IRI in this stream is to be dropped
 
     @property
@@ -278,14 +279,14 @@ class DocumentReader:
             return None
         if not document.label:
             document.label = document.labels[0] if document.labels else iri
-        document.kind = self._kind_of(types)
+        document.kind_type = self._main_type(types)
+        document.kind = self._kind_label(document.kind_type) if document.kind_type else ""
         return document
 
-    def _kind_of(self, types: list[str]) -> str:
-        """What a thing of these classes is, in words: the label of its first class of the project's ontology."""
+    def _main_type(self, types: list[str]) -> str:
+        """The class that says what a thing is: its first class of the project's ontology, else its first class."""
         own = sorted(t for t in types if t.startswith(self.settings.prefixes["ldn"]))
-        chosen = (own or sorted(types) or [""])[0]
-        return self._kind_label(chosen) if chosen else ""
+        return (own or sorted(types) or [""])[0]
 
 
 def _first_label(entry: _Described | None) -> str:

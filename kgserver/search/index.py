@@ -27,7 +27,7 @@ import tantivy
 from kgserver.search.documents import Document
 
 STAMP = "kgserver-search.json"
-SCHEMA_VERSION = 1  # bump when the fields change: an older index is rebuilt, never read wrongly
+SCHEMA_VERSION = 2  # bump when the fields change: an older index is rebuilt, never read wrongly
 
 _WRITER_HEAP = 64 * 1024 * 1024
 
@@ -51,6 +51,7 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("related", stored=True)
     builder.add_text_field("types", stored=True, fast=True, tokenizer_name="raw")
     builder.add_text_field("kind", stored=True)
+    builder.add_text_field("type", stored=True, tokenizer_name="raw")
     builder.add_text_field("graphs", stored=True, tokenizer_name="raw")
     builder.add_text_field("links", stored=True, tokenizer_name="raw")
     builder.add_float_field("weight", stored=True, fast=True)
@@ -79,6 +80,7 @@ def _tantivy_document(document: Document) -> tantivy.Document:
         related=document.related,
         types=document.types,
         kind=[document.kind],
+        type=[document.kind_type],
         graphs=sorted(document.graphs),
         links=sorted(document.links),
         weight=[document.weight],

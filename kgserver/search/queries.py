@@ -39,6 +39,7 @@ class Hit:
     iri: str
     label: str
     kind: str
+    type: str  # the class `kind` names
     types: tuple[str, ...]
     score: float
     snippet: str
@@ -54,7 +55,7 @@ class Hit:
         return "".join(parts)
 
     def as_json(self) -> dict[str, object]:
-        return {"iri": self.iri, "label": self.label, "kind": self.kind, "types": list(self.types),
+        return {"iri": self.iri, "label": self.label, "type": self.type, "kind": self.kind, "types": list(self.types),
                 "score": round(self.score, 4), "snippet": self.snippet,
                 "highlights": [list(span) for span in self.highlights]}
 
@@ -203,8 +204,8 @@ def search(searcher: tantivy.Searcher, text: str, *, limit: int = 20, offset: in
         texts = [label, *stored.get_all("labels"), *stored.get_all("authors"), *stored.get_all("idtext"),
                  *stored.get_all("text"), *stored.get_all("related")]
         passage, spans = snippet(texts, words) if not typeahead else snippet([label, *stored.get_all("labels")], words)
-        hits.append(Hit(stored.get_first("iri"), label, stored.get_first("kind") or "", tuple(stored.get_all("types")),
-                        score, passage, spans))
+        hits.append(Hit(stored.get_first("iri"), label, stored.get_first("kind") or "", stored.get_first("type") or "",
+                        tuple(stored.get_all("types")), score, passage, spans))
     kinds = () if typeahead else _kinds(searcher, text)
     return Results(tuple(hits), found.count or 0, offset, kinds)
 

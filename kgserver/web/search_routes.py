@@ -63,7 +63,8 @@ def search_blueprint(settings: Settings, search: LiveSearch) -> Blueprint:
         results = queries.search(search.searcher(), text, limit=limit, typeahead=True) if text else None
         hits = results.hits if results else ()
         return jsonify(query=text, suggestions=[
-            {"iri": hit.iri, "label": hit.label, "kind": hit.kind, "href": local_href(hit.iri, settings)} for hit in hits
+            {"iri": hit.iri, "label": hit.label, "type": hit.type, "kind": hit.kind, "href": local_href(hit.iri, settings)}
+            for hit in hits
         ])
 
     @blueprint.after_request
