@@ -195,13 +195,13 @@ def test_a_search_while_the_index_is_rebuilt_gets_503_with_retry_after(built_sto
     store = tmp_path / "store"
     shutil.copytree(built_store, store)
     release = threading.Event()
-    real_rebuild = live.rebuild
+    real_rebuild = live.rebuild_in_child  # the rebuilding process, held back until the test lets it start
 
     def slow_rebuild(*args, **kwargs):
         release.wait(30)
         return real_rebuild(*args, **kwargs)
 
-    monkeypatch.setattr(live, "rebuild", slow_rebuild)
+    monkeypatch.setattr(live, "rebuild_in_child", slow_rebuild)
     monkeypatch.setattr(live, "CATCH_UP_TRIPLES", 0)  # every store counts as large: rebuilt in the background
     with in_process(store, sources_root) as app:
         busy = fetch(f"{app.base}/search", headers=JSON, params={"q": "TLR4"})

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import multiprocessing
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,7 +32,7 @@ from pyoxigraph import NamedNode
 
 from kgserver.changes import DatasetState, read_state
 from kgserver.config import Settings
-from kgserver.errors import UnavailableError
+from kgserver.errors import KgError, UnavailableError
 from kgserver.search.documents import RDF_TYPE, DocumentReader, searchable_graphs
 from kgserver.search.index import SearchIndex, index_directory, read_stamp, write_index
 from kgserver.store import GraphStore, read_existing
@@ -39,6 +42,7 @@ log = logging.getLogger("kgserver.search")
 
 CATCH_UP_TRIPLES = 50_000  # a change this large or smaller is applied in place; a larger one rebuilds
 _RETRY_AFTER = 5
+REBUILD_NICE = 10  # a rebuilding process yields the CPU to the query processes
 RETRY_FAILED_SECONDS = 60  # a failed rebuild is tried again by the first search after this long
 
 
@@ -95,12 +99,48 @@ def index_after_build(settings: Settings, location: StoreLocation, progress: Cal
         lock.close()
 
 
+def rebuild_in_child(settings: Settings, location: StoreLocation, directory: Path) -> int:
+    """Rebuild the index in a process of its own, at a lower CPU priority; the number of documents.
+
+    The server's own memory stays as it was (Python keeps what a million-triple pass
+    allocated), and its query processes keep the CPU first. The child reads the store at
+    whatever version it holds then; the server catches up from there.
+    """
+    context = multiprocessing.get_context("spawn")
+    results = context.SimpleQueue()
+    child = context.Process(target=_rebuild_child, args=(settings, location, directory, results),
+                            name="kgserver-search-rebuild", daemon=True)
+    child.start()
+    child.join()
+    if results.empty():
+        raise KgError(f"the index's rebuilding process ended with code {child.exitcode} and said nothing")
+    outcome, value = results.get()
+    if outcome != "ok":
+        raise KgError(str(value))
+    return int(value)
+
+
+def _rebuild_child(settings: Settings, location: StoreLocation, directory: Path, results) -> None:
+    """The rebuilding process: open the store for reading, write the index, send back the count or the failure."""
+    os.nice(REBUILD_NICE)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s [%(process)d] %(name)s %(message)s")
+    try:
+        store = location.open_reader(read_seconds=600.0)  # an engine streams each graph whole
+        documents = rebuild(settings, store, read_state(store, settings), directory, log)
+    except Exception as error:  # noqa: BLE001 -- sent to the server, which logs it and says it in 503s
+        results.put(("error", f"{type(error).__name__}: {error}"))
+        return
+    results.put(("ok", documents))
+
+
 class LiveSearch:
     """The search index of one server process, following the version of the dataset it serves."""
 
     def __init__(self, settings: Settings, directory: Path, lock: TextIO, store_of: Callable[[], GraphStore],
-                 state_of: Callable[[], DatasetState]) -> None:
+                 state_of: Callable[[], DatasetState], location: StoreLocation | None = None) -> None:
         self.settings = settings
+        self.location = location  # given: a rebuild in the background runs in a process of its own
         self.directory = directory
         self._lock_file = lock
         self._store_of = store_of  # () -> GraphStore, opened when first needed
@@ -202,7 +242,10 @@ class LiveSearch:
             started = time.monotonic()
             log.info("search index: rebuilding %s for dataset version %s", self.directory, state.version)
             try:
-                documents = rebuild(self.settings, self._store_of(), state, self.directory, log)
+                if background and self.location is not None:
+                    documents = rebuild_in_child(self.settings, self.location, self.directory)
+                else:
+                    documents = rebuild(self.settings, self._store_of(), state, self.directory, log)
             except Exception as error:  # noqa: BLE001 -- said in the log and in every search's 503
                 log.error("search index: rebuild failed: %s", error)
                 with self._lock:

@@ -103,7 +103,7 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
     app.register_blueprint(curation_blueprint(checker, dataset, limits, forwarder))
     store = dataset.store  # opened (for writing, if it can be) now: the server holds its store from the start
     search_dir, search_lock = claim_directory(location.local_path, writer=location.embedded or limits.engine_writer)
-    search = LiveSearch(settings, search_dir, search_lock, lambda: dataset.store, lambda: dataset.state)
+    search = LiveSearch(settings, search_dir, search_lock, lambda: dataset.store, lambda: dataset.state, location)
     dataset.on_commit(search.committed)
     search.start()  # caught up now, or rebuilt in the background (searches get 503 until it is done)
     app.register_blueprint(search_blueprint(settings, search))
