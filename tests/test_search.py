@@ -235,3 +235,21 @@ def test_a_failed_rebuild_is_a_503_that_says_why_not_a_stale_answer(built_store,
         assert "No space left on device" in reply.json()["error"] and reply.headers["retry-after"]
         assert fetch(f"{app.base}/health").json()["search"]["state"] == "failed"
         assert fetch(f"{app.base}/sparql", params={"query": "ASK {}"}, headers={"Accept": "application/sparql-results+json"}).status == 200
+
+
+def test_an_index_of_another_dataset_at_the_same_version_number_is_rebuilt(built_store, sources_root, tmp_path, caplog):
+    import json
+
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    with in_process(store, sources_root):
+        pass  # the index of this store, version 1
+    stamp_file = tmp_path / "store.search" / "kgserver-search.json"
+    stamp = json.loads(stamp_file.read_text())
+    assert stamp["version"] == 1 and stamp["modified"]
+    stamp_file.write_text(json.dumps(stamp | {"modified": "2001-01-01T00:00:00+00:00"}))  # as another store's index
+    caplog.set_level("INFO", logger="kgserver.search")
+    with in_process(store, sources_root) as app:
+        assert hits(app.base, "TLR4")[0]["iri"] == f"{BASE}id/toll-like-receptor-4"
+    assert any("rebuilding" in record.getMessage() for record in caplog.records)
+    assert json.loads(stamp_file.read_text())["modified"] == stamp["modified"]

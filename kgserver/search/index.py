@@ -94,13 +94,14 @@ class Stamp:
     version: int
     documents: int
     schema: int = SCHEMA_VERSION
+    modified: str = ""  # when that version was made: the same number from a store built again is another dataset
 
 
 def read_stamp(directory: Path) -> Stamp | None:
     """The index's stamp, or None when there is no usable index (missing, unreadable, older schema)."""
     try:
         data = json.loads((directory / STAMP).read_text(encoding="utf-8"))
-        stamp = Stamp(int(data["version"]), int(data["documents"]), int(data["schema"]))
+        stamp = Stamp(int(data["version"]), int(data["documents"]), int(data["schema"]), str(data.get("modified", "")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return stamp if stamp.schema == SCHEMA_VERSION else None
@@ -113,7 +114,7 @@ def _write_stamp(directory: Path, stamp: Stamp) -> None:
     os.replace(partial, directory / STAMP)
 
 
-def write_index(directory: Path, documents: Iterable[Document], version: int,
+def write_index(directory: Path, documents: Iterable[Document], version: int, modified: str = "",
                 progress: Callable[[int], None] = lambda _: None) -> Stamp:
     """Write a whole new index from `documents` aside, then put it at `directory` in one rename."""
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,7 @@ def write_index(directory: Path, documents: Iterable[Document], version: int,
         writer.commit()
         writer.wait_merging_threads()
         index.reload()
-        stamp = Stamp(version, index.searcher().num_docs)
+        stamp = Stamp(version, index.searcher().num_docs, modified=modified)
         _write_stamp(staging, stamp)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -179,7 +180,7 @@ class SearchIndex:
             links.update(stored.get_all("links"))
         return iris, links
 
-    def replace(self, documents: list[Document], gone: Iterable[str], version: int) -> Stamp:
+    def replace(self, documents: list[Document], gone: Iterable[str], version: int, modified: str = "") -> Stamp:
         """Replace the documents of these IRIs (and drop those gone) in one commit, then stamp `version`."""
         if self._writer is None:
             self._writer = self.index.writer(heap_size=_WRITER_HEAP, num_threads=1)
@@ -191,7 +192,7 @@ class SearchIndex:
         writer.commit()
         self.index.reload()
         count = self.searcher().num_docs
-        self.stamp = Stamp(version, count)
+        self.stamp = Stamp(version, count, modified=modified)
         _write_stamp(self.directory, self.stamp)
         return self.stamp
 

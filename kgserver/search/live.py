@@ -72,7 +72,7 @@ def rebuild(settings: Settings, store: GraphStore, state: DatasetState, director
         if progress is not None:
             progress.info("search index: %d documents written (%.0f s)", count, time.monotonic() - started)
 
-    stamp = write_index(directory, reader.all_documents(), state.version, report)
+    stamp = write_index(directory, reader.all_documents(), state.version, _modified(state), report)
     return stamp.documents
 
 
@@ -134,6 +134,11 @@ def _rebuild_child(settings: Settings, location: StoreLocation, directory: Path,
     results.put(("ok", documents))
 
 
+def _modified(state: DatasetState) -> str:
+    """When the state's version was made, as the index's stamp keeps it."""
+    return state.modified.isoformat() if state.modified is not None else ""
+
+
 class LiveSearch:
     """The search index of one server process, following the version of the dataset it serves."""
 
@@ -169,13 +174,18 @@ class LiveSearch:
         state = "rebuilding" if self._rebuilding is not None else "failed" if self.failure else "ready"
         return {"state": state, "version": self.version, "directory": self.directory.name}
 
+    def _holds(self, state: DatasetState) -> bool:
+        """Whether the index is that of this state: its version, made at the same time."""
+        stamp = self._index.stamp if self._index is not None else None
+        return stamp is not None and stamp.version == state.version and stamp.modified == _modified(state)
+
     def searcher(self) -> tantivy.Searcher:
         """A searcher at the dataset's current version; UnavailableError (503) while the index is rebuilt."""
         state = self._state_of()
         with self._lock:
-            if self.version != state.version:
+            if not self._holds(state):
                 self._follow(state, background=True)
-            if self._index is None or self.version != state.version:
+            if self._index is None or not self._holds(state):
                 why = f"the search index is being rebuilt for version {state.version}"
                 raise UnavailableError(f"{why}; try again in a few seconds" if self.failure is None
                                        else f"the search index could not be built ({self.failure})", retry_after=_RETRY_AFTER)
@@ -202,7 +212,7 @@ class LiveSearch:
             self._index = SearchIndex(self.directory)
         index = self._index
         if index is not None and index.stamp is not None:
-            if index.stamp.version == state.version:
+            if self._holds(state):
                 return
             if index.stamp.version < state.version:
                 since = state.since(index.stamp.version)
@@ -228,7 +238,7 @@ class LiveSearch:
                 now.add(iri)
                 now_links.update(links)
         documents, gone = reader.documents_of(before | before_links | now | now_links)
-        index.replace(documents, gone, state.version)
+        index.replace(documents, gone, state.version, _modified(state))
         log.info("search index: version %s, %d documents updated in %.0f ms", state.version,
                  len(documents) + len(gone), (time.monotonic() - started) * 1000)
 
