@@ -191,4 +191,5 @@ def test_a_store_being_served_is_not_rebuilt_under_the_server(kgserver, mini_sto
         result = kgserver("build", "--store", store, root=mini_root)
     assert result.returncode == 2
     assert "open in another process" in result.stderr and "Traceback" not in result.stderr
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["serve.log", "store"]
+    # nothing of the build is left: only the server's log and store, and the search index it keeps beside it
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["serve.log", "store", "store.search", "store.search.lock"]

@@ -358,11 +358,14 @@ def test_a_read_only_store_is_served_and_submissions_get_503_with_a_message(buil
             dumps = exchange(port_of(server), "GET", b"/dumps", {"Accept": b"text/html"})
             assert dumps.status == 503 and b"cannot be written" in dumps.body, dumps.body  # nowhere to write them
             assert b"/tmp" not in dumps.body
+            found = exchange(port_of(server), "GET", b"/search?q=TLR4", {"Accept": b"application/json"})
+            assert found.status == 200 and b"toll-like-receptor-4" in found.body  # its index kept elsewhere
             refused = submit(server, token, addition(1))
             assert refused.status == 503, refused.body
             assert b"read-only" in refused.body
             assert health(server)["version"] == "1"
         assert "read-only" in log.read_text()
+        assert "search index: cannot write beside" in log.read_text()
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,10 +17,12 @@ never a stale answer.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import multiprocessing
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -47,7 +49,22 @@ RETRY_FAILED_SECONDS = 60  # a failed rebuild is tried again by the first search
 
 
 def claim_directory(store_path: Path, writer: bool) -> tuple[Path, TextIO]:
-    """The index directory this process keeps, and the lock that makes it this process's alone."""
+    """The index directory this process keeps, and the lock that makes it this process's alone.
+
+    Beside the store when that can be written; else (a store on a read-only disk) under the
+    system's temporary directory, named after the store, with a log line saying so.
+    """
+    try:
+        return _claim_beside(store_path, writer)
+    except OSError as error:
+        digest = hashlib.sha256(str(store_path.resolve()).encode()).hexdigest()[:12]
+        elsewhere = Path(tempfile.gettempdir()) / f"kgserver-search-{digest}" / store_path.name
+        log.warning("search index: cannot write beside %s (%s); keeping it in %s", store_path, error, elsewhere.parent)
+        return _claim_beside(elsewhere, writer)
+
+
+def _claim_beside(store_path: Path, writer: bool) -> tuple[Path, TextIO]:
+    """The first index directory beside `store_path` no other process holds, locked."""
     main = index_directory(store_path)
     candidates = ([main] if writer else []) + [main.with_name(f"{main.name}-{n}") for n in range(1, 65)]
     main.parent.mkdir(parents=True, exist_ok=True)
