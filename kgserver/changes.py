@@ -36,6 +36,7 @@ _XSD = "http://www.w3.org/2001/XMLSchema#"
 _OWL_VERSION_INFO = "http://www.w3.org/2002/07/owl#versionInfo"
 _VOID_TRIPLES = "http://rdfs.org/ns/void#triples"
 _PROV_ATTRIBUTED_TO = "http://www.w3.org/ns/prov#wasAttributedTo"
+_LOAD_LINES = 100_000  # N-Triples lines in one bulk-load request
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,13 @@ def commit(
     inserts = [(iri, replace[iri].serialize(format="nt", encoding="utf-8")) for iri in written]
     inserts.append((meta, _meta_ntriples(state, settings, None if touched is None else set(touched)).encode("utf-8")))
     additions = Additions.of(inserts)
-    limit = _template_limit(store)
-    staged = _stage(store, additions, limit) if limit is not None and additions.blank_count > limit else {}
+    limit, bulk = _template_limit(store), _inline_limit(store)
+    staged: dict[str, str] = {}
+    if bulk is not None and additions.row_count + additions.blank_count > bulk:
+        staged = _load_staged(store, [(iri, text) for iri, text in inserts if iri != meta])
+        additions = Additions.of([(iri, text) for iri, text in inserts if iri not in staged])
+    elif limit is not None and additions.blank_count > limit:
+        staged = _stage(store, additions, limit)
     try:
         change = one_operation(
             dropped=[*written, *removed, *([meta] if touched is None else [])],
@@ -235,6 +241,10 @@ class Additions:
     @property
     def blank_count(self) -> int:
         return sum(len(triples) for triples in self.blank.values())
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
 
 
 def one_operation(
@@ -291,6 +301,34 @@ def one_operation(
 def _template_limit(store: GraphStore) -> int | None:
     """The most blank-node triples the store takes in one update's template (an engine's dialect says), None for any."""
     return getattr(getattr(store, "dialect", None), "template_triples", None)
+
+
+def _inline_limit(store: GraphStore) -> int | None:
+    """The most triples one commit sends inline before it loads them into staging graphs (engines only)."""
+    return getattr(getattr(store, "dialect", None), "inline_triples", None)
+
+
+def _load_staged(store: GraphStore, inserts: list[tuple[str, bytes]]) -> dict[str, str]:
+    """Each graph's whole N-Triples into a staging graph with the engine's bulk load (the Graph Store Protocol).
+
+    The commit's one operation then copies each staging graph into its graph, all or nothing,
+    so a build of millions of triples is neither inline data nor a change made graph by graph.
+    """
+    run = uuid.uuid4().hex
+    staged = {}
+    for number, (graph, ntriples) in enumerate(inserts):
+        staged[graph] = f"{STAGING_GRAPHS}{run}:{number}"
+        # A blank node's label holds within one request: a graph with any is sent whole, others in parts.
+        for part in [ntriples] if b"_:" in ntriples else _parts(ntriples, _LOAD_LINES):
+            store.load(input=part, format=RdfFormat.N_TRIPLES, to_graph=NamedNode(staged[graph]))
+    return staged
+
+
+def _parts(ntriples: bytes, lines: int) -> Iterator[bytes]:
+    """N-Triples in parts of at most `lines` lines."""
+    rows = ntriples.splitlines(keepends=True)
+    for start in range(0, len(rows), lines):
+        yield b"".join(rows[start:start + lines])
 
 
 def _stage(store: GraphStore, additions: Additions, limit: int) -> dict[str, str]:

@@ -10,6 +10,7 @@ retraction takes the claim out again at the next version.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from rdflib.compare import isomorphic
 from serving import fetch, serving
 
 from kgserver import changes
+from kgserver import store as kgstore
 from kgserver.config import Settings
 from kgserver.store.dialects import DIALECTS
 from kgserver.store.remote import Credentials, RemoteStore
@@ -103,6 +105,37 @@ def test_a_commit_with_blank_nodes_replaces_a_graph_whole_in_the_engine(writable
     assert changes.read_state(store, settings) == state and state.version == before.version + 2
     held = Graph().parse(data=store.dump(format=RdfFormat.N_TRIPLES, from_graph=NamedNode(graph)), format="nt")
     assert isomorphic(held, second), held.serialize(format="nt")
+    store.close()
+
+
+def test_a_large_commit_is_bulk_loaded_into_staging_graphs_and_copied_in_one_operation(writable_engine, built_store):
+    """Past `Dialect.inline_triples` a commit's graphs go in with the Graph Store Protocol, then one operation copies them."""
+    engine = writable_engine
+    settings = Settings.from_env()
+    credentials = Credentials(*engine.credentials) if engine.credentials else None
+    dialect = dataclasses.replace(DIALECTS[engine.name], inline_triples=500)  # the bundled graphs are past it
+    store = RemoteStore(engine.base, dialect, credentials, connect_seconds=2, read_seconds=60)
+    data = Graph().parse(data=kgstore.open_read_only(built_store).dump(
+        format=RdfFormat.N_TRIPLES, from_graph=NamedNode(settings.ontology_graph)), format="nt")  # 1,448, blank nodes too
+    target = f"{settings.base}graph/submission/test-bulk"
+    loads = []
+    real_load = store.load
+
+    def counted(*args, **kwargs):
+        loads.append(kwargs["to_graph"].value)
+        return real_load(*args, **kwargs)
+
+    store.load = counted  # type: ignore[method-assign]
+    before = changes.read_state(store, settings)
+    state = changes.commit(store, settings, {target: data}, previous=before)
+    assert loads and all(name.startswith("urn:x-kgserver:staging:") for name in loads)
+    assert changes.read_state(store, settings) == state and state.version == before.version + 1
+    held = Graph().parse(data=store.dump(format=RdfFormat.N_TRIPLES, from_graph=NamedNode(target)), format="nt")
+    assert len(held) == len(data) and isomorphic(held, data)
+    left = fetch(engine.query, headers={"Accept": "application/sparql-results+json"}, params={"query":  # asked directly
+                 'SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } FILTER STRSTARTS(STR(?g), "urn:x-kgserver:staging:") }'})
+    assert int(left.json()["results"]["bindings"][0]["n"]["value"]) == 0  # the staging graphs are dropped
+    changes.commit(store, settings, {}, delete=[target], previous=state)
     store.close()
 
 

@@ -65,6 +65,8 @@ class Dialect:
     pages_ordered: bool = False  # answers ORDER BY ... LIMIT ... OFFSET fast itself: kgserver's paging plan is not used
     max_rows_header: str | None = None  # a header saying the engine cut the answer at its own row limit (the value)
     template_triples: int | None = None  # the most blank-node triples one update's template may hold (None: no limit)
+    graph_store_write_path: str = ""  # where the Graph Store Protocol takes writes (with the update's credentials)
+    inline_triples: int = 20_000  # a commit adding more is loaded into staging graphs with the Graph Store Protocol
 
     def failure(self, headers: Mapping[str, str], body_start: bytes) -> str | None:
         """Why a 200 answer is not a complete result (from its headers and first bytes), or None when it is one."""
@@ -119,6 +121,7 @@ VIRTUOSO = Dialect(
     pages_ordered=True,
     max_rows_header="X-SPARQL-MaxRows",
     template_triples=400,  # its SQL for a template triple is long: about 1,000 pass its 10,000-line limit
+    graph_store_write_path="/sparql-graph-crud-auth",
 )
 
 OXIGRAPH = Dialect(
@@ -129,6 +132,7 @@ OXIGRAPH = Dialect(
     union_default_graph={"union-default-graph": ""},
     stable_blank_labels=True,
     failure_texts=("The SPARQL operation has been cancelled",),
+    graph_store_write_path="/store",
 )
 
 DIALECTS: dict[str, Dialect] = {dialect.name: dialect for dialect in (VIRTUOSO, OXIGRAPH)}

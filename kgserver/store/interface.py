@@ -70,6 +70,11 @@ class GraphStore(Protocol):
         """Apply a SPARQL Update, all of it or nothing."""
         ...
 
+    def load(self, input: bytes | None = None, format: RdfFormat | None = None, *,
+             to_graph: NamedNode | None = None) -> None:
+        """Add the triples of `input` (N-Triples) to a named graph, in bulk: a commit's staging."""
+        ...
+
     def contains_named_graph(self, graph_name: NamedNode | BlankNode) -> bool:
         """Whether the store has this named graph."""
         ...
