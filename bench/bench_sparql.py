@@ -83,6 +83,8 @@ from rdflib import Graph
 
 from kgserver import changes
 from kgserver.config import Settings
+from kgserver.search.live import index_after_build
+from kgserver.store.location import StoreLocation
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -275,13 +277,31 @@ def free_port() -> int:
 
 
 def build_kgserver_store(dataset: Dataset, location: Path) -> None:
-    """A store laid out as `kgserver build` lays it out: the data graph plus its change record."""
+    """A store laid out as `kgserver build` lays it out: the data graph plus its change record, and its search index."""
     store = pyoxigraph.Store(str(location))
     store.bulk_load(path=str(dataset.path), format=pyoxigraph.RdfFormat.N_TRIPLES,
                     to_graph=pyoxigraph.NamedNode(DATA_GRAPH))
     changes.record_loaded(store, Settings.from_env(), [DATA_GRAPH])
     store.flush()
     del store
+    index_after_build(Settings.from_env(), StoreLocation(path=location), lambda _: None)
+
+
+def wait_search_ready(url: str, process: subprocess.Popen[bytes], limit: float = 600.0) -> None:
+    """Wait until a kgserver's search index is ready: a frontend builds its own from the engine when it starts.
+
+    Queries are what is measured, not that start-up work (it runs in a process of its own).
+    """
+    health = url.rsplit("/", 1)[0] + "/health"
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(health, timeout=10) as answer:
+                if json.loads(answer.read()).get("search", {}).get("state") != "rebuilding":
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5)
 
 
 def start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -428,6 +448,7 @@ def running(server: str, dataset: Dataset, scratch: Path,
         process = start_frontend(engine, port, scratch)
         try:
             wait_ready(url, process)
+            wait_search_ready(url, process)
             settle(process)
             yield url, process, engine.load_seconds
         finally:
@@ -450,6 +471,8 @@ def running(server: str, dataset: Dataset, scratch: Path,
         load = time.perf_counter() - started
     try:
         wait_ready(url, process)
+        if server == "kgserver":
+            wait_search_ready(url, process)
         settle(process)
         yield url, process, load
     finally:
@@ -673,6 +696,7 @@ def frontend_scaling(engine: engines.Engine, dataset: Dataset, scratch: Path, se
                 index = len(processes)
                 processes.append(start_frontend(engine, ports[index], scratch, cpus=str(index)))
                 wait_ready(urls[index], processes[index])
+                wait_search_ready(urls[index], processes[index])
                 settle(processes[index])
             for url in urls[:count]:
                 for text in texts:
