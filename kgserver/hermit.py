@@ -126,13 +126,14 @@ class WarmReasoner:
     def _request(self, command: str, body: bytes, timeout: float, *expected: str) -> str:
         process = self._process
         assert process is not None and process.stdin is not None
+        deadline = time.monotonic() + timeout  # from the request sent: a pause of this process counts too
         try:
             process.stdin.write(f"{command} {len(body)}\n".encode() + body)
             process.stdin.flush()
         except (BrokenPipeError, OSError):
             raise _JvmGone from None
         try:
-            reply = _read_line(process, timeout)
+            reply = _read_line(process, deadline)
         except TimeoutError:
             self._stop()
             raise KgError(f"HermiT did not finish the consistency check within {timeout:g} s; the check was stopped") from None
@@ -152,7 +153,7 @@ class WarmReasoner:
         )
         self._base_key = None
         try:
-            ready = _read_line(self._process, STARTUP_TIMEOUT)
+            ready = _read_line(self._process, time.monotonic() + STARTUP_TIMEOUT)
         except (TimeoutError, _JvmGone):
             self._stop()
             raise KgError("the HermiT JVM did not start; run `make java` to install a JDK") from None
@@ -177,11 +178,10 @@ class _JvmGone(Exception):
     """The JVM's pipes closed: it died or was killed."""
 
 
-def _read_line(process: subprocess.Popen[bytes], timeout: float) -> str:
-    """One reply line from the JVM, or TimeoutError; reads the raw pipe so select stays truthful."""
+def _read_line(process: subprocess.Popen[bytes], deadline: float) -> str:
+    """One reply line from the JVM by `deadline` (monotonic), or TimeoutError; reads the raw pipe so select stays truthful."""
     assert process.stdout is not None
     fd = process.stdout.fileno()
-    deadline = time.monotonic() + timeout
     chunks = bytearray()
     while not chunks.endswith(b"\n"):
         remaining = deadline - time.monotonic()

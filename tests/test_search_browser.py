@@ -16,6 +16,7 @@ def test_the_search_box_suggests_as_you_type_and_opens_the_pick(served_store, vi
     box.click()
     box.press_sequentially("fibro", delay=40)
 
+    visit.page.locator('header.site ul.suggestions[data-query="fibro"]').wait_for(state="attached")  # not an earlier prefix's
     first = visit.page.locator("header.site ul.suggestions li").first
     first.wait_for()
     assert first.locator("a").inner_text() == "fibromyalgia"

@@ -26,8 +26,9 @@
       active = -1;
     }
 
-    function show(suggestions) {
+    function show(suggestions, text) {
       list.replaceChildren();
+      list.dataset.query = text;  // what these suggestions answer
       for (const found of suggestions) {
         const item = document.createElement("li");
         item.setAttribute("role", "option");
@@ -55,7 +56,7 @@
       const ticket = ++asked;
       fetch("/search/suggest?q=" + encodeURIComponent(text), { headers: { Accept: "application/json" } })
         .then((response) => (response.ok ? response.json() : { suggestions: [] }))
-        .then((body) => { if (ticket === asked) show(body.suggestions || []); })
+        .then((body) => { if (ticket === asked) show(body.suggestions || [], text); })
         .catch(() => close());
     }
 
