@@ -253,3 +253,25 @@ def test_an_index_of_another_dataset_at_the_same_version_number_is_rebuilt(built
         assert hits(app.base, "TLR4")[0]["iri"] == f"{BASE}id/toll-like-receptor-4"
     assert any("rebuilding" in record.getMessage() for record in caplog.records)
     assert json.loads(stamp_file.read_text())["modified"] == stamp["modified"]
+
+
+def test_a_browser_can_add_the_graph_as_a_search_engine_with_suggestions(app_base: str) -> None:
+    from xml.etree import ElementTree
+
+    home = fetch(f"{app_base}/", headers={"Accept": "text/html"})
+    assert '<link rel="search" type="application/opensearchdescription+xml" title="LDN-KG" href="/opensearch.xml">' in home.text
+    description = fetch(f"{app_base}/opensearch.xml")
+    assert description.status == 200 and description.headers["content-type"] == "application/opensearchdescription+xml"
+    namespace = {"os": "http://a9.com/-/spec/opensearch/1.1/"}
+    urls = {url.get("type"): url.get("template")
+            for url in ElementTree.fromstring(description.body).findall("os:Url", namespace)}
+    assert urls["text/html"].endswith("/search?q={searchTerms}")
+    suggest = urls["application/x-suggestions+json"]
+    assert suggest.endswith("/search/suggest?q={searchTerms}&format=opensearch")
+
+    path = "/" + suggest.split("/", 3)[3].replace("{searchTerms}", "fibro")
+    answer = fetch(f"{app_base}{path}")
+    assert answer.headers["content-type"] == "application/x-suggestions+json"
+    text, labels, kinds, links = answer.json()
+    assert text == "fibro" and labels[0] == "fibromyalgia" and kinds[0] == "Condition"
+    assert links[0].endswith("/id/fibromyalgia") and len(labels) == len(kinds) == len(links)

@@ -3,11 +3,14 @@
     curl 'http://127.0.0.1:8000/search?q=fibromyalgia' -H 'Accept: application/json'
     curl 'http://127.0.0.1:8000/search?q=naltrexone&type=ldn:EvidenceClaim&page=2'
     curl 'http://127.0.0.1:8000/search/suggest?q=fibro'
+    curl 'http://127.0.0.1:8000/opensearch.xml'          # lets a browser add the graph as a search engine
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from xml.sax.saxutils import quoteattr
+
+from flask import Blueprint, Response, json, jsonify, render_template, request
 
 from kgserver import representations
 from kgserver.config import Settings
@@ -18,6 +21,16 @@ from kgserver.web.templating import local_href
 
 PAGE_SIZE = 20
 SUGGESTIONS = 8
+OPENSEARCH = """<?xml version="1.0" encoding="UTF-8"?>
+<OpenSearchDescription xmlns="http://a9.com/-/spec/opensearch/1.1/">
+  <ShortName>LDN-KG</ShortName>
+  <Description>Search the knowledge graph about low-dose naltrexone by name</Description>
+  <InputEncoding>UTF-8</InputEncoding>
+  <Url type="text/html" method="get" template={page}/>
+  <Url type="application/json" method="get" template={json}/>
+  <Url type="application/x-suggestions+json" method="get" template={suggest}/>
+</OpenSearchDescription>
+"""
 
 
 def search_blueprint(settings: Settings, search: LiveSearch) -> Blueprint:
@@ -62,10 +75,25 @@ def search_blueprint(settings: Settings, search: LiveSearch) -> Blueprint:
         queries.check_paging(limit, 0)
         results = queries.search(search.searcher(), text, limit=limit, typeahead=True) if text else None
         hits = results.hits if results else ()
+        if request.args.get("format") == "opensearch":  # OpenSearch Suggestions: [text, labels, kinds, links]
+            body = [text, [hit.label for hit in hits], [hit.kind for hit in hits],
+                    [request.host_url.rstrip("/") + local_href(hit.iri, settings) for hit in hits]]
+            return Response(json.dumps(body), content_type="application/x-suggestions+json")
         return jsonify(query=text, suggestions=[
             {"iri": hit.iri, "label": hit.label, "type": hit.type, "kind": hit.kind, "href": local_href(hit.iri, settings)}
             for hit in hits
         ])
+
+    @blueprint.get("/opensearch.xml")
+    def opensearch() -> Response:
+        """An OpenSearch description, so a browser can add the graph as a search engine (with suggestions)."""
+        root = request.host_url
+        body = OPENSEARCH.format(
+            page=quoteattr(f"{root}search?q={{searchTerms}}"),
+            json=quoteattr(f"{root}search?q={{searchTerms}}&format=json"),
+            suggest=quoteattr(f"{root}search/suggest?q={{searchTerms}}&format=opensearch"),
+        )
+        return Response(body, content_type="application/opensearchdescription+xml")
 
     @blueprint.after_request
     def vary(response: Response) -> Response:
