@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -194,6 +195,16 @@ def hints(page: Page) -> list[str]:
     return page.locator(HINTS).all_text_contents()
 
 
+def hints_settled(page: Page, expected: list[str], seconds: float = 5.0) -> list[str]:
+    """The hint list once it shows `expected`, or as it is after `seconds`: it follows each key a moment later."""
+    deadline = time.monotonic() + seconds
+    seen = hints(page)
+    while seen != expected and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+        seen = page.locator(HINTS).all_text_contents()
+    return seen
+
+
 def example_text(stem: str) -> str:
     return next(path for path in QUERY_FILES if path.stem == stem).read_text()
 
@@ -251,7 +262,7 @@ def test_typing_ldn_offers_the_ontologys_classes_and_properties(served_store: st
     assert {"ldn:Drug", "ldn:Condition", "ldn:EvidenceClaim"} <= set(offered)
     assert set(offered) == ontology_terms(OWL.Class)  # the ontology's classes, each as a prefixed name
     page.keyboard.type("Dr")
-    assert hints(page) == ["ldn:Drug", "ldn:DrugClass"]
+    assert hints_settled(page, ["ldn:Drug", "ldn:DrugClass"]) == ["ldn:Drug", "ldn:DrugClass"]
     page.keyboard.press("Enter")
     page.keyboard.type(" ; ldn:about")
     offered = hints(page)
@@ -260,7 +271,8 @@ def test_typing_ldn_offers_the_ontologys_classes_and_properties(served_store: st
     assert " ".join(editor_text(page).split()) == "SELECT * WHERE { ?drug a ldn:Drug ; ldn:about"
     type_in_empty_editor(page, "PREFIX s")  # YASQE's own list would offer schema:, sioc:, skos: and dozens more
     prefixes = Settings(root=REPO).prefixes
-    assert hints(page) == sorted(f"{prefix}: <{namespace}>" for prefix, namespace in prefixes.items() if prefix.startswith("s"))
+    expected = sorted(f"{prefix}: <{namespace}>" for prefix, namespace in prefixes.items() if prefix.startswith("s"))
+    assert hints_settled(page, expected) == expected
     assert visit.foreign_requests(served_store) == [] and visit.errors == []
 
 
