@@ -9,9 +9,11 @@ frontend on another machine needs nothing but its own disk.
 A commit updates the documents of the graphs it changed before it returns, so the answer to
 the curator (201) is sent after a search can find the change. An index behind the dataset
 (another frontend's commit, a server started on an older index) catches up the same way from
-the graphs changed since its version; a missing or much older index is rebuilt in the
-background, with progress lines in the log, and searches meanwhile get 503 with Retry-After,
-never a stale answer.
+the graphs changed since its version; a missing or much older index is rebuilt, with
+progress lines in the log (before the server answers for a small store; for a large one in
+the background, in a process of its own at a lower CPU priority), and searches meanwhile get
+503 with Retry-After, never a stale answer. A store on a read-only disk keeps its index under
+the system's temporary directory.
 """
 
 from __future__ import annotations
