@@ -106,7 +106,7 @@ class _Described:
 
 def compact_ids(iri: str) -> list[str]:
     """An external IRI as people write its id: MONDO_0005546 gives MONDO:0005546 and MONDO_0005546."""
-    local = re.split(r"[/#]", iri.rstrip("/"))[-1]
+    local = local_name(iri)
     ids = [iri]
     if local and local != iri:
         ids.append(local)
@@ -124,7 +124,7 @@ class DocumentReader:
         self.graphs = tuple(graphs)
         self._graph_set = frozenset(self.graphs)
         self._alternatives, self._authors, self._identifiers, self._value_types = _vocabulary(settings)
-        self._class_labels: dict[str, str] | None = None
+        self._class_labels: dict[str, str] = {}
         self._skipped = sorted(unsearched_graphs(settings))
 
     def all_documents(self) -> Iterator[Document]:
@@ -136,29 +136,31 @@ class DocumentReader:
         another graph, or out of order) is read whole again at the end, and its first document
         replaced: `replaces` on the returned document says so.
         """
-        in_degree: dict[str, int] = defaultdict(int)
-        value_labels: dict[str, str] = {}
-        classes: set[str] = set()
-        for iri, entry in self._subject_runs():
-            types = {obj.value for p, obj in entry.statements if p == RDF_TYPE}
-            classes |= types
-            if types & self._value_types:
-                value_labels[iri] = _first_label(entry)
-            for target in {obj.value for predicate, obj in entry.statements
-                           if isinstance(obj, NamedNode) and predicate != RDF_TYPE}:
-                in_degree[target] += 1  # once per thing linking to it, as _in_degree counts
-        self._class_labels = {iri: label for iri in classes if (label := _first_label(self._read(iri)))}
+        with tempfile.TemporaryDirectory(prefix="kgserver-search-") as scratch:
+            files = self._dump_graphs(Path(scratch))
+            in_degree: dict[str, int] = defaultdict(int)
+            value_labels: dict[str, str] = {}
+            classes: set[str] = set()
+            for iri, entry in _subject_runs(files):
+                types = {obj.value for p, obj in entry.statements if p == RDF_TYPE}
+                classes |= types
+                if types & self._value_types:
+                    value_labels[iri] = _first_label(entry)
+                for target in {obj.value for predicate, obj in entry.statements
+                               if isinstance(obj, NamedNode) and predicate != RDF_TYPE}:
+                    in_degree[target] += 1  # once per thing linking to it, as _in_degree counts
+            self._class_labels = {iri: label for iri in classes if (label := _first_label(self._read(iri)))}
 
-        seen: set[str] = set()
-        again: set[str] = set()
-        for iri, entry in self._subject_runs():
-            if iri in seen:
-                again.add(iri)
-                continue
-            seen.add(iri)
-            document = self._document(iri, entry, value_labels.get, in_degree.get(iri, 0))
-            if document is not None:
-                yield document
+            seen: set[str] = set()
+            again: set[str] = set()
+            for iri, entry in _subject_runs(files):
+                if iri in seen:
+                    again.add(iri)
+                    continue
+                seen.add(iri)
+                document = self._document(iri, entry, value_labels.get, in_degree.get(iri, 0))
+                if document is not None:
+                    yield document
         if again:
             documents, gone = self.documents_of(again)
             for document in documents:
@@ -167,30 +169,19 @@ class DocumentReader:
             for iri in gone:
                 yield Document(iri=iri, replaces=True)
 
-    def _subject_runs(self) -> Iterator[tuple[str, _Described]]:
-        """Each graph's statements about one IRI at a time, as the store writes the graph out.
+    def _dump_graphs(self, scratch: Path) -> list[tuple[str, Path]]:
+        """Each searchable graph written once as N-Triples into `scratch`, for both passes to read.
 
-        Each graph is read as N-Triples (streamed through a file, as an engine sends it with
-        the Graph Store Protocol): no store is asked for a million rows in one answer.
+        A store writes a graph out as an engine sends it with the Graph Store Protocol,
+        streamed: no store is asked for a million rows in one answer.
         """
-        with tempfile.TemporaryDirectory(prefix="kgserver-search-") as scratch:
-            for number, graph in enumerate(self.graphs):
-                path = Path(scratch) / f"{number}.nt"
-                with path.open("wb") as out:
-                    self.store.dump(out, RdfFormat.N_TRIPLES, from_graph=NamedNode(graph))
-                current: str | None = None
-                entry = _Described()
-                for triple in parse(path=str(path), format=RdfFormat.N_TRIPLES):
-                    if not isinstance(triple.subject, NamedNode) or not isinstance(triple.object, NamedNode | Literal):
-                        continue
-                    if triple.subject.value != current:
-                        if current is not None:
-                            yield current, entry
-                        current, entry = triple.subject.value, _Described(graphs={graph})
-                    entry.statements.append((triple.predicate.value, triple.object))
-                if current is not None:
-                    yield current, entry
-                path.unlink()
+        files = []
+        for number, graph in enumerate(self.graphs):
+            path = scratch / f"{number}.nt"
+            with path.open("wb") as out:
+                self.store.dump(out, RdfFormat.N_TRIPLES, from_graph=NamedNode(graph))
+            files.append((graph, path))
+        return files
 
     def documents_of(self, iris: Iterable[str]) -> tuple[list[Document], list[str]]:
         """The documents of these IRIs as the store holds them now, and the IRIs that no longer have one."""
@@ -235,11 +226,9 @@ class DocumentReader:
 
     def _kind_label(self, class_iri: str) -> str:
         """What a thing of this class is called: the class's label, else its local name."""
-        if self._class_labels is None:
-            self._class_labels = {}
         if class_iri not in self._class_labels:
-            self._class_labels[class_iri] = _first_label(self._read(class_iri)) or re.split(r"[/#]", class_iri)[-1]
-        return self._class_labels[class_iri] or re.split(r"[/#]", class_iri)[-1]
+            self._class_labels[class_iri] = _first_label(self._read(class_iri)) or local_name(class_iri)
+        return self._class_labels[class_iri]
 
     def _document(self, iri: str, entry: _Described, value_label: Callable[[str], str | None],
                   in_degree: int) -> Document | None:
@@ -287,6 +276,28 @@ class DocumentReader:
         """The class that says what a thing is: its first class of the project's ontology, else its first class."""
         own = sorted(t for t in types if t.startswith(self.settings.prefixes["ldn"]))
         return (own or sorted(types) or [""])[0]
+
+
+def _subject_runs(files: list[tuple[str, Path]]) -> Iterator[tuple[str, _Described]]:
+    """Each graph's statements about one IRI at a time, in the order its file lists them."""
+    for graph, path in files:
+        current: str | None = None
+        entry = _Described()
+        for triple in parse(path=str(path), format=RdfFormat.N_TRIPLES):
+            if not isinstance(triple.subject, NamedNode) or not isinstance(triple.object, NamedNode | Literal):
+                continue
+            if triple.subject.value != current:
+                if current is not None:
+                    yield current, entry
+                current, entry = triple.subject.value, _Described(graphs={graph})
+            entry.statements.append((triple.predicate.value, triple.object))
+        if current is not None:
+            yield current, entry
+
+
+def local_name(iri: str) -> str:
+    """The last segment of an IRI (after its last / or #): a name when there is no label."""
+    return re.split(r"[/#]", iri.rstrip("/"))[-1]
 
 
 def _first_label(entry: _Described | None) -> str:
