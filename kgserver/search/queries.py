@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import tantivy
 
 from kgserver.errors import InputError
+from kgserver.search.documents import local_name
 from kgserver.search.index import SCHEMA, normalise
 
 MAX_QUERY_CHARACTERS = 500
@@ -111,7 +112,7 @@ def _word_query(word: str, last: bool, prefix_only: bool) -> tantivy.Query:
     return tantivy.Query.boolean_query([(tantivy.Occur.Should, clause) for clause in clauses])
 
 
-def build_query(text: str, *, types: tuple[str, ...] = (), typeahead: bool = False) -> tantivy.Query | None:
+def build_query(text: str, *, typeahead: bool = False) -> tantivy.Query | None:
     """The query for a person's text (None when it has nothing to search for); `typeahead` matches labels only."""
     words = words_of(text)
     whole = normalise(text)
@@ -131,13 +132,17 @@ def build_query(text: str, *, types: tuple[str, ...] = (), typeahead: bool = Fal
         for form in _identifier_forms(text):
             identifier = tantivy.Query.term_query(SCHEMA, "ids", form)
             clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(identifier, 40.0)))
-    query = tantivy.Query.boolean_query(clauses)
-    if types:
-        query = tantivy.Query.boolean_query([
-            (tantivy.Occur.Must, query),
-            (tantivy.Occur.Must, tantivy.Query.term_set_query(SCHEMA, "types", list(types))),
-        ])
-    return query
+    return tantivy.Query.boolean_query(clauses)
+
+
+def _of_types(query: tantivy.Query, types: tuple[str, ...]) -> tantivy.Query:
+    """The query's hits of these classes only (all of them when none are named)."""
+    if not types:
+        return query
+    return tantivy.Query.boolean_query([
+        (tantivy.Occur.Must, query),
+        (tantivy.Occur.Must, tantivy.Query.term_set_query(SCHEMA, "types", list(types))),
+    ])
 
 
 def _within_one_edit(a: str, b: str) -> bool:
@@ -192,9 +197,10 @@ def snippet(texts: list[str], words: list[str], width: int = 180) -> tuple[str, 
 def search(searcher: tantivy.Searcher, text: str, *, limit: int = 20, offset: int = 0,
            types: tuple[str, ...] = (), typeahead: bool = False) -> Results:
     """The hits for `text`, best first, `limit` from `offset`, with the number of hits of each type."""
-    query = build_query(text, types=types, typeahead=typeahead)
-    if query is None:
+    unfiltered = build_query(text, typeahead=typeahead)
+    if unfiltered is None:
         return Results((), 0, offset)
+    query = _of_types(unfiltered, types)
     found = searcher.search(query, limit=limit, offset=offset, count=True, weight_by_field="weight")
     words = words_of(text)
     hits = []
@@ -206,22 +212,19 @@ def search(searcher: tantivy.Searcher, text: str, *, limit: int = 20, offset: in
         passage, spans = snippet(texts, words) if not typeahead else snippet([label, *stored.get_all("labels")], words)
         hits.append(Hit(stored.get_first("iri"), label, stored.get_first("kind") or "", stored.get_first("type") or "",
                         tuple(stored.get_all("types")), score, passage, spans))
-    kinds = () if typeahead else _kinds(searcher, text)
+    kinds = () if typeahead else _kinds(searcher, unfiltered)
     return Results(tuple(hits), found.count or 0, offset, kinds)
 
 
-def _kinds(searcher: tantivy.Searcher, text: str) -> tuple[tuple[str, str, int], ...]:
-    """How many hits each type has, for the page's type filter (most hits first)."""
-    query = build_query(text)
-    if query is None:
-        return ()
+def _kinds(searcher: tantivy.Searcher, query: tantivy.Query) -> tuple[tuple[str, str, int], ...]:
+    """How many hits of the query (before any type filter) each type has, for the page's filter, most first."""
     counts = searcher.aggregate(query, {"kinds": {"terms": {"field": "types", "size": 30}}})
     buckets = counts.get("kinds", {}).get("buckets", [])
     names = {}
     for bucket in buckets:  # a class is itself indexed (from the ontology): its label names the kind
         found = searcher.search(tantivy.Query.term_query(SCHEMA, "iri", bucket["key"]), limit=1, count=False)
         label = searcher.doc(found.hits[0][1]).get_first("label") if found.hits else None
-        names[bucket["key"]] = label or re.split(r"[/#]", bucket["key"])[-1]
+        names[bucket["key"]] = label or local_name(bucket["key"])
     return tuple((bucket["key"], names[bucket["key"]], int(bucket["doc_count"])) for bucket in buckets)
 
 
