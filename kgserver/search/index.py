@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import tantivy
 
 from kgserver.search.documents import Document
+from kgserver.store import swap_into_place
 
 STAMP = "kgserver-search.json"
 SCHEMA_VERSION = 2  # bump when the fields change: an older index is rebuilt, never read wrongly
@@ -142,11 +142,7 @@ def write_index(directory: Path, documents: Iterable[Document], version: int, mo
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    retired = directory.with_name(f"{directory.name}.old-{os.getpid()}-{time.monotonic_ns()}")
-    if directory.exists():
-        os.replace(directory, retired)
-    os.replace(staging, directory)
-    shutil.rmtree(retired, ignore_errors=True)
+    swap_into_place(staging, directory)
     return stamp
 
 

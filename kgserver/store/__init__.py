@@ -23,6 +23,7 @@ from kgserver.store.embedded import (
     read_existing,
     read_replaced,
     require_store,
+    swap_into_place,
     write_store,
 )
 from kgserver.store.interface import GraphStore, QueryResult
@@ -44,5 +45,6 @@ __all__ = [
     "read_graph",
     "read_replaced",
     "require_store",
+    "swap_into_place",
     "write_store",
 ]

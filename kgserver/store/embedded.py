@@ -82,7 +82,7 @@ def write_store(target: Path, fill: Callable[[Store], T]) -> T:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _swap_into_place(staging, target)
+    swap_into_place(staging, target)
     return outcome
 
 
@@ -96,7 +96,8 @@ def built_at(path: Path) -> float:
     return (marker if marker.is_file() else path / "CURRENT").stat().st_mtime
 
 
-def _swap_into_place(staging: Path, target: Path) -> None:
+def swap_into_place(staging: Path, target: Path) -> None:
+    """Put the directory `staging` at `target` by renames, the old one (if any) put back if that fails, then removed."""
     retired = target.with_name(f"{target.name}.old-{os.getpid()}")
     had_target = target.exists()
     if had_target:
