@@ -18,7 +18,6 @@ the system's temporary directory.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import multiprocessing
@@ -40,7 +39,7 @@ from kgserver.errors import KgError, UnavailableError
 from kgserver.search.documents import RDF_TYPE, DocumentReader, searchable_graphs
 from kgserver.search.index import SearchIndex, index_directory, read_stamp, write_index
 from kgserver.store import GraphStore, read_existing
-from kgserver.store.location import StoreLocation
+from kgserver.store.location import StoreLocation, try_lock
 
 log = logging.getLogger("kgserver.search")
 
@@ -71,13 +70,9 @@ def _claim_beside(store_path: Path, writer: bool) -> tuple[Path, TextIO]:
     candidates = ([main] if writer else []) + [main.with_name(f"{main.name}-{n}") for n in range(1, 65)]
     main.parent.mkdir(parents=True, exist_ok=True)
     for directory in candidates:
-        handle = directory.with_name(f"{directory.name}.lock").open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        return directory, handle
+        handle = try_lock(directory.with_name(f"{directory.name}.lock"))
+        if handle is not None:
+            return directory, handle
     raise UnavailableError(f"no free search index directory beside {store_path} (64 servers hold one each)", retry_after=60)
 
 

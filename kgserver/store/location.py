@@ -102,12 +102,9 @@ class StoreLocation:
         """
         path = self.local_path.with_name("WRITER.lock")
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise InputError(f"another server holds the writer role for {self} ({path} is locked)") from None
+        handle = try_lock(path)
+        if handle is None:
+            raise InputError(f"another server holds the writer role for {self} ({path} is locked)")
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -142,3 +139,14 @@ def credentials() -> Credentials | None:
     if not user or not _:
         raise InputError(f"{named}: the engine's credentials must be one line, user:password")
     return Credentials(user, password)
+
+
+def try_lock(path: Path) -> TextIO | None:
+    """An exclusive lock on the file `path` (made if missing), held while the returned file stays open; None if taken."""
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
