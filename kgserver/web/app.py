@@ -12,8 +12,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation.checks import Checker
 from kgserver.dataset import LiveDataset
-from kgserver.search.live import LiveSearch, claim_directory
 from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
+from kgserver.search.live import LiveSearch, claim_directory
 from kgserver.sparql.execution import QueryGate
 from kgserver.store.location import StoreLocation
 from kgserver.web import http, templating
