@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,27 @@ def test_sparql_post_form_and_query_body_agree_with_get(server):
     direct = fetch(f"{server}/sparql", "POST", {"Content-Type": "application/sparql-query"}, 30, COUNT_ALL.encode())
     assert (form.status, form.content_type) == (direct.status, direct.content_type) == (200, SPARQL_JSON)
     assert _count(form) == _count(direct) == _count(by_get)
+
+
+def test_a_client_that_keeps_its_connection_sends_its_next_queries_over_it(server):
+    """A small answer comes whole, with a Content-Length, so the connection stays open (a streamed one closes it)."""
+    host, port = server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        sockets, answers = [], []
+        for n in range(3):
+            connection.request("GET", "/sparql?" + urllib.parse.urlencode({"query": f"{COUNT_ALL} # {n}"}),
+                               headers={"Accept": SPARQL_JSON})
+            response = connection.getresponse()
+            body = response.read()
+            answers.append((response.status, response.getheader("Content-Length"), response.getheader("Connection")))
+            assert int(response.getheader("Content-Length")) == len(body)
+            sockets.append(connection.sock)
+        assert [status for status, _, _ in answers] == [200, 200, 200]
+        assert all(close is None for _, _, close in answers)
+        assert sockets[0] is not None and sockets[0] is sockets[1] is sockets[2]
+    finally:
+        connection.close()
 
 
 def test_sparql_negotiates_csv(server):

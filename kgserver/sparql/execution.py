@@ -92,6 +92,11 @@ class Execution:
         self._timeout = timeout
         self._body = body
 
+    @property
+    def whole(self) -> bytes | None:
+        """The whole body, when it came with the head (a small answer); None when it streams."""
+        return self._body
+
     def __iter__(self) -> Iterator[bytes]:
         if self._body is not None:  # the whole body came with the head; the process is back in the pool
             yield self._body

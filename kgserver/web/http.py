@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+import werkzeug.http
 from flask import Request, Response
 
 from kgserver.config import ServerSettings
@@ -58,8 +60,9 @@ def preflight() -> Response:
 
 
 def wants_gzip(request: Request) -> bool:
-    """Whether the client accepts a gzip-encoded body."""
-    return request.accept_encodings["gzip"] > 0
+    """Whether the client accepts a gzip-encoded body (no header parsing when gzip is not named)."""
+    header = request.headers.get("Accept-Encoding", "")
+    return "gzip" in header.lower() and request.accept_encodings["gzip"] > 0
 
 
 def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -99,11 +102,17 @@ def is_current(request: Request, etag: str, last_modified: datetime) -> bool:
 
 def validated(response: Response, etag: str, last_modified: datetime, vary: Iterable[str] = ()) -> Response:
     """The validators every cacheable answer carries: a weak ETag (gzip changes the bytes), Last-Modified, no-cache."""
-    response.set_etag(etag, weak=True)
-    response.last_modified = last_modified
+    response.headers["ETag"] = f'W/"{etag}"'
+    response.headers["Last-Modified"] = _http_date(last_modified)
     response.headers["Cache-Control"] = "no-cache"  # may be stored, must be revalidated
     response.vary.update(vary)
     return response
+
+
+@functools.lru_cache(maxsize=8)
+def _http_date(moment: datetime) -> str:
+    """A moment as an HTTP date, formatted once per dataset version rather than once per answer."""
+    return werkzeug.http.http_date(moment)
 
 
 def not_modified(etag: str, last_modified: datetime, vary: Iterable[str] = ()) -> Response:

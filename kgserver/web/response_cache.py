@@ -97,7 +97,7 @@ class ResponseCache:
             return self._app(environ, start_response)
         kept = self._get((self._version(), request))
         if kept is not None:
-            start_response(kept.status, [*kept.headers, ("Content-Length", str(len(kept.body)))])
+            start_response(kept.status, kept.headers)
             self._on_hit(environ, kept, time.monotonic() - started)
             return [kept.body]
         answer: list[Any] = []
@@ -175,7 +175,9 @@ class _Keeping:
             yield chunk
         keep: Keep | None = self._environ.get(MARK)
         if chunks is not None and keep is not None and self._answer and self._answer[0].startswith("200 "):
-            kept = Kept(self._answer[0], self._answer[1], b"".join(chunks), keep)
+            body = b"".join(chunks)
+            headers = tuple((name, value) for name, value in self._answer[1] if name.lower() != "content-length")
+            kept = Kept(self._answer[0], (*headers, ("Content-Length", str(len(body)))), body, keep)
             self._cache.put((keep.version, self._request), kept, size)
 
     def close(self) -> None:

@@ -92,11 +92,12 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     fmt = representations.choose(kind, request.headers.get("Accept"), query.format_name,
                                  f"{analysis.form or 'these'} results")
     version = endpoint.dataset.version  # read once: a commit may move it while this request runs
-    etag = http.etag_value(version, query.text, query.default_graphs, query.named_graphs, fmt.name, request.base_url)
+    base = request.base_url
+    etag = http.etag_value(version, query.text, query.default_graphs, query.named_graphs, fmt.name, base)
     if http.is_current(request, etag, endpoint.dataset.last_modified):
         return http.not_modified(etag, endpoint.dataset.last_modified, _VARY)
     job = Job(
-        query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, request.base_url,
+        query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, base,
         version, analysis.order,
     )
     client = client_key(request.remote_addr, request.user_agent.string, request.headers.get("Authorization"))
@@ -112,11 +113,20 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     def complete() -> None:
         environ[MARK] = Keep(version, head)
 
-    body = _counted(execution, stats, complete)
-    if request.method == "HEAD":  # read the body through, so the worker goes back to the pool
-        body = [b"".join(body)]
     gzip = http.wants_gzip(request)
-    response = Response(http.gzip_stream(body) if gzip else body, mimetype=head.media_type)
+    body: Iterable[bytes]
+    if execution.whole is not None:  # the answer came whole: sent with a Content-Length, so the connection stays open
+        body = [execution.whole]
+        stats.bytes = len(execution.whole)
+        complete()
+    else:
+        body = _counted(execution, stats, complete)
+        if request.method == "HEAD":  # read the body through, so the worker goes back to the pool
+            body = [b"".join(body)]
+    if gzip:
+        body = http.gzip_stream(body)
+        body = [b"".join(body)] if execution.whole is not None else body
+    response = Response(body, mimetype=head.media_type)
     if gzip:
         response.headers["Content-Encoding"] = "gzip"
     response.headers["X-SPARQL-Row-Cap"] = str(endpoint.limits.row_cap)
