@@ -33,7 +33,8 @@ bundled graph, and generated graphs of about 100k and 1M triples) it prints:
   conditions) and six sending the light mix, every text unique: light queries answered,
   their median and p99, how many were refused (503, 429) or failed, and the heavy queries'
   outcomes;
-- the peak memory (PSS) of the server's process tree (a frontend's alone, not its engine's);
+- the peak memory (PSS) of the server's process tree (a frontend's alone, not its engine's),
+  sampled during the throughput and mixed-load runs;
 - for a frontend, the throughput of one frontend against two over the same engine (see
   `frontend_scaling` for how the engine is kept from being the bottleneck on two cores, and
   what the figure can and cannot show; `--scaling-seconds 0` leaves it out).
@@ -725,8 +726,12 @@ class PeakMemory:
 
     It adds up PSS (proportional set size), so pages that forked workers share with their
     parent are counted once, not once per process as RSS would count them. Reading PSS walks
-    each process's page tables (about 1 ms a process here), so it samples twice a second: at
-    ten a second it took CPU from the server it measured.
+    each process's page tables (1-4 ms a process here), so it samples twice a second: at
+    ten a second it took CPU from the server it measured. It runs during the load phases
+    only (throughput, mixed load), where the peak is: during the one-at-a-time latency runs
+    it slowed kgserver's cold lookups from about 1.5 to 2-3.5 ms at 1M triples (a sample
+    walks six processes there, Oxigraph's server's one), a cost of the measuring, not of
+    the server.
     """
 
     def __init__(self, pid: int) -> None:
@@ -761,7 +766,6 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
             mixed_seconds: float, engine_pool: Engines | None = None, scaling_seconds: float = 0.0) -> ServerRun:
     print(f"{server} {dataset.name}: loading", file=sys.stderr, flush=True)
     with running(server, dataset, scratch, engine_pool) as (url, process, load):
-        memory = PeakMemory(process.pid)
         run = ServerRun(server, load)
         texts = {name: PREFIXES + template.format(claim=dataset.claim, condition=dataset.condition)
                  for name, template in QUERIES.items()}
@@ -784,6 +788,7 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
                 run.errors[name] = type(error).__name__
                 print(f"WARNING {server} {dataset.name}: {name}: {type(error).__name__}: {error}", flush=True)
         unique = Texts(dataset, seed=11)
+        memory = PeakMemory(process.pid)  # from here on: the load phases, where the peak is
         if not any(name in run.errors for name in LIGHT):
             print(f"  {server} {dataset.name}: throughput", file=sys.stderr, flush=True)
             run.throughput = throughput(url, lambda n: texts[LIGHT[n % len(LIGHT)]], run.throughput_failures)
