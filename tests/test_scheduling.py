@@ -461,3 +461,42 @@ def test_light_queries_expected_to_be_long_leave_the_last_process_to_quick_ones(
         pool.release(waiting["worker"])
     finally:
         pool.close()
+
+
+def test_a_query_process_reads_the_store_as_opened_for_the_version_it_started_at(built_store, tmp_path):
+    """A process started at version 5 answers a version-5 job without reopening; a version-6 job sees the new data."""
+    import json
+    import shutil
+
+    from pyoxigraph import Literal, NamedNode, Quad
+
+    from kgserver.config import Settings
+    from kgserver.sparql.pool import WorkerPool
+    from kgserver.sparql.worker import Job
+    from kgserver.store.embedded import open_writable
+
+    store_path = tmp_path / "store"
+    shutil.copytree(built_store, store_path)
+    pool = WorkerPool(store_path, Settings.from_env().prefixes, 1, 1, 30, version=lambda: "5")
+    writer = open_writable(store_path)
+    try:
+        mark = NamedNode("urn:test:added-after-the-process-opened-the-store")
+        writer.add(Quad(mark, mark, Literal("new"), mark))
+        writer.flush()
+        ask = "ASK { GRAPH <urn:test:added-after-the-process-opened-the-store> { ?s ?p ?o } }"
+
+        def answer(version: str) -> bool:
+            worker = pool.acquire(5)
+            try:
+                worker.conn.send(Job(ask, "json", None, None, 10, None, version))
+                kind, _head, body, _cpu = worker.conn.recv()
+                assert kind == "whole"
+                return bool(json.loads(body)["boolean"])
+            finally:
+                pool.release(worker)
+
+        assert answer("5") is False  # the version it started at: the store as it opened it
+        assert answer("6") is True  # a newer version: reopened, the new data is there
+    finally:
+        del writer
+        pool.close()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -128,8 +128,9 @@ class QueryGate:
 
     def __init__(
         self, place: StoreLocation | Path, prefixes: Mapping[str, str], limits: ServerSettings,
-        observer: GateObserver | None = None,
+        observer: GateObserver | None = None, version: Callable[[], str | None] | None = None,
     ) -> None:
+        """`version` reads the dataset version: a query process started at it does not reopen the store for it."""
         self._limits = limits
         self._observer: GateObserver = observer or _Unobserved()
         self.scheduler = Scheduler(Limits.of(limits))
@@ -142,6 +143,7 @@ class QueryGate:
             self._pool = WorkerPool(
                 location, prefixes, limits.query_workers, limits.max_query_workers, limits.query_idle,
                 malloc_library(limits.query_malloc), read_seconds=read_seconds, quick_seconds=QUICK_SECONDS,
+                version=version,
             )
         else:  # the engine computes: a thread waits for it, its reads bounded by the query's deadline
             self._pool = EngineThreads(location.open_reader(read_seconds), prefixes, limits.max_query_workers)

@@ -33,7 +33,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
@@ -103,8 +103,10 @@ class WorkerPool:
     def __init__(
         self, place: StoreLocation | Path, prefixes: Mapping[str, str], minimum: int, maximum: int, idle_seconds: float,
         malloc: str | None = None, read_seconds: float = 60.0, quick_seconds: float = 0.0,
+        version: Callable[[], str | None] | None = None,
     ) -> None:
         self._location = StoreLocation.of(place)
+        self._version = version or (lambda: None)  # the dataset version now, read before a process opens the store
         self._read_seconds = read_seconds
         self._prefixes = dict(prefixes)
         self._minimum, self._maximum, self._idle_seconds = minimum, max(minimum, maximum), idle_seconds
@@ -311,7 +313,8 @@ class WorkerPool:
     def _start(self) -> Worker:
         parent, child = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=worker_main, args=(self._location, self._prefixes, child, self._read_seconds), daemon=True, name="kgserver-query"
+            target=worker_main, args=(self._location, self._prefixes, child, self._read_seconds, self._version()),
+            daemon=True, name="kgserver-query",
         )
         process.start()
         child.close()

@@ -119,15 +119,20 @@ def _die_with_parent() -> None:
             pass
 
 
-def worker_main(location: StoreLocation, prefixes: Mapping[str, str], conn: Connection, read_seconds: float) -> None:
+def worker_main(
+    location: StoreLocation, prefixes: Mapping[str, str], conn: Connection, read_seconds: float,
+    version: str | None = None,
+) -> None:
     """A query process: open the store once, then run jobs from the pipe until it closes.
 
+    `version` is the dataset version the server had read before it started this process: the
+    store opened here holds that version's data or newer, so a job at that version needs no reopen.
     An engine's store is a pool of connections to it, each answer awaited at most
     `read_seconds`; the server's time limit kills this process, which closes them.
     """
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when query processes stop
-    store = _Snapshot(location.path) if location.path is not None else _Fixed(location.open_reader(read_seconds))
+    store = _Snapshot(location.path, version) if location.path is not None else _Fixed(location.open_reader(read_seconds))
     conn.send(("ready", time.process_time()))
     prefixes = dict(prefixes)
     while True:
@@ -173,10 +178,10 @@ class _Snapshot:
     while queries run, so a process reopens (about 15 ms) the first time it meets a new version.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, version: str | None = None) -> None:
         self._path = path
         self._store = kgstore.open_read_only(path)
-        self._version: str | None = None
+        self._version = version  # opened after the server read it: this version's data, or newer
 
     def at(self, version: str | None) -> kgstore.GraphStore:
         if version is not None and version != self._version:

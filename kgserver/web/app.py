@@ -38,7 +38,7 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
     location.require()
     dataset = LiveDataset(settings, location, writer=limits.engine_writer)
     metrics = Metrics()
-    gate = QueryGate(location, settings.prefixes, limits, observer=metrics)
+    gate = QueryGate(location, settings.prefixes, limits, observer=metrics, version=lambda: dataset.version)
     metrics.watch(gate)
     app = Flask(__name__)
     templating.install(app, settings)
