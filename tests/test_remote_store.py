@@ -10,6 +10,7 @@ back; a failed, cut or unreachable answer is an error, never an empty answer.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import socket
 import threading
@@ -102,6 +103,33 @@ def test_each_named_graph_reads_back_whole_with_the_same_size(embedded, remote, 
     assert isomorphic(Graph().parse(data=turtle, format="turtle"), kgstore.read_graph(embedded, settings.data_graph))
     assert remote.contains_named_graph(NamedNode(settings.data_graph))
     assert not remote.contains_named_graph(NamedNode("https://example.org/no-such-graph"))
+
+
+def test_a_graph_larger_than_one_engine_answer_is_read_whole_in_parts(embedded, remote, settings):
+    """Virtuoso builds at most MaxVectorSize triples into one answer (its Graph Store read of a 1M-triple graph fails).
+
+    With the limit set below the data graph's size but above its largest predicate's count,
+    the graph is read one predicate at a time and comes back whole, each subject's triples
+    together (the search index's build relies on it); below the largest
+    predicate's count, the read is an error that names the limit.
+    """
+    counts = [int(row["n"].value) for row in embedded.query(
+        f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{settings.data_graph}> {{ ?s ?p ?o }} }} GROUP BY ?p")]
+    assert sum(counts) > max(counts)
+    paged = RemoteStore(remote.url, dataclasses.replace(remote.dialect, graph_read_triples=max(counts)))
+    try:
+        expected = kgstore.read_graph(embedded, settings.data_graph)
+        assert isomorphic(kgstore.read_graph(paged, settings.data_graph), expected)
+        ntriples = paged.dump(format=RdfFormat.N_TRIPLES, from_graph=NamedNode(settings.data_graph))
+        assert isomorphic(Graph().parse(data=ntriples, format="nt"), expected)
+        runs = [subject for subject, _ in itertools.groupby(line.split(b" ", 1)[0] for line in ntriples.splitlines())]
+        assert len(runs) == len(set(runs))  # each subject's triples together, as a whole read gives them
+        small = RemoteStore(remote.url, dataclasses.replace(remote.dialect, graph_read_triples=max(counts) - 1))
+        with pytest.raises(KgError, match=f"more than {remote.dialect.name} puts in one answer"):
+            small.dump(format=RdfFormat.N_TRIPLES, from_graph=NamedNode(settings.data_graph))
+        small.close()
+    finally:
+        paged.close()
 
 
 def test_an_iri_is_described_the_same_from_both_stores(embedded, remote, settings):

@@ -67,6 +67,7 @@ class Dialect:
     template_triples: int | None = None  # the most blank-node triples one update's template may hold (None: no limit)
     graph_store_write_path: str = ""  # where the Graph Store Protocol takes writes (with the update's credentials)
     inline_triples: int = 20_000  # a commit adding more is loaded into staging graphs with the Graph Store Protocol
+    graph_read_triples: int | None = None  # the most triples one answer may hold: a larger graph is read in parts
 
     def failure(self, headers: Mapping[str, str], body_start: bytes) -> str | None:
         """Why a 200 answer is not a complete result (from its headers and first bytes), or None when it is one."""
@@ -122,6 +123,9 @@ VIRTUOSO = Dialect(
     max_rows_header="X-SPARQL-MaxRows",
     template_triples=400,  # its SQL for a template triple is long: about 1,000 pass its 10,000-line limit
     graph_store_write_path="/sparql-graph-crud-auth",
+    # A Graph Store Protocol read (or a CONSTRUCT) of more than its MaxVectorSize (1,000,000 unless
+    # virtuoso.ini says otherwise) fails with "FRVEC ... over max vector length": seen at 1M triples.
+    graph_read_triples=1_000_000,
 )
 
 OXIGRAPH = Dialect(
