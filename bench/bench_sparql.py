@@ -299,8 +299,11 @@ def wait_search_ready(url: str, process: subprocess.Popen[bytes], limit: float =
     while time.monotonic() < deadline and process.poll() is None:
         try:
             with urllib.request.urlopen(health, timeout=10) as answer:
-                if json.loads(answer.read()).get("search", {}).get("state") != "rebuilding":
-                    return
+                search = json.loads(answer.read()).get("search", {})
+            if search.get("state") == "failed":  # it is retried every minute: the figures would carry its cost
+                print(f"WARNING {url}: the search index could not be built (see the server's log)", flush=True)
+            if search.get("state") != "rebuilding":
+                return
         except (OSError, ValueError):
             pass
         time.sleep(0.5)

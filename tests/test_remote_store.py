@@ -105,6 +105,19 @@ def test_each_named_graph_reads_back_whole_with_the_same_size(embedded, remote, 
     assert not remote.contains_named_graph(NamedNode("https://example.org/no-such-graph"))
 
 
+def test_named_graphs_are_sent_only_to_a_query_that_has_a_graph_pattern(remote):
+    """Virtuoso is told the dataset's graphs one by one; GRAPH alone reads the named ones, and each costs it time."""
+    plain = remote._dataset(True, None, None, 'SELECT ?s WHERE { ?s ?p "GRAPH" } # GRAPH in a string and a comment')
+    graphs = remote._dataset(True, None, None, "SELECT ?g WHERE { graph ?g { ?s ?p ?o } }")
+    if remote.dialect.names_dataset_graphs:
+        assert {name for name, _ in plain} == {"default-graph-uri"}
+        assert {name for name, _ in graphs} == {"default-graph-uri", "named-graph-uri"}
+    else:
+        assert plain == graphs == list(remote.dialect.union_default_graph.items())
+    answer = remote.query("SELECT (COUNT(DISTINCT ?g) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }", use_default_graph_as_union=True)
+    assert int(next(iter(answer))["n"].value) == len(remote.dataset_graphs())  # type: ignore[arg-type, index]
+
+
 def test_a_graph_larger_than_one_engine_answer_is_read_whole_in_parts(embedded, remote, settings):
     """Virtuoso builds at most MaxVectorSize triples into one answer (its Graph Store read of a 1M-triple graph fails).
 

@@ -153,7 +153,9 @@ class RemoteStore:
         nobody holds, since no parameter at all would mean the engine's whole default. A query
         with its own FROM keeps its dataset; a graph the text names (`GRAPH <g>`) is added to
         the named graphs, as Virtuoso answers ASK and COUNT wrongly (true, 1) for a graph
-        outside them.
+        outside them. A query without GRAPH is sent no named graphs: only GRAPH reads them,
+        and each graph named cost Virtuoso time (a lookup at 1M triples: 1.4 ms with no
+        dataset, 2.0 with the two default graphs, 2.2 with the named ones too).
         """
         naming = self.dialect.names_dataset_graphs
         params: list[tuple[str, str]] = []
@@ -164,8 +166,11 @@ class RemoteStore:
             if has_from:
                 return []
             graphs = self.dataset_graphs() or (_NO_GRAPH,)
+            defaults = [("default-graph-uri", iri) for iri in graphs]
+            if not _uses_graph(text):  # named graphs matter to GRAPH only; each one named costs Virtuoso time
+                return defaults
             named = list(dict.fromkeys([*graphs, *named_in_text]))
-            return [("default-graph-uri", iri) for iri in graphs] + [("named-graph-uri", iri) for iri in named]
+            return defaults + [("named-graph-uri", iri) for iri in named]
         if default_graph is not None:
             params += [("default-graph-uri", term.value) for term in _graphs(default_graph)] or [("default-graph-uri", _NO_GRAPH)]
         elif not self.dialect.has_default_graph:
@@ -621,6 +626,13 @@ def _graphs_in_text(text: str) -> tuple[bool, list[str]]:
                 if prefix in declared:
                     named.append(declared[prefix] + local)
     return has_from, named
+
+
+def _uses_graph(text: str) -> bool:
+    """Whether a query has a GRAPH pattern (the keyword, not a word in a string, an IRI or a comment)."""
+    if "GRAPH" not in text.upper():
+        return False
+    return any(token.kind == "word" and token.text.upper() == "GRAPH" for token in tokens(text))
 
 
 def _prologue(prefixes: dict[str, str] | None, base_iri: str | None) -> str:
