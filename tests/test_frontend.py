@@ -92,6 +92,18 @@ def test_a_description_holding_blank_nodes_reads_the_same_through_the_frontend(f
     assert any(isinstance(node, BNode) for node in yours.objects()) and isomorphic(mine, yours)
 
 
+def test_a_construct_over_the_row_cap_is_cut_at_it_through_the_frontend_as_on_the_embedded_server(frontend, embedded):
+    """Pairs of things of one type: far more triples than the row cap. The engine sends them all; the frontend reads
+    the cap and one more, then hangs up (it used to hold the engine's whole answer), and says the answer was cut."""
+    pairs = "CONSTRUCT { ?a <urn:x-test:sameTypeAs> ?b } WHERE { ?a a ?t . ?b a ?t }"
+    answers = [fetch(server.sparql, headers={"Accept": "application/n-triples"}, params={"query": pairs}, timeout=60)
+               for server in (frontend, embedded)]
+    for reply in answers:
+        assert reply.status == 200, reply.text
+        assert reply.headers.get("x-sparql-truncated") == "true"
+        assert len(reply.text.splitlines()) == int(reply.headers["x-sparql-row-cap"])
+
+
 def test_the_time_limit_is_kgservers_in_front_of_the_engine(frontend, engine):
     """503 within the limit + 1 s; Virtuoso's CPU is then free within 2 s; Oxigraph's server computes on.
 

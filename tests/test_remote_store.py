@@ -277,6 +277,26 @@ def test_an_answer_is_read_as_it_arrives_and_no_further_than_the_rows_taken():
     listener.close()
 
 
+def test_a_graph_answer_is_read_to_the_row_cap_and_one_more_then_hung_up():
+    """A CONSTRUCT whose engine sends 20,000 triples and never ends: the frontend keeps cap+1 distinct ones, no more.
+
+    The engine knows no row cap, so it may send a whole graph; before, the answer was read
+    whole into memory (and a frontend held it all) before the cap cut it.
+    """
+    lines = b"".join(b"<http://example.org/s%d> <http://example.org/p> <http://example.org/o> .\n" % i
+                     for i in range(20000))
+    duplicate = b"<http://example.org/s0> <http://example.org/p> <http://example.org/o> .\n"
+    listener, hung_up = _engine_sending([duplicate * 5, lines], True)
+    store = RemoteStore(f"http://127.0.0.1:{listener.getsockname()[1]}", OXIGRAPH, read_seconds=30)
+    started = time.monotonic()
+    with kgstore.answer_by(started + 20, most_triples=11):
+        result = store.query("CONSTRUCT WHERE { ?s ?p ?o }")
+    assert len(list(result)) == 11  # distinct: the five repeats of the first triple count once
+    assert time.monotonic() - started < 5, "the answer was awaited whole"
+    assert hung_up.wait(5), "the engine's connection was kept after the triples needed were read"
+    listener.close()
+
+
 def test_an_answer_that_breaks_off_with_the_engines_cancellation_is_an_error_not_a_short_result():
     """Oxigraph's server may send rows, then its cancellation text: that is an error, never the rows so far."""
     listener, _ = _engine_sending(

@@ -152,7 +152,7 @@ def answer(
     process, the time of day where the store is an engine's and a thread waits for it.
     """
     try:
-        with kgstore.answer_by(job.deadline):
+        with kgstore.answer_by(job.deadline, job.row_cap + 1):
             _run(store, prefixes, job, conn, clock)
     except KgError as error:
         conn.send(("error", error.http_status, error.message, clock()))

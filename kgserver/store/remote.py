@@ -67,16 +67,23 @@ PAST_DEADLINE = "query exceeded its time limit and was stopped"
 # When the query being answered must be done (time.monotonic()); a read from the engine waits no longer,
 # then closes its connection, which stops a query on an engine that watches for it (Virtuoso).
 _answer_by: ContextVar[float | None] = ContextVar("answer_by", default=None)
+# How many triples of a CONSTRUCT or DESCRIBE answer are read at most (the row cap and one more); None: all.
+_most_triples: ContextVar[int | None] = ContextVar("most_triples", default=None)
 
 
 @contextmanager
-def answer_by(deadline: float | None) -> Iterator[None]:
-    """Within this block, every read from an engine ends by `deadline` (monotonic seconds), its connection closed."""
-    token = _answer_by.set(deadline)
+def answer_by(deadline: float | None, most_triples: int | None = None) -> Iterator[None]:
+    """Within this block, every read from an engine ends by `deadline` (monotonic seconds), its connection closed.
+
+    A graph answer (CONSTRUCT, DESCRIBE) is read to `most_triples` distinct triples at most, then
+    its connection is closed: the engine knows no row cap, and may send the whole graph.
+    """
+    deadline_token, triples_token = _answer_by.set(deadline), _most_triples.set(most_triples)
     try:
         yield
     finally:
-        _answer_by.reset(token)
+        _answer_by.reset(deadline_token)
+        _most_triples.reset(triples_token)
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,7 @@ class RemoteStore:
         graph_answer = form in ("CONSTRUCT", "DESCRIBE")
         accept = "application/n-triples" if graph_answer else _RESULTS
         if graph_answer:
-            return _as_query_triples(self._read(self.dialect.query_path, params, accept))
+            return _as_query_triples(self._open(self.dialect.query_path, params, accept), _most_triples.get())
         answer = self._open(self.dialect.query_path, params, accept)
         result = parse_query_results(answer, format=QueryResultsFormat.JSON)  # read as the rows are asked for
         if form == "ASK" and isinstance(result, QuerySolutions) and self.dialect.ask_variable:
@@ -594,14 +601,24 @@ def _past_deadline() -> KgError:
     return error
 
 
-def _as_query_triples(body: bytes) -> QueryTriples:
-    """A CONSTRUCT or DESCRIBE answer (N-Triples) as pyoxigraph's QueryTriples, the type the writers take.
+def _as_query_triples(answer: _Answer | None, most: int | None) -> QueryTriples:
+    """A CONSTRUCT or DESCRIBE answer (N-Triples, read as it arrives) as pyoxigraph's QueryTriples, the type the writers take.
 
     pyoxigraph makes that type only from its own queries, so the triples pass through an
-    in-memory store; an answer is at most the row cap's worth of triples.
+    in-memory store. At most `most` distinct triples are read (the row cap and one more, so a
+    cut is seen); the connection is closed then, the rest of the answer never read.
     """
+    triples: set[Triple] = set()
+    if answer is not None:
+        try:
+            for triple in parse(answer, format=RdfFormat.N_TRIPLES):
+                triples.add(triple)
+                if most is not None and len(triples) >= most:
+                    break
+        finally:
+            answer.close()
     memory = Store()
-    memory.extend(Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in parse(body, format=RdfFormat.N_TRIPLES))
+    memory.extend(Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in triples)
     return memory.query("CONSTRUCT WHERE { ?s ?p ?o }")  # type: ignore[return-value]
 
 
