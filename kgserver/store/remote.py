@@ -550,10 +550,13 @@ class _SortedLines:
     """
 
     def __init__(self, answers: Iterable[_Answer | None]) -> None:
-        self._sorter = subprocess.Popen(
-            ["sort", "-S", _SORT_MEMORY, "-T", tempfile.gettempdir()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env={**os.environ, "LC_ALL": "C"},
-        )
+        try:
+            self._sorter = subprocess.Popen(
+                ["sort", "-S", _SORT_MEMORY, "-T", tempfile.gettempdir()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env={**os.environ, "LC_ALL": "C"},
+            )
+        except OSError as error:
+            raise KgError(f"a graph this large is read in parts put in order by the system's sort, which failed: {error}") from None
         stdin = self._sorter.stdin
         assert stdin is not None and self._sorter.stdout is not None
         try:
@@ -587,7 +590,8 @@ class _SortedLines:
         self._sorter.wait()
 
     def __del__(self) -> None:
-        self.close()
+        if hasattr(self, "_sorter"):
+            self.close()
 
 
 def _passed(deadline: float | None) -> bool:
