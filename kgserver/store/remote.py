@@ -169,12 +169,12 @@ class RemoteStore:
         if union and default_graph is None and named_graphs is None:
             if not naming:
                 return list(self.dialect.union_default_graph.items())
-            has_from, named_in_text = _graphs_in_text(text)
+            has_from, has_graph, named_in_text = _graphs_in_text(text)
             if has_from:
                 return []
             graphs = self.dataset_graphs() or (_NO_GRAPH,)
             defaults = [("default-graph-uri", iri) for iri in graphs]
-            if not _uses_graph(text):  # named graphs matter to GRAPH only; each one named costs Virtuoso time
+            if not has_graph:  # named graphs matter to GRAPH only; each one named costs Virtuoso time
                 return defaults
             named = list(dict.fromkeys([*graphs, *named_in_text]))
             return defaults + [("named-graph-uri", iri) for iri in named]
@@ -186,7 +186,7 @@ class RemoteStore:
             params += [("named-graph-uri", term.value) for term in named_graphs if isinstance(term, NamedNode)] or [
                 ("named-graph-uri", _NO_GRAPH)]
         elif naming:
-            named = list(dict.fromkeys([*self.dataset_graphs(), *_graphs_in_text(text)[1]])) or [_NO_GRAPH]
+            named = list(dict.fromkeys([*self.dataset_graphs(), *_graphs_in_text(text)[2]])) or [_NO_GRAPH]
             params += [("named-graph-uri", iri) for iri in named]
         return params
 
@@ -626,12 +626,15 @@ def _as_query_triples(answer: _Answer | None, most: int | None) -> QueryTriples:
     return memory.query("CONSTRUCT WHERE { ?s ?p ?o }")  # type: ignore[return-value]
 
 
-def _graphs_in_text(text: str) -> tuple[bool, list[str]]:
-    """Whether a query has a FROM clause, and the graphs it names after GRAPH (IRIs and prefixed names resolved)."""
+def _graphs_in_text(text: str) -> tuple[bool, bool, list[str]]:
+    """Whether a query has a FROM clause, whether it has a GRAPH pattern, and the graphs it names after GRAPH.
+
+    Keywords only count as keywords (not in a string, an IRI or a comment); prefixed names are resolved.
+    """
     found = list(tokens(text))
     declared: dict[str, str] = {}
     named: list[str] = []
-    has_from = False
+    has_from = has_graph = False
     for index, token in enumerate(found):
         word = token.text.upper() if token.kind == "word" else ""
         following = found[index + 1] if index + 1 < len(found) else None
@@ -639,21 +642,15 @@ def _graphs_in_text(text: str) -> tuple[bool, list[str]]:
             has_from = True
         elif word == "PREFIX" and following is not None and index + 2 < len(found) and found[index + 2].kind == "iri":
             declared[following.text.rstrip(":")] = found[index + 2].text[1:-1]
-        elif word == "GRAPH" and following is not None:
-            if following.kind == "iri" and ":" in following.text:
+        elif word == "GRAPH":
+            has_graph = True
+            if following is not None and following.kind == "iri" and ":" in following.text:
                 named.append(following.text[1:-1])
-            elif following.kind == "pname":
+            elif following is not None and following.kind == "pname":
                 prefix, _, local = following.text.partition(":")
                 if prefix in declared:
                     named.append(declared[prefix] + local)
-    return has_from, named
-
-
-def _uses_graph(text: str) -> bool:
-    """Whether a query has a GRAPH pattern (the keyword, not a word in a string, an IRI or a comment)."""
-    if "GRAPH" not in text.upper():
-        return False
-    return any(token.kind == "word" and token.text.upper() == "GRAPH" for token in tokens(text))
+    return has_from, has_graph, named
 
 
 def _prologue(prefixes: dict[str, str] | None, base_iri: str | None) -> str:

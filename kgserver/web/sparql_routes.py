@@ -123,9 +123,9 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
         body = _counted(execution, stats, complete)
         if request.method == "HEAD":  # read the body through, so the worker goes back to the pool
             body = [b"".join(body)]
-    if gzip:
-        body = http.gzip_stream(body)
-        body = [b"".join(body)] if execution.whole is not None else body
+    if gzip:  # a whole answer stays whole, so it keeps its Content-Length
+        compressed = http.gzip_stream(body)
+        body = [b"".join(compressed)] if execution.whole is not None else compressed
     response = Response(body, mimetype=head.media_type)
     if gzip:
         response.headers["Content-Encoding"] = "gzip"
