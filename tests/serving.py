@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,6 +37,21 @@ class Server:
     @property
     def sparql(self) -> str:
         return f"{self.base}/sparql"
+
+    def query_lines(self) -> list[str]:
+        """The SPARQL endpoint's log lines so far, one per query answered."""
+        return [line for line in self.log.read_text().splitlines() if "kgserver.sparql sparql" in line]
+
+    def query_line(self, pattern: str, since: int = 0, wait: float = 5.0) -> str:
+        """The first query log line after the first `since` that matches `pattern`, waited for: a query's line is
+        written once its answer is sent, so it can come after the client has read the answer, and after the line of
+        the request that followed it. "" when none came within `wait` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            found = next((line for line in self.query_lines()[since:] if re.search(pattern, line)), "")
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
 
 
 @dataclass(frozen=True)

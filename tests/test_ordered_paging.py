@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -171,19 +170,6 @@ def assert_engines_page(server: Server, reference: pyoxigraph.Store, sparql: str
             assert not mine - Counter(tuple(row) for row in everything if key(row) == key(theirs[run[0]]))
 
 
-def _query_lines(server: Server) -> list[str]:
-    return [line for line in server.log.read_text().splitlines() if "kgserver.sparql sparql" in line]
-
-
-def log_line_after(server: Server, seen: int, wait: float = 5.0) -> str:
-    """The query log line of the request after the first `seen`: written once the answer is sent, it may come just
-    after the client has read a whole answer (one with a Content-Length), so it is waited for."""
-    deadline = time.monotonic() + wait
-    while len(lines := _query_lines(server)) <= seen and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return lines[seen] if len(lines) > seen else ""
-
-
 # name: (query, the plan that answers it: "heap", "ties", or "" when the query runs as sent)
 CASES = {
     "by year then item": ("SELECT ?i ?y WHERE { ?i ex:year ?y } ORDER BY DESC(?y) ?i LIMIT 25 OFFSET 100", "ties"),
@@ -233,9 +219,9 @@ CASES = {
 def test_every_ordered_page_is_the_engines_page(server, reference, name):
     sparql, planned = CASES[name]
     sparql = PREFIXES + sparql
-    seen = len(_query_lines(server))
+    seen = len(server.query_lines())
     assert_engines_page(server, reference, sparql)
-    line = log_line_after(server, seen)
+    line = server.query_line("", since=seen)
     assert (f" paged={planned}" in line) if planned else (" paged" not in line), line
 
 
@@ -257,9 +243,9 @@ def test_generated_pages_are_the_engines_pages(server, reference, keys, descendi
     order = " ".join(f"DESC(?{key})" if down else f"?{key}" for key, down in zip([*keys, "i"], descending, strict=False))
     sparql = (f"{PREFIXES}SELECT ?i {' '.join('?' + key for key in keys)} WHERE {{ ?i ex:year ?any {patterns} }} "
               f"ORDER BY {order} LIMIT {limit} OFFSET {offset}")
-    seen = len(_query_lines(server))
+    seen = len(server.query_lines())
     assert_engines_page(server, reference, sparql)
-    assert " paged=" in log_line_after(server, seen)
+    assert server.query_line(" paged=", since=seen)
 
 
 # One key over: labels and items (unique), years (ties), scores of mixed numeric types, the mixed columns
@@ -285,6 +271,6 @@ def test_generated_pages_on_one_key_are_the_engines_pages(server, reference, col
     projection = "?i" if column == "i" else f"?i ?{column}"
     sparql = (f"{PREFIXES}SELECT {projection} WHERE {{ ?i ex:year ?any {pattern} }} "
               f"ORDER BY {order} LIMIT {limit} OFFSET {offset}")
-    seen = len(_query_lines(server))
+    seen = len(server.query_lines())
     assert_engines_page(server, reference, sparql)
-    assert " paged=" in log_line_after(server, seen)
+    assert server.query_line(" paged=", since=seen)
