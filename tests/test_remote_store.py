@@ -106,7 +106,8 @@ def test_each_named_graph_reads_back_whole_with_the_same_size(embedded, remote, 
 
 
 def test_a_query_too_long_for_a_url_is_sent_as_a_form_and_answered_the_same(embedded, remote, settings):
-    """A text of more than 4,000 characters goes as a form POST (never a raw query body, which Virtuoso hangs on)."""
+    """A text of more than 4,000 characters, too long for many servers' URLs, is answered as a short one is: every
+    query goes to the engine as a form POST (never a raw query body, which Virtuoso hangs on)."""
     classes = [row[0] for row in _rows(kgstore.query(embedded, "SELECT ?c WHERE { ?c a owl:Class }", settings.prefixes))]
     values = " ".join(term for term in classes if term.startswith("<")) + " <https://example.org/none>" * 120
     text = f"SELECT ?c ?label WHERE {{ VALUES ?c {{ {values} }} ?c rdfs:label ?label }} ORDER BY ?c ?label"
