@@ -71,7 +71,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -85,7 +85,9 @@ from rdflib import Graph
 from kgserver import changes
 from kgserver.config import Settings
 from kgserver.search.live import index_after_build
+from kgserver.store.dialects import DIALECTS
 from kgserver.store.location import StoreLocation
+from kgserver.store.remote import RemoteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -172,6 +174,7 @@ class ServerRun:
     server: str
     load_seconds: float
     cold_ms: dict[str, float] = field(default_factory=dict)
+    dataset_cold_ms: dict[str, float] = field(default_factory=dict)  # an engine's, asked as its frontend asks it
     warm_ms: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     answers: dict[str, str] = field(default_factory=dict)
@@ -487,9 +490,9 @@ def running(server: str, dataset: Dataset, scratch: Path,
 
 # ------------------------------------------------------------------------------- queries
 
-def ask(url: str, query: str, timeout: float = REQUEST_TIMEOUT) -> str:
-    """One GET per the SPARQL Protocol, asking for SPARQL JSON; returns the answer's gist."""
-    request = urllib.request.Request(f"{url}?{urllib.parse.urlencode({'query': query})}",
+def ask(url: str, query: str, timeout: float = REQUEST_TIMEOUT, dataset: Sequence[tuple[str, str]] = ()) -> str:
+    """One GET per the SPARQL Protocol (with `dataset`'s parameters), asking for SPARQL JSON; returns the answer's gist."""
+    request = urllib.request.Request(f"{url}?{urllib.parse.urlencode([('query', query), *dataset])}",
                                      headers={"Accept": "application/sparql-results+json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         result = json.loads(response.read())
@@ -778,6 +781,21 @@ class PeakMemory:
         return self.peak / 2**20
 
 
+def frontend_dataset(engine: engines.Engine) -> Callable[[str], list[tuple[str, str]]] | None:
+    """The dataset parameters a frontend sends this engine with a query, where it names the dataset's graphs.
+
+    Virtuoso's default graph holds its own system graphs too, so a frontend names the
+    dataset's graphs (`default-graph-uri`, and `named-graph-uri` for a query with GRAPH),
+    and each graph named costs the engine time. The engine is also timed asked that way, so
+    that what the frontend adds is told apart from what the request it must send costs the engine.
+    """
+    dialect = DIALECTS[engine.name]
+    if not dialect.names_dataset_graphs:
+        return None
+    store = RemoteStore(engine.base, dialect)
+    return store.dataset_parameters
+
+
 def warm_up(url: str, texts: Texts) -> None:
     """Light queries, each text new, before anything is timed: a server's first requests after it starts are slower.
 
@@ -798,6 +816,7 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
         texts = {name: PREFIXES + template.format(claim=dataset.claim, condition=dataset.condition)
                  for name, template in QUERIES.items()}
         warm_up(url, Texts(dataset, seed=3))
+        dataset_of = frontend_dataset(engine_pool.get(server)) if server in ENGINES and engine_pool else None
         for name, text in texts.items():
             print(f"  {server} {dataset.name}: {name}", file=sys.stderr, flush=True)
             try:
@@ -807,6 +826,10 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
                 first = median_ms(1, cold)
                 colds, warms = SLOW_RUNS if first > SLOW_MS else (cold_runs, warm_runs)
                 run.cold_ms[name] = statistics.median([first] + [median_ms(1, cold) for _ in range(colds - 1)])
+                if dataset_of is not None:  # read before the timing: the graphs' list is a request of its own
+                    graphs = dataset_of(text)
+                    run.dataset_cold_ms[name] = median_ms(colds, lambda n, t=text, d=graphs: ask(
+                        url, f"{t}\n# cold run {n} {time.time_ns()}", dataset=d))
                 run.answers[name] = ask(url, text)
                 run.warm_ms[name] = median_ms(warms, lambda n, t=text: ask(url, t))
             except urllib.error.HTTPError as error:
@@ -847,6 +870,10 @@ def report(dataset: Dataset, runs: list[ServerRun]) -> None:
     row("load (s)", [f"{r.load_seconds:.2f}" for r in runs])
     for query in QUERIES:
         row(query + " cold ms", [r.errors.get(query) or f"{r.cold_ms[query]:.1f}" for r in runs])
+    if any(r.dataset_cold_ms for r in runs):  # an engine asked as its frontend asks it, the dataset's graphs named
+        for query in QUERIES:
+            row(f"{query} cold, graphs named"[:width], [f"{r.dataset_cold_ms[query]:.1f}" if query in r.dataset_cold_ms
+                                                         else "-" for r in runs])
     for query in QUERIES:
         row(query + " repeat ms", [r.errors.get(query) or f"{r.warm_ms[query]:.1f}" for r in runs])
     row("light mix req/s, repeated", [f"{r.throughput:.1f}" for r in runs])
@@ -943,10 +970,13 @@ def frontend_targets(frontend: ServerRun, engine: ServerRun | None) -> None:
                 say(f"{query} cold <= engine's + 1 ms + 10%", False,
                     f"{frontend.errors.get(query) or 'answered'} / {engine.errors.get(query) or 'answered'}")
                 continue
-            bound = engine.cold_ms[query] * (1 + FRONTEND_FRACTION) + FRONTEND_MS
-            added = frontend.cold_ms[query] - engine.cold_ms[query]
+            base = engine.dataset_cold_ms.get(query, engine.cold_ms[query])
+            bound = base * (1 + FRONTEND_FRACTION) + FRONTEND_MS
+            added = frontend.cold_ms[query] - base
+            asked = (f"; the engine {engine.cold_ms[query]:.1f} ms asked plainly, {base:.1f} ms with the dataset's "
+                     "graphs named as the frontend must" if query in engine.dataset_cold_ms else "")
             say(f"{query} cold <= engine's + 1 ms + 10%", frontend.cold_ms[query] <= bound,
-                f"{frontend.cold_ms[query]:.1f} ms, bound {bound:.1f} ms (added {added:+.1f} ms)")
+                f"{frontend.cold_ms[query]:.1f} ms, bound {bound:.1f} ms (added {added:+.1f} ms{asked})")
     parts = ", ".join(f"{name} {len(sizes)} x {sum(sizes) / len(sizes) / 2**20:.0f}" if len(sizes) > 1
                       else f"{name} {sizes[0] / 2**20:.0f}" for name, sizes in frontend.peak_parts.items())
     say(f"frontend memory (PSS, engine excluded) < {FRONTEND_MB:g} MB", frontend.peak_mb < FRONTEND_MB,

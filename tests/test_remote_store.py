@@ -117,11 +117,13 @@ def test_a_query_too_long_for_a_url_is_sent_as_a_form_and_answered_the_same(embe
 
 def test_named_graphs_are_sent_only_to_a_query_that_has_a_graph_pattern(remote):
     """Virtuoso is told the dataset's graphs one by one; GRAPH alone reads the named ones, and each costs it time."""
-    plain = remote._dataset(True, None, None, 'SELECT ?s WHERE { ?s ?p "GRAPH" } # GRAPH in a string and a comment')
-    graphs = remote._dataset(True, None, None, "SELECT ?g WHERE { graph ?g { ?s ?p ?o } }")
+    plain = remote.dataset_parameters('SELECT ?s WHERE { ?s ?p "GRAPH" } # GRAPH in a string and a comment')
+    graphs = remote.dataset_parameters("SELECT ?g WHERE { graph ?g { ?s ?p ?o } }")
     if remote.dialect.names_dataset_graphs:
         assert {name for name, _ in plain} == {"default-graph-uri"}
         assert {name for name, _ in graphs} == {"default-graph-uri", "named-graph-uri"}
+        given = remote.dataset_parameters("SELECT ?s WHERE { GRAPH ex:g { ?s ?p ?o } }", {"ex": "https://example.org/"})
+        assert ("named-graph-uri", "https://example.org/g") in given  # a prefix sent before the text, not declared in it
     else:
         assert plain == graphs == list(remote.dialect.union_default_graph.items())
     answer = remote.query("SELECT (COUNT(DISTINCT ?g) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }", use_default_graph_as_union=True)
@@ -202,6 +204,21 @@ def test_an_update_is_applied_by_the_engine_and_reads_back(remote):
     remote.update(f"DROP SILENT GRAPH <{graph}>")  # as kgserver commits: Virtuoso refuses DROP GRAPH without SILENT
     # for a graph that was never made with CREATE GRAPH (22023 "has not been explicitly created")
     assert not remote.contains_named_graph(NamedNode(graph))
+
+
+def test_a_graph_made_through_one_store_is_in_the_dataset_of_another_of_the_same_engine_at_once(remote, engine):
+    """A frontend holds two stores of its engine (the dataset's and its queries'): they share the list of graphs."""
+    graph = "https://example.org/shared-list"
+    queries = RemoteStore(engine.base, DIALECTS[engine.name], connect_seconds=2, read_seconds=20)
+    try:
+        assert graph not in queries.dataset_graphs()  # read now, and kept for a second
+        remote.update(f'INSERT DATA {{ GRAPH <{graph}> {{ <https://example.org/a> <https://example.org/b> "c" }} }}')
+        assert graph in queries.dataset_graphs()
+        remote.update(f"DROP SILENT GRAPH <{graph}>")
+        assert graph not in queries.dataset_graphs()
+    finally:
+        remote.update(f"DROP SILENT GRAPH <{graph}>")
+        queries.close()
 
 
 def test_a_refused_update_and_a_bad_query_are_errors_that_say_so(remote):

@@ -29,7 +29,7 @@ import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 import httpx
@@ -114,8 +114,7 @@ class RemoteStore:
         self._credentials = credentials
         self._read_seconds = read_seconds
         self._connect_seconds = connect_seconds
-        self._graphs: tuple[float, tuple[str, ...]] | None = None  # when the dataset's graphs were read, and them
-        self._graphs_lock = threading.Lock()
+        self._graphs = _graph_list(self.url)  # shared by this process's stores of the engine
         self._blank_paths: dict[str, tuple[NamedNode | BlankNode, NamedNode]] = {}  # label -> (subject, predicate) before it
         wait = read_seconds + dialect.timeout_tick + _READ_GRACE_SECONDS
         self._wait = wait
@@ -142,11 +141,10 @@ class RemoteStore:
         named_graphs: Sequence[NamedNode | BlankNode] | None = None,
     ) -> QueryResult:
         """Send a query with the Protocol's dataset parameters; parse the answer into pyoxigraph's types."""
-        text = _prologue(prefixes, base_iri) + query
-        params: list[tuple[str, str]] = [("query", text)]
-        params += self._dataset(use_default_graph_as_union, default_graph, named_graphs, text)
+        params: list[tuple[str, str]] = [("query", _prologue(prefixes, base_iri) + query)]
+        params += self._dataset(use_default_graph_as_union, default_graph, named_graphs, query, prefixes)
         params += list(self.dialect.time_limit(self._read_seconds).items())
-        form, _ = read_form(text)
+        form, _ = read_form(query)  # the text as given: the prologue added here holds no keyword but PREFIX and BASE
         graph_answer = form in ("CONSTRUCT", "DESCRIBE")
         accept = "application/n-triples" if graph_answer else _RESULTS
         if graph_answer:
@@ -159,7 +157,7 @@ class RemoteStore:
 
     def _dataset(
         self, union: bool, default_graph: Sequence[GraphName] | GraphName | None,
-        named_graphs: Sequence[NamedNode | BlankNode] | None, text: str = "",
+        named_graphs: Sequence[NamedNode | BlankNode] | None, text: str = "", prefixes: dict[str, str] | None = None,
     ) -> list[tuple[str, str]]:
         """The Protocol's dataset parameters meaning what pyoxigraph's arguments mean on the embedded store.
 
@@ -179,7 +177,7 @@ class RemoteStore:
         if union and default_graph is None and named_graphs is None:
             if not naming:
                 return list(self.dialect.union_default_graph.items())
-            has_from, has_graph, named_in_text = _graphs_in_text(text)
+            has_from, has_graph, named_in_text = _graphs_in_text(text, prefixes)
             if has_from:
                 return []
             graphs = self.dataset_graphs() or (_NO_GRAPH,)
@@ -196,22 +194,31 @@ class RemoteStore:
             params += [("named-graph-uri", term.value) for term in named_graphs if isinstance(term, NamedNode)] or [
                 ("named-graph-uri", _NO_GRAPH)]
         elif naming:
-            named = list(dict.fromkeys([*self.dataset_graphs(), *_graphs_in_text(text)[2]])) or [_NO_GRAPH]
+            named = list(dict.fromkeys([*self.dataset_graphs(), *_graphs_in_text(text, prefixes)[2]])) or [_NO_GRAPH]
             params += [("named-graph-uri", iri) for iri in named]
         return params
 
+    def dataset_parameters(self, query: str, prefixes: dict[str, str] | None = None) -> list[tuple[str, str]]:
+        """The dataset parameters sent with `query` over the union of the dataset's graphs, as the endpoint asks for it.
+
+        The bench sends them with the query to the engine directly, so that what a frontend adds
+        is timed against the same request's cost to the engine.
+        """
+        return self._dataset(True, None, None, query, prefixes)
+
     def dataset_graphs(self) -> tuple[str, ...]:
         """The named graphs that hold data, the engine's own left out; read again when over a second old."""
-        with self._graphs_lock:
-            if self._graphs is not None and time.monotonic() - self._graphs[0] < _GRAPHS_SECONDS:
-                return self._graphs[1]
+        known = self._graphs
+        with known.lock:
+            if known.graphs is not None and time.monotonic() - known.read_at < _GRAPHS_SECONDS:
+                return known.graphs
             body = self._read(self.dialect.query_path, [("query", _GRAPH_NAMES)], _RESULTS)
             names = parse_query_results(self.dialect.standard_results(body), format=QueryResultsFormat.JSON)
             graphs = tuple(sorted(
                 row["g"].value for row in names  # type: ignore[union-attr, index]
                 if isinstance(row["g"], NamedNode) and not self.dialect.is_own_graph(row["g"].value)  # type: ignore[index]
             ))
-            self._graphs = (time.monotonic(), graphs)
+            known.read_at, known.graphs = time.monotonic(), graphs
             return graphs
 
     def quads_for_pattern(
@@ -376,8 +383,7 @@ class RemoteStore:
             response = self._client.post(self.url + self.dialect.update_path, data={"update": text}, auth=auth)
         except httpx.TransportError as error:
             raise _unavailable(error) from None
-        with self._graphs_lock:
-            self._graphs = None  # the update may have made or dropped a graph: this store sees it at once
+        self._graphs.forget()  # the update may have made or dropped a graph: this process's stores see it at once
         if response.status_code >= 300:
             raise KgError(f"{self.dialect.name} refused the update ({response.status_code}): {_gist(response.content)}")
         failure = self.dialect.failure(response.headers, response.content[:_SNIFF_BYTES])
@@ -398,8 +404,7 @@ class RemoteStore:
                                          content=input, headers={"Content-Type": "text/turtle"}, auth=self._auth())
         except httpx.TransportError as error:
             raise _unavailable(error) from None
-        with self._graphs_lock:
-            self._graphs = None
+        self._graphs.forget()
         if response.status_code >= 300:
             raise KgError(f"{self.dialect.name} refused the load into {to_graph.value} "
                           f"({response.status_code}): {_gist(response.content)}")
@@ -469,6 +474,33 @@ class RemoteStore:
         if remaining <= 0:
             raise _past_deadline()
         return urllib3.Timeout(connect=min(self._connect_seconds, remaining), read=remaining), remaining
+
+
+@dataclass(eq=False)
+class _GraphList:
+    """The dataset's graphs as last read from one engine, and when: one list for the process's stores of that engine.
+
+    A frontend holds two stores of its engine (the dataset's, and its query threads'); each
+    read of the list costs Virtuoso about 20 ms at 1M triples, so they share one.
+    """
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    read_at: float = 0.0
+    graphs: tuple[str, ...] | None = None
+
+    def forget(self) -> None:
+        with self.lock:
+            self.graphs = None
+
+
+_GRAPH_LISTS: dict[str, _GraphList] = {}
+_GRAPH_LISTS_LOCK = threading.Lock()
+
+
+def _graph_list(url: str) -> _GraphList:
+    """The shared list of the dataset's graphs of the engine at `url`."""
+    with _GRAPH_LISTS_LOCK:
+        return _GRAPH_LISTS.setdefault(url, _GraphList())
 
 
 class _Answer:
@@ -644,13 +676,14 @@ def _as_query_triples(answer: _Answer | None, most: int | None) -> QueryTriples:
     return memory.query("CONSTRUCT WHERE { ?s ?p ?o }")  # type: ignore[return-value]
 
 
-def _graphs_in_text(text: str) -> tuple[bool, bool, list[str]]:
+def _graphs_in_text(text: str, prefixes: dict[str, str] | None = None) -> tuple[bool, bool, list[str]]:
     """Whether a query has a FROM clause, whether it has a GRAPH pattern, and the graphs it names after GRAPH.
 
-    Keywords only count as keywords (not in a string, an IRI or a comment); prefixed names are resolved.
+    Keywords only count as keywords (not in a string, an IRI or a comment); prefixed names are
+    resolved by the text's own PREFIX declarations, else by `prefixes` (those sent before it).
     """
     found = list(tokens(text))
-    declared: dict[str, str] = {}
+    declared: dict[str, str] = dict(prefixes or {})
     named: list[str] = []
     has_from = has_graph = False
     for index, token in enumerate(found):
