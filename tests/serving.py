@@ -175,7 +175,7 @@ def serving(store: Path | None, root: Path, log: Path, *flags: str, env: dict[st
             try:
                 with urllib.request.urlopen(f"{base}/health", timeout=2):
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # not listening yet, 503, or slower than 2 s on a busy machine: ask again
                 time.sleep(0.2)
         yield Server(base, process.pid, log)
     finally:
