@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
-from pyoxigraph import QueryBoolean, QuerySolutions, QueryTriples
+from pyoxigraph import QueryBoolean, QueryResultsFormat, QuerySolutions, QueryTriples
 
 from kgserver import formats, representations
 from kgserver import store as kgstore
@@ -195,8 +195,13 @@ def _run(
     store: kgstore.GraphStore, prefixes: Mapping[str, str], job: Job, conn: Sender, clock: Callable[[], float],
 ) -> None:
     """Evaluate, read ahead up to cap+1 rows, announce the head, then stream the serialisation."""
-    result, paged = _evaluate(store, prefixes, job)
     fmt = representations.BY_NAME[job.format_name]  # negotiated in the web process for the form its tokenizer read
+    if job.order is None and fmt.engine == QueryResultsFormat.JSON:
+        passed = kgstore.select_json(store, job.sparql, prefixes, job.default_graphs, job.named_graphs, job.base_iri)
+        if passed is not None:
+            _send_on(passed, job, fmt.media_type, conn, clock)
+            return
+    result, paged = _evaluate(store, prefixes, job)
     if fmt.is_graph != (not isinstance(result, (tuple, QueryBoolean))):
         raise InputError("the query's form (SELECT, ASK, CONSTRUCT or DESCRIBE) could not be read from its text "
                          "before it ran; write its keyword plainly, outside comments, strings and IRIs")
@@ -216,6 +221,21 @@ def _run(
         del triples[job.row_cap :]
         writer = _ChunkWriter(conn, Head(fmt.media_type, len(triples), truncated), clock)
         formats.write_triples(triples, fmt.engine, writer, prefixes)  # type: ignore[arg-type]
+    writer.finish()
+
+
+def _send_on(passed: kgstore.JsonSolutions, job: Job, media_type: str, conn: Sender, clock: Callable[[], float]) -> None:
+    """An engine's JSON answer of at most cap rows as it came; one cut at the cap written again from its first rows."""
+    try:
+        rows = passed.count(job.row_cap + 1)
+        if rows <= job.row_cap:
+            writer = _ChunkWriter(conn, Head(media_type, rows, False), clock)
+            writer.write(passed.body())
+        else:
+            writer = _ChunkWriter(conn, Head(media_type, job.row_cap, True), clock)
+            formats.write_solutions(passed.variables, passed.first(job.row_cap), QueryResultsFormat.JSON, writer)  # type: ignore[arg-type]
+    finally:
+        passed.close()
     writer.finish()
 
 

@@ -14,6 +14,7 @@ from kgserver.store.access import (
     graph_sizes,
     query,
     read_graph,
+    select_json,
 )
 from kgserver.store.embedded import (
     built_at,
@@ -27,10 +28,11 @@ from kgserver.store.embedded import (
     write_store,
 )
 from kgserver.store.interface import GraphStore, QueryResult
-from kgserver.store.remote import answer_by
+from kgserver.store.remote import JsonSolutions, answer_by
 
 __all__ = [
     "GraphStore",
+    "JsonSolutions",
     "QueryResult",
     "answer_by",
     "built_at",
@@ -45,6 +47,7 @@ __all__ = [
     "read_graph",
     "read_replaced",
     "require_store",
+    "select_json",
     "swap_into_place",
     "write_store",
 ]

@@ -6,8 +6,8 @@ that offers it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import BinaryIO
+from collections.abc import Callable, Mapping, Sequence
+from typing import BinaryIO, TypeVar
 
 from pyoxigraph import Literal, NamedNode, RdfFormat
 from rdflib import Graph
@@ -16,6 +16,9 @@ from kgserver.config import Settings
 from kgserver.errors import InputError, KgError, UpdateRefusedError
 from kgserver.sparql_lexer import read_form
 from kgserver.store.interface import GraphStore, QueryResult
+from kgserver.store.remote import JsonSolutions, RemoteStore
+
+_Answer = TypeVar("_Answer")
 
 _DCTERMS_HAS_VERSION = "http://purl.org/dc/terms/hasVersion"
 
@@ -63,6 +66,33 @@ def query(
     dataset: the default graph is then the merge of `default_graphs` (empty if none) and
     only `named_graphs` are visible to GRAPH. Relative IRIs resolve against `base_iri`.
     """
+    return _asked(store.query, sparql, prefixes, default_graphs, named_graphs, base_iri)
+
+
+def select_json(
+    store: GraphStore,
+    sparql: str,
+    prefixes: Mapping[str, str] | None = None,
+    default_graphs: Sequence[str] | None = None,
+    named_graphs: Sequence[str] | None = None,
+    base_iri: str | None = None,
+) -> JsonSolutions | None:
+    """A SELECT's answer as an engine's JSON, to send on as it came; None (nothing asked) for the embedded store or
+    another form. The same gate as `query`."""
+    if not isinstance(store, RemoteStore):
+        return None
+    return _asked(store.select_json, sparql, prefixes, default_graphs, named_graphs, base_iri)
+
+
+def _asked(
+    ask: Callable[..., _Answer],
+    sparql: str,
+    prefixes: Mapping[str, str] | None,
+    default_graphs: Sequence[str] | None,
+    named_graphs: Sequence[str] | None,
+    base_iri: str | None,
+) -> _Answer:
+    """`ask` (a store's query method) with the dataset as its arguments; its errors as one readable line."""
     try:
         dataset: dict[str, object] = {"use_default_graph_as_union": True}
         if default_graphs is not None or named_graphs is not None:
@@ -70,7 +100,7 @@ def query(
                 "default_graph": [NamedNode(iri) for iri in default_graphs or ()],
                 "named_graphs": [NamedNode(iri) for iri in named_graphs or ()],
             }
-        return store.query(sparql, prefixes=dict(prefixes or {}), base_iri=base_iri, **dataset)
+        return ask(sparql, prefixes=dict(prefixes or {}), base_iri=base_iri, **dataset)
     except SyntaxError as error:
         if read_form(sparql)[1]:
             raise UpdateRefusedError() from None

@@ -13,7 +13,9 @@ by tests/test_remote_store.py and tests/test_frontend.py:
   are named in every query. It has no default graph of its own (the Graph Store Protocol
   refuses `?default`). It names a blank node `nodeID://b123` in JSON results (which a
   conforming parser refuses) and `_:b123` in N-Triples, and takes `<nodeID://b123>` in a
-  query for that blank node, so blank nodes can be looked up again. It answers ASK as a
+  query for that blank node, so blank nodes can be looked up again. Its JSON results give a
+  literal with a datatype the type `typed-literal` (a draft's; the standard says `literal`), and
+  keys the standard does not have (`distinct`, `ordered`), which clients ignore. It answers ASK as a
   one-column table (`__ASK_RETVAL`, a row holding 1 for true, none for false). Past its
   `timeout` (milliseconds) it answers 200 with a cut result and `X-SQL-State: S1TAT`; it
   checks that limit every 2 s of the query's run (asked for 1, 3 or 5 s it stops at 2, 4 or
@@ -68,6 +70,7 @@ class Dialect:
     graph_store_write_path: str = ""  # where the Graph Store Protocol takes writes (with the update's credentials)
     inline_triples: int = 20_000  # a commit adding more is loaded into staging graphs with the Graph Store Protocol
     graph_read_triples: int | None = None  # the most triples one answer may hold: a larger graph is read in parts
+    typed_literal_type: bool = False  # its JSON results give a literal with a datatype the type "typed-literal" (a draft's)
 
     def failure(self, headers: Mapping[str, str], body_start: bytes) -> str | None:
         """Why a 200 answer is not a complete result (from its headers and first bytes), or None when it is one."""
@@ -92,15 +95,22 @@ class Dialect:
         return iri.startswith((*self.own_graphs, STAGING_GRAPHS))
 
     def standard_results(self, body: bytes) -> bytes:
-        """SPARQL JSON results as the standard writes them: blank node labels without the engine's IRI prefix."""
-        if not self.blank_node_prefix:
-            return body
-        return _blank_label(self.blank_node_prefix).sub(rb"\1", body)
+        """SPARQL JSON results as the standard writes them: blank node labels without the engine's IRI prefix,
+        a literal with a datatype of type "literal" (a client may send them on to their own clients as they are)."""
+        if self.blank_node_prefix:
+            body = _blank_label(self.blank_node_prefix).sub(rb"\1", body)
+        if self.typed_literal_type:
+            body = _TYPED_LITERAL.sub(rb'\1"literal"', body)
+        return body
 
 
 def _blank_label(prefix: str) -> re.Pattern[bytes]:
     """`"type": "bnode", "value": "PREFIX` in JSON results (a literal's text cannot hold it unescaped)."""
     return re.compile(rb'("type"\s*:\s*"bnode"\s*,\s*"value"\s*:\s*")' + re.escape(prefix.encode()))
+
+
+# `"type": "typed-literal"` in JSON results: a literal's text cannot hold it, its quotes would be escaped.
+_TYPED_LITERAL = re.compile(rb'("type"\s*:\s*)"typed-literal"')
 
 
 VIRTUOSO = Dialect(
@@ -126,6 +136,7 @@ VIRTUOSO = Dialect(
     # A Graph Store Protocol read (or a CONSTRUCT) of more than its MaxVectorSize (1,000,000 unless
     # virtuoso.ini says otherwise) fails with "FRVEC ... over max vector length": seen at 1M triples.
     graph_read_triples=1_000_000,
+    typed_literal_type=True,
 )
 
 OXIGRAPH = Dialect(
