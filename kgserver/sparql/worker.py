@@ -230,7 +230,8 @@ def _send_on(passed: kgstore.JsonSolutions, job: Job, media_type: str, conn: Sen
         rows = passed.count(job.row_cap + 1)
         if rows <= job.row_cap:
             writer = _ChunkWriter(conn, Head(media_type, rows, False), clock)
-            writer.write(passed.body())
+            for piece in passed.body():
+                writer.write(piece)
         else:
             writer = _ChunkWriter(conn, Head(media_type, job.row_cap, True), clock)
             formats.write_solutions(passed.variables, passed.first(job.row_cap), QueryResultsFormat.JSON, writer)  # type: ignore[arg-type]
