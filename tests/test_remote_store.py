@@ -16,13 +16,22 @@ import json
 import socket
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from engines import KNOWN_DIFFERENCES, Engine, concatenations, joined_values
-from pyoxigraph import BlankNode, NamedNode, QueryBoolean, QueryResultsFormat, QuerySolutions, RdfFormat, parse_query_results
+from pyoxigraph import (
+    BlankNode,
+    NamedNode,
+    QueryBoolean,
+    QueryResultsFormat,
+    QuerySolutions,
+    RdfFormat,
+    parse_query_results,
+)
 from rdflib import Dataset, Graph, URIRef
 from rdflib.compare import isomorphic
 
@@ -437,3 +446,37 @@ def test_a_select_sent_on_as_the_engine_wrote_it_counts_its_rows_and_is_freed_on
     assert gone() is None, "a SELECT's answer sent on was kept after it was dropped"
     assert kgstore.select_json(remote, "ASK { ?s ?p ?o }") is None  # another form: asked the usual way
     assert kgstore.select_json(embedded, text) is None  # the embedded store's answers are written here
+
+
+def test_only_the_prefixes_a_query_uses_are_declared_to_the_engine(settings):
+    """The server's prefixes may be used without declaring them; each declaration sent costs the engine time to parse,
+    so those the text does not use are left out."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    requests: list[bytes] = []
+
+    def engine() -> None:
+        connection, _ = listener.accept()
+        request = b""
+        while b"\r\n\r\n" not in request or len(request.partition(b"\r\n\r\n")[2]) < _content_length(request):
+            request += connection.recv(65536)
+        requests.append(request)
+        body = b'{"head":{"vars":["c"]},"results":{"bindings":[]}}'
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/sparql-results+json\r\n"
+                           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        connection.close()
+
+    threading.Thread(target=engine, daemon=True).start()
+    store = RemoteStore(f"http://127.0.0.1:{listener.getsockname()[1]}", OXIGRAPH, read_seconds=5)
+    assert list(store.query("SELECT ?c WHERE { ?c a owl:Class }", prefixes=settings.prefixes)) == []
+    listener.close()
+    sent = urllib.parse.parse_qs(requests[0].partition(b"\r\n\r\n")[2].decode())["query"][0]
+    assert len(settings.prefixes) > 1 and "owl" in settings.prefixes
+    assert sent.count("PREFIX ") == 1 and f"PREFIX owl: <{settings.prefixes['owl']}>" in sent
+
+
+def _content_length(request: bytes) -> int:
+    for line in request.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
