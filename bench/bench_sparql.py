@@ -43,7 +43,9 @@ Each dataset ends with the targets of each frontend against the engine it fronts
 at most 1 ms plus 10% on each query's cold median, PSS under 150 MB, two frontends at least
 1.6 times one; the cold medians compared there are taken in turns, one request to the engine
 asked as the frontend asks it, one to the frontend, see `paired_cold_ms`), and the targets of
-the fair-scheduling work as ratios to Oxigraph's server.
+the fair-scheduling work as ratios to Oxigraph's server (issue 11; when both are measured, the
+cold-median targets are judged on medians taken in turns, kgserver and Oxigraph's server
+serving at once: `paired_with_oxigraph`).
 
 Run:  make bench-tools    # the bench extras, Virtuoso, nginx and wrk
       .venv/bin/python bench/bench_sparql.py                 # bundled, 100k and 1M
@@ -179,7 +181,8 @@ class ServerRun:
     load_seconds: float
     cold_ms: dict[str, float] = field(default_factory=dict)
     dataset_cold_ms: dict[str, float] = field(default_factory=dict)  # an engine's, asked as its frontend asks it
-    paired_ms: dict[str, tuple[float, float]] = field(default_factory=dict)  # a frontend's: (its, its engine's) taken in turns
+    # In turns: a frontend's (its, its engine's); kgserver's (its, Oxigraph's server's)
+    paired_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
     warm_ms: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     answers: dict[str, str] = field(default_factory=dict)
@@ -801,28 +804,50 @@ def frontend_dataset(engine: engines.Engine) -> Callable[[str], list[tuple[str, 
     return store.dataset_parameters
 
 
-def paired_cold_ms(url: str, engine: engines.Engine, text: str, runs: int) -> tuple[float, float]:
-    """Cold medians of a frontend and of its engine asked directly as the frontend asks it, timed in turns.
+def paired_cold_ms(url: str, other: str, text: str, runs: int,
+                   dataset: Sequence[tuple[str, str]] = ()) -> tuple[float, float]:
+    """Cold medians of a server at `url` and of another at `other` (asked with `dataset`'s parameters), timed in turns.
 
     The machine's speed drifts by 20-50% over seconds to minutes here (one loop of pure
     Python took 0.85 to 1.44 ms from one block of runs to the next), and each server's
-    figures above are taken minutes apart; what a frontend adds is measured in turns with
-    its engine, each pair a few milliseconds apart, so that drift falls on both alike.
+    figures above are taken minutes apart; what one server costs against another is measured
+    in turns, each pair a few milliseconds apart, so that drift falls on both alike.
     """
-    graphs = (frontend_dataset(engine) or (lambda _text: []))(text)
     mine: list[float] = []
     theirs: list[float] = []
     ends = time.monotonic() + PAIRED_SECONDS
     for run in range(runs):
-        if len(mine) >= SLOW_RUNS[0] and time.monotonic() > ends:  # an engine that takes seconds (Oxigraph's sorts)
+        if len(mine) >= SLOW_RUNS[0] and time.monotonic() > ends:  # a server that takes seconds (Oxigraph's sorts)
             break
         started = time.perf_counter()
-        ask(engine.query, f"{text}\n# paired run {run} {time.time_ns()}", dataset=graphs)
+        ask(other, f"{text}\n# paired run {run} {time.time_ns()}", dataset=dataset)
         theirs.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
         ask(url, f"{text}\n# paired run {run} {time.time_ns()}")
         mine.append((time.perf_counter() - started) * 1000)
     return statistics.median(mine), statistics.median(theirs)
+
+
+def paired_with_oxigraph(dataset: Dataset, scratch: Path, engine_pool: Engines) -> dict[str, tuple[float, float]]:
+    """kgserver's and Oxigraph's server's cold medians taken in turns, both serving at once: (kgserver's, Oxigraph's).
+
+    The cold medians above are taken minutes apart, and on this machine two runs of the same
+    code gave kgserver's entity lookup 1.7 and 2.9 ms while Oxigraph's stayed at 0.6: the
+    cold-median targets are judged on these pairs, as a frontend's are against its engine.
+    """
+    print(f"kgserver and oxigraph {dataset.name}: cold runs in turns", file=sys.stderr, flush=True)
+    paired: dict[str, tuple[float, float]] = {}
+    with running("kgserver", dataset, scratch) as (ours, _, _), \
+            running("oxigraph", dataset, scratch, engine_pool) as (theirs, _, _):
+        for url in (ours, theirs):
+            warm_up(url, Texts(dataset, seed=3))
+        for name, template in QUERIES.items():
+            text = PREFIXES + template.format(claim=dataset.claim, condition=dataset.condition)
+            try:
+                paired[name] = paired_cold_ms(ours, theirs, text, PAIRED_RUNS)
+            except (OSError, ValueError) as error:  # reported by the runs above, each server alone
+                print(f"WARNING kgserver and oxigraph {dataset.name}: {name} in turns: {error}", flush=True)
+    return paired
 
 
 def warm_up(url: str, texts: Texts) -> None:
@@ -861,8 +886,9 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
                     run.dataset_cold_ms[name] = median_ms(colds, lambda n, t=text, d=graphs: ask(
                         url, f"{t}\n# cold run {n} {time.time_ns()}", dataset=d))
                 if fronted is not None:
-                    run.paired_ms[name] = paired_cold_ms(url, fronted, text, max(colds, PAIRED_RUNS if first <= SLOW_MS
-                                                                                   else colds))
+                    graphs = (frontend_dataset(fronted) or (lambda _text: []))(text)
+                    run.paired_ms[name] = paired_cold_ms(url, fronted.query, text, max(colds, PAIRED_RUNS if first <= SLOW_MS
+                                                                                         else colds), graphs)
                 run.answers[name] = ask(url, text)
                 run.warm_ms[name] = median_ms(warms, lambda n, t=text: ask(url, t))
             except urllib.error.HTTPError as error:
@@ -984,7 +1010,12 @@ def targets(ours: ServerRun, oxigraph: ServerRun) -> None:
             say(f"{query} under {limit / 1000:g} s", ours.cold_ms[query] < limit,
                 f"{ours.cold_ms[query]:.0f} ms (oxigraph {oxigraph.cold_ms.get(query, float('nan')):.0f} ms)")
     for query in QUERIES:
-        if query in ours.cold_ms and query in oxigraph.cold_ms and oxigraph.cold_ms[query] < 1000:
+        if query in ours.paired_ms and ours.paired_ms[query][1] < 1000:
+            mine, theirs = ours.paired_ms[query]
+            bound = 1.5 * theirs + 1.0
+            say(f"{query} cold, in turns with oxigraph, <= 1.5x + 1 ms", mine <= bound,
+                f"{mine:.1f} ms, bound {bound:.1f} ms (oxigraph {theirs:.1f} ms in turns)")
+        elif query in ours.cold_ms and query in oxigraph.cold_ms and oxigraph.cold_ms[query] < 1000:
             bound = 1.5 * oxigraph.cold_ms[query] + 1.0
             say(f"{query} cold <= 1.5x + 1 ms", ours.cold_ms[query] <= bound,
                 f"{ours.cold_ms[query]:.1f} ms, bound {bound:.1f} ms")
@@ -1058,7 +1089,12 @@ def main() -> None:
                 for server in args.servers:
                     runs.append(measure(server, dataset, scratch, args.cold_runs, args.warm_runs, args.mixed_seconds,
                                         engine_pool, args.scaling_seconds))
-                    engine_pool.done(server)
+                    if server != "oxigraph" or "kgserver" not in args.servers:
+                        engine_pool.done(server)
+                if "kgserver" in args.servers and "oxigraph" in args.servers:
+                    ours = next(run for run in runs if run.server == "kgserver")
+                    ours.paired_ms = paired_with_oxigraph(dataset, scratch, engine_pool)
+                    engine_pool.done("oxigraph")
             finally:
                 engine_pool.close()
             report(dataset, runs)
