@@ -39,6 +39,7 @@ from kgserver import store as kgstore
 from kgserver.config import Settings
 from kgserver.errors import InputError, KgError, UnavailableError
 from kgserver.linkeddata import describe
+from kgserver.sparql.worker import CHUNK_BYTES, Job, answer
 from kgserver.store.dialects import DIALECTS, OXIGRAPH, VIRTUOSO
 from kgserver.store.remote import Credentials, RemoteStore
 
@@ -480,3 +481,23 @@ def _content_length(request: bytes) -> int:
         if name.strip().lower() == b"content-length":
             return int(value)
     return 0
+
+
+def test_a_select_sent_on_is_checked_to_its_end_before_a_byte_of_it_is_sent():
+    """An engine's sign of a failed answer after its last row (here Oxigraph's 'cancelled', well after the closing
+    brackets) is an error, and the frontend's query thread sends the error alone: no head and no part of it went first."""
+    rows = b'{"head":{"vars":["s"]},"results":{"bindings":[' + _json_rows(6000) + b"]}}"
+    padding = b" " * (256 * 1024)  # past what the parser reads ahead once the rows have ended
+    listener, _ = _engine_sending([rows, padding, b"\nThe SPARQL operation has been cancelled"], False)
+    store = RemoteStore(f"http://127.0.0.1:{listener.getsockname()[1]}", OXIGRAPH, read_seconds=30)
+    sent: list[tuple[object, ...]] = []
+
+    class Outbox:
+        def send(self, message: tuple[object, ...]) -> None:
+            sent.append(message)
+
+    job = Job("SELECT ?s WHERE { ?s ?p ?o }", "json", None, None, row_cap=10_000)
+    answer(store, {}, job, Outbox(), time.monotonic)
+    listener.close()
+    assert len(rows) > CHUNK_BYTES  # an answer sent on in parts, head first, had it not been checked to its end
+    assert [message[0] for message in sent] == ["error"] and "cancelled" in str(sent[0][2])

@@ -229,8 +229,9 @@ def _send_on(passed: kgstore.JsonSolutions, job: Job, media_type: str, conn: Sen
     try:
         rows = passed.count(job.row_cap + 1)
         if rows <= job.row_cap:
+            pieces = passed.body()  # read to its end and checked before a byte is sent
             writer = _ChunkWriter(conn, Head(media_type, rows, False), clock)
-            for piece in passed.body():
+            for piece in pieces:
                 writer.write(piece)
         else:
             writer = _ChunkWriter(conn, Head(media_type, job.row_cap, True), clock)

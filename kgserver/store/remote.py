@@ -645,10 +645,11 @@ class JsonSolutions:
         self._rows = list(islice(self._solutions, most))
         return len(self._rows)
 
-    def body(self) -> Iterator[bytes]:
-        """The whole answer in pieces, once every row has been counted: the rest is read (and checked) to its end."""
-        yield from self._kept.pieces
-        yield from self._kept.answer.chunks()
+    def body(self) -> list[bytes]:
+        """The whole answer in pieces, once every row has been counted: the rest is read and checked to its end first,
+        so that an error or a cut the engine shows only there is raised before any byte is sent on."""
+        self._kept.pieces.extend(self._kept.answer.chunks())
+        return self._kept.pieces
 
     def first(self, count: int) -> list[tuple[NamedNode | BlankNode | Literal | Triple | None, ...]]:
         """The first `count` rows counted, as terms (for an answer cut at the row cap, written again)."""
