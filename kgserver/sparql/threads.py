@@ -5,8 +5,9 @@ be killed for: the time limit is the engine request's own. Every read from the e
 at most until the query's deadline (store.answer_by), then closes its connection (which
 stops the query on Virtuoso) and the thread ends; the gate has answered 503 by then. A
 thread runs the job as a query process would (worker.answer: ask, read up to cap+1 rows,
-serialise in chunks; a SELECT's JSON is counted and sent on as the engine wrote it) and sends the same messages over a bounded queue instead of a pipe, so
-the gate (execution.py) and its scheduler treat both alike. What they call CPU seconds is
+serialise in chunks; a SELECT's JSON is counted and sent on as the engine wrote it) and
+sends the same messages over a bounded queue instead of a pipe, so the gate
+(execution.py) and its scheduler treat both alike. What they call CPU seconds is
 the time of day here: a query whose engine answer takes `heavy_after` seconds is heavy.
 
 Without query processes a frontend is one process: no fork server, no copy of the
