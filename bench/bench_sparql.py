@@ -872,6 +872,7 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
         warm_up(url, Texts(dataset, seed=3))
         dataset_of = frontend_dataset(engine_pool.get(server)) if server in ENGINES and engine_pool else None
         fronted = engine_pool.get(FRONTED[server]) if server in FRONTED and engine_pool else None
+        fronted_dataset = (frontend_dataset(fronted) if fronted is not None else None) or (lambda _text: [])
         for name, text in texts.items():
             print(f"  {server} {dataset.name}: {name}", file=sys.stderr, flush=True)
             try:
@@ -886,9 +887,8 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
                     run.dataset_cold_ms[name] = median_ms(colds, lambda n, t=text, d=graphs: ask(
                         url, f"{t}\n# cold run {n} {time.time_ns()}", dataset=d))
                 if fronted is not None:
-                    graphs = (frontend_dataset(fronted) or (lambda _text: []))(text)
                     run.paired_ms[name] = paired_cold_ms(url, fronted.query, text, max(colds, PAIRED_RUNS if first <= SLOW_MS
-                                                                                         else colds), graphs)
+                                                                                         else colds), fronted_dataset(text))
                 run.answers[name] = ask(url, text)
                 run.warm_ms[name] = median_ms(warms, lambda n, t=text: ask(url, t))
             except urllib.error.HTTPError as error:

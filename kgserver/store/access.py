@@ -18,7 +18,7 @@ from kgserver.sparql_lexer import read_form
 from kgserver.store.interface import GraphStore, QueryResult
 from kgserver.store.remote import JsonSolutions, RemoteStore
 
-_Answer = TypeVar("_Answer")
+_Result = TypeVar("_Result")  # what a store's query method answers
 
 _DCTERMS_HAS_VERSION = "http://purl.org/dc/terms/hasVersion"
 
@@ -85,13 +85,13 @@ def select_json(
 
 
 def _asked(
-    ask: Callable[..., _Answer],
+    ask: Callable[..., _Result],
     sparql: str,
     prefixes: Mapping[str, str] | None,
     default_graphs: Sequence[str] | None,
     named_graphs: Sequence[str] | None,
     base_iri: str | None,
-) -> _Answer:
+) -> _Result:
     """`ask` (a store's query method) with the dataset as its arguments; its errors as one readable line."""
     try:
         dataset: dict[str, object] = {"use_default_graph_as_union": True}
