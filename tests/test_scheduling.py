@@ -463,6 +463,33 @@ def test_light_queries_expected_to_be_long_leave_the_last_process_to_quick_ones(
         pool.close()
 
 
+def test_a_heavy_query_killed_at_its_limit_starts_no_process_while_light_ones_are_at_the_maximum(built_store):
+    """One process for light queries: a heavy one gets its own on top; killed, it leaves the light ones as they were."""
+    from kgserver.config import Settings
+    from kgserver.sparql.pool import WorkerPool
+
+    pool = WorkerPool(built_store, Settings.from_env().prefixes, 1, 1, 30)
+    try:
+        heavy = pool.acquire(5)
+        pool.hold_heavy(heavy, 0)  # it turned heavy: a process starts for the light queries
+        wait_for(lambda: pool.status().idle == 1, 60)
+        light = pool.acquire(5)
+        waiting: dict = {}
+        queued = threading.Thread(target=lambda: waiting.setdefault("worker", pool.acquire(10)))
+        queued.start()
+        wait_for(lambda: pool.status().waiting == 1)
+        pool.discard(heavy)  # the heavy query reached the time limit
+        status = pool.status()
+        assert (status.processes, status.starting) == (1, 0), f"a process started beyond the maximum: {status}"
+        pool.release(light)
+        queued.join(10)
+        assert waiting["worker"] is light, "the waiting light query did not get the process freed"
+        pool.release(light)
+        assert pool.status().processes == 1
+    finally:
+        pool.close()
+
+
 def test_a_query_process_reads_the_store_as_opened_for_the_version_it_started_at(built_store, tmp_path):
     """A process started at version 5 answers a version-5 job without reopening; a version-6 job sees the new data."""
     import json
