@@ -117,6 +117,7 @@ THROUGHPUT_SECONDS = 10.0
 MIXED_SECONDS = 30.0
 HEAVY_CLIENTS = 2
 REQUEST_TIMEOUT = 120.0
+TARGET_TRIPLES = 1_000_000  # issue 11's targets are set at this size; smaller datasets print them for reference
 
 # The mix: {claim} and {condition} are filled with IRIs that exist in each dataset.
 QUERIES: dict[str, str] = {
@@ -1034,7 +1035,7 @@ def report(dataset: Dataset, runs: list[ServerRun]) -> None:
     if oxigraph is not None:
         if ours.paired_loads is not None:
             report_paired_loads(ours.paired_loads)
-        targets(ours, oxigraph)
+        targets(ours, oxigraph, dataset.triples >= TARGET_TRIPLES)
 
 
 def report_paired_loads(loads: PairedLoads) -> None:
@@ -1058,9 +1059,10 @@ def report_paired_loads(loads: PairedLoads) -> None:
           f"{dict(sorted(ours_run.heavy_status.items()))} / {dict(sorted(theirs_run.heavy_status.items()))}")
 
 
-def targets(ours: ServerRun, oxigraph: ServerRun) -> None:
-    """The fair-scheduling targets, as ratios to Oxigraph's server in the same run."""
-    print("targets (against oxigraph in this run):")
+def targets(ours: ServerRun, oxigraph: ServerRun, set_here: bool = True) -> None:
+    """The fair-scheduling targets, as ratios to Oxigraph's server in the same run (issue 11 sets them at 1M)."""
+    print("targets (against oxigraph in this run)" + ("" if set_here else
+          f"; for reference only: issue 11 sets them at {TARGET_TRIPLES:,} triples") + ":")
 
     def say(name: str, met: bool, detail: str) -> None:
         print(f"  [{'met' if met else 'MISSED'}] {name}: {detail}")
