@@ -886,15 +886,14 @@ def paired_loads(ours: str, theirs: str, texts: Texts, mixed_seconds: float) -> 
     the last one's requests have all been answered (a heavy query Oxigraph's server is still
     computing is waited for). The machine's drift over minutes falls on both servers alike.
     """
+    turns = [url for block in range(LOAD_BLOCKS) for url in ((ours, theirs) if block % 2 == 0 else (theirs, ours))]
     rates: dict[str, list[float]] = {ours: [], theirs: []}
     mixed: dict[str, MixedRun] = {ours: MixedRun(), theirs: MixedRun()}
-    for block in range(LOAD_BLOCKS):
-        for url in (ours, theirs) if block % 2 == 0 else (theirs, ours):
-            rates[url].append(throughput(url, texts.light, seconds=BLOCK_THROUGHPUT_SECONDS))
+    for url in turns:
+        rates[url].append(throughput(url, texts.light, seconds=BLOCK_THROUGHPUT_SECONDS))
     if mixed_seconds > 0:
-        for block in range(LOAD_BLOCKS):
-            for url in (ours, theirs) if block % 2 == 0 else (theirs, ours):
-                mixed[url].add(mixed_load(url, texts, mixed_seconds / LOAD_BLOCKS))
+        for url in turns:
+            mixed[url].add(mixed_load(url, texts, mixed_seconds / LOAD_BLOCKS))
     return PairedLoads((statistics.mean(rates[ours]), statistics.mean(rates[theirs])),
                        (mixed[ours], mixed[theirs]) if mixed_seconds > 0 else None)
 
@@ -1045,10 +1044,9 @@ def report_paired_loads(loads: PairedLoads) -> None:
     if loads.mixed is None:
         return
     ours_run, theirs_run = loads.mixed
-    for label, figure in (("light answered", len), ("light median ms", statistics.median),
-                          ("light p99 ms", lambda v: percentile(v, 0.99))):
-        cells = [f"{figure(m.light_ms):.1f}" if m.light_ms and label != "light answered" else str(len(m.light_ms))
-                 for m in (ours_run, theirs_run)]
+    print(f"  mixed: light answered: {len(ours_run.light_ms)} / {len(theirs_run.light_ms)}")
+    for label, figure in (("light median ms", statistics.median), ("light p99 ms", lambda v: percentile(v, 0.99))):
+        cells = [f"{figure(m.light_ms):.1f}" if m.light_ms else "-" for m in (ours_run, theirs_run)]
         print(f"  mixed: {label}: {' / '.join(cells)}")
     for kind in LIGHT:
         cells = [f"{statistics.median(m.light_kind_ms[kind]):.1f}" if m.light_kind_ms.get(kind) else "-"
@@ -1069,8 +1067,9 @@ def targets(ours: ServerRun, oxigraph: ServerRun, set_here: bool = True) -> None
 
     loads = ours.paired_loads
     alone = " (each alone, minutes apart: {})"
-    mixed = loads.mixed if loads is not None and loads.mixed else (ours.mixed, oxigraph.mixed)
-    how = ", in alternating blocks" if loads is not None and loads.mixed else ""
+    in_blocks = loads is not None and loads.mixed is not None
+    mixed = loads.mixed if loads is not None and loads.mixed is not None else (ours.mixed, oxigraph.mixed)
+    how = ", in alternating blocks" if in_blocks else ""
     if mixed[0] and mixed[1] and mixed[0].light_ms and mixed[1].light_ms:
         mine_run, theirs_run = mixed
         refused = sum(n for k, n in mine_run.light_status.items() if k in ("503", "429"))
