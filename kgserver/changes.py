@@ -98,6 +98,14 @@ def _terms(settings: Settings) -> dict[str, NamedNode]:
     }
 
 
+def read_version(store: GraphStore, settings: Settings) -> int:
+    """The dataset's version number alone (0 for a store without records): one lookup, to see whether to read the rest."""
+    for quad in store.quads_for_pattern(NamedNode(settings.dataset_iri), _terms(settings)["version_number"], None,
+                                        NamedNode(settings.meta_graph)):
+        return int(quad.object.value)
+    return 0
+
+
 def read_state(store: GraphStore, settings: Settings) -> DatasetState:
     """The state recorded in the store's meta graph; an empty state for a store without records."""
     terms, meta = _terms(settings), NamedNode(settings.meta_graph)

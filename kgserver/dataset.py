@@ -87,13 +87,18 @@ class LiveDataset:
 
     @property
     def state(self) -> changes.DatasetState:
-        """The dataset's state; an engine's is read again when it is over a second old."""
+        """The dataset's state; an engine's version is read again when it is over a second old, the rest if it moved.
+
+        The whole state is three requests to the engine and five per graph; the version alone is
+        one, and every commit, retraction and changed build moves it.
+        """
         if not self.location.embedded and time.monotonic() - self._read_at > _ENGINE_STATE_SECONDS:
             self._read_at = time.monotonic()
             try:
-                fresh = changes.read_state(self.store, self.settings)
-                if fresh.version >= self._state.version:  # a read begun before this server's own commit is older
-                    self._state = fresh
+                if changes.read_version(self.store, self.settings) != self._state.version:
+                    fresh = changes.read_state(self.store, self.settings)
+                    if fresh.version >= self._state.version:  # a read begun before this server's own commit is older
+                        self._state = fresh
                 self.unavailable = None
             except UnavailableError as error:
                 if self.unavailable is None:

@@ -128,3 +128,10 @@ def test_blank_nodes_are_written_once_each_with_their_links(store: Store) -> Non
     assert len(quads) == 4
     dose = next(q.object for q in quads if q.predicate.value == "http://example.org/dose")
     assert {q.object.value for q in quads if q.subject == dose} == {"4.5", "mg"}
+
+
+def test_the_version_alone_reads_zero_for_a_store_without_records_and_follows_each_commit(store: Store) -> None:
+    assert changes.read_version(store, SETTINGS) == 0
+    changes.commit(store, SETTINGS, {A: graph("1")})
+    changes.commit(store, SETTINGS, {B: graph("2")})
+    assert changes.read_version(store, SETTINGS) == 2 == changes.read_state(store, SETTINGS).version

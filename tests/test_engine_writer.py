@@ -188,3 +188,28 @@ def test_only_a_frontend_that_commits_starts_hermits_jvm_at_start(engine, source
         while time.monotonic() - started < 8:  # longer than the writer took to start its JVM
             assert _java_children(reader.pid) == []
             time.sleep(0.2)
+
+
+def test_a_frontend_reads_an_engines_whole_state_again_only_when_its_version_has_moved(tmp_path, monkeypatch):
+    """Once a second a frontend asks the engine for the version alone (one request); the rest when a commit moved it."""
+    from kgserver import changes
+    from kgserver import dataset as live
+    from kgserver.config import Settings
+    from kgserver.store.location import StoreLocation
+
+    whole_reads = []
+    read_state = changes.read_state
+    monkeypatch.setattr(changes, "read_state", lambda *args: whole_reads.append(1) or read_state(*args))
+    monkeypatch.setattr(live, "_ENGINE_STATE_SECONDS", 0.0)
+    settings = Settings(root=Path("."))
+    with oxigraph_server(tmp_path / "engine") as engine:
+        frontend = live.LiveDataset(settings, StoreLocation(engine="oxigraph", url=engine.base))
+        writer = live.LiveDataset(settings, StoreLocation(engine="oxigraph", url=engine.base))
+        assert frontend.state.version == 0 and frontend.state.version == 0
+        assert len(whole_reads) == 2  # each frontend's first read, when it opened; not the refreshes since
+
+        changes.commit(writer.store, settings, {f"{settings.base}graph/submission/a": Graph().parse(
+            data='<http://example.org/s> <http://example.org/p> "1" .', format="nt")})
+        whole_reads.clear()  # the commit read the state it built on
+        assert frontend.state.version == 1 and frontend.state.live_graphs == (f"{settings.base}graph/submission/a",)
+        assert frontend.state.version == 1 and len(whole_reads) == 1
