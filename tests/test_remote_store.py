@@ -501,3 +501,22 @@ def test_a_select_sent_on_is_checked_to_its_end_before_a_byte_of_it_is_sent():
     listener.close()
     assert len(rows) > CHUNK_BYTES  # an answer sent on in parts, head first, had it not been checked to its end
     assert [message[0] for message in sent] == ["error"] and "cancelled" in str(sent[0][2])
+
+
+def test_a_select_over_the_row_cap_is_written_again_from_its_first_rows_in_the_engines_order_then_hung_up():
+    """An engine sends 20,000 rows and never ends its answer; the cap is 10: the first 10 rows, in order, marked cut."""
+    listener, hung_up = _engine_sending([b'{"head":{"vars":["s"]},"results":{"bindings":[', _json_rows(20000) + b","], True)
+    store = RemoteStore(f"http://127.0.0.1:{listener.getsockname()[1]}", OXIGRAPH, read_seconds=30)
+    sent: list[tuple[object, ...]] = []
+
+    class Outbox:
+        def send(self, message: tuple[object, ...]) -> None:
+            sent.append(message)
+
+    answer(store, {}, Job("SELECT ?s WHERE { ?s ?p ?o }", "json", None, None, row_cap=10), Outbox(), time.monotonic)
+    assert hung_up.wait(5), "the engine's connection was kept after the cap's rows and one more were read"
+    listener.close()
+    kind, head, body, _ = sent[0]
+    assert (kind, head.rows, head.truncated) == ("whole", 10, True)
+    rows = json.loads(body)["results"]["bindings"]
+    assert [row["s"]["value"] for row in rows] == [f"http://example.org/{i}" for i in range(10)]

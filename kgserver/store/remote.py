@@ -44,7 +44,6 @@ from pyoxigraph import (
     Quad,
     QueryBoolean,
     QueryResultsFormat,
-    QuerySolution,
     QuerySolutions,
     QueryTriples,
     RdfFormat,
@@ -632,7 +631,6 @@ class JsonSolutions:
 
     def __init__(self, answer: _Answer) -> None:
         self._kept = _Keeping(answer)
-        self._rows: list[QuerySolution] = []
         self._solutions = parse_query_results(self._kept, format=QueryResultsFormat.JSON)
         assert isinstance(self._solutions, QuerySolutions)  # a SELECT's answer, or the parser has raised
 
@@ -641,9 +639,8 @@ class JsonSolutions:
         return [variable.value for variable in self._solutions.variables]
 
     def count(self, most: int) -> int:
-        """How many rows the answer holds, read up to `most` (the parser reads no further)."""
-        self._rows = list(islice(self._solutions, most))
-        return len(self._rows)
+        """How many rows the answer holds, read up to `most` (the parser reads no further); no row is kept."""
+        return sum(1 for _ in islice(self._solutions, most))
 
     def body(self) -> list[bytes]:
         """The whole answer in pieces, once every row has been counted: the rest is read and checked to its end first,
@@ -652,13 +649,15 @@ class JsonSolutions:
         return self._kept.pieces
 
     def first(self, count: int) -> list[tuple[NamedNode | BlankNode | Literal | Triple | None, ...]]:
-        """The first `count` rows counted, as terms (for an answer cut at the row cap, written again)."""
-        return [tuple(solution) for solution in self._rows[:count]]  # type: ignore[misc]
+        """The first `count` rows, as terms (for an answer cut at the row cap, written again), parsed again from the
+        bytes kept: only a cut answer needs them, so counting keeps none (10,000 parsed rows are megabytes)."""
+        again = parse_query_results(b"".join(self._kept.pieces), format=QueryResultsFormat.JSON)
+        assert isinstance(again, QuerySolutions)  # the same bytes parsed once already
+        return [tuple(solution) for solution in islice(again, count)]  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop reading: the connection is closed (an engine that watches for it stops the query)."""
         self._kept.pieces.clear()
-        self._rows.clear()
         self._kept.answer.close()
 
 
