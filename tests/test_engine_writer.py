@@ -205,7 +205,7 @@ def test_a_frontend_reads_an_engines_whole_state_again_only_when_its_version_has
     with oxigraph_server(tmp_path / "engine") as engine:
         frontend = live.LiveDataset(settings, StoreLocation(engine="oxigraph", url=engine.base))
         writer = live.LiveDataset(settings, StoreLocation(engine="oxigraph", url=engine.base))
-        assert frontend.state.version == 0 and frontend.state.version == 0
+        assert frontend.state.version == 0 and writer.state.version == 0
         assert len(whole_reads) == 2  # each frontend's first read, when it opened; not the refreshes since
 
         changes.commit(writer.store, settings, {f"{settings.base}graph/submission/a": Graph().parse(
