@@ -121,6 +121,8 @@ class CuttingProxy:
 
     def _serve(self, client: socket.socket) -> None:
         upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        for end in (client, upstream):  # pieces pass on at once: with Nagle's algorithm against delayed ACKs, each
+            end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answer waited ~40 ms (the index: 52 s, not 5)
         threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
         with client, upstream:
             while data := client.recv(65536):
