@@ -1067,9 +1067,9 @@ def targets(ours: ServerRun, oxigraph: ServerRun, set_here: bool = True) -> None
 
     loads = ours.paired_loads
     alone = " (each alone, minutes apart: {})"
-    in_blocks = loads is not None and loads.mixed is not None
-    mixed = loads.mixed if loads is not None and loads.mixed is not None else (ours.mixed, oxigraph.mixed)
-    how = ", in alternating blocks" if in_blocks else ""
+    in_blocks = loads.mixed if loads is not None else None
+    mixed = in_blocks if in_blocks is not None else (ours.mixed, oxigraph.mixed)
+    how = ", in alternating blocks" if in_blocks is not None else ""
     if mixed[0] and mixed[1] and mixed[0].light_ms and mixed[1].light_ms:
         mine_run, theirs_run = mixed
         refused = sum(n for k, n in mine_run.light_status.items() if k in ("503", "429"))
