@@ -164,21 +164,46 @@ class _Keeping:
         self._answer = answer
 
     def __iter__(self) -> Iterator[bytes]:
+        """Pass the chunks on, holding the last one back until the copy is stored.
+
+        The server may send a chunk and the client read the whole answer before the server asks
+        for the next, so an answer stored after its last chunk could be missed by the same request
+        sent at once. While a copy is kept, each chunk goes on when the next one arrives, and the
+        last only after the copy is stored; past `max_entry_bytes` chunks pass straight through.
+        """
         chunks: list[bytes] | None = []
         size = len(self._request.body)  # the request body in the key is counted too
+        held: bytes | None = None
         for chunk in self._body:
-            if chunks is not None:
-                size += len(chunk)
-                chunks = chunks if size <= self._cache.max_entry_bytes else None
-                if chunks is not None:
-                    chunks.append(chunk)
-            yield chunk
+            if chunks is None:
+                yield chunk
+                continue
+            size += len(chunk)
+            if size > self._cache.max_entry_bytes:
+                chunks = None
+                if held is not None:
+                    yield held
+                    held = None
+                yield chunk
+                continue
+            chunks.append(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+        if chunks is not None:
+            self._store(chunks, size)
+        if held is not None:
+            yield held
+
+    def _store(self, chunks: list[bytes], size: int) -> None:
+        """Keep a copy of the answer if the route marked it complete and it is a 200."""
         keep: Keep | None = self._environ.get(MARK)
-        if chunks is not None and keep is not None and self._answer and self._answer[0].startswith("200 "):
-            body = b"".join(chunks)
-            headers = tuple((name, value) for name, value in self._answer[1] if name.lower() != "content-length")
-            kept = Kept(self._answer[0], (*headers, ("Content-Length", str(len(body)))), body, keep)
-            self._cache.put((keep.version, self._request), kept, size)
+        if keep is None or not self._answer or not self._answer[0].startswith("200 "):
+            return
+        body = b"".join(chunks)
+        headers = tuple((name, value) for name, value in self._answer[1] if name.lower() != "content-length")
+        kept = Kept(self._answer[0], (*headers, ("Content-Length", str(len(body)))), body, keep)
+        self._cache.put((keep.version, self._request), kept, size)
 
     def close(self) -> None:
         close = getattr(self._body, "close", None)
