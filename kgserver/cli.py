@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pyoxigraph import RdfFormat
@@ -23,6 +23,9 @@ from kgserver.sources import Sources, read_sources, read_store_sources
 from kgserver.store.dialects import DIALECTS
 from kgserver.store.location import StoreLocation
 from kgserver.validation import render_json, render_text, validate, validate_additions
+
+if TYPE_CHECKING:
+    from kgserver.curation.curators import Registry
 
 
 def _store_option(required: bool, help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -309,9 +312,28 @@ def settings() -> None:
 def curator() -> None:
     """Manage the curators who may submit and retract additions on a served store.
 
-    The registry is the file DIR.curators.json beside the store (with --engine, beside the
-    frontend's local files for that engine); a running server sees changes at once.
+    The registry is the file DIR.curators.json beside an embedded store; in front of an engine
+    (--engine, with the engine's credentials for updates) it is kgserver's private graph in the
+    engine, shared by every frontend. A running server sees changes at once.
     """
+
+
+def _registry(store_dir: Path | None, engine: str | None, engine_url: str | None, built: bool = False) -> Registry:
+    """The curators of the engine given (which must answer), or of the store (which must be built when `built`)."""
+    from kgserver.curation.engine_curators import open_registry
+
+    location = StoreLocation.given(store_dir, engine, engine_url)
+    if built or not location.embedded:
+        location.require()
+    opened: list[kgstore.GraphStore] = []
+
+    def store() -> kgstore.GraphStore:
+        """The engine, connected to once for the command's reads and its update."""
+        if not opened:
+            opened.append(location.open_reader())
+        return opened[0]
+
+    return open_registry(location, store)
 
 
 @curator.command("add")
@@ -323,11 +345,7 @@ def curator_add(name: str, store_dir: Path | None, engine: str | None, engine_ur
 
     Example: kgserver curator add ada --store var/store
     """
-    from kgserver.curation.curators import add_curator, registry_path
-
-    location = StoreLocation.given(store_dir, engine, engine_url)
-    location.require()
-    curator, token = add_curator(registry_path(location.local_path), name)
+    curator, token = _registry(store_dir, engine, engine_url, built=True).add(name)
     click.echo(f"curator '{curator.name}' added; its token follows (shown only now, keep it secret):")
     click.echo(token)
 
@@ -340,9 +358,7 @@ def curator_list(store_dir: Path | None, engine: str | None, engine_url: str | N
 
     Example: kgserver curator list --store var/store
     """
-    from kgserver.curation.curators import read_curators, registry_path
-
-    curators = read_curators(registry_path(StoreLocation.given(store_dir, engine, engine_url).local_path))
+    curators = _registry(store_dir, engine, engine_url).curators()
     if not curators:
         click.echo("no curators yet; add one with: kgserver curator add NAME --store DIR")
         return
@@ -361,9 +377,7 @@ def curator_revoke(name: str, store_dir: Path | None, engine: str | None, engine
 
     Example: kgserver curator revoke ada --store var/store
     """
-    from kgserver.curation.curators import registry_path, revoke_curator
-
-    revoked = revoke_curator(registry_path(StoreLocation.given(store_dir, engine, engine_url).local_path), name)
+    revoked = _registry(store_dir, engine, engine_url).revoke(name)
     click.echo(f"curator '{revoked.name}' revoked at {revoked.revoked}")
 
 

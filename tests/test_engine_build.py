@@ -82,6 +82,7 @@ def test_a_build_into_an_engine_holds_what_a_built_store_holds_and_a_rebuild_kee
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "keeping 2 graphs added since the last build" in rebuilt.stdout
     assert graph in _graphs(kgserver("export", *flags).stdout)
+    assert kgserver("curator", "list", *flags).stdout.splitlines()[1].startswith("ada ")  # the engine kept its curators
 
 
 def test_sources_that_do_not_conform_stop_the_build_and_the_engine_keeps_what_it_had(

@@ -11,6 +11,9 @@ retraction takes the claim out again at the next version.
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import hashlib
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ from engines import Engine, engines_installed, oxigraph_server, virtuoso
 from pyoxigraph import NamedNode, RdfFormat
 from rdflib import Graph
 from rdflib.compare import isomorphic
-from serving import fetch, serving
+from serving import Server, fetch, serving
 
 from kgserver import changes
 from kgserver import store as kgstore
@@ -89,6 +92,60 @@ def test_a_writer_in_front_of_the_engine_accepts_refuses_and_retracts(writable_e
         assert not _in_engine(engine, NEW_CLAIM)
 
 
+def _engine_env(engine: Engine, state: Path, **extra: str) -> dict[str, str]:
+    """A machine's environment for kgserver in front of `engine`: its own state directory, the engine's credentials."""
+    env = {"LDNKG_STATE_DIR": str(state), **extra}
+    if engine.credentials:
+        env |= {"LDNKG_ENGINE_USER": engine.credentials[0], "LDNKG_ENGINE_PASSWORD": engine.credentials[1]}
+    return env
+
+
+def _curators_are_the_engines(engine: Engine, kgserver, flags: tuple[str, ...], servers: tuple[Server, Server],
+                              tmp_path: Path) -> None:
+    """Added from another machine's command line, a curator's token opens the writer, also through a frontend that
+    forwards to it; revoked, it is refused at the next request. The engine keeps the token's hash; no frontend shows it."""
+    elsewhere = _engine_env(engine, tmp_path / "another-machine")
+    added = kgserver("curator", "add", "hopper", *flags, env=elsewhere)
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip().splitlines()[-1]
+    again = kgserver("curator", "add", "hopper", *flags, env=elsewhere)
+    assert again.returncode == 1 and "a curator named 'hopper' exists already" in again.stderr
+    assert not list(tmp_path.glob("**/*.curators.json"))
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    direct = fetch(engine.query, headers={"Accept": "application/sparql-results+json"},
+                   params={"query": f'ASK {{ GRAPH <urn:x-kgserver:curators> {{ ?c ?p "{digest}" }} }}'})
+    assert direct.status == 200 and direct.text.count("true") + direct.text.count('"1"') >= 1  # Virtuoso: a row of 1
+    for server in servers:
+        me = fetch(f"{server.base}/curate/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status == 200 and me.json()["curator"] == "hopper", me.text
+    listed = kgserver("curator", "list", *flags, env=elsewhere).stdout
+    assert re.search(r"^hopper\s+\S+Z\s+-$", listed, re.MULTILINE), listed
+
+    for server in servers:  # what the engine keeps of curators is not the dataset's
+        # Oxigraph's union default graph and GRAPH ?g take in every graph, kgserver's too (README: "Curators in the engine")
+        for text in (f'ASK {{ ?s ?p "{digest}" }}', f'ASK {{ GRAPH ?g {{ ?s ?p "{digest}" }} }}')[:engine.name != "oxigraph" and 2]:
+            reply = fetch(f"{server.base}/sparql", headers={"Accept": "application/sparql-results+json"},
+                          params={"query": text})
+            assert reply.status == 200 and reply.json()["boolean"] is False, (engine.name, text, reply.text)
+        named = fetch(f"{server.base}/sparql", params={"query": "SELECT * { GRAPH <urn:x-kgserver:curators> { ?s ?p ?o } }"})
+        assert named.status == 400 and "urn:x-kgserver:curators" in named.text
+        dataset = fetch(f"{server.base}/sparql", params={"query": "SELECT * { ?s ?p ?o }",
+                                                           "default-graph-uri": "urn:x-kgserver:curators"})
+        assert dataset.status == 400 and "kgserver's own graphs" in dataset.text
+        version = fetch(f"{server.base}/health").json()["version"]
+        dump = fetch(f"{server.base}/dumps/ldn-kg-v{version}.nq.gz")
+        assert dump.status == 200 and b"urn:x-kgserver:" not in gzip.decompress(dump.body)
+        assert fetch(f"{server.base}/store", params={"graph": "urn:x-kgserver:curators"}).status == 404
+
+    assert kgserver("curator", "revoke", "hopper", *flags, env=elsewhere).returncode == 0
+    headers = {"Content-Type": "text/turtle", "Authorization": f"Bearer {token}", "Accept": "application/json"}
+    for server in servers:  # at the very next request, on every frontend
+        refused = fetch(f"{server.base}/submissions", "POST", headers, body=VALID.read_bytes())
+        assert refused.status == 403 and "revoked" in refused.text, refused.text
+    twice = kgserver("curator", "revoke", "hopper", *flags, env=elsewhere)
+    assert twice.returncode == 1 and "was revoked already" in twice.stderr
+
+
 def test_a_commit_with_blank_nodes_replaces_a_graph_whole_in_the_engine(writable_engine):
     """One DELETE/INSERT operation per commit: each engine takes blank nodes in it, and the graph and its record move together."""
     engine = writable_engine
@@ -139,9 +196,12 @@ def test_a_large_commit_is_bulk_loaded_into_staging_graphs_and_copied_in_one_ope
     store.close()
 
 
-def test_every_frontend_of_the_engine_finds_a_submission_and_forgets_its_retraction(writable_engine, kgserver,
-                                                                                   sources_root, tmp_path):
-    """Search through the writer finds a submission at once; a second frontend, with its own index, within seconds."""
+def test_every_frontend_of_the_engine_shares_its_curators_finds_a_submission_and_forgets_its_retraction(
+    writable_engine, kgserver, sources_root, tmp_path
+):
+    """Curators are the engine's, on every frontend at once (`_curators_are_the_engines`, on the same two servers to
+    spare CI their start); search through the writer finds a submission at once, a second frontend, with its own
+    index, within seconds."""
     engine = writable_engine
     flags = ("--engine", engine.name, "--engine-url", engine.base)
     env = {"LDNKG_STATE_DIR": str(tmp_path / "state")}  # one machine: the frontend takes its own index directory
@@ -165,7 +225,8 @@ def test_every_frontend_of_the_engine_finds_a_submission_and_forgets_its_retract
         return time.monotonic() - started
 
     with serving(None, sources_root, tmp_path / "writer.log", *flags, env=writer_env) as writer, \
-            serving(None, sources_root, tmp_path / "frontend.log", *flags, env=env) as frontend:
+            serving(None, sources_root, tmp_path / "frontend.log", *flags,
+                    env=env | {"LDNKG_ENGINE_WRITER_URL": writer.base}) as frontend:
         assert found(writer.base) == [] and found(frontend.base) == []
         accepted = fetch(f"{writer.base}/submissions", "POST", headers, body=VALID.read_bytes())
         assert accepted.status == 201, accepted.text
@@ -177,4 +238,6 @@ def test_every_frontend_of_the_engine_finds_a_submission_and_forgets_its_retract
         assert retracted.status == 200, retracted.text
         assert f"{BASE}id/source/test-trial-report" not in found(writer.base)
         assert eventually(frontend.base, False) < 5
+
+        _curators_are_the_engines(engine, kgserver, flags, (writer, frontend), tmp_path)
     assert list((tmp_path / "state").glob("*/store.search-1"))  # the frontend kept an index of its own

@@ -171,7 +171,7 @@ def test_a_commit_cut_off_on_its_way_to_the_engine_writes_nothing(name, built_qu
         env = {**credentials, "LDNKG_STATE_DIR": str(tmp_path / "state")}
         flags = ("--engine", name, "--engine-url", f"http://127.0.0.1:{proxy.port}")
         direct = ("--engine", name, "--engine-url", f"http://127.0.0.1:{port}")
-        token = kgserver("curator", "add", "ada", *flags, env=env).stdout.strip().splitlines()[-1]
+        token = kgserver("curator", "add", "ada", *direct, env=env).stdout.strip().splitlines()[-1]  # an update: not cut
         before = kgserver("export", *direct, env=env).stdout
         with serving(None, sources_root, tmp_path / "writer.log", *flags, env={**env, "LDNKG_ENGINE_WRITER": "1"}) as writer:
             version = fetch(f"{writer.base}/health").json()["version"]

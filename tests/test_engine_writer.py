@@ -103,7 +103,7 @@ def test_sixteen_concurrent_submissions_through_nginx_get_sixteen_versions_in_a_
 ):
     """Two frontends and the writer behind nginx: any of them takes a submission; the frontends forward theirs."""
     flags = ("--engine", "oxigraph", "--engine-url", engine)
-    token = kgserver("curator", "add", "grace", *flags).stdout.strip().splitlines()[-1]
+    token = kgserver("curator", "add", "grace", *flags).stdout.strip().splitlines()[-1]  # each test its own name: the engine keeps them
     with serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer:
         env = {"LDNKG_ENGINE_WRITER_URL": writer.base}
         with (
@@ -146,12 +146,14 @@ def _graph_of(n: int) -> Graph:
     return Graph().parse(data=_addition(n), format="turtle")
 
 
-def test_the_writers_registry_and_lock_live_under_the_state_directory(engine, kgserver, sources_root, tmp_path):
+def test_the_writers_lock_lives_under_the_state_directory_and_its_curators_in_the_engine(engine, kgserver, sources_root,
+                                                                                       tmp_path):
     flags = ("--engine", "oxigraph", "--engine-url", engine)
     state = {"LDNKG_STATE_DIR": str(tmp_path / "state")}
-    assert kgserver("curator", "add", "ada", *flags, env=state).returncode == 0
-    kept = {path.name for path in (tmp_path / "state").glob("kgserver-oxigraph-*/*")}
-    assert "store.curators.json" in kept and "WRITER.lock" not in kept
+    assert kgserver("curator", "add", "lovelace", *flags, env=state).returncode == 0
+    assert not list((tmp_path / "state").glob("**/*.curators.json"))  # no file: the engine keeps them
+    elsewhere = kgserver("curator", "list", *flags, env={"LDNKG_STATE_DIR": str(tmp_path / "another-machine")})
+    assert "lovelace" in elsewhere.stdout, elsewhere.stderr
     with serving(None, sources_root, tmp_path / "w.log", *flags, env={"LDNKG_ENGINE_WRITER": "1", **state}):
         assert "WRITER.lock" in {path.name for path in (tmp_path / "state").glob("kgserver-oxigraph-*/*")}
 

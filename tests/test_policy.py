@@ -150,3 +150,31 @@ def test_an_engine_function_is_refused_however_it_is_named(text, named):
 ])
 def test_extension_names_inside_data_or_comments_are_not_refused(text):
     assert check(text).extensions == ()
+
+
+@pytest.mark.parametrize("text", [
+    "SELECT * { GRAPH <urn:x-kgserver:curators> { ?s ?p ?o } }",
+    "SELECT * FROM <urn:x-kgserver:curators> { ?s ?p ?o }",
+    "PREFIX k: <urn:x-kgserver:> SELECT * { GRAPH k:curators { ?s ?p ?o } }",
+    "BASE <urn:x-kgserver:staging:> SELECT * FROM NAMED <run> { GRAPH ?g { ?s ?p ?o } }",
+    "SELECT * { GRAPH ?g { ?s ?p ?o } FILTER(?g = <urn:x-kgserver:curators>) }",
+])
+def test_kgservers_own_graphs_in_an_engine_cannot_be_named(text):
+    with pytest.raises(InputError, match=r"IRIs under urn:x-kgserver: name kgserver's own graphs"):
+        check(text)
+
+
+def test_kgservers_own_graphs_cannot_be_named_as_the_requests_dataset_either():
+    text = "SELECT * { ?s ?p ?o }"
+    assert check(text).form == "SELECT"
+    with pytest.raises(InputError, match=r"<urn:x-kgserver:curators> is refused"):
+        policy.check(text, (), resolver=resolve, dataset=["https://w3id.org/ldn-kg/graph/data", "urn:x-kgserver:curators"])
+
+
+@pytest.mark.parametrize("text", [
+    'SELECT * { ?s ?p "urn:x-kgserver:curators" }',
+    "SELECT * { ?s ?p ?o } # GRAPH <urn:x-kgserver:curators>",
+    "PREFIX k: <urn:x-kgserver:> SELECT * { ?s ?p ?o }",
+])
+def test_the_private_prefix_inside_data_comments_or_an_unused_declaration_is_not_refused(text):
+    assert check(text).form == "SELECT"

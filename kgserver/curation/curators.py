@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from kgserver.errors import InputError, KgError
 
@@ -100,7 +101,7 @@ def add_curator(path: Path, name: str) -> tuple[Curator, str]:
         curators = read_curators(path)
         if any(curator.name == name for curator in curators):
             raise CuratorError(f"a curator named '{name}' exists already")
-        curator = Curator(name, hash_token(token), _now())
+        curator = Curator(name, hash_token(token), now_stamp())
         _write(path, (*curators, curator))
     return curator, token
 
@@ -114,7 +115,7 @@ def revoke_curator(path: Path, name: str) -> Curator:
             raise CuratorError(f"no curator named '{name}' in {path}")
         if not found.active:
             raise CuratorError(f"curator '{name}' was revoked already, at {found.revoked}")
-        revoked = replace(found, revoked=_now())
+        revoked = replace(found, revoked=now_stamp())
         _write(path, tuple(revoked if curator.name == name else curator for curator in curators))
     return revoked
 
@@ -129,8 +130,28 @@ def find_by_token(curators: tuple[Curator, ...], token: str) -> Curator | None:
     return match
 
 
+class Registry(Protocol):
+    """Where a store's curators are kept: a file beside an embedded store, or the engine's private graph."""
+
+    def curators(self) -> tuple[Curator, ...]: ...
+
+    def add(self, name: str) -> tuple[Curator, str]: ...
+
+    def revoke(self, name: str) -> Curator: ...
+
+
+def authenticate(registry: Registry, token: str) -> Curator:
+    """The active curator holding `token`; anything else is refused with 403."""
+    curator = find_by_token(registry.curators(), token)
+    if curator is None:
+        raise TokenRefused("this token belongs to no curator of this server")
+    if not curator.active:
+        raise TokenRefused(f"the token of curator '{curator.name}' was revoked at {curator.revoked}")
+    return curator
+
+
 class CuratorRegistry:
-    """The server's view of the registry file, re-read whenever the file changes."""
+    """The registry file beside an embedded store, as the server sees it: re-read whenever the file changes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -151,17 +172,16 @@ class CuratorRegistry:
                 self._seen = signature
             return self._curators
 
-    def authenticate(self, token: str) -> Curator:
-        """The active curator holding `token`; anything else is refused with 403."""
-        curator = find_by_token(self.curators(), token)
-        if curator is None:
-            raise TokenRefused("this token belongs to no curator of this server")
-        if not curator.active:
-            raise TokenRefused(f"the token of curator '{curator.name}' was revoked at {curator.revoked}")
-        return curator
+    def add(self, name: str) -> tuple[Curator, str]:
+        """Add a curator to the file; its token is returned once."""
+        return add_curator(self.path, name)
+
+    def revoke(self, name: str) -> Curator:
+        """Revoke a curator in the file."""
+        return revoke_curator(self.path, name)
 
 
-def _now() -> str:
+def now_stamp() -> str:
     """UTC to the second: what `curator list` shows."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

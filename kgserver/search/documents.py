@@ -25,7 +25,7 @@ from pyoxigraph import Literal, NamedNode, RdfFormat, parse
 
 from kgserver.config import Settings
 from kgserver.store import GraphStore
-from kgserver.store.dialects import STAGING_GRAPHS
+from kgserver.store.dialects import PRIVATE_GRAPHS
 
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _RDFS = "http://www.w3.org/2000/01/rdf-schema#"
@@ -63,7 +63,7 @@ def searchable_graphs(settings: Settings, live_graphs: Iterable[str]) -> tuple[s
     The reasoner's graph holds no text, and its inverse links would count every link twice.
     """
     skipped = unsearched_graphs(settings)
-    return tuple(g for g in live_graphs if g not in skipped and not g.startswith(STAGING_GRAPHS))
+    return tuple(g for g in live_graphs if g not in skipped and not g.startswith(PRIVATE_GRAPHS))
 
 
 def unsearched_graphs(settings: Settings) -> frozenset[str]:
@@ -218,7 +218,7 @@ class DocumentReader:
         rows = self.store.query(
             f"SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p <{iri}> }} "
             f"FILTER(isIRI(?s) && ?p != <{RDF_TYPE}> && ?g NOT IN ({skipped}) "
-            f'&& !STRSTARTS(STR(?g), "{STAGING_GRAPHS}")) }}'
+            f'&& !STRSTARTS(STR(?g), "{PRIVATE_GRAPHS}")) }}'
         )
         for row in rows:  # type: ignore[union-attr]
             return int(row["n"].value)  # type: ignore[index]

@@ -32,11 +32,16 @@ from urllib.parse import urljoin, urlsplit
 from kgserver.errors import InputError, UpdateRefusedError
 from kgserver.sparql import paging
 from kgserver.sparql_lexer import Token, form_of, shape, tokens
+from kgserver.store.dialects import PRIVATE_GRAPHS
 
 SERVICE_REFUSED = "SERVICE (federated query) is refused: this endpoint does not fetch from other servers"
 DEFINE_REFUSED = (
     "{} is refused: DEFINE pragmas are engine extensions (Virtuoso's get:soft and input:grab-* fetch URLs "
     "from the engine); this endpoint offers none"
+)
+PRIVATE_REFUSED = (
+    "<{}> is refused: IRIs under urn:x-kgserver: name kgserver's own graphs in an engine (its curators, "
+    "its staging), which are not part of the dataset"
 )
 FUNCTION_REFUSED = (
     "{} is refused: bif:, sql: and fn: functions run inside the engine (Virtuoso's read files, run SQL, "
@@ -83,6 +88,7 @@ class QueryAnalysis:
     shape: str = ""  # the text without constants or comments (lexer.shape): how the scheduler recognises a costly query
     order: paging.PagedOrder | None = None  # how the query process answers a deep ordered page, if it can
     extensions: tuple[str, ...] = ()  # engine extensions as written (`DEFINE get:soft`, `bif:http_get`): refused
+    private: tuple[str, ...] = ()  # IRIs of kgserver's own graphs in an engine (its curators, its staging): refused
 
 
 @lru_cache(maxsize=1024)
@@ -106,12 +112,13 @@ def analyse(text: str) -> QueryAnalysis:
             services.append(_service_target(found[index + 1 :], prefixes))
     services += [UNCHECKABLE for token in found if token.kind == "iri" and _HIDDEN_SERVICE.search(token.text)]
     order = paging.plan(text, found) if form == "SELECT" else None
-    extensions = _engine_extensions(found)
-    return QueryAnalysis(form, is_update, tuple(services), _nesting(found), shape(found), order, extensions)
+    extensions, private = _engine_extensions(found)
+    return QueryAnalysis(form, is_update, tuple(services), _nesting(found), shape(found), order, extensions, private)
 
 
-def _engine_extensions(found: list[Token]) -> tuple[str, ...]:
-    """Every DEFINE pragma and engine-function name in the tokens, as written, so the refusal can name it.
+def _engine_extensions(found: list[Token]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every DEFINE pragma and engine-function name in the tokens, as written, so the refusal can name it;
+    and every IRI of kgserver's own graphs the text names.
 
     Names are resolved as the engine resolves them (declared prefixes, case-sensitive as in
     Virtuoso, then its predeclared `fn:` and `xf:`; BASE), so neither `PREFIX b: <bif:>` then
@@ -121,6 +128,7 @@ def _engine_extensions(found: list[Token]) -> tuple[str, ...]:
     prefixes: dict[str, str] = {}
     base = ""
     extensions: list[str] = []
+    private: list[str] = []
     declared = -1  # the index of the last token of a DEFINE or PREFIX declaration's name part
     for index, token in enumerate(found):
         following = found[index + 1] if index + 1 < len(found) else None
@@ -134,22 +142,23 @@ def _engine_extensions(found: list[Token]) -> tuple[str, ...]:
         elif word == "PREFIX" and index + 2 < len(found) and found[index + 2].kind == "iri":
             prefixes[found[index + 1].text.rstrip(":")] = urljoin(base, found[index + 2].text[1:-1])
             declared = index + 2
-        elif index > declared and _names_engine_function(token, prefixes, base):
-            extensions.append(token.text)
-    return tuple(extensions)
+        elif index > declared:
+            names = [name.lower() for name in _resolutions(token, prefixes, base)]
+            if any(name.startswith(ENGINE_FUNCTION_NAMESPACES) for name in names):
+                extensions.append(token.text)
+            private += [name for name in names if name.startswith(PRIVATE_GRAPHS)][:1]
+    return tuple(extensions), tuple(private)
 
 
-def _names_engine_function(token: Token, prefixes: dict[str, str], base: str) -> bool:
-    """Whether an IRI or prefixed name, as written or resolved (prefixes, BASE), is in an engine function namespace."""
+def _resolutions(token: Token, prefixes: dict[str, str], base: str) -> list[str]:
+    """What an IRI or prefixed name may name: as written, and resolved (prefixes, the engine's own, BASE)."""
     if token.kind == "iri":
-        names = [token.text[1:-1], urljoin(base, token.text[1:-1])]
-    elif token.kind == "pname":
+        return [token.text[1:-1], urljoin(base, token.text[1:-1])]
+    if token.kind == "pname":
         prefix, _, local = token.text.partition(":")
         expanded = prefixes.get(prefix, ENGINE_PREFIXES.get(prefix))
-        names = [token.text] if expanded is None else [token.text, expanded + re.sub(r"\\(.)", r"\1", local)]
-    else:
-        return False
-    return any(name.lower().startswith(ENGINE_FUNCTION_NAMESPACES) for name in names)
+        return [token.text] if expanded is None else [token.text, expanded + re.sub(r"\\(.)", r"\1", local)]
+    return []
 
 
 def _in_language_tag(found: list[Token], index: int) -> bool:
@@ -220,12 +229,15 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_loopback)
 
 
-def check(text: str, service_allow: Iterable[str], resolver: Resolver = resolve_host) -> QueryAnalysis:
-    """Refuse updates, engine extensions and SERVICE calls before evaluation; return the analysis for negotiation.
+def check(
+    text: str, service_allow: Iterable[str], resolver: Resolver = resolve_host, dataset: Iterable[str] = ()
+) -> QueryAnalysis:
+    """Refuse updates, engine extensions, kgserver's own graphs and SERVICE calls before evaluation; return the analysis.
 
     A SERVICE is accepted only when its IRI is in the allow-list and its host resolves
     only to public addresses: an allow-listed name that points at this machine or the
-    local network is still refused, so the endpoint cannot be used to reach them.
+    local network is still refused, so the endpoint cannot be used to reach them. `dataset`
+    is the graphs the request names (default-graph-uri, named-graph-uri).
     """
     analysis = analyse(text)
     if analysis.nesting > MAX_NESTING:
@@ -235,6 +247,9 @@ def check(text: str, service_allow: Iterable[str], resolver: Resolver = resolve_
     if analysis.extensions:
         first = analysis.extensions[0]
         raise InputError((DEFINE_REFUSED if first.upper().startswith("DEFINE") else FUNCTION_REFUSED).format(first))
+    private = [*analysis.private, *(graph for graph in dataset if graph.lower().startswith(PRIVATE_GRAPHS))]
+    if private:
+        raise InputError(PRIVATE_REFUSED.format(private[0]))
     allowed = set(service_allow)
     for target in analysis.services:
         if target is UNCHECKABLE or target not in allowed:

@@ -38,9 +38,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# Graphs a commit writes blank-node triples into before it copies them to their graphs (changes.py):
-# never part of a dataset, on any engine.
-STAGING_GRAPHS = "urn:x-kgserver:staging:"
+# kgserver's own graphs in an engine: never part of a dataset, never listed, dumped or queried through a frontend.
+PRIVATE_GRAPHS = "urn:x-kgserver:"
+# Graphs a commit writes blank-node triples into before it copies them to their graphs (changes.py).
+STAGING_GRAPHS = f"{PRIVATE_GRAPHS}staging:"
+# The curators and the hashes of their tokens, shared by every frontend of the engine (curation/curator_graph.py).
+CURATORS_GRAPH = f"{PRIVATE_GRAPHS}curators"
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,8 @@ class Dialect:
         return {self.timeout_parameter: str(max(1, round(seconds / self.timeout_unit)))}
 
     def is_own_graph(self, iri: str) -> bool:
-        """Whether a graph is the engine's own (its schemas, its settings), not data anyone loaded."""
-        return iri.startswith((*self.own_graphs, STAGING_GRAPHS))
+        """Whether a graph is the engine's own (its schemas, its settings) or kgserver's, not data anyone loaded."""
+        return iri.startswith((*self.own_graphs, PRIVATE_GRAPHS))
 
     def standard_results(self, body: bytes) -> bytes:
         """SPARQL JSON results as the standard writes them: blank node labels without the engine's IRI prefix,

@@ -350,10 +350,12 @@ class RemoteStore:
         return serialize(triples, output, fmt, prefixes=prefixes, base_iri=base_iri)
 
     def _dump_dataset(self, output: IO[bytes] | None, fmt: RdfFormat, prefixes: dict[str, str] | None) -> bytes | None:
-        """Every named graph, each read with the Graph Store Protocol, as quads in a dataset format."""
+        """Every named graph of the dataset (the engine's own and kgserver's left out), each read with the Graph
+        Store Protocol, as quads in a dataset format. Its list is read afresh: a dump names the version it holds."""
         if not fmt.supports_datasets:
             raise KgError(f"{fmt.name} cannot hold named graphs; dump the dataset as N-Quads or TriG")
-        names = [row["g"] for row in self.query(_GRAPH_NAMES + " ORDER BY ?g")]  # type: ignore[union-attr, index]
+        rows = self.query(_GRAPH_NAMES + " ORDER BY ?g")
+        names = [row["g"] for row in rows if not self.dialect.is_own_graph(row["g"].value)]  # type: ignore[union-attr, index]
         quads = (
             Quad(triple.subject, triple.predicate, triple.object, name)
             for name in names

@@ -24,12 +24,8 @@ from kgserver import representations
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation import payloads, reports, submissions
 from kgserver.curation.checks import Checker
-from kgserver.curation.curators import (
-    Curator,
-    CuratorRegistry,
-    agent_iri,
-    registry_path,
-)
+from kgserver.curation.curators import Curator, Registry, agent_iri, authenticate
+from kgserver.curation.engine_curators import open_registry
 from kgserver.dataset import LiveDataset
 from kgserver.validation import ValidationReport
 from kgserver.web.forwarding import Forwarder
@@ -40,10 +36,10 @@ _REALM = "LDN-KG curation"
 def curation_blueprint(
     checker: Checker, dataset: LiveDataset, limits: ServerSettings, forwarder: Forwarder | None = None
 ) -> Blueprint:
-    """/validate for anyone; /submissions for curators, whose registry sits beside the store (or the writer's, forwarded)."""
+    """/validate for anyone; /submissions for curators, kept beside the store or in the engine (or the writer's, forwarded)."""
     blueprint = Blueprint("curation", __name__)
     settings = checker.settings
-    registry = CuratorRegistry(registry_path(dataset.path))
+    registry = open_registry(dataset.location, lambda: dataset.store)
 
     @blueprint.post("/validate")
     def validate() -> Response:
@@ -105,7 +101,7 @@ def curation_blueprint(
     return blueprint
 
 
-def _curator(registry: CuratorRegistry) -> Curator:
+def _curator(registry: Registry) -> Curator:
     """The curator the bearer token names: 401 (with a challenge) without one, 403 for a token of no curator."""
     authorization = request.authorization
     if authorization is None or authorization.type != "bearer" or not authorization.token:
@@ -113,7 +109,7 @@ def _curator(registry: CuratorRegistry) -> Curator:
             "send a curator's token as 'Authorization: Bearer TOKEN'",
             www_authenticate=WWWAuthenticate("bearer", {"realm": _REALM}),
         )
-    return registry.authenticate(authorization.token)
+    return authenticate(registry, authorization.token)
 
 
 def _addition(settings: Settings, limits: ServerSettings) -> Graph:

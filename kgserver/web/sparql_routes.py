@@ -87,7 +87,8 @@ def sparql_blueprint(endpoint: SparqlEndpoint) -> Blueprint:
 def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     """Run a query and stream the negotiated serialisation; mark it for the response cache once complete."""
     query = protocol.parse(request, endpoint.limits)
-    analysis = policy.check(query.text, endpoint.limits.service_allow)
+    analysis = policy.check(query.text, endpoint.limits.service_allow,
+                            dataset=(*(query.default_graphs or ()), *(query.named_graphs or ())))
     kind = "results" if analysis.form in ("SELECT", "ASK") else "graphs"
     fmt = representations.choose(kind, request.headers.get("Accept"), query.format_name,
                                  f"{analysis.form or 'these'} results")
