@@ -9,8 +9,8 @@ worker processes read through read-only handles that they reopen when the versio
 A store held by a SPARQL engine (store/location.py) is read by every server in front of it;
 its state is read from the engine again when it is over a second old, so a commit made
 through another server is seen within that second. Only the server given the writer role
-(`LDNKG_ENGINE_WRITER=1`) commits: it holds an exclusive lock on a file no other writer can
-hold, re-reads the state from the engine under its write lock before each commit, sends the
+(`LDNKG_ENGINE_WRITER=1`) commits: it holds an exclusive lock on a file no other writer on its
+machine can hold and a lease in the engine for writers on other machines (store/writer_lease.py), re-reads the state from the engine under its write lock before each commit, sends the
 commit as one update request, and reads the version back to be sure the engine kept it.
 """
 
@@ -143,6 +143,7 @@ class LiveDataset:
                 if self._writer_lock is None:
                     raise UnavailableError(f"this server reads the store {self.location} holds and does not commit "
                                            "(another server holds the writer role); nothing was committed")
+                self._writer_lock.check()  # another machine's writer may have taken the role
                 self._state = changes.read_state(self.store, self.settings)  # what the engine holds now
                 self._read_at = time.monotonic()
                 yield self.store

@@ -99,8 +99,11 @@ class CuttingProxy:
     """A TCP proxy to the engine that passes everything but cuts the writer's update request halfway through its body.
 
     The update is the first POST to `update_path` that carries `header` (Virtuoso's writer
-    is asked for its digest first, with a request that is passed whole and refused).
+    is asked for its digest first, with a request that is passed whole and refused), other than
+    the writer's lease (its form body names `urn:x-kgserver:writer`), which passes whole.
     """
+
+    LEASE = b"x-kgserver%3Awriter"
 
     def __init__(self, upstream_port: int, update_path: str, header: bytes = b"") -> None:
         self.upstream_port = upstream_port
@@ -127,7 +130,7 @@ class CuttingProxy:
         with client, upstream:
             while data := client.recv(65536):
                 head, _, body = data.partition(b"\r\n\r\n")
-                if not self.cut and head.startswith(self.update) and self.header in head.lower():
+                if not self.cut and head.startswith(self.update) and self.header in head.lower() and self.LEASE not in body:
                     upstream.sendall(head + b"\r\n\r\n" + body[: max(1, len(body) // 2)])
                     self.cut += 1
                     time.sleep(0.2)

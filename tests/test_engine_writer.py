@@ -8,6 +8,7 @@ writer cannot start while the first holds the lock. The writer's commit is one u
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,11 @@ from balancer import nginx_in_front, nginx_installed
 from engines import oxigraph_server
 from rdflib import Graph
 from serving import fetch, serving
+
+from kgserver.errors import InputError, UnavailableError
+from kgserver.store.dialects import DIALECTS
+from kgserver.store.remote import RemoteStore
+from kgserver.store.writer_lease import WriterLease
 
 pytestmark = pytest.mark.slow  # an engine and two servers
 
@@ -80,12 +86,22 @@ def test_a_submission_through_the_writer_is_seen_through_a_reader_within_a_secon
         assert not _sees_claim(writer) and _version(writer) == before + 2
 
 
-def test_a_second_writer_cannot_start_while_one_holds_the_role(engine, kgserver, sources_root, tmp_path):
+def test_a_second_writer_cannot_start_while_one_holds_the_role_on_this_machine_or_another(engine, kgserver,
+                                                                                           sources_root, tmp_path):
+    """The lock file refuses a second writer on the machine; the engine's lease one on another machine (another
+    state directory, so another lock file), until the first stops and gives the lease up."""
     flags = ("--engine", "oxigraph", "--engine-url", engine)
+    another_machine = {"LDNKG_ENGINE_WRITER": "1", "LDNKG_STATE_DIR": str(tmp_path / "another-machine")}
     with serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}):
         second = kgserver("serve", *flags, "--port", "1", env={"LDNKG_ENGINE_WRITER": "1"}, timeout=60)
         assert second.returncode != 0
         assert "another server holds the writer role" in second.stderr and second.stderr.count("\n") == 1
+        elsewhere = kgserver("serve", *flags, "--port", "1", env=another_machine, timeout=60)
+        assert elsewhere.returncode != 0 and elsewhere.stderr.count("\n") == 1, elsewhere.stderr
+        assert re.search(r"another server holds the writer role for oxigraph at \S+ \(pid \d+, started \S+Z, \w+; "
+                         r"its lease runs to \S+Z unless renewed\)", elsewhere.stderr), elsewhere.stderr
+    with serving(None, sources_root, tmp_path / "taken-over.log", *flags, env=another_machine) as writer:
+        assert fetch(f"{writer.base}/health").status == 200  # the first writer gave the lease up as it stopped
 
 
 def _addition(n: int) -> bytes:
@@ -215,3 +231,28 @@ def test_a_frontend_reads_an_engines_whole_state_again_only_when_its_version_has
         whole_reads.clear()  # the commit read the state it built on
         assert frontend.state.version == 1 and frontend.state.live_graphs == (f"{settings.base}graph/submission/a",)
         assert frontend.state.version == 1 and len(whole_reads) == 1  # read again: the version alone, unmoved
+
+
+def test_the_engines_lease_goes_to_one_writer_is_renewed_and_is_lost_to_a_writer_that_takes_it_after_it_ran_out(engine):
+    """The lease alone (no lock file): a second holder is refused while it runs; a lapsed lease is anyone's, and the
+    writer that lost it commits no more; one that lapsed while nobody took it is taken again at the next commit."""
+    first = WriterLease(RemoteStore(engine, DIALECTS["oxigraph"]), "the test engine", seconds=0.6)
+    second = WriterLease(RemoteStore(engine, DIALECTS["oxigraph"]), "the test engine", seconds=0.6)
+    first.take(settle=0.05)
+    with pytest.raises(InputError, match=r"another server holds the writer role for the test engine \(pid \d+"):
+        second.take(settle=0.05)
+    time.sleep(1.0)  # past the first lease's length: its renewals (every 0.2 s) keep it
+    first.check()
+    with pytest.raises(InputError):
+        second.take(settle=0.05)
+
+    first._stop.set()  # the first writer stalls (its renewals stop), and its lease runs out
+    time.sleep(0.8)
+    first.check()  # nobody took it: taken again
+    time.sleep(0.8)
+    second.take(settle=0.05)
+    with pytest.raises(UnavailableError, match="no longer holds the writer role"):
+        first.check()
+    second.check()
+    second.release()
+    assert second.read() is None

@@ -9,6 +9,7 @@ line, where any user of the machine can read them, and never written to a log or
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import hashlib
 import os
@@ -23,6 +24,7 @@ from kgserver.store.dialects import DIALECTS
 from kgserver.store.embedded import open_read_only, require_store
 from kgserver.store.interface import GraphStore
 from kgserver.store.remote import Credentials, RemoteStore
+from kgserver.store.writer_lease import WriterLease, WriterRole
 
 
 @dataclass(frozen=True)
@@ -93,12 +95,13 @@ class StoreLocation:
         finally:
             store.close()  # type: ignore[attr-defined]
 
-    def hold_writer_role(self) -> TextIO:
-        """The writer role for an engine: an exclusive lock on WRITER.lock beside the local files; InputError if taken.
+    def hold_writer_role(self) -> WriterRole:
+        """The writer role for an engine: an exclusive lock on WRITER.lock beside the local files, and the engine's
+        lease (writer_lease.py) for writers on other machines; InputError if either is another's.
 
         Neither Virtuoso nor Oxigraph's server makes a guarded version bump safe under
-        concurrent updates, so the one writer is made one here, not in the engine. The lock
-        lasts as long as the returned file stays open (the process's life).
+        concurrent updates, so the one writer is made one here, not by the engine's transactions.
+        The role lasts until the returned role is closed (at the latest, until the process ends).
         """
         path = self.local_path.with_name("WRITER.lock")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +112,15 @@ class StoreLocation:
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        return handle
+        lease = WriterLease(self.open_reader(read_seconds=10.0), str(self))
+        try:
+            lease.take()
+        except BaseException:
+            handle.close()
+            raise
+        role = WriterRole(handle, lease)
+        atexit.register(role.close)
+        return role
 
     def open_reader(self, read_seconds: float = 60.0) -> GraphStore:
         """The store, for reading: the embedded one read-only, or a connection pool to the engine.
