@@ -211,7 +211,8 @@ class ServerSettings:
                                 "one (`make` installs Debian's `libjemalloc2`), a library's path, or `none` for the "
                                 "C library's")
     engine_writer: bool = setting(False, "with --engine: this server commits submissions and retractions to the engine "
-                                  "(exactly one server may; it holds the lock file WRITER.lock, see the README)")
+                                  "(exactly one server may; it holds the lock file WRITER.lock and the engine's writer "
+                                  "lease, see the README)")
     engine_writer_url: str = setting("", "with --engine on a server that does not commit: the writer's base URL, to "
                                      "which submissions and retractions are forwarded (none: they are refused)")
     warm_reasoner: bool = setting(True, "start HermiT's JVM and prepare the shapes when the server starts, so the first "
@@ -221,6 +222,9 @@ class ServerSettings:
     cache_entry_bytes: int = setting(4 << 20, "largest answer the response cache keeps (a row-capped answer of a few "
                                      "columns fits)", minimum=0)
     dump_dir: Path | None = setting(None, "where dump files are written", default_text="`STORE.dumps` beside the store")
+    trusted_proxy: str = setting("", "the address of a proxy in front (nginx) whose X-Forwarded-For names the client: "
+                                 "the heavy-query limits per client then count the client, not the proxy",
+                                 flag="--trusted-proxy", default_text="none")
 
     @classmethod
     def declared(cls) -> tuple[SettingInfo, ...]:

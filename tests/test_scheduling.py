@@ -527,3 +527,22 @@ def test_a_query_process_reads_the_store_as_opened_for_the_version_it_started_at
     finally:
         del writer
         pool.close()
+
+
+def test_behind_a_trusted_proxy_the_client_it_names_is_the_one_counted(serve):
+    """Behind nginx every peer is nginx: with --trusted-proxy, the client in X-Forwarded-For is counted."""
+    flags = ("--heavy-after", HEAVY_AFTER, "--heavy-per-client", "1", "--query-timeout", "3", "--trusted-proxy", "127.0.0.1")
+    with serve(*flags) as server:
+
+        def heavy(forwarded_for: str) -> Reply:
+            headers = {"Accept": "application/sparql-results+json", "User-Agent": "same", "X-Forwarded-For": forwarded_for}
+            return fetch(server.sparql, headers=headers, params={"query": RUNAWAY})
+
+        first, firsts = in_background(heavy, "203.0.113.1")
+        wait_for(lambda: health(server)["heavy"] == 1)
+        second, seconds = in_background(heavy, "198.51.100.7, 203.0.113.2")  # nginx added the last entry
+        wait_for(lambda: health(server)["heavy"] == 2)  # another client: it runs
+        assert heavy("203.0.113.1").status == 429  # the first client again
+        for thread, outcome in ((first, firsts), (second, seconds)):
+            thread.join(10)
+            assert outcome["reply"].status == 503 and "time limit" in outcome["reply"].text

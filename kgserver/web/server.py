@@ -57,9 +57,22 @@ def serve(
             max_request_body_size=limits.max_request_bytes,
             clear_untrusted_proxy_headers=True,
             _quiet=True,
+            **_proxy(limits.trusted_proxy),
         )
     except KeyboardInterrupt:
         pass
+
+
+def _proxy(address: str) -> dict[str, str | int]:
+    """Waitress's settings to take the client's address from the last X-Forwarded-For entry of a trusted proxy.
+
+    Behind nginx every peer is nginx; the client, as nginx saw it, is the entry nginx added
+    (`$proxy_add_x_forwarded_for`). Only a request from `address` is read so: anyone else's
+    X-Forwarded-For is dropped, so a client cannot choose its own address.
+    """
+    if not address:
+        return {}
+    return {"trusted_proxy": address, "trusted_proxy_count": 1, "trusted_proxy_headers": "x-forwarded-for"}
 
 
 def _fewer_malloc_arenas() -> None:
