@@ -93,3 +93,20 @@ def test_adding_a_curator_needs_a_store(kgserver, tmp_path):
     result = kgserver("curator", "add", "ada", "--store", tmp_path / "nowhere")
     assert result.returncode == 2
     assert "no store here" in result.stderr
+
+
+def test_a_registry_file_left_beside_an_engines_files_is_named_in_the_log_as_no_longer_read(tmp_path, monkeypatch, caplog):
+    """Curators were once kept in a file beside a writer's local files; in front of an engine they are the engine's now."""
+    from kgserver.curation.curators import add_curator, registry_path
+    from kgserver.curation.engine_curators import EngineCurators, open_registry
+    from kgserver.store.location import StoreLocation
+
+    monkeypatch.setenv("LDNKG_STATE_DIR", str(tmp_path))
+    location = StoreLocation.given(None, "oxigraph", "http://127.0.0.1:9")
+    stale = registry_path(location.local_path)
+    stale.parent.mkdir(parents=True)
+    add_curator(stale, "ada")
+    with caplog.at_level("WARNING", logger="kgserver"):
+        registry = open_registry(location, lambda: pytest.fail("the engine is not asked while the registry is opened"))
+    assert isinstance(registry, EngineCurators)
+    assert f"{stale} is not read" in caplog.text and "kgserver curator add NAME --engine" in caplog.text

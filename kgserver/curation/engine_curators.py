@@ -11,6 +11,7 @@ IRIs and literals as they are. Beside an embedded store the registry stays a fil
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 
@@ -33,6 +34,8 @@ from kgserver.store.location import StoreLocation
 
 _GRAPH = f"<{CURATORS_GRAPH}>"
 _NAME, _TOKEN, _CREATED, _REVOKED = (f"<{PRIVATE_GRAPHS}curator-{part}>" for part in ("name", "token-sha256", "created", "revoked"))
+log = logging.getLogger(__name__)
+
 _READ = (
     f"SELECT ?name ?token ?created ?revoked WHERE {{ GRAPH {_GRAPH} {{ ?c {_NAME} ?name ; {_TOKEN} ?token ; "
     f"{_CREATED} ?created OPTIONAL {{ ?c {_REVOKED} ?revoked }} }} }}"
@@ -40,9 +43,17 @@ _READ = (
 
 
 def open_registry(location: StoreLocation, store: Callable[[], GraphStore]) -> Registry:
-    """The curators of a store: the engine's private graph in front of an engine, else the file beside the store."""
+    """The curators of a store: the engine's private graph in front of an engine, else the file beside the store.
+
+    A registry file left beside an engine's local files (where they were kept before) is no longer
+    read: the log says so, once, so that its curators are added again rather than found missing.
+    """
+    path = registry_path(location.local_path)
     if location.embedded:
-        return CuratorRegistry(registry_path(location.local_path))
+        return CuratorRegistry(path)
+    if path.exists():
+        log.warning("%s is not read: in front of an engine the curators are kept in the engine; add them again "
+                    "with kgserver curator add NAME --engine ... (their old tokens open nothing)", path)
     return EngineCurators(store, str(location))
 
 
