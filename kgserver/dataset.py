@@ -54,7 +54,7 @@ class LiveDataset:
         self.settings = settings
         self.location = StoreLocation.of(place)
         self._writer_lock = self.location.hold_writer_role() if writer and not self.location.embedded else None
-        self.path = self.location.local_path  # where dumps and the curators' registry lie beside the store
+        self.path = self.location.local_path  # where dumps (and an embedded store's curators) lie beside the store
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._store: kgstore.GraphStore | None = None

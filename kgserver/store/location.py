@@ -68,11 +68,12 @@ class StoreLocation:
 
     @property
     def local_path(self) -> Path:
-        """Where this machine keeps what lies beside a store (dump files, the curators' registry) as if it were one.
+        """Where this machine keeps what lies beside a store (dump files, an embedded store's curators) as if it were one.
 
         The store's own directory when embedded; for an engine, a directory named after the engine
         and its URL under LDNKG_STATE_DIR, or the system's temporary directory when that is not set
-        (a writer should set it: the curators' registry and WRITER.lock live there). LDNKG_DUMP_DIR
+        (a writer should set it: WRITER.lock and the search index live there; an engine keeps its
+        curators itself, curation/engine_curators.py). LDNKG_DUMP_DIR
         may put the dumps elsewhere.
         """
         if self.path is not None:
