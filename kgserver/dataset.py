@@ -10,8 +10,9 @@ A store held by a SPARQL engine (store/location.py) is read by every server in f
 its state is read from the engine again when it is over a second old, so a commit made
 through another server is seen within that second. Only the server given the writer role
 (`LDNKG_ENGINE_WRITER=1`) commits: it holds an exclusive lock on a file no other writer on its
-machine can hold and a lease in the engine for writers on other machines (store/writer_lease.py), re-reads the state from the engine under its write lock before each commit, sends the
-commit as one update request, and reads the version back to be sure the engine kept it.
+machine can hold and a lease in the engine for writers on other machines (store/writer_lease.py),
+re-reads the state from the engine under its write lock before each commit, sends the commit as
+one update request, and reads the version back to be sure the engine kept it.
 """
 
 from __future__ import annotations

@@ -112,11 +112,11 @@ def analyse(text: str) -> QueryAnalysis:
             services.append(_service_target(found[index + 1 :], prefixes))
     services += [UNCHECKABLE for token in found if token.kind == "iri" and _HIDDEN_SERVICE.search(token.text)]
     order = paging.plan(text, found) if form == "SELECT" else None
-    extensions, private = _engine_extensions(found)
+    extensions, private = _refused_names(found)
     return QueryAnalysis(form, is_update, tuple(services), _nesting(found), shape(found), order, extensions, private)
 
 
-def _engine_extensions(found: list[Token]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _refused_names(found: list[Token]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Every DEFINE pragma and engine-function name in the tokens, as written, so the refusal can name it;
     and every IRI of kgserver's own graphs the text names.
 

@@ -42,8 +42,10 @@ from dataclasses import dataclass, field
 PRIVATE_GRAPHS = "urn:x-kgserver:"
 # Graphs a commit writes blank-node triples into before it copies them to their graphs (changes.py).
 STAGING_GRAPHS = f"{PRIVATE_GRAPHS}staging:"
-# The curators and the hashes of their tokens, shared by every frontend of the engine (curation/curator_graph.py).
+# The curators and the hashes of their tokens, shared by every frontend of the engine (curation/engine_curators.py).
 CURATORS_GRAPH = f"{PRIVATE_GRAPHS}curators"
+# Who holds the writer role of the engine, and until when (writer_lease.py).
+LEASE_GRAPH = f"{PRIVATE_GRAPHS}writer"
 
 
 @dataclass(frozen=True)

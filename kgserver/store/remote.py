@@ -239,14 +239,18 @@ class RemoteStore:
         with known.lock:
             if known.graphs is not None and time.monotonic() - known.read_at < _GRAPHS_SECONDS:
                 return known.graphs
-            body = self._read(self.dialect.query_path, [("query", _GRAPH_NAMES)], _RESULTS)
-            names = parse_query_results(self.dialect.standard_results(body), format=QueryResultsFormat.JSON)
-            graphs = tuple(sorted(
-                row["g"].value for row in names  # type: ignore[union-attr, index]
-                if isinstance(row["g"], NamedNode) and not self.dialect.is_own_graph(row["g"].value)  # type: ignore[index]
-            ))
+            graphs = self._read_graph_names()
             known.read_at, known.graphs = time.monotonic(), graphs
             return graphs
+
+    def _read_graph_names(self) -> tuple[str, ...]:
+        """The named graphs that hold data, the engine's own and kgserver's left out, as the engine holds them now."""
+        body = self._read(self.dialect.query_path, [("query", _GRAPH_NAMES)], _RESULTS)
+        names = parse_query_results(self.dialect.standard_results(body), format=QueryResultsFormat.JSON)
+        return tuple(sorted(
+            row["g"].value for row in names  # type: ignore[union-attr, index]
+            if isinstance(row["g"], NamedNode) and not self.dialect.is_own_graph(row["g"].value)  # type: ignore[index]
+        ))
 
     def quads_for_pattern(
         self,
@@ -354,8 +358,7 @@ class RemoteStore:
         Store Protocol, as quads in a dataset format. Its list is read afresh: a dump names the version it holds."""
         if not fmt.supports_datasets:
             raise KgError(f"{fmt.name} cannot hold named graphs; dump the dataset as N-Quads or TriG")
-        rows = self.query(_GRAPH_NAMES + " ORDER BY ?g")
-        names = [row["g"] for row in rows if not self.dialect.is_own_graph(row["g"].value)]  # type: ignore[union-attr, index]
+        names = [NamedNode(name) for name in self._read_graph_names()]
         quads = (
             Quad(triple.subject, triple.predicate, triple.object, name)
             for name in names

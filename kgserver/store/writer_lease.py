@@ -28,10 +28,9 @@ from typing import TextIO
 from pyoxigraph import Literal, NamedNode
 
 from kgserver.errors import InputError, KgError, UnavailableError
-from kgserver.store.dialects import PRIVATE_GRAPHS
+from kgserver.store.dialects import LEASE_GRAPH, PRIVATE_GRAPHS
 from kgserver.store.interface import GraphStore
 
-LEASE_GRAPH = f"{PRIVATE_GRAPHS}writer"
 LEASE_SECONDS = 30.0  # how long a writer that died blocks another from starting
 SETTLE_SECONDS = 0.5  # how long a new lease is left before it is read back: far longer than two requests
 
@@ -60,7 +59,7 @@ class WriterLease:
         self._store = store
         self._where = where
         self._seconds = seconds
-        self.holder = f"pid {os.getpid()}, started {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, {secrets.token_hex(4)}"
+        self.holder = f"pid {os.getpid()}, started {_stamp(time.time())}, {secrets.token_hex(4)}"
         self._lost: str | None = None
         self._stop = threading.Event()
         self._renewing: threading.Thread | None = None
