@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -325,15 +326,7 @@ def _registry(store_dir: Path | None, engine: str | None, engine_url: str | None
     location = StoreLocation.given(store_dir, engine, engine_url)
     if built or not location.embedded:
         location.require()
-    opened: list[kgstore.GraphStore] = []
-
-    def store() -> kgstore.GraphStore:
-        """The engine, connected to once for the command's reads and its update."""
-        if not opened:
-            opened.append(location.open_reader())
-        return opened[0]
-
-    return open_registry(location, store)
+    return open_registry(location, functools.cache(location.open_reader))  # connected once, for reads and the update
 
 
 @curator.command("add")
