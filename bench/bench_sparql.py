@@ -462,7 +462,8 @@ def start_frontend(engine: engines.Engine, port: int, scratch: Path, cpus: str |
     pin = ["taskset", "-c", cpus] if cpus else []
     return start([*pin, str(BIN / "kgserver"), "serve", "--engine", engine.name, "--engine-url", engine.base,
                   "--host", "127.0.0.1", "--port", str(port)],
-                 env={"LDNKG_DUMP_DIR": str(scratch / f"dumps-{engine.name}-{port}")})
+                 env={"LDNKG_DUMP_DIR": str(scratch / f"dumps-{engine.name}-{port}"),
+                      "LDNKG_STATE_DIR": str(scratch / "state")})  # its search index goes with the scratch
 
 
 @contextmanager

@@ -165,6 +165,22 @@ ENGINES = ("oxigraph", "virtuoso")
 OXIGRAPH_TIMEOUT_SECONDS = 5  # Oxigraph's server takes no limit per query; its own (--timeout-s), as the README advises
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_state_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Frontends a session fixture starts keep their files (search index, locks) under pytest's temporary directory.
+
+    Without it they go to the system's temporary directory, named after an engine URL whose port
+    changes each run, and stay there after the run.
+    """
+    previous = os.environ.get("LDNKG_STATE_DIR")
+    os.environ["LDNKG_STATE_DIR"] = str(tmp_path_factory.mktemp("session-engine-state"))
+    yield
+    if previous is None:
+        os.environ.pop("LDNKG_STATE_DIR", None)
+    else:
+        os.environ["LDNKG_STATE_DIR"] = previous
+
+
 @pytest.fixture(autouse=True)
 def engine_state_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test keeps a frontend's files for an engine (the curators' registry, WRITER.lock) apart.
