@@ -42,7 +42,9 @@ bundled graph, and generated graphs of about 100k and 1M triples) it prints:
 Each dataset ends with the targets of each frontend against the engine it fronts (issue 14:
 at most 1 ms plus 10% on each query's cold median, PSS under 150 MB, two frontends at least
 1.6 times one; the cold medians compared there are taken in turns, one request to the engine
-asked as the frontend asks it, one to the frontend, see `paired_cold_ms`), and the targets of
+asked as the frontend asks it, one to the frontend, see `paired_cold_ms`; under each query the
+engine answers within 100 ms, the floor: what a bare frontend, bench/bare_frontend.py, adds to the engine in turns with it:
+waitress and a WSGI app, or a Flask route, forwarding the query and nothing else), and the targets of
 the fair-scheduling work as ratios to Oxigraph's server (issue 11; when both are measured, the
 cold-median targets are judged on medians taken in turns, kgserver and Oxigraph's server
 serving at once: `paired_with_oxigraph`).
@@ -186,6 +188,9 @@ class ServerRun:
     dataset_cold_ms: dict[str, float] = field(default_factory=dict)  # an engine's, asked as its frontend asks it
     # In turns: a frontend's (its, its engine's); kgserver's (its, Oxigraph's server's)
     paired_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # A frontend's floor: bare frontends (bare_frontend.py) in front of its engine, each in turns with the engine:
+    # label -> query -> (the bare frontend's cold median, the engine's)
+    floor_ms: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     warm_ms: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     answers: dict[str, str] = field(default_factory=dict)
@@ -464,6 +469,27 @@ def start_frontend(engine: engines.Engine, port: int, scratch: Path, cpus: str |
                   "--host", "127.0.0.1", "--port", str(port)],
                  env={"LDNKG_DUMP_DIR": str(scratch / f"dumps-{engine.name}-{port}"),
                       "LDNKG_STATE_DIR": str(scratch / "state")})  # its search index goes with the scratch
+
+
+BARE_FRONTENDS = {"waitress": [], "waitress + Flask": ["--flask"]}  # bare_frontend.py's variants, by label
+FLOOR_ENGINE_MS = 100.0  # the floor is measured for queries the engine answers this fast (sorts, large answers vary more)
+
+
+@contextmanager
+def bare_frontends(engine: engines.Engine) -> Iterator[dict[str, str]]:
+    """The bare frontends (bench/bare_frontend.py) in front of `engine`, answering: label -> query URL."""
+    started: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
+    try:
+        for label, flags in BARE_FRONTENDS.items():
+            port = free_port()
+            started[label] = (f"http://127.0.0.1:{port}/sparql",
+                              start([sys.executable, str(ROOT / "bench" / "bare_frontend.py"), str(port), engine.query, *flags]))
+        for url, process in started.values():
+            wait_ready(url, process, limit=60)
+        yield {label: url for label, (url, _) in started.items()}
+    finally:
+        for _, process in started.values():
+            stop(process)
 
 
 @contextmanager
@@ -914,7 +940,7 @@ def warm_up(url: str, texts: Texts) -> None:
 def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_runs: int,
             mixed_seconds: float, engine_pool: Engines | None = None, scaling_seconds: float = 0.0) -> ServerRun:
     print(f"{server} {dataset.name}: loading", file=sys.stderr, flush=True)
-    with running(server, dataset, scratch, engine_pool) as (url, process, load):
+    with running(server, dataset, scratch, engine_pool) as (url, process, load), ExitStack() as stack:
         run = ServerRun(server, load)
         texts = {name: PREFIXES + template.format(claim=dataset.claim, condition=dataset.condition)
                  for name, template in QUERIES.items()}
@@ -922,6 +948,7 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
         dataset_of = frontend_dataset(engine_pool.get(server)) if server in ENGINES and engine_pool else None
         fronted = engine_pool.get(FRONTED[server]) if server in FRONTED and engine_pool else None
         fronted_dataset = (frontend_dataset(fronted) if fronted is not None else None) or (lambda _text: [])
+        bare = stack.enter_context(bare_frontends(fronted)) if fronted is not None else {}
         for name, text in texts.items():
             print(f"  {server} {dataset.name}: {name}", file=sys.stderr, flush=True)
             try:
@@ -938,6 +965,10 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
                 if fronted is not None:
                     run.paired_ms[name] = paired_cold_ms(url, fronted.query, text, max(colds, PAIRED_RUNS if first <= SLOW_MS
                                                                                          else colds), fronted_dataset(text))
+                tight = name in run.paired_ms and run.paired_ms[name][1] <= FLOOR_ENGINE_MS
+                for label, bare_url in bare.items() if tight else ():  # the floor, where the bound is tight
+                    run.floor_ms.setdefault(label, {})[name] = paired_cold_ms(
+                        bare_url, fronted.query, text, PAIRED_RUNS, fronted_dataset(text))
                 run.answers[name] = ask(url, text)
                 run.warm_ms[name] = median_ms(warms, lambda n, t=text: ask(url, t))
             except urllib.error.HTTPError as error:
@@ -1127,6 +1158,10 @@ def frontend_targets(frontend: ServerRun, engine: ServerRun | None) -> None:
             say(f"{query} cold, in turns with the engine, <= engine's + 1 ms + 10%", mine <= bound,
                 f"{mine:.1f} ms, bound {bound:.1f} ms (engine {theirs:.1f} ms asked as the frontend asks; "
                 f"added {mine - theirs:+.1f} ms)")
+            floors = [f"{label} {pair[0] - pair[1]:+.1f} ms" for label, figures in frontend.floor_ms.items()
+                      if (pair := figures.get(query))]
+            if floors:
+                print(f"      the floor, a bare frontend in turns with the engine, adds: {', '.join(floors)}")
     elif engine is not None:
         for query in QUERIES:
             if query in frontend.errors or query in engine.errors:
