@@ -129,13 +129,26 @@ class CuttingProxy:
         threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
         with client, upstream:
             while data := client.recv(65536):
-                head, _, body = data.partition(b"\r\n\r\n")
-                if not self.cut and head.startswith(self.update) and self.header in head.lower() and self.LEASE not in body:
-                    upstream.sendall(head + b"\r\n\r\n" + body[: max(1, len(body) // 2)])
-                    self.cut += 1
-                    time.sleep(0.2)
-                    return  # both ends closed mid-request: the engine never gets the whole update
+                if not self.cut and data.startswith(self.update):  # read whole: a client may write head and body apart
+                    data = self._whole_request(client, data)
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    if self.header in head.lower() and self.LEASE not in body:
+                        upstream.sendall(head + b"\r\n\r\n" + body[: max(1, len(body) // 2)])
+                        self.cut += 1
+                        time.sleep(0.2)
+                        return  # both ends closed mid-request: the engine never gets the whole update
                 upstream.sendall(data)
+
+    @staticmethod
+    def _whole_request(client: socket.socket, data: bytes) -> bytes:
+        """A request whose first bytes are `data`, read on to the end of its head and then of its Content-Length."""
+        while b"\r\n\r\n" not in data and (more := client.recv(65536)):
+            data += more
+        head, _, body = data.partition(b"\r\n\r\n")
+        lengths = [line.partition(b":")[2] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+        while len(body) < (int(lengths[0]) if lengths else 0) and (more := client.recv(65536)):
+            body += more
+        return head + b"\r\n\r\n" + body
 
     @staticmethod
     def _pump(source: socket.socket, target: socket.socket) -> None:
