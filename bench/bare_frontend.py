@@ -2,9 +2,10 @@
 
     python bench/bare_frontend.py PORT ENGINE_QUERY_URL [--flask]
 
-A GET's query string (the query and any dataset parameters) goes to the engine as the body
-of a form POST, as kgserver sends a query (a form, on a kept-alive connection from urllib3's
-pool), and the engine's answer comes back as it came, with its media type. Nothing else:
+A GET's query string (the query and any dataset parameters: the bench sends those a kgserver
+frontend would name, Virtuoso's graphs) goes to the engine as the body of a form POST, as
+kgserver sends a query (a form, on a kept-alive connection from urllib3's pool), and the
+engine's answer comes back as it came, with its media type. Nothing else:
 no policy, limits, negotiation, counting, logging or streaming. What this adds to the engine's
 time is what waitress and Python's HTTP client cost on this machine, and with `--flask`
 what Flask's request handling costs on top: the floor under what any kgserver frontend adds.
