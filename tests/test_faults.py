@@ -349,7 +349,9 @@ def test_a_read_only_store_is_served_and_submissions_get_503_with_a_message(buil
         remounted = subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=False, capture_output=True, text=True)
         assert remounted.returncode == 0, remounted.stderr
         log = tmp_path / "serve.log"
-        with serving(store, sources_root, log) as server:
+        system_tmp = tmp_path / "system-tmp"  # the server's temporary directory, where the index goes instead
+        system_tmp.mkdir()
+        with serving(store, sources_root, log, env={"TMPDIR": str(system_tmp)}) as server:
             assert exchange(port_of(server), "GET", b"/id/naltrexone", {"Accept": b"text/turtle"}).status == 200
             assert select(server, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0]["n"] != "0"
             for route in (b"/", b"/.well-known/void", b"/changes", b"/ontology"):
@@ -366,6 +368,7 @@ def test_a_read_only_store_is_served_and_submissions_get_503_with_a_message(buil
             assert health(server)["version"] == "1"
         assert "read-only" in log.read_text()
         assert "search index: cannot write beside" in log.read_text()
+        assert [path.name.startswith("kgserver-search-") for path in system_tmp.iterdir()] == [True]
 
 
 # --------------------------------------------------------------------------------------------
