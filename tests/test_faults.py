@@ -25,7 +25,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -344,14 +344,14 @@ def test_after_a_full_disk_and_a_restart_commits_work_and_nothing_is_partial(bui
 
 def test_a_read_only_store_is_served_and_submissions_get_503_with_a_message(built_store, sources_root, tmp_path,
                                                                            kgserver):
-    with small_disk(tmp_path / "disk", 32) as disk, ExitStack() as stack:
+    # The server's temporary directory, where the index goes instead: short, as its sockets' paths are made there.
+    with small_disk(tmp_path / "disk", 32) as disk, tempfile.TemporaryDirectory(prefix="kg-ro-") as temporary:
         store = copy_store(built_store, disk)
         token = add_curator(kgserver, store)
         remounted = subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=False, capture_output=True, text=True)
         assert remounted.returncode == 0, remounted.stderr
         log = tmp_path / "serve.log"
-        # The server's temporary directory, where the index goes instead: short, as its sockets' paths are made there.
-        system_tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kg-ro-")))
+        system_tmp = Path(temporary)
         with serving(store, sources_root, log, env={"TMPDIR": str(system_tmp)}) as server:
             assert exchange(port_of(server), "GET", b"/id/naltrexone", {"Accept": b"text/turtle"}).status == 200
             assert select(server, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0]["n"] != "0"
