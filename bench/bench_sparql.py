@@ -965,13 +965,13 @@ def measure(server: str, dataset: Dataset, scratch: Path, cold_runs: int, warm_r
                     run.dataset_cold_ms[name] = median_ms(colds, lambda n, t=text, d=graphs: ask(
                         url, f"{t}\n# cold run {n} {time.time_ns()}", dataset=d))
                 if fronted is not None:
+                    named = fronted_dataset(text)  # the engine's graphs as the frontend names them, read once
                     run.paired_ms[name] = paired_cold_ms(url, fronted.query, text, max(colds, PAIRED_RUNS if first <= SLOW_MS
-                                                                                         else colds), fronted_dataset(text))
-                tight = name in run.paired_ms and run.paired_ms[name][1] <= FLOOR_ENGINE_MS
-                for label, bare_url in bare.items() if tight else ():  # the floor, where the bound is tight
-                    graphs = fronted_dataset(text)  # forwarded by the bare frontend: the engine asked alike by both
-                    run.floor_ms.setdefault(label, {})[name] = paired_cold_ms(
-                        bare_url, fronted.query, text, PAIRED_RUNS, graphs, graphs)
+                                                                                         else colds), named)
+                    tight = run.paired_ms[name][1] <= FLOOR_ENGINE_MS
+                    for label, bare_url in bare.items() if tight else ():  # the floor, where the bound is tight
+                        run.floor_ms.setdefault(label, {})[name] = paired_cold_ms(  # the bare frontend forwards `named`
+                            bare_url, fronted.query, text, PAIRED_RUNS, named, named)
                 run.answers[name] = ask(url, text)
                 run.warm_ms[name] = median_ms(warms, lambda n, t=text: ask(url, t))
             except urllib.error.HTTPError as error:
