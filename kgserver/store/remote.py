@@ -376,8 +376,8 @@ class RemoteStore:
 
         One Graph Store Protocol read, unless the graph holds more triples than the engine puts
         in one answer (dialect.graph_read_triples): then one CONSTRUCT per predicate, each
-        within it, their lines sorted together so that each subject's triples come together as
-        in a whole read. A predicate with more triples than that is an error that names the limit.
+        within it, their lines sorted together so that each subject's triples come together (as
+        Oxigraph's server gives a whole graph; Virtuoso's whole reads do not). A predicate with more triples than that is an error that names the limit.
         """
         limit = self.dialect.graph_read_triples
         if limit is None or name is None or self._triples_in(name) <= limit:
@@ -395,7 +395,7 @@ class RemoteStore:
                     f"the graph <{name}> has {count} triples of <{predicate.value}>, more than {self.dialect.name} "
                     f"puts in one answer ({limit}); raise that limit (Virtuoso: MaxVectorSize in virtuoso.ini)"
                 )
-        yield _SortedLines(  # as a whole graph read gives it, each subject's triples together (search relies on it)
+        yield _SortedLines(  # each subject's triples together, as Oxigraph's whole graph read gives them
             self._open(self.dialect.query_path, [("query", text)], "application/n-triples")
             for text in (f"CONSTRUCT {{ ?s {p} ?o }} WHERE {{ GRAPH {graph} {{ ?s {p} ?o }} }}" for p, _ in parts)
         )
