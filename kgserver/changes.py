@@ -22,9 +22,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat, parse
-from rdflib import BNode, Graph
-from rdflib.compare import to_canonical_graph
+from pyoxigraph import BlankNode, CanonicalizationAlgorithm, Dataset, Literal, NamedNode, RdfFormat, parse, serialize
+from rdflib import Graph
 
 from kgserver.config import Settings
 from kgserver.errors import KgError
@@ -139,11 +138,18 @@ def read_state(store: GraphStore, settings: Settings) -> DatasetState:
 
 
 def content_hash(graph: Graph) -> str:
-    """A hash of a graph's content that ignores blank node labels and triple order."""
-    has_blank_nodes = any(isinstance(term, BNode) for triple in graph for term in triple)
-    lines = (to_canonical_graph(graph) if has_blank_nodes else graph).serialize(format="nt", encoding="utf-8")
+    """A hash of a graph's content that ignores blank node labels and triple order: SHA-256 of its lines in the
+    W3C's canonical form (RDFC-1.0), sorted, so that anyone with an RDFC-1.0 implementation can compute it again.
+
+    rdflib's to_canonical_graph, used before, took 1.3 s of every build for the shapes graph,
+    and from a curator's submission 16 s for a list of 1,000 items, 13 s for 50 alike blank
+    nodes and 52 s for a ring of 200, under the write lock; pyoxigraph's RDFC-1.0 takes 0.001-0.8 s
+    for those. (It is slow on others: blank nodes all linked to each other, or deep symmetric trees.)
+    """
+    dataset = Dataset(parse(graph.serialize(format="nt", encoding="utf-8"), format=RdfFormat.N_QUADS))
+    dataset.canonicalize(CanonicalizationAlgorithm.RDFC_1_0)
     digest = hashlib.sha256()
-    for line in sorted(filter(None, lines.splitlines())):
+    for line in sorted(filter(None, serialize(dataset, format=RdfFormat.N_QUADS).splitlines())):
         digest.update(line + b"\n")
     return f"sha256:{digest.hexdigest()}"
 

@@ -5,6 +5,7 @@ Each story serves a copy of the built store of its own, since the server writes 
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -181,6 +182,32 @@ def test_a_retraction_removes_the_triples_and_keeps_the_record(kgserver, store, 
     unknown = fetch(f"{server}/submissions/20200101T000000000000Z-00000000", "DELETE", headers={"Authorization": f"Bearer {ada}"})
     assert unknown.status == 404
     assert version(server) == accepted["version"] + 1
+
+
+def test_an_addition_of_many_alike_blank_nodes_is_committed_promptly_with_the_standard_content_hash(
+    kgserver, store, server, tmp_path
+):
+    """A ring of 200 blank nodes held the write lock 54 s while rdflib canonicalized it for the content hash."""
+    from pyoxigraph import CanonicalizationAlgorithm, Dataset, RdfFormat, parse
+    from pyoxigraph import serialize as write
+
+    token = add_curator(kgserver, store, "ada")
+    ring = tmp_path / "ring.ttl"
+    ring.write_text("".join(f"_:b{i} <http://www.w3.org/2000/01/rdf-schema#seeAlso> _:b{(i + 1) % 200} .\n"
+                            for i in range(200)))
+    headers = {"Content-Type": "text/turtle", "Accept": "application/json", "Authorization": f"Bearer {token}"}
+    answer = fetch(f"{server}/submissions", "POST", headers, 20, ring.read_bytes())  # later than 20 s is a hang
+    assert answer.status == 201, answer.text
+    graph = answer.json()["graph"]
+
+    served = fetch(f"{server}/store", headers={"Accept": "application/n-triples"}, params={"graph": graph})
+    dataset = Dataset(parse(served.body, format=RdfFormat.N_QUADS))
+    assert len(dataset) == 200
+    dataset.canonicalize(CanonicalizationAlgorithm.RDFC_1_0)  # what any RDFC-1.0 implementation gives
+    lines = sorted(filter(None, write(dataset, format=RdfFormat.N_QUADS).splitlines()))
+    expected = "sha256:" + hashlib.sha256(b"".join(line + b"\n" for line in lines)).hexdigest()
+    recorded = select(server, f"SELECT ?hash WHERE {{ GRAPH <{BASE}graph/meta> {{ <{graph}> <{BASE}ontology#contentHash> ?hash }} }}")
+    assert recorded == [{"hash": expected}]
 
 
 @pytest.mark.parametrize("name", sorted(MEDIA_TYPES, key=str))
