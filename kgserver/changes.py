@@ -24,8 +24,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pyoxigraph import BlankNode, Dataset, Literal, NamedNode, RdfFormat, parse, serialize
-from rdflib import Graph
+from pyoxigraph import BlankNode, Literal, NamedNode, RdfFormat, parse, serialize
+from rdflib import BNode, Graph
 
 from kgserver.config import Settings
 from kgserver.errors import InputError, KgError
@@ -148,9 +148,10 @@ def content_hash(graph: Graph) -> str:
     nodes and 52 s for a ring of 200, under the write lock; pyoxigraph's RDFC-1.0 takes 0.001-0.8 s
     for those. Blank nodes are put in order in a child process (`_canonical`), within a time limit.
     """
-    lines = Dataset(parse(graph.serialize(format="nt", encoding="utf-8"), format=RdfFormat.N_QUADS))
-    has_blank_nodes = any(isinstance(term, BlankNode) for quad in lines for term in (quad.subject, quad.object))
-    text = serialize(lines, format=RdfFormat.N_QUADS)
+    has_blank_nodes = any(isinstance(term, BNode) for triple in graph for term in triple)
+    # pyoxigraph writes the lines, as RDFC-1.0's canonical N-Quads (its escapes, not rdflib's)
+    quads = parse(graph.serialize(format="nt", encoding="utf-8"), format=RdfFormat.N_QUADS)
+    text = serialize(quads, format=RdfFormat.N_QUADS)
     digest = hashlib.sha256()
     for line in sorted(filter(None, (_canonical(text) if has_blank_nodes else text).splitlines())):
         digest.update(line + b"\n")

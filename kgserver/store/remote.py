@@ -377,7 +377,8 @@ class RemoteStore:
         One Graph Store Protocol read, unless the graph holds more triples than the engine puts
         in one answer (dialect.graph_read_triples): then one CONSTRUCT per predicate, each
         within it, their lines sorted together so that each subject's triples come together (as
-        Oxigraph's server gives a whole graph; Virtuoso's whole reads do not). A predicate with more triples than that is an error that names the limit.
+        Oxigraph's server gives a whole graph; Virtuoso's whole reads do not). A predicate with
+        more triples than that is an error that names the limit.
         """
         limit = self.dialect.graph_read_triples
         if limit is None or name is None or self._triples_in(name) <= limit:
