@@ -14,9 +14,7 @@ commit touched, so the two never disagree.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -26,8 +24,7 @@ from pathlib import Path
 from pyoxigraph import Literal, NamedNode, RdfFormat, parse
 
 from kgserver.config import Settings
-from kgserver.errors import KgError
-from kgserver.store import GraphStore
+from kgserver.store import GraphStore, dump_by_subject
 from kgserver.store.dialects import PRIVATE_GRAPHS
 
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -44,7 +41,6 @@ _TEXT_DATATYPES = frozenset({f"{_XSD}string", f"{_RDF}langString"})
 _LABELS = (f"{_RDFS}label", f"{_SKOS}prefLabel", f"{_SCHEMA}name", f"{_DCTERMS}title")
 _ALTERNATIVES = frozenset({f"{_SKOS}altLabel", f"{_SKOS}hiddenLabel", f"{_SCHEMA}alternateName"})
 _MATCHES = frozenset({f"{_SKOS}exactMatch", f"{_SKOS}closeMatch", f"{_OWL}sameAs", f"{_SCHEMA}sameAs"})
-_SORT_MEMORY = "64M"  # what `sort` may hold in memory while it orders a graph's lines
 _GENERIC_TYPES = frozenset({f"{_OWL}NamedIndividual", f"{_OWL}Thing", f"{_RDFS}Resource"})
 
 
@@ -174,22 +170,19 @@ class DocumentReader:
                 yield Document(iri=iri, replaces=True)
 
     def _dump_graphs(self, scratch: Path) -> list[tuple[str, Path]]:
-        """Each searchable graph written once as N-Triples into `scratch`, its lines sorted, for both passes to read.
+        """Each searchable graph written once as N-Triples into `scratch`, by subject, for both passes to read.
 
         A store writes a graph out as an engine sends it with the Graph Store Protocol,
-        streamed: no store is asked for a million rows in one answer. An N-Triples line begins
-        with its subject, so sorted lines put each subject's statements together whatever
-        order the store wrote them in. The embedded store writes them subject by subject;
-        Virtuoso does not, and each subject met again was read again with two queries (for the
-        bundled graph, 454 documents made a second time: 2.5 s of a 2.8-s index build).
+        streamed: no store is asked for a million rows in one answer. Its lines are sorted
+        (`dump_by_subject`): Virtuoso's reads do not group a subject's triples, and each subject
+        met again was read again with two queries (for the bundled graph, 454 documents made a
+        second time: 2.5 s of a 2.8-s index build).
         """
         files = []
         for number, graph in enumerate(self.graphs):
-            written, path = scratch / f"{number}.written.nt", scratch / f"{number}.nt"
-            with written.open("wb") as out:
-                self.store.dump(out, RdfFormat.N_TRIPLES, from_graph=NamedNode(graph))
-            _sort_lines(written, path, scratch)
-            written.unlink()
+            path = scratch / f"{number}.nt"
+            with path.open("wb") as out:
+                dump_by_subject(self.store, graph, out, str(scratch))
             files.append((graph, path))
         return files
 
@@ -286,16 +279,6 @@ class DocumentReader:
         """The class that says what a thing is: its first class of the project's ontology, else its first class."""
         own = sorted(t for t in types if t.startswith(self.settings.prefixes["ldn"]))
         return (own or sorted(types) or [""])[0]
-
-
-def _sort_lines(source: Path, target: Path, scratch: Path) -> None:
-    """`source`'s lines in byte order into `target`, by the system's sort (spilling to `scratch` past _SORT_MEMORY)."""
-    try:
-        subprocess.run(["sort", "-S", _SORT_MEMORY, "-T", str(scratch), "-o", str(target), str(source)],
-                       env={**os.environ, "LC_ALL": "C"}, check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        detail = error.stderr.decode("utf-8", "replace").strip() if isinstance(error, subprocess.CalledProcessError) else error
-        raise KgError(f"search could not put a graph's statements in order with the system's sort: {detail}") from None
 
 
 def _subject_runs(files: list[tuple[str, Path]]) -> Iterator[tuple[str, _Described]]:

@@ -10,6 +10,7 @@
 
 from kgserver.store.access import (
     dataset_version,
+    dump_by_subject,
     export,
     graph_sizes,
     query,
@@ -37,6 +38,7 @@ __all__ = [
     "answer_by",
     "built_at",
     "dataset_version",
+    "dump_by_subject",
     "export",
     "graph_sizes",
     "open_read_only",

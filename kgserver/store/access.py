@@ -16,7 +16,7 @@ from kgserver.config import Settings
 from kgserver.errors import InputError, KgError, UpdateRefusedError
 from kgserver.sparql_lexer import read_form
 from kgserver.store.interface import GraphStore, QueryResult
-from kgserver.store.remote import JsonSolutions, RemoteStore
+from kgserver.store.remote import JsonSolutions, RemoteStore, line_sorter
 
 _Result = TypeVar("_Result")  # what a store's query method answers
 
@@ -29,6 +29,29 @@ def read_graph(store: GraphStore, graph_iri: str) -> Graph:
     graph = Graph()
     graph.parse(data=data, format="nt")
     return graph
+
+
+def dump_by_subject(store: GraphStore, graph_iri: str, output: BinaryIO, spill: str) -> None:
+    """A named graph as N-Triples into the file `output`, each subject's triples together, by the system's sort.
+
+    Whatever order the store writes them in: the embedded store's graph comes subject by
+    subject, Virtuoso's graph reads do not. `sort` writes straight to `output`, spilling to `spill`.
+    """
+    try:
+        sorter = line_sorter(output, spill)
+    except OSError as error:
+        raise KgError(f"a graph is put in order by subject with the system's sort, which failed: {error}") from None
+    assert sorter.stdin is not None
+    try:
+        store.dump(sorter.stdin, RdfFormat.N_TRIPLES, from_graph=NamedNode(graph_iri))
+    except BaseException:
+        sorter.kill()
+        raise
+    finally:
+        sorter.stdin.close()
+        status = sorter.wait()
+    if status != 0:
+        raise KgError(f"the system's sort failed (exit status {status}) putting <{graph_iri}> in order by subject")
 
 
 def graph_sizes(store: GraphStore, graph_iris: tuple[str, ...]) -> dict[str, int]:
