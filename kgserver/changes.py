@@ -148,12 +148,13 @@ def content_hash(graph: Graph) -> str:
     nodes and 52 s for a ring of 200, under the write lock; pyoxigraph's RDFC-1.0 takes 0.001-0.8 s
     for those. Blank nodes are put in order in a child process (`_canonical`), within a time limit.
     """
-    has_blank_nodes = any(isinstance(term, BNode) for triple in graph for term in triple)
-    # pyoxigraph writes the lines, as RDFC-1.0's canonical N-Quads (its escapes, not rdflib's)
-    quads = parse(graph.serialize(format="nt", encoding="utf-8"), format=RdfFormat.N_QUADS)
-    text = serialize(quads, format=RdfFormat.N_QUADS)
+    written = graph.serialize(format="nt", encoding="utf-8")
+    if any(isinstance(term, BNode) for triple in graph for term in triple):
+        text = _canonical(written)
+    else:  # pyoxigraph writes the lines, as RDFC-1.0's canonical N-Quads (its escapes, not rdflib's)
+        text = serialize(parse(written, format=RdfFormat.N_QUADS), format=RdfFormat.N_QUADS)
     digest = hashlib.sha256()
-    for line in sorted(filter(None, (_canonical(text) if has_blank_nodes else text).splitlines())):
+    for line in sorted(filter(None, text.splitlines())):
         digest.update(line + b"\n")
     return f"sha256:{digest.hexdigest()}"
 
