@@ -82,10 +82,10 @@ class EngineCurators:
             raise CuratorError(f"a curator named '{name}' exists already")
         token = secrets.token_urlsafe(32)
         curator = Curator(name, hash_token(token), now_stamp())
-        subject, value = _subject(name), _literal(name)
+        subject, value = _subject(name), Literal(name)
         self._store().update(
-            f"INSERT {{ GRAPH {_GRAPH} {{ {subject} {_NAME} {value} ; {_TOKEN} {_literal(curator.token_sha256)} ; "
-            f"{_CREATED} {_literal(curator.created)} }} }} "
+            f"INSERT {{ GRAPH {_GRAPH} {{ {subject} {_NAME} {value} ; {_TOKEN} {Literal(curator.token_sha256)} ; "
+            f"{_CREATED} {Literal(curator.created)} }} }} "
             f"WHERE {{ FILTER NOT EXISTS {{ GRAPH {_GRAPH} {{ ?taken {_NAME} {value} }} }} }}"
         )
         kept = self._named(name)
@@ -104,7 +104,7 @@ class EngineCurators:
             raise CuratorError(f"curator '{name}' was revoked already, at {found.revoked}")
         subject = _subject(name)
         self._store().update(
-            f"INSERT {{ GRAPH {_GRAPH} {{ {subject} {_REVOKED} {_literal(now_stamp())} }} }} "
+            f"INSERT {{ GRAPH {_GRAPH} {{ {subject} {_REVOKED} {Literal(now_stamp())} }} }} "
             f"WHERE {{ GRAPH {_GRAPH} {{ {subject} {_NAME} ?name FILTER NOT EXISTS {{ {subject} {_REVOKED} ?when }} }} }}"
         )
         revoked = self._named(name)
@@ -118,7 +118,3 @@ class EngineCurators:
 
 def _subject(name: str) -> str:
     return f"<{PRIVATE_GRAPHS}curator:{check_name(name)}>"
-
-
-def _literal(text: str) -> str:
-    return str(Literal(text))

@@ -104,7 +104,7 @@ class WriterLease:
         try:
             self._store.update(
                 f"DELETE {{ GRAPH {_LEASE} {{ {_LEASE} {_HELD} ?lease }} }} WHERE {{ GRAPH {_LEASE} {{ {_LEASE} {_HELD} ?lease "
-                f"FILTER(STRENDS(?lease, {_literal(' ' + self.holder)})) }} }}"
+                f"FILTER(STRENDS(?lease, {Literal(' ' + self.holder)})) }} }}"
             )
         except KgError as error:  # it runs out by itself
             log.warning("the writer's lease in %s was not given up (%s); it runs out in %.0f s",
@@ -127,7 +127,7 @@ class WriterLease:
         """
         self._store.update(
             f"DELETE WHERE {{ GRAPH {_LEASE} {{ {_LEASE} ?p ?o }} }} ; "
-            f"INSERT DATA {{ GRAPH {_LEASE} {{ {_LEASE} {_HELD} {_literal(f'{time.time() + self._seconds:.3f} {self.holder}')} }} }}"
+            f"INSERT DATA {{ GRAPH {_LEASE} {{ {_LEASE} {_HELD} {Literal(f'{time.time() + self._seconds:.3f} {self.holder}')} }} }}"
         )
 
     def _renew_until_stopped(self) -> None:
@@ -147,9 +147,6 @@ class WriterLease:
 def _stamp(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
-
-def _literal(text: str) -> str:
-    return str(Literal(text))
 
 
 class WriterRole:
