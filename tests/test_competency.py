@@ -183,7 +183,7 @@ def test_cq07_standard_indications_versus_off_label_uses(built_store: Path) -> N
         ("off-label low-dose use", "studied to treat", "autoimmune disorders"),
         ("off-label low-dose use", "studied to treat", "cancers"),
         ("off-label low-dose use", "in clinical trials for", "fibromyalgia"),
-        ("off-label low-dose use", "in clinical trials for", "long COVID"),
+        ("off-label low-dose use", "studied to treat", "long COVID"),
     }
 
 
