@@ -16,6 +16,7 @@ from kgserver import store as kgstore
 from kgserver.build import build as build_store
 from kgserver.build import render_summary
 from kgserver.config import ServerSettings, Settings, settings_table
+from kgserver.curation.boundaries import refusal_report
 from kgserver.errors import InputError, KgError
 from kgserver.parsing import PARSERS, parse_additions
 from kgserver.reasoning import reason, require_java
@@ -196,7 +197,7 @@ def validate_cmd(
     require_java()
     additions = parse_additions(files, settings.base, input_format)
     sources = _sources(settings, store_dir)
-    report = validate_additions(additions, sources.data, sources.shapes, sources.ontology)
+    report = refusal_report(additions, settings) or validate_additions(additions, sources.data, sources.shapes, sources.ontology)
     click.echo(render_json(report) if output == "json" else render_text(report))
     if not report.conforms:
         sys.exit(1)
@@ -351,7 +352,7 @@ def curator_list(store_dir: Path | None, engine: str | None, engine_url: str | N
 
     Example: kgserver curator list --store var/store
     """
-    curators = _registry(store_dir, engine, engine_url).curators()
+    curators = _registry(store_dir, engine, engine_url, built=True).curators()
     if not curators:
         click.echo("no curators yet; add one with: kgserver curator add NAME --store DIR")
         return

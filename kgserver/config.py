@@ -68,6 +68,11 @@ class Settings:
         return self._graph("examples")
 
     @property
+    def record_graphs(self) -> str:
+        """Where the submissions' record graphs are named (the prefix): the server writes them, no curator."""
+        return self._graph("record/")
+
+    @property
     def dataset_iri(self) -> str:
         return f"{self.base}dataset"
 

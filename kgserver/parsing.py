@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -46,6 +47,11 @@ _NETWORK_EVENTS = frozenset({"urllib.Request", "socket.connect", "socket.getaddr
 _MAX_MESSAGE = 240
 
 _offline = contextvars.ContextVar("kgserver_parsing_offline", default=False)
+_BOM = b"\xef\xbb\xbf"
+
+# rdflib logs a traceback for every literal whose text is not a value of its datatype
+# ("abc"^^xsd:integer); such literals are reported to the user (curation/boundaries.py).
+logging.getLogger("rdflib.term").setLevel(logging.ERROR)
 
 
 def _refuse_network_while_parsing(event: str, args: tuple[Any, ...]) -> None:
@@ -148,6 +154,7 @@ def parse_bytes(data: bytes, fmt: str, base: str, name: str) -> Graph:
     JSON-LD may only use inline contexts: a context given by reference (URL or file) is
     refused rather than fetched. Quad formats are merged into one graph.
     """
+    data = data.removeprefix(_BOM)  # a UTF-8 byte order mark is text's, not the syntax's
     if fmt == "jsonld":
         _refuse_context_references(data, name)
     parser = PARSERS[fmt]
@@ -157,6 +164,8 @@ def parse_bytes(data: bytes, fmt: str, base: str, name: str) -> Graph:
             target.parse(data=data, format=parser, publicID=base)
     except InputError as error:
         raise InputError(f"{name}: {error.message}") from None
+    except RecursionError:
+        raise InputError(f"{name}: the document is nested too deeply") from None
     except Exception as error:  # parsers raise many types; all mean bad input
         line, problem = _locate(error, data, fmt)
         where = f"{name}:{line}" if line else name

@@ -71,8 +71,10 @@ def reason(ontology: Graph, data: Graph, additions: Graph | None = None) -> Reas
 
     HermiT accepts only the datatypes of the OWL 2 datatype map and stops with an
     UnsupportedDatatypeException on others such as xsd:date or xsd:gYear. Before reasoning,
-    triples whose object is a literal of such a datatype, and rdfs:range axioms naming
-    such a datatype, are dropped; those values are checked by the SHACL shapes instead.
+    a literal of such a datatype is given as its text, a plain string (so the property's
+    domain, range and functionality still count: "2020"^^xsd:gYear on a property whose
+    range is xsd:integer is a clash), and rdfs:range axioms naming such a datatype are
+    dropped; the values themselves are checked by the SHACL shapes.
     owl:imports is dropped too, so nothing is fetched.
 
     The inferred graph holds, for every named individual, its named classes and its
@@ -118,13 +120,13 @@ def _merge(*graphs: Graph | None) -> Graph:
 
 
 def _reasoner_input(merged: Graph) -> Graph:
-    """The merged graph without what HermiT cannot take: non-OWL-2 datatypes and imports."""
+    """The merged graph as HermiT can take it: non-OWL-2 literals as plain strings, no imports."""
     kept = Graph()
     for subject, predicate, obj in merged:
         if predicate == OWL.imports:
             continue
         if isinstance(obj, Literal) and obj.datatype is not None and obj.datatype not in OWL2_DATATYPES:
-            continue
+            obj = Literal(str(obj))  # its text as a plain string: the property's domain and range still apply
         if predicate == RDFS.range and _is_foreign_datatype(obj):
             continue
         kept.add((subject, predicate, obj))

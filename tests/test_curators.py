@@ -58,8 +58,10 @@ def test_a_taken_or_unsafe_name_is_refused_in_one_line(kgserver, store):
         assert "Traceback" not in refused.stderr
 
 
-def test_list_shows_names_dates_and_revocations(kgserver, store):
+def test_list_shows_names_dates_and_revocations(kgserver, store, tmp_path):
     assert "no curators yet" in kgserver("curator", "list", "--store", store).stdout
+    nowhere = kgserver("curator", "list", "--store", tmp_path / "never-built")
+    assert nowhere.returncode == 2 and "no store here" in nowhere.stderr, nowhere.stderr
     kgserver("curator", "add", "ada", "--store", store)
     kgserver("curator", "add", "grace", "--store", store)
     revoked = kgserver("curator", "revoke", "grace", "--store", store)

@@ -18,6 +18,7 @@ from rdflib import Graph
 from kgserver import changes, hermit
 from kgserver import store as kgstore
 from kgserver.config import Settings
+from kgserver.curation.boundaries import refusal_report
 from kgserver.curation.scope import addition_nodes, context_graphs, neighbourhood
 from kgserver.errors import KgError
 from kgserver.validation import (
@@ -46,16 +47,25 @@ class Checker:
         self._prepared_lock = threading.Lock()
         self._shacl_lock = threading.Lock()  # pySHACL runs in one thread at a time: its parsed queries are shared
 
-    def check(self, store: kgstore.GraphStore, addition: Graph, with_reasoner: bool = True) -> ValidationReport:
+    def check(
+        self, store: kgstore.GraphStore, addition: Graph, with_reasoner: bool = True, without: tuple[str, ...] = ()
+    ) -> ValidationReport:
         """Validate `addition` against the stored shapes and ontology, with the stored data as its context.
 
-        Only results about nodes of the addition are reported; with `with_reasoner`, HermiT also
+        An addition that states what no curator may (curation/boundaries.py) is refused on that
+        alone. Otherwise only results about nodes of the addition are reported; with `with_reasoner`, HermiT also
         checks that the ontology, the addition and the stored triples it touches are consistent,
-        and an inconsistency is reported as a Violation without a focus node. The store is only read.
+        and an inconsistency is reported as a Violation without a focus node. `without` names live
+        graphs left out of the context, as if they were gone (how a retraction is checked). The
+        store is only read.
         """
         settings = self.settings
+        refused = refusal_report(addition, settings)
+        if refused is not None:  # the addition states what only the server or the ontology may: judged on that alone
+            return refused
         state = changes.read_state(store, settings)
-        scope = neighbourhood(store, settings, addition, context_graphs(state, settings))
+        graphs = tuple(graph for graph in context_graphs(state, settings) if graph not in without)
+        scope = neighbourhood(store, settings, addition, graphs)
         with self._shacl_lock:
             shapes = self._cached(store, state, settings.shapes_graph, prepare_shapes)
             report = validate_prepared(scope.data, shapes, scope.ontology, prefixes_from=scope.addition)

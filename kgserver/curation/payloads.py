@@ -64,6 +64,9 @@ def parse_payload(body: bytes, fmt: str, base: str) -> Graph:
         _refuse_entities(body)
     graph = parse_bytes(body, fmt, base, _NAME)
     if len(graph) == 0:
+        if fmt == "jsonld" and b'"@graph"' in body:
+            raise InputError("the request body holds no triples in the default graph: a JSON-LD @graph with its own "
+                             "@id is a named graph, and an addition is read from the default graph only")
         raise InputError("the request body holds no triples")
     _refuse_what_rdf_forbids(graph)
     return graph

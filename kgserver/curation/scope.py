@@ -110,9 +110,13 @@ class Scope:
 
 
 def context_graphs(state: changes.DatasetState, settings: Settings) -> tuple[str, ...]:
-    """The live graphs a full validation reads: all but the shapes and the meta graph."""
+    """The live graphs a full validation reads: all but the shapes, the meta graph and the submissions' records.
+
+    A record (who submitted, when, the report) is the server's, not curated data: an addition
+    that links to a submission must not be judged on the record's triples.
+    """
     skipped = {settings.shapes_graph, settings.meta_graph}
-    return tuple(iri for iri in state.live_graphs if iri not in skipped)
+    return tuple(iri for iri in state.live_graphs if iri not in skipped and not iri.startswith(settings.record_graphs))
 
 
 def neighbourhood(store: GraphStore, settings: Settings, addition: Graph, graphs: Iterable[str]) -> Scope:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +29,7 @@ from kgserver.curation.curators import agent_iri
 from kgserver.dataset import LiveDataset
 from kgserver.errors import KgError
 from kgserver.store import GraphStore
-from kgserver.validation import ValidationReport
+from kgserver.validation import Severity, ValidationReport
 
 PROV = Namespace("http://www.w3.org/ns/prov#")
 CITO = Namespace("http://purl.org/spar/cito/")
@@ -43,6 +44,12 @@ class SubmissionNotFound(KgError):
 
 class AlreadyRetracted(KgError):
     """The submission was retracted before; it cannot be retracted twice."""
+
+    http_status = 409
+
+
+class RetractionRefused(KgError):
+    """Retracting the submission would leave others that rest on it not conforming; nothing was changed."""
 
     http_status = 409
 
@@ -109,8 +116,13 @@ def submit(dataset: LiveDataset, checker: Checker, curator: str, addition: Graph
     return Accepted(iris, state.version, report)
 
 
-def retract(dataset: LiveDataset, settings: Settings, curator: str, submission_id: str) -> Retracted:
-    """Delete a submission's graph and record who retracted it and when, in one commit."""
+def retract(dataset: LiveDataset, checker: Checker, curator: str, submission_id: str) -> Retracted:
+    """Delete a submission's graph and record who retracted it and when, in one commit.
+
+    Refused (409, nothing changed) when a live submission that rests on it, one that mentions
+    a thing it describes, would no longer conform without it: retract that one first.
+    """
+    settings = checker.settings
     if not ID_PATTERN.fullmatch(submission_id):
         raise SubmissionNotFound(f"no submission has the id '{submission_id}'")
     iris = SubmissionIris.of(settings.base, submission_id)
@@ -122,12 +134,43 @@ def retract(dataset: LiveDataset, settings: Settings, curator: str, submission_i
         if graph_change is None or graph_change.deleted:
             when = f" (in version {graph_change.version})" if graph_change else ""
             raise AlreadyRetracted(f"submission {submission_id} was retracted already{when}")
+        _refuse_if_others_rest_on(store, checker, dataset.state.live_graphs, iris)
         version = dataset.state.version + 1
         record = kgstore.read_graph(store, iris.record)
         record += retraction_record(settings, iris, curator, datetime.now(UTC), version)
         state = dataset.commit(replace={iris.record: record}, delete=[iris.graph])
     _expect_version(state.version, version)
     return Retracted(iris, state.version)
+
+
+def _refuse_if_others_rest_on(store: GraphStore, checker: Checker, live: Iterable[str], iris: SubmissionIris) -> None:
+    """Check again, as if `iris.graph` were gone, every live submission resting on it; refuse if one would not conform."""
+    broken = []
+    for graph in _resting_on(store, checker.settings, live, iris.graph):
+        report = checker.check(store, kgstore.read_graph(store, graph), without=(iris.graph,))
+        if not report.conforms:
+            broken.append((graph.rsplit("/", 1)[-1], report))
+    if broken:
+        names = ", ".join(submission_id for submission_id, _ in broken)
+        first = next(result for result in broken[0][1].results if result.severity == Severity.VIOLATION)
+        raise RetractionRefused(
+            f"retracting submission {iris.graph.rsplit('/', 1)[-1]} would leave submission {names} not conforming "
+            f"(such as: {first.message}); retract {'it' if len(broken) == 1 else 'them'} first"
+        )
+
+
+def _resting_on(store: GraphStore, settings: Settings, live: Iterable[str], graph: str) -> list[str]:
+    """The other live submissions' graphs that mention (as subject or object) an IRI `graph` describes."""
+    prefix = f"{settings.base}graph/submission/"
+    others = sorted(iri for iri in live if iri.startswith(prefix) and iri != graph)
+    if not others:
+        return []
+    query = f"""SELECT DISTINCT ?g WHERE {{
+        GRAPH <{graph}> {{ ?node ?p ?o FILTER(isIRI(?node)) }}
+        GRAPH ?g {{ {{ ?node ?p2 ?o2 }} UNION {{ ?s2 ?p3 ?node }} }}
+        FILTER(?g != <{graph}>) }}"""
+    named = [NamedNode(iri) for iri in (graph, *others)]
+    return sorted(solution["g"].value for solution in store.query(query, named_graphs=named))  # type: ignore[union-attr, index]
 
 
 def cited_sources(store: GraphStore, settings: Settings, addition: Graph) -> set[URIRef]:

@@ -69,14 +69,16 @@ def listed(store: GraphStore, settings: Settings, page: int) -> tuple[list[Liste
     where = """?s a ldn:Submission ; prov:wasAssociatedWith/rdfs:label ?curator ; prov:endedAtTime ?ended ;
                    ldn:resultingVersion ?version ; prov:generated ?g .
                 OPTIONAL { ?retraction a ldn:Retraction ; prov:invalidated ?g }"""
-    total = select(store, settings, f"SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ {where} }}")[0]["n"]
+    total = int(select(store, settings, f"SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ {where} }}")[0]["n"].value)
+    if (page - 1) * PAGE_SIZE >= total:  # past the last page (or none yet): nothing to ask for
+        return [], total
     rows = select(store, settings, f"""SELECT ?s (SAMPLE(?curator) AS ?who) (SAMPLE(?ended) AS ?at) (SAMPLE(?version) AS ?v)
         (COUNT(?retraction) AS ?retractions) WHERE {{ {where} }} GROUP BY ?s ORDER BY DESC(?at) ?s
         LIMIT {PAGE_SIZE} OFFSET {max(0, page - 1) * PAGE_SIZE}""")
     return [
         Listed(row["s"].value, row["who"].value, row["at"].value, int(row["v"].value), int(row["retractions"].value) > 0)
         for row in rows
-    ], int(total.value)
+    ], total
 
 
 def detail(store: GraphStore, settings: Settings, iri: str) -> Submission | None:

@@ -29,6 +29,7 @@ from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, serialize
 from rdflib import RDFS, SH
 from rdflib import Literal as RdfLiteral
 from rdflib.collection import Collection
+from werkzeug.exceptions import NotFound
 
 from kgserver import store as kgstore
 from kgserver.config import Settings
@@ -74,6 +75,8 @@ def curate_page_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint
             raise InputError("?page= must be a page number: 1, 2, ...")
         rows, total = submissions.listed(dataset.store, settings, int(page))
         pages = max(1, -(-total // submissions.PAGE_SIZE))
+        if int(page) > pages:
+            raise NotFound(f"there is no page {page} of the submissions: there {'is' if pages == 1 else 'are'} {pages}")
         return render_template("submissions.html", rows=rows, total=total, page=int(page), pages=pages)
 
     @blueprint.get("/curate/shapes")

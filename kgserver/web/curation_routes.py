@@ -88,7 +88,7 @@ def curation_blueprint(
         if forwarder is not None:
             return forwarder.forward(request)
         curator = _curator(registry)
-        outcome = submissions.retract(dataset, settings, curator.name, submission_id)
+        outcome = submissions.retract(dataset, checker, curator.name, submission_id)
         iris = outcome.iris
         return jsonify(
             submission=iris.activity,

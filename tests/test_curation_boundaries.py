@@ -1,0 +1,149 @@
+"""What a curator may not add, whatever the shapes say: the server's records, the ontology, ill-typed values.
+
+Each story sends a hostile or careless addition to a real server: /validate reports why it is
+refused, /submissions answers 422 with that report, and the dataset's version stays where it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serving import Reply, fetch, serving
+
+pytestmark = pytest.mark.slow  # submits to a real server
+
+BASE = "https://w3id.org/ldn-kg/"
+PREFIXES = f"""@prefix ldn: <{BASE}ontology#> . @prefix kg: <{BASE}id/> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> . @prefix owl: <http://www.w3.org/2002/07/owl#> .
+@prefix prov: <http://www.w3.org/ns/prov#> . @prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+"""
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Each addition with a few words its refusal must contain.
+REFUSED = {
+    "a submission record written by hand, in another curator's name": (
+        f"""<{BASE}id/submission/20200101T000000000000Z-00000000> a ldn:Submission , prov:Activity ;
+            prov:wasAssociatedWith <{BASE}id/curator/bob> ;
+            prov:generated <{BASE}graph/submission/20200101T000000000000Z-00000000> .""",
+        "the server's own"),
+    "a submission activity under an IRI of the curator's choosing": (
+        f"kg:my-activity a ldn:Submission ; prov:wasAssociatedWith <{BASE}id/curator/bob> .",
+        "only the server makes an ldn:Submission"),
+    "a curator made up": (f"<{BASE}id/curator/mallory> a prov:Agent .", "the server's own"),
+    "a claim attributed to a curator": (f"kg:fibromyalgia prov:wasAttributedTo <{BASE}id/curator/bob> .", "may not name a curator"),
+    "a statement about the dataset": (f"<{BASE}dataset> rdfs:comment \"retitled\" .", "the server's own"),
+    "an axiom that empties a class": ("ldn:Condition owl:equivalentClass owl:Nothing .", "term of the ontology"),
+    "a class put under a disjoint one": ("kg:new-kind rdfs:subClassOf ldn:Drug .", "not ontology axioms"),
+    "a class declared": ("kg:new-kind a owl:Class .", "declaring a owl:Class"),
+    "two conditions made one": ("kg:fibromyalgia owl:sameAs kg:multiple-sclerosis .", "skos:exactMatch"),
+    "a number that is not one": (
+        'kg:qa-condition a ldn:Condition ; rdfs:label "qa condition"@en ; ldn:claimYear "abc"^^xsd:integer .',
+        '"abc" is not a value of xsd:integer'),
+}
+
+
+@pytest.fixture(scope="module")
+def curated(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory, kgserver) -> Iterator[tuple[str, str]]:
+    """A server on a copy of the built store, and a curator's token."""
+    folder = tmp_path_factory.mktemp("boundaries")
+    store = folder / "store"
+    shutil.copytree(built_store, store)
+    added = kgserver("curator", "add", "ada", "--store", store)
+    assert added.returncode == 0, added.stderr
+    with serving(store, sources_root, folder / "serve.log") as running:
+        yield running.base, added.stdout.strip().splitlines()[-1]
+
+
+def post(base: str, route: str, body: str, token: str | None = None, content_type: str = "text/turtle") -> Reply:
+    headers = {"Content-Type": content_type, "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return fetch(f"{base}{route}", "POST", headers, 300, body.encode())
+
+
+def version(base: str) -> int:
+    return int(fetch(f"{base}/health").json()["version"])
+
+
+@pytest.mark.parametrize("story", sorted(REFUSED))
+def test_an_addition_stating_what_only_the_server_or_the_ontology_may_is_refused(curated, story):
+    base, token = curated
+    addition, why = REFUSED[story]
+    checked = post(base, "/validate", PREFIXES + addition)
+    assert checked.status == 200, checked.text
+    report = checked.json()
+    assert report["conforms"] is False
+    assert any(why in result["message"] and result["severity"] == "Violation" for result in report["results"]), report
+    before = version(base)
+    submitted = post(base, "/submissions", PREFIXES + addition, token)
+    assert submitted.status == 422, submitted.text
+    assert version(base) == before
+
+
+def test_a_value_of_a_datatype_the_reasoner_lacks_still_counts_for_the_propertys_domain(curated):
+    base, token = curated
+    # ldn:publicationYear's domain is ldn:Source, disjoint with ldn:Condition: as an integer this was always refused
+    addition = 'kg:qa-gyear a ldn:Condition ; rdfs:label "qa gyear condition"@en ; ldn:publicationYear "2020"^^xsd:gYear .'
+    before = version(base)
+    submitted = post(base, "/submissions", PREFIXES + addition, token)
+    assert submitted.status == 422, submitted.text
+    assert any("inconsistent" in result["message"] for result in submitted.json()["results"])
+    assert version(base) == before
+
+
+def test_an_addition_may_point_at_a_submission_without_being_judged_on_its_record(curated):
+    base, token = curated
+    accepted = post(base, "/submissions", (FIXTURES / "valid" / "condition-without-identifier.ttl").read_text(), token)
+    assert accepted.status == 201, accepted.text
+    pointing = f'kg:qa-see a ldn:Condition ; rdfs:label "qa see"@en ; rdfs:seeAlso <{accepted.json()["submission"]}> .'
+    report = post(base, "/validate", PREFIXES + pointing).json()
+    assert [result for result in report["results"] if result["severity"] == "Violation"] == []
+
+
+def test_a_json_ld_named_graph_is_refused_as_one(curated):
+    base, _token = curated
+    body = ('{"@context": {"rdfs": "http://www.w3.org/2000/01/rdf-schema#"}, "@id": "https://w3id.org/ldn-kg/graph/data",'
+            ' "@graph": [{"@id": "https://w3id.org/ldn-kg/id/qa-ng", "rdfs:label": "x"}]}')
+    answer = post(base, "/validate", body, content_type="application/ld+json")
+    assert answer.status == 400
+    assert "named graph" in answer.json()["error"]
+
+
+def test_a_byte_order_mark_is_not_a_syntax_error(curated):
+    base, _token = curated
+    addition = '\ufeff' + PREFIXES + 'kg:qa-bom a ldn:Condition ; rdfs:label "qa bom"@en .'
+    answer = post(base, "/validate", addition)
+    assert answer.status == 200, answer.text
+
+
+def test_the_validate_command_names_an_ill_typed_value_in_one_line(kgserver, tmp_path):
+    addition = tmp_path / "ill-typed.ttl"
+    addition.write_text(PREFIXES + REFUSED["a number that is not one"][0])
+    result = kgserver("validate", addition)
+    assert result.returncode == 1, result.stderr
+    assert '"abc" is not a value of xsd:integer' in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_retraction_that_would_leave_another_submission_not_conforming_is_refused(curated):
+    base, token = curated
+    # one curator adds a source, another a claim resting on it (refused alone: its source is unknown)
+    head, claim, *source = (FIXTURES / "valid" / "claim-with-new-source.ttl").read_text().split("\n\n")
+    the_source = post(base, "/submissions", "\n\n".join([head, *source]), token)
+    assert the_source.status == 201, the_source.text
+    the_claim = post(base, "/submissions", "\n\n".join([head, claim]), token)
+    assert the_claim.status == 201, the_claim.text
+    source_id, claim_id = (answer.json()["submission"].rsplit("/", 1)[-1] for answer in (the_source, the_claim))
+    authorised = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+    before = version(base)
+    refused = fetch(f"{base}/submissions/{source_id}", "DELETE", authorised)
+    assert refused.status == 409, refused.text
+    assert claim_id in refused.json()["error"] and "first" in refused.json()["error"]
+    assert version(base) == before
+    assert fetch(f"{base}/submissions/{claim_id}", "DELETE", authorised).status == 200
+    assert fetch(f"{base}/submissions/{source_id}", "DELETE", authorised).status == 200
+    assert version(base) == before + 2
