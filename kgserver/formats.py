@@ -8,6 +8,7 @@ processes use.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -30,7 +31,7 @@ from pyoxigraph import (
 )
 
 from kgserver import representations
-from kgserver.errors import InputError
+from kgserver.errors import InputError, NotAcceptableError
 from kgserver.store import QueryResult
 
 _MAX_CELL = 80
@@ -202,6 +203,18 @@ def _write_json(variables: Sequence[str], rows: Iterable[Sequence[Term | None]],
     return count
 
 
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_KEPT = {"\r": "&#13;"}  # a bare CR would be read back as a line feed
+
+
+def _xml_text(text: str) -> str:
+    """Text as XML 1.0 character data that reads back as it was; 406 for a character XML 1.0 cannot hold."""
+    if (forbidden := _XML_FORBIDDEN.search(text)) is not None:
+        raise NotAcceptableError(f"the answer holds the character U+{ord(forbidden.group()):04X}, which XML 1.0 "
+                                 "cannot carry; ask for SPARQL JSON, CSV or TSV")
+    return xml_escape(text, _XML_KEPT)
+
+
 def _xml_term(term: Term) -> str:
     if isinstance(term, NamedNode):
         return f"<uri>{xml_escape(term.value)}</uri>"
@@ -209,10 +222,10 @@ def _xml_term(term: Term) -> str:
         return f"<bnode>{xml_escape(term.value)}</bnode>"
     if isinstance(term, Literal):
         if term.language:
-            return f'<literal xml:lang="{xml_escape(term.language)}">{xml_escape(term.value)}</literal>'
+            return f'<literal xml:lang="{xml_escape(term.language)}">{_xml_text(term.value)}</literal>'
         if term.datatype.value != _XSD_STRING:
-            return f'<literal datatype="{xml_escape(term.datatype.value)}">{xml_escape(term.value)}</literal>'
-        return f"<literal>{xml_escape(term.value)}</literal>"
+            return f'<literal datatype="{xml_escape(term.datatype.value)}">{_xml_text(term.value)}</literal>'
+        return f"<literal>{_xml_text(term.value)}</literal>"
     return (
         f"<triple><subject>{_xml_term(term.subject)}</subject><predicate>{_xml_term(term.predicate)}</predicate>"
         f"<object>{_xml_term(term.object)}</object></triple>"
@@ -259,11 +272,18 @@ def _write_csv(variables: Sequence[str], rows: Iterable[Sequence[Term | None]], 
     return count
 
 
+def _tsv_term(term: Term) -> str:
+    """A term as SPARQL TSV writes it (Turtle's syntax); a triple term as <<( s p o )>>, which pyoxigraph's str leaves out."""
+    if isinstance(term, Triple):
+        return f"<<( {_tsv_term(term.subject)} {_tsv_term(term.predicate)} {_tsv_term(term.object)} )>>"
+    return str(term)
+
+
 def _write_tsv(variables: Sequence[str], rows: Iterable[Sequence[Term | None]], output: BinaryIO) -> int:
     output.write(("\t".join(f"?{name}" for name in variables) + "\n").encode())
     count = 0
     for row in rows:
-        output.write(("\t".join("" if term is None else str(term) for term in row) + "\n").encode())
+        output.write(("\t".join("" if term is None else _tsv_term(term) for term in row) + "\n").encode())
         count += 1
     return count
 
@@ -336,8 +356,17 @@ def _jsonld_curie(iri: str, prefixes: Mapping[str, str]) -> str:
     return compact
 
 
+_WITHOUT_TRIPLE_TERMS = frozenset({RdfFormat.JSON_LD, RdfFormat.RDF_XML})
+
+
 def write_triples(triples: Sequence[Triple], fmt: RdfFormat, output: BinaryIO, prefixes: Mapping[str, str]) -> None:
-    """Write CONSTRUCT/DESCRIBE triples; dataset formats (N-Quads, TriG) get them in the default graph."""
+    """Write CONSTRUCT/DESCRIBE triples; dataset formats (N-Quads, TriG) get them in the default graph.
+
+    JSON-LD and RDF/XML have no RDF 1.2 triple terms: a graph holding one is a 406, before a byte is written.
+    """
+    if fmt in _WITHOUT_TRIPLE_TERMS and any(isinstance(t.subject, Triple) or isinstance(t.object, Triple) for t in triples):
+        raise NotAcceptableError(f"{_media_type(fmt)} cannot carry the RDF 1.2 triple terms this answer holds; "
+                                 "ask for Turtle, N-Triples or another RDF 1.2 form")
     items: Sequence[Triple] | list[Quad] = triples
     if fmt.supports_datasets:
         items = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in triples]

@@ -168,9 +168,15 @@ def _by_accept(name: str, accept: MIMEAccept, what: str) -> Form:
 
 
 def _parsed(accept: str | MIMEAccept | None) -> MIMEAccept:
-    if isinstance(accept, MIMEAccept):
-        return accept
-    return parse_accept_header(accept, MIMEAccept)
+    """The Accept header's media ranges without their parameters (charset=, profile=) but q.
+
+    Werkzeug matches `text/turtle; charset=utf-8` to no offer of `text/turtle`; every form here
+    is UTF-8 and the JSON-LD is one profile, so a parameter never makes a form unacceptable.
+    """
+    parsed = accept if isinstance(accept, MIMEAccept) else parse_accept_header(accept, MIMEAccept)
+    if not any(";" in value for value, _quality in parsed):
+        return parsed
+    return MIMEAccept([(value.split(";", 1)[0].strip(), quality) for value, quality in parsed])
 
 
 # Accept headers longer than this are matched afresh each time rather than remembered.

@@ -108,3 +108,13 @@ def form_of(found: Iterable[Token]) -> tuple[str | None, bool]:
 def read_form(text: str) -> tuple[str | None, bool]:
     """`form_of` a whole text, remembered per text."""
     return form_of(tokens(text))
+
+
+@lru_cache(maxsize=1024)
+def names_its_dataset(text: str) -> bool:
+    """Whether a query has its own dataset (FROM or FROM NAMED), which the SPARQL Protocol lets it keep.
+
+    >>> names_its_dataset('SELECT * FROM <g> { ?s ?p ?o }'), names_its_dataset('SELECT * { ?s ex:from "FROM" }')
+    (True, False)
+    """
+    return "from" in text.lower() and any(token.kind == "word" and token.text.upper() == "FROM" for token in tokens(text))

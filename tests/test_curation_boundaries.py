@@ -147,3 +147,11 @@ def test_a_retraction_that_would_leave_another_submission_not_conforming_is_refu
     assert fetch(f"{base}/submissions/{claim_id}", "DELETE", authorised).status == 200
     assert fetch(f"{base}/submissions/{source_id}", "DELETE", authorised).status == 200
     assert version(base) == before + 2
+
+
+def test_a_page_past_the_last_of_the_submissions_is_404_saying_how_many_there_are(curated):
+    base, _token = curated
+    for page in ("999", "1000000000000000000"):
+        answer = fetch(f"{base}/curate/submissions?page={page}", headers={"Accept": "text/plain"})
+        assert answer.status == 404, answer.text
+        assert f"no page {page}" in answer.text and "SPARQL" not in answer.text

@@ -177,6 +177,15 @@ def test_answers_link_to_every_alternate_and_json_ld_to_its_context(get: Get) ->
     assert '"@context"' in reply.text and '"kg:naltrexone"' in reply.text
 
 
+@pytest.mark.parametrize("accept", ["text/turtle; charset=utf-8", "text/turtle;charset=UTF-8;q=0.9",
+                                    'application/ld+json; profile="http://www.w3.org/ns/json-ld#compacted"'])
+def test_a_media_type_with_parameters_is_still_that_media_type(get: Get, accept: str) -> None:
+    """RFC 9110 12.5.1: `text/turtle; charset=utf-8` (this server's own Content-Type) is Turtle, not a 406."""
+    reply = get("/id/naltrexone", accept=accept)
+    assert reply.status == 200, reply.text
+    assert reply.content_type == accept.split(";")[0]
+
+
 def test_nothing_acceptable_is_406_listing_what_is_offered(get: Get) -> None:
     reply = get("/id/naltrexone", accept="image/png")
     assert reply.status == 406

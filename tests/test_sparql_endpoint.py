@@ -627,3 +627,53 @@ def test_json_results_carry_every_kind_of_term(server):
     assert row["int"] == {"type": "literal", "value": "4", "datatype": "http://www.w3.org/2001/XMLSchema#integer"}
     assert row["text"] == {"type": "literal", "value": 'a "quoted" µg\nline'}
     assert row["blank"]["type"] == "bnode" and row["blank"]["value"]
+
+
+TRIPLE_TERM = "SELECT ?t WHERE { BIND(<<( <https://w3id.org/ldn-kg/id/naltrexone> rdfs:label \"n\" )>> AS ?t) }"
+
+
+def test_a_triple_term_reads_back_from_tsv_and_is_406_where_a_form_cannot_carry_it(server):
+    tsv = query(server, TRIPLE_TERM, accept="text/tab-separated-values")
+    [solution] = list(parse_query_results(tsv.body, format=QueryResultsFormat.TSV))
+    assert solution["t"].subject.value == "https://w3id.org/ldn-kg/id/naltrexone"
+    quoting = "CONSTRUCT { <https://w3id.org/ldn-kg/id/x> rdfs:comment ?t } WHERE { " + TRIPLE_TERM.split("WHERE { ")[1]
+    for accept in ("application/ld+json", "application/rdf+xml"):
+        refused = query(server, quoting, accept=accept)
+        assert refused.status == 406, (accept, refused.text)
+        assert "triple term" in refused.text
+    assert query(server, quoting, accept="text/turtle").status == 200
+
+
+def test_xml_results_keep_a_carriage_return_and_refuse_what_xml_cannot_hold(server):
+    kept = query(server, 'SELECT ?x WHERE { BIND("a\\r\\nb" AS ?x) }', accept="application/sparql-results+xml")
+    [solution] = list(parse_query_results(kept.body, format=QueryResultsFormat.XML))
+    assert solution["x"].value == "a\r\nb"
+    control = query(server, 'SELECT ?x WHERE { BIND("a\\u0001b" AS ?x) }', accept="application/sparql-results+xml")
+    assert control.status == 406 and "U+0001" in control.text
+
+
+def test_a_query_media_type_with_a_charset_parameter_is_that_media_type(server):
+    reply = query(server, LABELS, accept="application/sparql-results+json; charset=utf-8")
+    assert reply.status == 200 and reply.content_type == SPARQL_JSON
+
+
+def test_a_query_without_a_form_keyword_is_a_syntax_error_not_a_406(server):
+    reply = query(server, "SELEC * WHERE { ?s ?p ?o }", accept=SPARQL_JSON)
+    assert reply.status == 400 and "no SELECT, ASK, CONSTRUCT or DESCRIBE" in reply.text
+
+
+def test_percent_escapes_that_are_not_utf8_are_400(server):
+    """Werkzeug keeps `%E9` as three characters; a client that sent Latin-1 must hear about it, not get answers."""
+    sent = fetch(f"{server.sparql}?query=SELECT%20*%20WHERE%20%7B%20?s%20?p%20%22caf%E9%22%20%7D")
+    assert sent.status == 400 and "not UTF-8" in sent.text
+    form = fetch(server.sparql, "POST", {"Content-Type": FORM}, body=b"query=SELECT+*+WHERE+%7B+?s+?p+%22caf%E9%22+%7D")
+    assert form.status == 400 and "not UTF-8" in form.text
+    assert fetch(f"{server.base}/search?q=caf%E9").status == 400
+
+
+def test_an_answer_for_some_origins_only_varies_by_origin_whoever_asks(server):
+    for headers in ({}, {"Origin": "https://elsewhere.example"}, {"Origin": ALLOWED_ORIGIN}):
+        reply = fetch(server.sparql, headers=headers, params={"query": LABELS})
+        assert "Origin" in reply.header_values("Vary"), headers
+    allowed = fetch(server.sparql, headers={"Origin": ALLOWED_ORIGIN}, params={"query": LABELS})
+    assert "X-Dataset-Version" in allowed.headers["access-control-expose-headers"]

@@ -264,6 +264,17 @@ def test_query_multiple_dataset(send):
     _assert_true_ask(answer)
 
 
+def test_a_querys_own_from_is_its_dataset_when_the_request_names_none(send):
+    # Not a suite case: SPARQL 1.1 Query 13.2. Without default-graph-uri the endpoint's default (the
+    # union of the graphs) must give way to the query's FROM and FROM NAMED, not replace them.
+    only_meta = f"ASK FROM <{META}> {{ <{DATASET}> ?p ?o FILTER NOT EXISTS {{ <{NALTREXONE}> ?q ?r }} }}"
+    _assert_true_ask(send("POST", "/sparql", only_meta.encode(), {"Content-Type": QUERY}))
+    named = (f"SELECT DISTINCT ?g FROM NAMED <{META}> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}")
+    answer = send("POST", "/sparql", named.encode(), {"Content-Type": QUERY, "Accept": SPARQL_JSON})
+    assert 200 <= answer.status < 400, answer.body[:500]
+    assert _select_values(answer, "g") == [META]
+
+
 # Negative cases: malformed query requests get a 4xx.
 
 @w3c_case("bad_query_method")

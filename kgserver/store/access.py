@@ -14,7 +14,7 @@ from rdflib import Graph
 
 from kgserver.config import Settings
 from kgserver.errors import InputError, KgError, UpdateRefusedError
-from kgserver.sparql_lexer import read_form
+from kgserver.sparql_lexer import names_its_dataset, read_form
 from kgserver.store.interface import GraphStore, QueryResult
 from kgserver.store.remote import JsonSolutions, RemoteStore, line_sorter
 
@@ -87,9 +87,11 @@ def query(
     may be used in the query without PREFIX declarations. Giving `default_graphs` or
     `named_graphs` (the protocol's default-graph-uri and named-graph-uri) replaces the
     dataset: the default graph is then the merge of `default_graphs` (empty if none) and
-    only `named_graphs` are visible to GRAPH. Relative IRIs resolve against `base_iri`.
+    only `named_graphs` are visible to GRAPH; without them, a query's own FROM and FROM NAMED are
+    its dataset, as the Protocol says. Relative IRIs resolve against `base_iri`.
     """
-    return _asked(store.query, sparql, prefixes, default_graphs, named_graphs, base_iri)
+    union = isinstance(store, RemoteStore) or not names_its_dataset(sparql)  # an engine is told by the remote store
+    return _asked(store.query, sparql, prefixes, default_graphs, named_graphs, base_iri, union)
 
 
 def select_json(
@@ -114,10 +116,11 @@ def _asked(
     default_graphs: Sequence[str] | None,
     named_graphs: Sequence[str] | None,
     base_iri: str | None,
+    union: bool = True,
 ) -> _Result:
     """`ask` (a store's query method) with the dataset as its arguments; its errors as one readable line."""
     try:
-        dataset: dict[str, object] = {"use_default_graph_as_union": True}
+        dataset: dict[str, object] = {"use_default_graph_as_union": True} if union else {}  # pyoxigraph's union replaces a FROM
         if default_graphs is not None or named_graphs is not None:
             dataset = {
                 "default_graph": [NamedNode(iri) for iri in default_graphs or ()],

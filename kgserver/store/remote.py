@@ -55,7 +55,7 @@ from pyoxigraph import (
 )
 
 from kgserver.errors import EngineError, InputError, KgError, UnavailableError
-from kgserver.sparql_lexer import read_form, tokens
+from kgserver.sparql_lexer import names_its_dataset, read_form, tokens
 from kgserver.store.dialects import Dialect
 from kgserver.store.interface import GraphName, QueryResult, Subject
 
@@ -202,11 +202,11 @@ class RemoteStore:
         naming = self.dialect.names_dataset_graphs
         params: list[tuple[str, str]] = []
         if union and default_graph is None and named_graphs is None:
+            if names_its_dataset(text):  # the query's FROM is its dataset (an engine's union would replace it)
+                return []
             if not naming:
                 return list(self.dialect.union_default_graph.items())
-            has_from, has_graph, named_in_text = _graphs_in_text(text, prefixes)
-            if has_from:
-                return []
+            _has_from, has_graph, named_in_text = _graphs_in_text(text, prefixes)
             graphs = self.dataset_graphs() or (_NO_GRAPH,)
             defaults = [("default-graph-uri", iri) for iri in graphs]
             if not has_graph:  # named graphs matter to GRAPH only; each one named costs Virtuoso time

@@ -70,6 +70,7 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
     @app.before_request
     def stamp() -> None:
         g.request_started = time.monotonic()
+        http.require_utf8_escapes(request.query_string, "the URL's query string")
 
     @app.after_request
     def cors(response: Response) -> Response:

@@ -8,27 +8,41 @@ import logging
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from urllib.parse import unquote_to_bytes
 
 import werkzeug.http
 from flask import Request, Response
 
 from kgserver.config import ServerSettings
+from kgserver.errors import InputError
 
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Accept, Content-Type, If-None-Match, If-Modified-Since"
-EXPOSED_HEADERS = "ETag, Last-Modified, X-SPARQL-Row-Cap, X-SPARQL-Truncated, Retry-After"
+EXPOSED_HEADERS = ("ETag, Last-Modified, X-SPARQL-Row-Cap, X-SPARQL-Truncated, Retry-After, X-Dataset-Version, "
+                   "X-Graph-Version, Link, Digest, Content-Location")
+
+
+def require_utf8_escapes(encoded: bytes, what: str) -> None:
+    """Refuse (400) %-escapes that do not decode to UTF-8: Werkzeug would keep `%E9` as those three characters."""
+    if b"%" not in encoded:
+        return
+    try:
+        unquote_to_bytes(encoded.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{what} is not UTF-8 once its %-escapes are decoded (byte {error.start} of them)") from None
 
 
 def add_cors(request: Request, response: Response, limits: ServerSettings) -> Response:
     """Let browsers on the configured origins read responses; credentials are never allowed."""
     origin = request.headers.get("Origin")
+    if limits.cors_origins and "*" not in limits.cors_origins:
+        response.vary.add("Origin")  # allowed for some origins only: every answer depends on the Origin sent
     if not origin or not limits.cors_origins:
         return response
     if "*" in limits.cors_origins:
         response.headers["Access-Control-Allow-Origin"] = "*"
     elif origin in limits.cors_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.vary.add("Origin")
     else:
         return response
     response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS

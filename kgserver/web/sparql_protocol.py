@@ -19,6 +19,7 @@ from kgserver.errors import (
     UnsupportedMediaTypeError,
     UpdateRefusedError,
 )
+from kgserver.web.http import require_utf8_escapes
 
 QUERY_MEDIA_TYPE = "application/sparql-query"
 UPDATE_MEDIA_TYPE = "application/sparql-update"
@@ -55,6 +56,7 @@ def parse(request: Request, limits: ServerSettings) -> QueryRequest:
             texts = [_utf8_body(request)]
         elif request.mimetype == FORM_MEDIA_TYPE:
             _require_utf8_charset(request)
+            require_utf8_escapes(request.get_data(), "the form")  # cached: the form is parsed from it after
             if "update" in request.form:
                 raise UpdateRefusedError()
             texts = params.getlist("query") + request.form.getlist("query")

@@ -20,6 +20,7 @@ from flask import Blueprint, Response, g, request
 from kgserver import formats, representations
 from kgserver.config import ServerSettings, Settings
 from kgserver.dataset import LiveDataset
+from kgserver.errors import InputError
 from kgserver.sparql import description, policy
 from kgserver.sparql.execution import Job, QueryGate, QueryTimeoutError
 from kgserver.sparql.scheduling import client_key
@@ -66,7 +67,7 @@ def sparql_blueprint(endpoint: SparqlEndpoint) -> Blueprint:
     @blueprint.after_request
     def account(response: Response) -> Response:
         """Log and count the request once its body has been sent (or abandoned)."""
-        stats: RequestStats = g.sparql_stats
+        stats: RequestStats = g.get("sparql_stats") or RequestStats()  # none when the app refused it before `start`
         method, status = request.method, response.status_code
         if method != "OPTIONS":
             response.call_on_close(lambda: _finish(endpoint.metrics, method, status, stats))
@@ -89,6 +90,8 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     query = protocol.parse(request, endpoint.limits)
     analysis = policy.check(query.text, endpoint.limits.service_allow,
                             dataset=(*(query.default_graphs or ()), *(query.named_graphs or ())))
+    if analysis.form is None:  # else a typo (SELEC) would be negotiated as a graph and answered 406
+        raise InputError("SPARQL syntax error: the query has no SELECT, ASK, CONSTRUCT or DESCRIBE")
     kind = "results" if analysis.form in ("SELECT", "ASK") else "graphs"
     fmt = representations.choose(kind, request.headers.get("Accept"), query.format_name,
                                  f"{analysis.form or 'these'} results")
