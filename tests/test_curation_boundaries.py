@@ -147,6 +147,9 @@ def test_a_retraction_that_would_leave_another_submission_not_conforming_is_refu
     assert fetch(f"{base}/submissions/{claim_id}", "DELETE", authorised).status == 200
     assert fetch(f"{base}/submissions/{source_id}", "DELETE", authorised).status == 200
     assert version(base) == before + 2
+    # the curator's label is in each of their records: the retraction's description says it once
+    lines = fetch(f"{base}/id/submission/{source_id}/retraction", headers={"Accept": "application/n-triples"}).text.splitlines()
+    assert any('"ada"' in line for line in lines) and len(lines) == len(set(lines))
 
 
 def test_a_page_past_the_last_of_the_submissions_is_404_saying_how_many_there_are(curated):
@@ -155,3 +158,12 @@ def test_a_page_past_the_last_of_the_submissions_is_404_saying_how_many_there_ar
         answer = fetch(f"{base}/curate/submissions?page={page}", headers={"Accept": "text/plain"})
         assert answer.status == 404, answer.text
         assert f"no page {page}" in answer.text and "SPARQL" not in answer.text
+
+
+def test_each_property_that_does_not_say_whose_words_it_holds_is_named_with_its_path(curated):
+    base, _token = curated
+    addition = 'kg:qa-tx a ldn:Condition ; rdfs:label "qa tx"@en ; ldn:foo "a" ; ldn:bar "b" , "c" .'
+    results = post(base, "/validate", PREFIXES + addition).json()["results"]
+    unsaid = {result["path"]: result["message"] for result in results if "whose words" in result["message"]}
+    assert set(unsaid) == {f"{BASE}ontology#foo", f"{BASE}ontology#bar"}
+    assert unsaid[f"{BASE}ontology#bar"].startswith("2 value(s)")

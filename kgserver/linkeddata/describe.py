@@ -202,14 +202,15 @@ def _hash_terms(store: GraphStore, document: str) -> list[str]:
 
 
 def _with_labels(store: GraphStore, triples: list[Triple]) -> Iterator[Triple]:
-    """The triples, then the labels of every IRI they link to that they do not already label."""
+    """The triples, then the labels of every IRI they link to that they do not already label, each once
+    (a curator's label is in the record of each of their submissions)."""
     yield from triples
     described = {t.subject for t in triples}
     linked = dict.fromkeys(t.object for t in triples if isinstance(t.object, NamedNode) and t.object not in described)
-    for iri in linked:
-        for predicate in LABELS:
-            for quad in store.quads_for_pattern(iri, NamedNode(predicate), None, None):
-                yield quad.triple
+    yield from dict.fromkeys(
+        quad.triple for iri in linked for predicate in LABELS
+        for quad in store.quads_for_pattern(iri, NamedNode(predicate), None, None)
+    )
 
 
 def text_origin(settings: Settings) -> str:
