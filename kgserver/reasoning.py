@@ -201,13 +201,40 @@ def _add_if_named(graph: Graph, subject: str, predicate: URIRef, value: object) 
 
 def _explain_inconsistency(graph: Graph) -> str:
     """HermiT says only that the graph is inconsistent; name the usual causes when present."""
-    causes = (_disjoint_clashes(graph) + _functional_clashes(graph))[:_MAX_CAUSES]
+    causes = (_disjoint_clashes(graph) + _functional_clashes(graph) + _range_clashes(graph))[:_MAX_CAUSES]
     if causes:
         return "HermiT found the graph inconsistent: " + "; ".join(causes)
     return (
-        "HermiT found the graph inconsistent (neither an individual in two disjoint classes "
-        "nor a functional property with two values explains it)"
+        "HermiT found the graph inconsistent (neither an individual in two disjoint classes, "
+        "a functional property with two values nor a value outside its property's datatype explains it)"
     )
+
+
+# The XSD datatypes each datatype a range may name admits (itself, and those derived from it).
+_INTEGERS = frozenset(XSD[name] for name in (
+    "integer", "nonNegativeInteger", "positiveInteger", "nonPositiveInteger", "negativeInteger",
+    "long", "int", "short", "byte", "unsignedLong", "unsignedInt", "unsignedShort", "unsignedByte"))
+_STRINGS = frozenset(XSD[name] for name in ("string", "normalizedString", "token", "language", "Name", "NCName", "NMTOKEN"))
+_ADMITS = {XSD.decimal: _INTEGERS | {XSD.decimal}, XSD.integer: _INTEGERS, XSD.string: _STRINGS}
+
+
+def _xsd_name(datatype: URIRef) -> str:
+    return f"xsd:{datatype.removeprefix(str(XSD))}" if datatype.startswith(str(XSD)) else f"<{datatype}>"
+
+
+def _range_clashes(graph: Graph) -> list[str]:
+    """Literals whose datatype their property's rdfs:range (an XSD datatype) does not admit."""
+    clashes = []
+    for prop, datatype in sorted(graph.subject_objects(RDFS.range), key=str):
+        admitted = _ADMITS.get(datatype, frozenset({datatype})) if str(datatype).startswith(str(XSD)) else None
+        if admitted is None:
+            continue
+        for subject, value in sorted(graph.subject_objects(prop), key=str):
+            if isinstance(value, Literal) and not value.language and (value.datatype or XSD.string) not in admitted:
+                given = value.datatype or XSD.string
+                clashes.append(f"{subject} has {value.n3()} for {prop}, whose range xsd:{datatype.removeprefix(str(XSD))} "
+                               f"holds no {_xsd_name(given)}")
+    return clashes
 
 
 def _disjoint_clashes(graph: Graph) -> list[str]:
