@@ -501,6 +501,7 @@ def test_cors_preflight(server, plain):
     assert "POST" in reply.headers["access-control-allow-methods"]
     assert "Content-Type" in reply.headers["access-control-allow-headers"]
     assert "access-control-allow-credentials" not in reply.headers
+    assert "content-type" not in reply.headers and "HEAD" in reply.header_values("Allow")  # no body; as the 405 says
     anywhere = fetch(plain.sparql, method="OPTIONS", headers={**headers, "Origin": "https://any.example"})
     assert anywhere.headers["access-control-allow-origin"] == "*"
 

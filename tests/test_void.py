@@ -145,6 +145,13 @@ def test_the_dataset_iri_answers_with_the_same_description(app_base, void):
     assert (DATASET, DCTERMS.license, None) in described
 
 
+@pytest.mark.parametrize(("suffix", "rdflib_format"), [("ttl", "turtle"), ("nt", "nt"), ("jsonld", "json-ld"), ("rdf", "xml")])
+def test_the_dataset_iri_with_a_suffix_is_the_same_description_in_that_form(app_base, void, suffix, rdflib_format):
+    reply = fetch(f"{app_base}/dataset.{suffix}")
+    assert reply.status == 200, reply.text
+    assert len(Graph().parse(data=reply.body, format=rdflib_format)) == len(void)
+
+
 def test_rdf_clients_of_the_dump_listing_get_the_dcat(app_base):
     reply = fetch(f"{app_base}/dumps", headers={"Accept": "text/turtle"})
 

@@ -69,8 +69,10 @@ def add_content_security_policy(response: Response) -> Response:
 
 
 def preflight() -> Response:
-    """The answer to an OPTIONS request; `add_cors` adds the Access-Control headers."""
-    return Response(status=204, headers={"Allow": ALLOWED_METHODS})
+    """The answer to an OPTIONS request; `add_cors` adds the Access-Control headers. No body, so no Content-Type."""
+    response = Response(status=204, headers={"Allow": "GET, HEAD, POST, OPTIONS"})
+    del response.headers["Content-Type"]
+    return response
 
 
 def wants_gzip(request: Request) -> bool:

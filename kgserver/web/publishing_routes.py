@@ -80,6 +80,15 @@ def publishing_blueprint(settings: Settings, dataset: LiveDataset, limits: Serve
         """The dataset's VoID and DCAT description, Turtle unless another RDF format is asked for."""
         return _rdf_description(publisher, _graph_format(prefer_html=False))
 
+    @blueprint.get("/dataset.<suffix>")
+    def describe_dataset_as(suffix: str) -> Response:
+        """The same description in the form a suffix names, as a resource's suffix does (.ttl, .jsonld...)."""
+        fmt = representations.by_suffix("graphs", suffix)
+        if fmt is None:
+            listed = ", ".join(f".{form.suffix}" for form in representations.offered("graphs"))
+            raise NotFoundError(f"the dataset's description has no form .{suffix}; there are {listed}")
+        return _rdf_description(publisher, fmt)
+
     @blueprint.get("/dumps")
     def dump_listing() -> Response:
         """The dump files: an HTML page for people, the DCAT description for RDF clients."""
