@@ -87,6 +87,20 @@ def test_the_results_page_lists_hits_with_marked_words_and_filters_by_type(app_b
     assert len(claims) < len(everything)
 
 
+def test_a_type_filter_finds_the_things_of_its_subclasses_too(app_base: str) -> None:
+    """The sources are journal articles, reviews, web documents...: ldn:Source finds them all, as the home page counts them."""
+    sources = hits(app_base, "naltrexone", type="ldn:Source", limit="100")
+    assert sources and any(hit["type"] != f"{BASE}ontology#Source" for hit in sources)
+    assert all(f"{BASE}ontology#Source" in hit["types"] for hit in sources)
+
+
+def test_a_results_page_past_the_last_is_404_and_one_past_the_deepest_a_400_about_pages(app_base: str) -> None:
+    past = fetch(f"{app_base}/search", headers={"Accept": "text/html"}, params={"q": "naltrexone", "page": "500"})
+    assert past.status == 404 and "no page 500" in past.text
+    deepest = fetch(f"{app_base}/search", headers={"Accept": "text/html"}, params={"q": "naltrexone", "page": "100000"})
+    assert deepest.status == 400 and "page must be between 1 and" in deepest.text
+
+
 def test_pages_of_hits_follow_each_other_without_overlap(app_base: str) -> None:
     everything = [hit["iri"] for hit in hits(app_base, "naltrexone", limit="30")]
     first = [hit["iri"] for hit in hits(app_base, "naltrexone", limit="10", page="1")]

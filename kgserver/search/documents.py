@@ -126,6 +126,7 @@ class DocumentReader:
         self._alternatives, self._authors, self._identifiers, self._value_types = _vocabulary(settings)
         self._class_labels: dict[str, str] = {}
         self._skipped = sorted(unsearched_graphs(settings))
+        self._superclasses: dict[str, tuple[str, ...]] | None = None
 
     def all_documents(self) -> Iterator[Document]:
         """Every document of the searchable graphs, in two passes over them that keep only counts and a few labels.
@@ -239,7 +240,9 @@ class DocumentReader:
         types = [obj.value for p, obj in entry.statements if p == RDF_TYPE and obj.value not in _GENERIC_TYPES]
         if self._value_types.intersection(types):
             return None
-        document = Document(iri=iri, types=types, graphs=set(entry.graphs), weight=float(in_degree))
+        ancestors = self._ontology_superclasses()
+        every_type = list(dict.fromkeys([*types, *(above for cls in types for above in ancestors.get(cls, ()))]))
+        document = Document(iri=iri, types=every_type, graphs=set(entry.graphs), weight=float(in_degree))
         label = _first_label(entry)
         if label:
             document.label, document.labels = label, [label]
@@ -274,6 +277,21 @@ class DocumentReader:
         document.kind_type = self._main_type(types)
         document.kind = self._kind_label(document.kind_type) if document.kind_type else ""
         return document
+
+    def _ontology_superclasses(self) -> dict[str, tuple[str, ...]]:
+        """Each class's superclasses in the project's ontology, read once: `type=ldn:Source` finds journal articles."""
+        if self._superclasses is None:
+            ldn = self.settings.prefixes["ldn"]
+            rows = self.store.query(
+                f"SELECT ?class ?above WHERE {{ GRAPH <{self.settings.ontology_graph}> {{ "
+                f"?class <http://www.w3.org/2000/01/rdf-schema#subClassOf>+ ?above "
+                f'FILTER(isIRI(?class) && isIRI(?above) && STRSTARTS(STR(?above), "{ldn}")) }} }}'
+            )
+            found: dict[str, list[str]] = defaultdict(list)
+            for row in rows:  # type: ignore[union-attr]
+                found[row["class"].value].append(row["above"].value)  # type: ignore[index]
+            self._superclasses = {cls: tuple(sorted(set(above))) for cls, above in found.items()}
+        return self._superclasses
 
     def _main_type(self, types: list[str]) -> str:
         """The class that says what a thing is: its first class of the project's ontology, else its first class."""

@@ -228,9 +228,12 @@ def _kinds(searcher: tantivy.Searcher, query: tantivy.Query) -> tuple[tuple[str,
     return tuple((bucket["key"], names[bucket["key"]], int(bucket["doc_count"])) for bucket in buckets)
 
 
+MAX_OFFSET = 10_000  # how deep a search pages; past it, refine the query
+
+
 def check_paging(limit: int, offset: int) -> None:
     """InputError for pages a search does not serve."""
     if not 1 <= limit <= 100:
         raise InputError("limit must be between 1 and 100")
-    if not 0 <= offset <= 10_000:
-        raise InputError("offset must be between 0 and 10000")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InputError(f"offset must be between 0 and {MAX_OFFSET}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from flask import Blueprint, Response, json, jsonify, render_template, request
+from werkzeug.exceptions import NotFound
 
 from kgserver import representations
 from kgserver.config import Settings
@@ -48,10 +49,16 @@ def search_blueprint(settings: Settings, search: LiveSearch) -> Blueprint:
         text = queries.clean(request.args.get("q"))
         limit = _number("limit", PAGE_SIZE)
         page = _number("page", 1)
+        if "offset" not in request.args and not 1 <= page <= queries.MAX_OFFSET // limit + 1:
+            raise InputError(f"page must be between 1 and {queries.MAX_OFFSET // limit + 1} "
+                             f"(the first {queries.MAX_OFFSET + limit} hits are served)")
         offset = _number("offset", (page - 1) * limit)
         queries.check_paging(limit, offset)
         types = type_filter()
         results = queries.search(search.searcher(), text, limit=limit, offset=offset, types=types) if text else None
+        if form.name == "html" and results is not None and offset and offset >= results.total:
+            pages = max(1, -(-results.total // limit))
+            raise NotFound(f"there is no page {page} of the hits for {text!r}: there {'is' if pages == 1 else 'are'} {pages}")
         if form.name == "html":
             return render_template("search.html", text=text, results=results, types=types, limit=limit,
                                    page=offset // limit + 1, href=lambda iri: local_href(iri, settings),

@@ -61,7 +61,26 @@
 
   // A result's IRI in this dataset (under `base`) links to its page on this server, where it
   // dereferences; any other IRI links out, as YASR draws it.
+  const escapeText = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
   class LinkedTable extends Yasr.plugins.table {
+    // YASR gives a cell's raw value to its sanitizer (DOMPurify) for the table's filter and sort:
+    // a literal such as <img src=x onerror=...> was parsed as markup there (inert, but parsed).
+    // Escaped first, it is text all the way.
+    getColumns() {
+      return super.getColumns().map((column) => {
+        const render = column.render;
+        if (!render) return column;
+        return {
+          ...column,
+          render: (data, type, row, meta) =>
+            type !== "display" && data && typeof data.value === "string"
+              ? escapeText(data.value)
+              : render(data, type, row, meta),
+        };
+      });
+    }
+
     getUriLinkFromBinding(binding, prefixMap) {
       const html = super.getUriLinkFromBinding(binding, prefixMap);
       if (!binding.value.startsWith(base) || binding.value === base) return html;
