@@ -212,3 +212,14 @@ def test_pages_come_in_n_quads_and_json_ld_too(served_store, accept, rdflib_form
     page = Dataset().parse(data=reply.body, format=rdflib_format)
     members = list(page.graph(DATASET_DEFAULT_GRAPH_ID).objects(STREAM, TREE.member))
     assert members and all(len(page.graph(member)) for member in members)
+
+
+def test_a_browser_gets_a_page_of_the_changes_newest_first(served_store):
+    """Chromium downloaded the TriG; a person reads the changes as a table linking each graph."""
+    page = fetch(f"{served_store}/changes", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, timeout=60)
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Accept" in page.headers["vary"]
+    versions = [int(cell) for cell in re.findall(r"<tr>\s*<td>(\d+)</td>", page.text)]
+    assert versions and versions == sorted(versions, reverse=True)
+    assert 'href="/graph/data"' in page.text and 'href="/changes?format=nquads"' in page.text
+    assert fetch(f"{served_store}/changes", timeout=60).headers["content-type"].startswith("application/trig")

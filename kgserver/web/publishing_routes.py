@@ -164,11 +164,16 @@ def _send_dump(publisher: Publisher, name: str) -> Response:
     return response
 
 
+_LISTED_CHANGES = 200  # the page for people shows the latest; the feed holds every change
+
+
 def _feed(publisher: Publisher) -> Response:
-    """The stream's root or one page, as TriG, N-Quads or JSON-LD; pages stream member by member."""
+    """The stream's root or one page, as TriG, N-Quads or JSON-LD (pages stream member by member); a page for people."""
     fmt = _feed_format()
     state = publisher.dataset.state
     cursor = _cursor()
+    if fmt is None:
+        return _feed_page(publisher, cursor)
     etag = http.etag_value("changes", state.version, None if cursor is None else (cursor.since, cursor.skip), fmt.name)
     if http.is_current(request, etag, publisher.dataset.last_modified):
         return _validated(Response(status=304), publisher, etag)
@@ -196,15 +201,29 @@ def _serialised(chunks: Iterator[list[Quad]], fmt: RdfFormat, prefixes: dict[str
         yield serialize(chunk, format=fmt, prefixes=prefixes if fmt is RdfFormat.TRIG else None) or b""
 
 
-def _feed_format() -> Form:
-    """TriG unless N-Quads or JSON-LD is asked for, by format= or Accept; a browser gets the TriG to read."""
+def _feed_format() -> Form | None:
+    """TriG unless N-Quads or JSON-LD is asked for, by format= or Accept; None for a browser, which gets a page."""
     accept = request.accept_mimetypes
     forms = representations.offered("feed")
-    if not request.args.get("format") and accept and accept["text/html"] and not accept.best_match(
-        [form.media_type for form in forms]
-    ):
-        return forms[0]
+    # text/html last: it wins only when preferred to the feed's forms (a browser's Accept), not on */* (curl)
+    if not request.args.get("format") and accept and accept.best_match([*(form.media_type for form in forms), "text/html"]) == "text/html":
+        return None
     return representations.choose("feed", accept, request.args.get("format"))
+
+
+def _feed_page(publisher: Publisher, cursor: feed.Cursor | None) -> Response:
+    """The changes for people: the feed's members newest first (a browser downloaded the TriG instead)."""
+    state = publisher.dataset.state
+    everything = feed.members(state, publisher.settings, publisher.dataset.graph_sizes.get(publisher.settings.meta_graph, 0))
+    chosen = feed.page(everything, state.version, cursor).members if cursor is not None else everything
+    newest = sorted(chosen, key=lambda member: (-member.version, member.graph))
+    rdf_href = "/changes" + (f"?since={cursor.since}" + (f"&skip={cursor.skip}" if cursor.skip else "") if cursor else "")
+    body = render_template("changes.html", members=newest[:_LISTED_CHANGES], shown=min(len(newest), _LISTED_CHANGES),
+                           total=len(newest), version=state.version, rdf_href=rdf_href)
+    response = Response(body, mimetype="text/html")
+    response.headers["X-Dataset-Version"] = str(state.version)
+    response.vary.add("Accept")
+    return response
 
 
 def _cursor() -> feed.Cursor | None:
