@@ -385,3 +385,9 @@ def test_the_free_form_editor_names_the_line_of_a_syntax_error(curated, visit):
     assert "words of the article" in page.locator("#rdf-report").inner_text() or "articleText" in page.locator(
         "#rdf-report").inner_text()
     assert visit.console_errors == [] and visit.page_errors == []
+
+    # the editor is no keyboard trap: Tab leaves it for the Check button, and it is labelled
+    page.locator("#rdf .CodeMirror textarea").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "check-rdf"
+    assert page.get_attribute("#rdf .CodeMirror textarea", "aria-labelledby") == "rdf-text-label"

@@ -220,9 +220,11 @@ submitButton.addEventListener("click", () =>
 // The free-form editor: Turtle or JSON-LD as the curator writes it, a syntax error's line marked.
 const rdfReport = document.getElementById("rdf-report");
 const rdfFormat = document.getElementById("rdf-format");
+// Tab and Shift-Tab move the focus, as in any field (WCAG 2.1.2: no keyboard trap); indent with spaces.
 const editor = window.CodeMirror.fromTextArea(document.getElementById("rdf-text"), {
-  mode: "text/turtle", lineNumbers: true, viewportMargin: Infinity,
+  mode: "text/turtle", lineNumbers: true, viewportMargin: Infinity, extraKeys: { Tab: false, "Shift-Tab": false },
 });
+editor.getInputField().setAttribute("aria-labelledby", "rdf-text-label");
 let markedLine = null;
 
 rdfFormat.addEventListener("change", () => {
