@@ -115,6 +115,9 @@ def test_pages_of_hits_follow_each_other_without_overlap(app_base: str) -> None:
     ({"q": "fibro", "limit": "lots"}, 400, "limit must be a whole number"),
     ({"q": "fibro", "limit": "1000"}, 400, "between 1 and 100"),
     ({"q": "fibro", "type": "nope:Thing"}, 400, "unknown prefix"),
+    ({"q": "fibro", "type": "x y"}, 400, "is not a class's IRI"),
+    ({"q": "fibro", "type": "ldn:"}, 400, "names no class"),
+    ({"q": "fibro", "type": "https://example.org/T>"}, 400, "is not a class's IRI"),
 ])
 def test_bad_input_gets_a_400_naming_the_problem(app_base: str, params: dict, status: int, says: str) -> None:
     for route in ("/search", "/search/suggest"):

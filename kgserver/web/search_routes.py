@@ -11,6 +11,7 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from flask import Blueprint, Response, json, jsonify, render_template, request
+from pyoxigraph import NamedNode
 from werkzeug.exceptions import NotFound
 
 from kgserver import representations
@@ -124,12 +125,20 @@ def _number(name: str, default: int) -> int:
 
 
 def _expand(value: str, settings: Settings) -> str:
-    """A class named by IRI or prefixed name (ldn:Condition), as an IRI; InputError for an unknown prefix."""
-    if value.startswith(("http://", "https://", "urn:")):
-        return value
+    """A class named by IRI or prefixed name (ldn:Condition), as an IRI; InputError for an unknown prefix or no IRI."""
     prefix, colon, local = value.partition(":")
-    if colon and prefix in settings.prefixes:
-        return settings.prefixes[prefix] + local
-    if not colon:
-        return settings.prefixes["ldn"] + value
-    raise InputError(f"type={value[:80]!r}: unknown prefix {prefix!r}; give the class's IRI or a prefixed name such as ldn:Condition")
+    if value.startswith(("http://", "https://", "urn:")):
+        iri = value
+    elif colon and prefix in settings.prefixes and local:
+        iri = settings.prefixes[prefix] + local
+    elif not colon:
+        iri = settings.prefixes["ldn"] + value
+    elif prefix in settings.prefixes:
+        raise InputError(f"type={value[:80]!r} names no class: give its name after the colon, such as ldn:Condition")
+    else:
+        raise InputError(f"type={value[:80]!r}: unknown prefix {prefix!r}; give the class's IRI or a prefixed name such as ldn:Condition")
+    try:
+        NamedNode(iri)
+    except ValueError:
+        raise InputError(f"type={value[:80]!r} is not a class's IRI or prefixed name (such as ldn:Condition)") from None
+    return iri
