@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -98,6 +100,18 @@ class KgCommandGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a reader that stops (`| head`) ends it quietly with SIGPIPE's status, 141.
+
+        Click would exit 1 for it, which here means "does not conform".
+        """
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+            sys.exit(128 + signal.SIGPIPE)
+
+
 def _fail(message: str, exit_code: int) -> None:
     click.echo(f"kgserver: error: {' '.join(message.split())}", err=True)
     sys.exit(exit_code)
@@ -154,11 +168,13 @@ def query(
     """
     text = _query_text(sparql, query_file)
     store = StoreLocation.given(store_dir, engine, engine_url).open_reader()
+    # Ctrl-C ends a query at once: the engine runs it without returning to Python, and it writes nothing
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     result = kgstore.query(store, text, settings.prefixes)
     if format_name is None:
         click.echo(formats.render_text(result, settings.prefixes))
     else:
-        sys.stdout.buffer.write(formats.render_named(result, format_name, settings.prefixes).body)
+        formats.write_named(result, format_name, settings.prefixes, sys.stdout.buffer)
         sys.stdout.buffer.flush()
 
 

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from json.encoder import encode_basestring
 from typing import BinaryIO
 from xml.sax.saxutils import escape as xml_escape
@@ -55,15 +56,24 @@ def is_graph(result: QueryResult) -> bool:
     return isinstance(result, QueryTriples)
 
 
-def render_named(result: QueryResult, name: str, prefixes: Mapping[str, str]) -> Rendered:
-    """Serialise in the format named on the command line, e.g. 'csv' or 'turtle'."""
+def write_named(result: QueryResult, name: str, prefixes: Mapping[str, str], output: BinaryIO) -> None:
+    """Serialise in the format named on the command line, e.g. 'csv' or 'turtle', to `output` as the rows come.
+
+    Nothing is held whole: a large answer streams, and a reader that stops (`| head`) stops the query.
+    """
     fitting = [form for form in representations.offered("query-command") if form.is_graph == is_graph(result)]
     chosen = next((form for form in fitting if form.name == name), None)
     if chosen is None or chosen.engine is None:
         kind = "CONSTRUCT/DESCRIBE" if is_graph(result) else "SELECT/ASK"
         raise InputError(f"format '{name}' does not apply to {kind} results; use one of: "
                          + ", ".join(form.name for form in fitting))
-    return _render(result, chosen.engine, prefixes)
+    fmt = chosen.engine
+    if isinstance(result, QueryTriples) and isinstance(fmt, RdfFormat):
+        serialize(result, output, fmt, prefixes=dict(prefixes))
+    elif not isinstance(result, QueryTriples) and isinstance(fmt, QueryResultsFormat):
+        result.serialize(output, format=fmt)
+    else:
+        raise InputError(f"{fmt.name} does not fit this kind of result")
 
 
 def _render(result: QueryResult, fmt: QueryResultsFormat | RdfFormat, prefixes: Mapping[str, str]) -> Rendered:
@@ -85,18 +95,27 @@ def render_text(result: QueryResult, prefixes: Mapping[str, str]) -> str:
     return _render(result, RdfFormat.TURTLE, prefixes).body.decode("utf-8").rstrip("\n")
 
 
+TABLE_ROWS = 10_000  # a terminal table is for reading; --format csv (or tsv, json...) streams every row
+
+
 def _table(solutions: QuerySolutions, prefixes: Mapping[str, str]) -> str:
+    """An aligned table of at most TABLE_ROWS rows (its widths need every row it shows, held in memory)."""
     header = [variable.value for variable in solutions.variables]
     rows = [
         [_cell(solution[variable], prefixes) for variable in solutions.variables]
-        for solution in solutions
+        for solution in islice(solutions, TABLE_ROWS + 1)
     ]
+    more = len(rows) > TABLE_ROWS
+    del rows[TABLE_ROWS:]
     widths = [max([len(name)] + [len(row[i]) for row in rows]) for i, name in enumerate(header)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in [header, ["-" * width for width in widths], *rows]
     ]
-    lines.append(f"({len(rows)} {'row' if len(rows) == 1 else 'rows'})")
+    if more:
+        lines.append(f"(the first {TABLE_ROWS} rows; --format csv, tsv or json gives them all)")
+    else:
+        lines.append(f"({len(rows)} {'row' if len(rows) == 1 else 'rows'})")
     return "\n".join(lines)
 
 

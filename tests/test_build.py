@@ -69,6 +69,19 @@ def test_build_prints_progress_and_a_summary(kgserver, mini_root, tmp_path):
     assert "time taken" in result.stdout
 
 
+def test_a_build_never_replaces_a_directory_that_holds_something_else(kgserver, mini_root, tmp_path):
+    """The new store replaces the directory whole: a directory of other files is refused and kept, not emptied."""
+    elsewhere = tmp_path / "notes"
+    (elsewhere / "sub").mkdir(parents=True)
+    (elsewhere / "important.txt").write_text("precious")
+    result = kgserver("build", "--store", elsewhere, root=mini_root)
+    assert result.returncode == 2 and "holds files but no store" in result.stderr, result.stderr
+    assert (elsewhere / "important.txt").read_text() == "precious" and (elsewhere / "sub").is_dir()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert kgserver("build", "--store", empty, root=mini_root).returncode == 0
+
+
 def test_a_syntax_error_stops_the_build_and_keeps_the_previous_store(
     kgserver, built_store, sources_root, copy_sources, run_query, tmp_path
 ):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -288,3 +291,34 @@ def test_a_flag_out_of_its_bounds_is_refused_by_the_same_declaration(kgserver, b
     result = kgserver("serve", "--store", built_store, "--query-workers", "0", timeout=30)
     assert result.returncode == 2
     assert "--query-workers" in one_error_line(result) and "1<=x<=64" in result.stderr
+
+
+CROSS_PRODUCT_ROWS = "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f }"  # 24 million rows on the bundled graph
+
+
+def _query_process(built_store: Path, *args: str) -> subprocess.Popen[bytes]:
+    command = [str(Path(sys.executable).parent / "kgserver"), "query", "--store", str(built_store), *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_a_reader_that_stops_stops_the_query_quietly_with_sigpipes_status(built_store):
+    """`kgserver query --format csv ... | head -2`: rows stream as they come, and the query ends when the reader does."""
+    process = _query_process(built_store, "--format", "csv", CROSS_PRODUCT_ROWS)
+    assert process.stdout.readline().startswith(b"a,b,c,d,e,f")
+    assert process.stdout.readline()
+    process.stdout.close()
+    assert process.wait(timeout=30) == 141  # 128 + SIGPIPE, not 1 ("does not conform")
+    assert b"Traceback" not in process.stderr.read()
+
+
+def test_ctrl_c_ends_a_running_query(built_store):
+    process = _query_process(built_store, "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }")
+    time.sleep(2)  # the engine is counting, without coming back to Python
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=5) != 0
+
+
+def test_the_terminal_table_shows_its_first_rows_and_says_how_to_get_them_all(kgserver, built_store):
+    result = kgserver("query", "--store", built_store, CROSS_PRODUCT_ROWS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("(the first 10000 rows; --format csv, tsv or json gives them all)")

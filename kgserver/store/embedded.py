@@ -69,6 +69,7 @@ def write_store(target: Path, fill: Callable[[Store], T]) -> T:
     `target` at the end, so a failed build never leaves a half-written store behind and
     the previous store stays as it was. `fill` must not keep a reference to the store.
     """
+    require_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -84,6 +85,18 @@ def write_store(target: Path, fill: Callable[[Store], T]) -> T:
         raise
     swap_into_place(staging, target)
     return outcome
+
+
+def require_replaceable(target: Path) -> None:
+    """Refuse a target that a new store would wrongly replace: a file, or a directory holding something other than a store.
+
+    The new store replaces the directory whole, so whatever else it held would be deleted.
+    """
+    if target.is_file():
+        raise InputError(f"{target}: is a file; give --store a directory (new, empty or a store)")
+    if target.is_dir() and not (target / "CURRENT").is_file() and next(target.iterdir(), None) is not None:
+        raise InputError(f"{target}: holds files but no store, and a build replaces the directory whole; "
+                         "give --store a new or empty directory, or a store")
 
 
 def built_at(path: Path) -> float:
