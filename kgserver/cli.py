@@ -183,12 +183,20 @@ def _query_text(sparql: str | None, query_file: Path | None) -> str:
         raise InputError("give the query as an argument or with --file, not both")
     if query_file is not None:
         try:
-            return query_file.read_text(encoding="utf-8")
+            return _utf8(query_file.read_bytes(), str(query_file))
         except OSError as error:
             raise InputError(f"{query_file}: cannot read the query ({error.strerror})") from None
     if sparql is None:
         raise InputError("no query given; pass it as an argument, '-' for stdin, or --file F.rq")
-    return sys.stdin.read() if sparql == "-" else sparql
+    return _utf8(sys.stdin.buffer.read(), "standard input") if sparql == "-" else sparql
+
+
+def _utf8(data: bytes, name: str) -> str:
+    """A query's bytes as text: UTF-8 (a byte order mark skipped), or a line saying where it is not."""
+    try:
+        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{name}: the query is not UTF-8 (byte {error.start})") from None
 
 
 @cli.command("validate")

@@ -322,3 +322,15 @@ def test_the_terminal_table_shows_its_first_rows_and_says_how_to_get_them_all(kg
     result = kgserver("query", "--store", built_store, CROSS_PRODUCT_ROWS)
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith("(the first 10000 rows; --format csv, tsv or json gives them all)")
+
+
+def test_a_query_that_is_not_utf8_or_calls_an_unknown_function_is_one_line(kgserver, built_store, tmp_path):
+    latin = tmp_path / "latin.rq"
+    latin.write_bytes('SELECT * WHERE { ?s ?p "café" }'.encode("latin-1"))
+    result = kgserver("query", "--store", built_store, "--file", latin)
+    assert "the query is not UTF-8 (byte 27)" in one_error_line(result) and result.returncode == 2
+    unknown = kgserver("query", "--store", built_store, "SELECT * WHERE { BIND(<http://example.org/f>(1) AS ?x) }")
+    assert "is not supported" in one_error_line(unknown) and "internal error" not in unknown.stderr
+    marked = tmp_path / "marked.rq"
+    marked.write_bytes(b"\xef\xbb\xbfASK { ?s ?p ?o }")
+    assert kgserver("query", "--store", built_store, "--file", marked).stdout.strip() == "true"

@@ -678,3 +678,8 @@ def test_an_answer_for_some_origins_only_varies_by_origin_whoever_asks(server):
         assert "Origin" in reply.header_values("Vary"), headers
     allowed = fetch(server.sparql, headers={"Origin": ALLOWED_ORIGIN}, params={"query": LABELS})
     assert "X-Dataset-Version" in allowed.headers["access-control-expose-headers"]
+
+
+def test_a_function_the_engine_does_not_have_is_400_not_500(server):
+    reply = query(server, "SELECT * WHERE { BIND(<http://example.org/f>(1) AS ?x) }")
+    assert reply.status == 400 and "is not supported" in reply.text

@@ -133,6 +133,10 @@ def _asked(
         raise InputError(f"SPARQL syntax error: {_shorten(' '.join(str(error).split()))}") from None
     except ValueError as error:  # an IRI of the dataset that is not an absolute IRI
         raise InputError(f"invalid graph IRI in the dataset: {error}") from None
+    except RuntimeError as error:
+        if "not supported" in str(error):  # such as a function the engine does not have: the query's, not ours
+            raise InputError(f"the query cannot be answered: {_shorten(str(error))}") from None
+        raise
     except OSError as error:
         raise KgError(f"the store could not answer the query ({error})") from None
 
