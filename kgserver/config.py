@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -269,8 +271,15 @@ class ServerSettings:
         for info in self.declared():
             value = getattr(self, info.name)
             if info.kind in ("int", "float", "int?") and value is not None:
+                if not math.isfinite(value):  # nan passes every comparison below; inf is no limit
+                    raise ValueError(f"{info.name.replace('_', ' ')} must be a finite number, not {value:g}")
                 if info.minimum is not None and value < info.minimum or info.maximum is not None and value > info.maximum:
                     raise ValueError(f"{info.name.replace('_', ' ')} must be {_bounds(info)}, not {value:g}")
+        if self.trusted_proxy and self.trusted_proxy != "*":  # waitress's "*": any peer
+            try:
+                ipaddress.ip_address(self.trusted_proxy)
+            except ValueError:
+                raise ValueError(f"trusted proxy must be an IP address, not {self.trusted_proxy!r}") from None
         if self.max_query_workers < self.query_workers:
             raise ValueError(
                 f"max query workers ({self.max_query_workers}) must be at least query workers ({self.query_workers})"

@@ -280,6 +280,9 @@ def test_the_readme_lists_every_server_setting_as_declared(kgserver):
     ("LDNKG_HEAVY_NICE", "25", "heavy nice must be between 0 and 19, not 25"),
     ("LDNKG_QUEUE_WAIT", "-1", "queue wait must be at least 0, not -1"),
     ("LDNKG_ROW_CAP", "many", "LDNKG_ROW_CAP='many' is not a number"),
+    ("LDNKG_QUERY_TIMEOUT", "nan", "query timeout must be a finite number, not nan"),
+    ("LDNKG_HEAVY_BUDGET", "inf", "heavy budget must be a finite number, not inf"),
+    ("LDNKG_TRUSTED_PROXY", "notanip", "trusted proxy must be an IP address, not 'notanip'"),
 ])
 def test_a_setting_out_of_its_bounds_is_refused_in_one_line(kgserver, built_store, variable, value, message):
     result = kgserver("serve", "--store", built_store, env={variable: value}, timeout=30)
