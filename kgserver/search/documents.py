@@ -37,6 +37,7 @@ _XSD = "http://www.w3.org/2001/XMLSchema#"
 _QUDT = "http://qudt.org/schema/qudt/"
 
 RDF_TYPE = f"{_RDF}type"
+_SUBCLASS_OF = "http://www.w3.org/2000/01/rdf-schema#subClassOf"
 _TEXT_DATATYPES = frozenset({f"{_XSD}string", f"{_RDF}langString"})
 _LABELS = (f"{_RDFS}label", f"{_SKOS}prefLabel", f"{_SCHEMA}name", f"{_DCTERMS}title")
 _ALTERNATIVES = frozenset({f"{_SKOS}altLabel", f"{_SKOS}hiddenLabel", f"{_SCHEMA}alternateName"})
@@ -282,21 +283,30 @@ class DocumentReader:
         """Each class's superclasses in the project's ontology, read once: `type=ldn:Source` finds journal articles."""
         if self._superclasses is None:
             ldn = self.settings.prefixes["ldn"]
-            rows = self.store.query(
-                f"SELECT ?class ?above WHERE {{ GRAPH <{self.settings.ontology_graph}> {{ "
-                f"?class <http://www.w3.org/2000/01/rdf-schema#subClassOf>+ ?above "
-                f'FILTER(isIRI(?class) && isIRI(?above) && STRSTARTS(STR(?above), "{ldn}")) }} }}'
-            )
-            found: dict[str, list[str]] = defaultdict(list)
-            for row in rows:  # type: ignore[union-attr]
-                found[row["class"].value].append(row["above"].value)  # type: ignore[index]
-            self._superclasses = {cls: tuple(sorted(set(above))) for cls, above in found.items()}
+            parents: dict[str, set[str]] = defaultdict(set)
+            # each rdfs:subClassOf once, closed here: Virtuoso refuses a path (subClassOf+) with neither end bound
+            for quad in self.store.quads_for_pattern(None, NamedNode(_SUBCLASS_OF), None, NamedNode(self.settings.ontology_graph)):
+                if isinstance(quad.subject, NamedNode) and isinstance(quad.object, NamedNode):
+                    parents[quad.subject.value].add(quad.object.value)
+            self._superclasses = {cls: tuple(sorted(a for a in _above(cls, parents) if a.startswith(ldn))) for cls in parents}
         return self._superclasses
 
     def _main_type(self, types: list[str]) -> str:
         """The class that says what a thing is: its first class of the project's ontology, else its first class."""
         own = sorted(t for t in types if t.startswith(self.settings.prefixes["ldn"]))
         return (own or sorted(types) or [""])[0]
+
+
+def _above(cls: str, parents: dict[str, set[str]]) -> set[str]:
+    """Every class above `cls` (its parents, theirs...), cycles and all."""
+    seen: set[str] = set()
+    todo = list(parents.get(cls, ()))
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(parents.get(current, ()))
+    return seen - {cls}
 
 
 def _subject_runs(files: list[tuple[str, Path]]) -> Iterator[tuple[str, _Described]]:
