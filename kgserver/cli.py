@@ -50,7 +50,7 @@ def _engine_options(command: Callable[..., None]) -> Callable[..., None]:
     )(command)
     return click.option(
         "--engine", type=click.Choice(sorted(DIALECTS)),
-        help="Read from this SPARQL engine instead of --store (credentials from LDNKG_ENGINE_USER and "
+        help="The store is this SPARQL engine's, not --store's (credentials from LDNKG_ENGINE_USER and "
         "LDNKG_ENGINE_PASSWORD, or the file LDNKG_ENGINE_CREDENTIALS) [env LDNKG_ENGINE].",
     )(command)
 
@@ -242,8 +242,12 @@ def check(settings: Settings, store_dir: Path | None, engine: str | None, engine
     """
     require_java()
     given = store_dir is not None or engine is not None or engine_url is not None
-    store = StoreLocation.given(store_dir, engine, engine_url).open_reader() if given else None
+    location = StoreLocation.given(store_dir, engine, engine_url) if given else None
+    store = location.open_reader() if location is not None else None
     sources = read_store_sources(store, settings) if store is not None else read_sources(settings)
+    if location is not None and not len(sources.ontology):  # an engine never built (a store's absence is caught above)
+        raise InputError(f"{location.url or location.path} holds no LDN-KG dataset; build it first: kgserver build "
+                         + (f"--engine {location.engine} --engine-url {location.url}" if location.engine else f"--store {location.path}"))
     report = validate(sources.data, sources.shapes, sources.ontology)
     click.echo(render_text(report))
     reasoning = reason(sources.ontology, sources.data)

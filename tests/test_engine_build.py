@@ -103,6 +103,8 @@ def test_sources_that_do_not_conform_stop_the_build_and_the_engine_keeps_what_it
 
 def test_check_reads_the_graphs_and_submissions_an_engine_holds(engine, kgserver, built_store):
     flags = engine
+    never_built = kgserver("check", *flags)  # an empty engine is no dataset that conforms
+    assert never_built.returncode == 2 and "holds no LDN-KG dataset; build it first" in never_built.stderr, never_built.stderr
     assert kgserver("build", *flags).returncode == 0
     checked, local = kgserver("check", *flags), kgserver("check", "--store", built_store)
     assert checked.returncode == local.returncode == 0, checked.stderr

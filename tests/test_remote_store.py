@@ -398,7 +398,9 @@ def test_the_export_command_writes_every_quad_the_engine_holds(kgserver, built_s
 
 @pytest.mark.parametrize(("args", "message"), [
     (("--engine", "oxigraph"), "--engine oxigraph needs --engine-url"),
-    (("--engine-url", "http://127.0.0.1:1"), "unknown engine None"),
+    (("--engine-url", "http://127.0.0.1:1"), "--engine-url needs --engine NAME"),
+    (("--engine", "oxigraph", "--engine-url", "http://[::1"), "must be an http(s) URL"),
+    (("--engine", "oxigraph", "--engine-url", "http://127.0.0.1:99999"), "must be an http(s) URL"),
     (("--store", "x", "--engine", "oxigraph", "--engine-url", "http://127.0.0.1:1"), "not both"),
     (("--engine", "oxigraph", "--engine-url", "ftp://host/"), "must be an http(s) URL"),
     (("--engine", "oxigraph", "--engine-url", "http://dba:secret@127.0.0.1:1"), "must not carry credentials"),
@@ -520,3 +522,8 @@ def test_a_select_over_the_row_cap_is_written_again_from_its_first_rows_in_the_e
     assert (kind, head.rows, head.truncated) == ("whole", 10, True)
     rows = json.loads(body)["results"]["bindings"]
     assert [row["s"]["value"] for row in rows] == [f"http://example.org/{i}" for i in range(10)]
+
+
+def test_an_update_given_to_query_is_refused_in_kgservers_words_against_an_engine(kgserver, engine):
+    result = kgserver("query", "--engine", engine.name, "--engine-url", engine.base, "INSERT DATA { <urn:a> <urn:b> <urn:c> }")
+    assert result.returncode == 2 and "SPARQL Update is not accepted" in result.stderr, result.stderr

@@ -90,6 +90,9 @@ def query(
     only `named_graphs` are visible to GRAPH; without them, a query's own FROM and FROM NAMED are
     its dataset, as the Protocol says. Relative IRIs resolve against `base_iri`.
     """
+    form, is_update = read_form(sparql)
+    if is_update and form is None:  # refused here, as for the embedded store, rather than in the engine's words
+        raise UpdateRefusedError()
     union = isinstance(store, RemoteStore) or not names_its_dataset(sparql)  # an engine is told by the remote store
     return _asked(store.query, sparql, prefixes, default_graphs, named_graphs, base_iri, union)
 

@@ -46,11 +46,17 @@ class StoreLocation:
             return cls(path=path)
         if path is not None:
             raise InputError("give --store DIR or --engine with --engine-url, not both")
+        if engine is None:
+            raise InputError(f"--engine-url needs --engine NAME, the engine's kind: one of {', '.join(sorted(DIALECTS))}")
         if engine not in DIALECTS:
             raise InputError(f"unknown engine {engine!r}: kgserver speaks to {', '.join(sorted(DIALECTS))}")
         if url is None:
             raise InputError(f"--engine {engine} needs --engine-url (the engine's base URL, such as http://host:8890)")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (read for its check: a port out of range or not a number raises)
+        except ValueError:
+            raise InputError(f"--engine-url must be an http(s) URL of the engine, not {url!r}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InputError(f"--engine-url must be an http(s) URL of the engine, not {url!r}")
         if parts.username or parts.password:
