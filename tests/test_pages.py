@@ -252,7 +252,7 @@ def test_a_source_page_links_to_pubmed_and_pubmed_central(app_base, built_store,
 # --------------------------------------------------------------------------------------------
 def test_the_ontology_page_documents_every_class_and_property_of_the_ontology(app_base, sources_root):
     ontology = Graph().parse(sources_root / "ontology" / "ldn.ttl")
-    kinds = (OWL.Class, OWL.ObjectProperty, OWL.DatatypeProperty)
+    kinds = (OWL.Class, OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty)  # ldn:textOrigin too
     terms = {subject for kind in kinds for subject in ontology.subjects(RDF.type, kind) if str(subject).startswith(LDN)}
     assert len(terms) > 50
 
@@ -307,6 +307,8 @@ def test_the_shapes_page_documents_every_node_shape_with_its_messages(app_base, 
         messages = {" ".join(str(m).split()) for node in [shape, *shapes.objects(shape, SH.property), *shapes.objects(shape, SH.sparql)] for m in shapes.objects(node, SH.message)}
         for message in messages:
             assert message in entry.text, (shape, message)
+    for group in shapes.subjects(RDF.type, SH.PropertyGroup):  # a property's sh:group links land on an entry
+        assert document.find(id=str(group)[len(SHP):]).attrs["data-iri"] == str(group)
 
 
 # --------------------------------------------------------------------------------------------

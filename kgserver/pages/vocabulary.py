@@ -72,7 +72,8 @@ class OntologyDoc:
     classes: tuple[Term, ...]
     object_properties: tuple[Term, ...]
     datatype_properties: tuple[Term, ...]
-    annotation_properties: tuple[Term, ...]
+    own_annotation_properties: tuple[Term, ...]  # the ontology's own (ldn:textOrigin...), documented as its terms are
+    annotation_properties: tuple[Term, ...]  # those of other vocabularies it uses, named only
     vocabularies: tuple[VocabularyGroup, ...]
 
 
@@ -132,7 +133,9 @@ def ontology_doc(store: GraphStore, settings: Settings) -> OntologyDoc:
         classes=typed(f"{OWL}Class"),
         object_properties=typed(f"{OWL}ObjectProperty"),
         datatype_properties=typed(f"{OWL}DatatypeProperty"),
-        annotation_properties=typed(f"{OWL}AnnotationProperty", only_ldn=False),
+        own_annotation_properties=typed(f"{OWL}AnnotationProperty"),
+        annotation_properties=tuple(term for term in typed(f"{OWL}AnnotationProperty", only_ldn=False)
+                                    if not term.iri.startswith(ldn)),
         vocabularies=_vocabularies(settings, statements, terms, link),
     )
 
@@ -254,8 +257,15 @@ class ShapesDoc:
     title: str
     description: str | None
     shapes: tuple[NodeShape, ...]
+    groups: tuple[tuple[str, str, str], ...] = ()  # (anchor, label, IRI) of each sh:PropertyGroup, in sh:order
 
 
+_GROUPS = """
+SELECT ?group (SAMPLE(COALESCE(?l, STR(?group))) AS ?label) (MIN(?o) AS ?order) WHERE {
+  GRAPH %s { ?group a sh:PropertyGroup OPTIONAL { ?group rdfs:label ?l } OPTIONAL { ?group sh:order ?o } }
+  FILTER (isIRI(?group))
+} GROUP BY ?group ORDER BY ?order ?group
+"""
 _SHAPES = """
 SELECT ?shape ?p ?o WHERE { GRAPH %s { ?shape a sh:NodeShape ; ?p ?o } } ORDER BY ?shape
 """
@@ -335,7 +345,12 @@ def shapes_doc(store: GraphStore, settings: Settings) -> ShapesDoc:
             )
         )
     header = _facts(select_pairs(store, settings, settings.base + "shapes", graph))
+    groups = tuple(
+        (anchor(settings, row["group"].value) or row["group"].value, row["label"].value, row["group"].value)
+        for row in select(store, settings, _GROUPS % graph)
+    )
     return ShapesDoc(
+        groups=groups,
         iri=settings.base + "shapes",
         title=header[f"{DCT}title"].value if f"{DCT}title" in header else "Shapes",
         description=header[f"{DCT}description"].value if f"{DCT}description" in header else None,
