@@ -37,7 +37,7 @@ REFUSED = {
     "a statement about the dataset": (f"<{BASE}dataset> rdfs:comment \"retitled\" .", "the server's own"),
     "an axiom that empties a class": ("ldn:Condition owl:equivalentClass owl:Nothing .", "term of the ontology"),
     "a class put under a disjoint one": ("kg:new-kind rdfs:subClassOf ldn:Drug .", "not ontology axioms"),
-    "a class declared": ("kg:new-kind a owl:Class .", "declaring a owl:Class"),
+    "a class declared": ("kg:new-kind a owl:Class .", "the type owl:Class declares ontology, not data"),
     "two conditions made one": ("kg:fibromyalgia owl:sameAs kg:multiple-sclerosis .", "skos:exactMatch"),
     "a number that is not one": (
         'kg:qa-condition a ldn:Condition ; rdfs:label "qa condition"@en ; ldn:claimYear "abc"^^xsd:integer .',

@@ -36,7 +36,8 @@ from kgserver.validation import (
 _W3C_VOCABULARIES = (str(RDF), str(RDFS), str(OWL), str(XSD), str(SH))
 _SCHEMA_PREDICATES = frozenset({RDFS.subClassOf, RDFS.subPropertyOf, RDFS.domain, RDFS.range})
 _ANNOTATIONS_OF_OWL = frozenset({OWL.deprecated})
-_INDIVIDUAL_TYPES = frozenset({OWL.NamedIndividual, OWL.Thing, RDFS.Resource})
+_INDIVIDUAL_TYPES = frozenset({OWL.NamedIndividual, OWL.Thing, RDFS.Resource,  # data's own types, not declarations
+                               RDF.List, RDF.Seq, RDF.Bag, RDF.Alt, RDF.Statement})
 _RECORD_TYPES = ("Submission", "Retraction")
 
 
@@ -100,8 +101,8 @@ class _Rules:
         if cls in self.record_types:
             yield f"only the server makes an ldn:{str(cls).removeprefix(self.ldn)}, when a curator submits or retracts through it"
         elif _within(cls, _W3C_VOCABULARIES) and cls not in _INDIVIDUAL_TYPES:
-            yield (f"declaring a {_short(cls)} is the ontology's business: an addition holds data, and the ontology "
-                   "changes through its source file and a rebuild")
+            yield (f"the type {_short(cls)} declares ontology, not data: the ontology changes through its source file "
+                   "and a rebuild")
 
 
 def _ill_typed_message(literal: Literal) -> str:
