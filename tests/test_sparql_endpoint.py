@@ -683,3 +683,9 @@ def test_an_answer_for_some_origins_only_varies_by_origin_whoever_asks(server):
 def test_a_function_the_engine_does_not_have_is_400_not_500(server):
     reply = query(server, "SELECT * WHERE { BIND(<http://example.org/f>(1) AS ?x) }")
     assert reply.status == 400 and "is not supported" in reply.text
+
+
+def test_an_undeclared_prefix_is_named_with_the_ones_the_endpoint_declares(server):
+    reply = query(server, "SELECT * WHERE { ?s foo:bar ?o }")
+    assert reply.status == 400
+    assert "the prefix foo: is not declared" in reply.text and "ldn:" in reply.text and "['%']" not in reply.text

@@ -6,6 +6,7 @@ that offers it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import BinaryIO, TypeVar
 
@@ -14,7 +15,7 @@ from rdflib import Graph
 
 from kgserver.config import Settings
 from kgserver.errors import InputError, KgError, UpdateRefusedError
-from kgserver.sparql_lexer import names_its_dataset, read_form
+from kgserver.sparql_lexer import names_its_dataset, read_form, tokens
 from kgserver.store.interface import GraphStore, QueryResult
 from kgserver.store.remote import JsonSolutions, RemoteStore, line_sorter
 
@@ -133,7 +134,14 @@ def _asked(
     except SyntaxError as error:
         if read_form(sparql)[1]:
             raise UpdateRefusedError() from None
-        raise InputError(f"SPARQL syntax error: {_shorten(' '.join(str(error).split()))}") from None
+        message = " ".join(str(error).split())
+        if "Prefix not found" in message and (undeclared := _undeclared_prefix(sparql, prefixes or {})):
+            where = re.match(r"error at (\d+:\d+)", message)
+            raise InputError(
+                f"SPARQL syntax error{' at ' + where.group(1) if where else ''}: the prefix {undeclared}: is not declared; "
+                f"add PREFIX {undeclared}: <...> (this endpoint declares {', '.join(f'{name}:' for name in prefixes or {})})"
+            ) from None
+        raise InputError(f"SPARQL syntax error: {_shorten(message)}") from None
     except ValueError as error:  # an IRI of the dataset that is not an absolute IRI
         raise InputError(f"invalid graph IRI in the dataset: {error}") from None
     except RuntimeError as error:
@@ -142,6 +150,17 @@ def _asked(
         raise
     except OSError as error:
         raise KgError(f"the store could not answer the query ({error})") from None
+
+
+def _undeclared_prefix(sparql: str, prefixes: Mapping[str, str]) -> str | None:
+    """The first prefix a query uses but neither declares nor is given (the engine's message lists characters instead)."""
+    found = list(tokens(sparql))
+    declared = set(prefixes) | {
+        following.text.rstrip(":") for token, following in zip(found, found[1:], strict=False)
+        if token.kind == "word" and token.text.upper() == "PREFIX"
+    }
+    return next((token.text.partition(":")[0] for token in found
+                 if token.kind == "pname" and token.text.partition(":")[0] not in declared), None)
 
 
 def _shorten(message: str, limit: int = 200) -> str:
