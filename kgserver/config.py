@@ -70,6 +70,11 @@ class Settings:
         return self._graph("examples")
 
     @property
+    def submission_graphs(self) -> str:
+        """Where the curators' submissions are named (the prefix): one graph each, `{this}{id}`."""
+        return self._graph("submission/")
+
+    @property
     def record_graphs(self) -> str:
         """Where the submissions' record graphs are named (the prefix): the server writes them, no curator."""
         return self._graph("record/")

@@ -25,6 +25,7 @@ from rdflib import OWL, RDF, RDFS, SH, XSD, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from kgserver.config import Settings
+from kgserver.curation.curators import agent_iri
 from kgserver.store.dialects import PRIVATE_GRAPHS
 from kgserver.validation import (
     Severity,
@@ -60,8 +61,8 @@ class _Rules:
 
     def __init__(self, settings: Settings) -> None:
         base, self.ldn = settings.base, settings.prefixes["ldn"]
-        self.server_spaces = (f"{base}id/submission/", f"{base}id/curator/", f"{base}graph/", settings.dataset_iri, PRIVATE_GRAPHS)
-        self.curators = f"{base}id/curator/"
+        self.curators = agent_iri(base, "")
+        self.server_spaces = (f"{base}id/submission/", self.curators, f"{base}graph/", settings.dataset_iri, PRIVATE_GRAPHS)
         self.record_types = frozenset(URIRef(f"{self.ldn}{name}") for name in _RECORD_TYPES)
         self.vocabularies = (self.ldn, *_W3C_VOCABULARIES)
 

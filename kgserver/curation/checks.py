@@ -100,7 +100,7 @@ class Checker:
         After a rebuild from changed sources the stored shapes are the new ones: this is how
         additions accepted under the old shapes are found to no longer conform (nothing is dropped).
         """
-        prefix = f"{self.settings.base}graph/submission/"
+        prefix = self.settings.submission_graphs
         state = changes.read_state(store, self.settings)
         graphs = sorted(iri for iri in state.live_graphs if iri.startswith(prefix))
         return [(iri.removeprefix(prefix), self.check(store, kgstore.read_graph(store, iri))) for iri in graphs]

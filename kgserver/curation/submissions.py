@@ -161,8 +161,7 @@ def _refuse_if_others_rest_on(store: GraphStore, checker: Checker, live: Iterabl
 
 def _resting_on(store: GraphStore, settings: Settings, live: Iterable[str], graph: str) -> list[str]:
     """The other live submissions' graphs that mention (as subject or object) an IRI `graph` describes."""
-    prefix = f"{settings.base}graph/submission/"
-    others = sorted(iri for iri in live if iri.startswith(prefix) and iri != graph)
+    others = sorted(iri for iri in live if iri.startswith(settings.submission_graphs) and iri != graph)
     if not others:
         return []
     query = f"""SELECT DISTINCT ?g WHERE {{
