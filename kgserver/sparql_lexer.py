@@ -110,6 +110,19 @@ def read_form(text: str) -> tuple[str | None, bool]:
     return form_of(tokens(text))
 
 
+def declared_prefixes(found: list[Token]) -> dict[str, str]:
+    """The prefixes a query's prologue declares (`PREFIX ex: <http://e/>`), by name.
+
+    >>> declared_prefixes(list(tokens('PREFIX ex: <http://e/> SELECT * { ?s ex:p "PREFIX no: <x>" }')))
+    {'ex': 'http://e/'}
+    """
+    return {
+        found[index + 1].text.rstrip(":"): found[index + 2].text[1:-1]
+        for index, token in enumerate(found[:-2])
+        if token.kind == "word" and token.text.upper() == "PREFIX" and found[index + 2].kind == "iri"
+    }
+
+
 @lru_cache(maxsize=1024)
 def names_its_dataset(text: str) -> bool:
     """Whether a query has its own dataset (FROM or FROM NAMED), which the SPARQL Protocol lets it keep.

@@ -15,7 +15,12 @@ from rdflib import Graph
 
 from kgserver.config import Settings
 from kgserver.errors import InputError, KgError, UpdateRefusedError
-from kgserver.sparql_lexer import names_its_dataset, read_form, tokens
+from kgserver.sparql_lexer import (
+    declared_prefixes,
+    names_its_dataset,
+    read_form,
+    tokens,
+)
 from kgserver.store.interface import GraphStore, QueryResult
 from kgserver.store.remote import JsonSolutions, RemoteStore, line_sorter
 
@@ -155,10 +160,7 @@ def _asked(
 def _undeclared_prefix(sparql: str, prefixes: Mapping[str, str]) -> str | None:
     """The first prefix a query uses but neither declares nor is given (the engine's message lists characters instead)."""
     found = list(tokens(sparql))
-    declared = set(prefixes) | {
-        following.text.rstrip(":") for token, following in zip(found, found[1:], strict=False)
-        if token.kind == "word" and token.text.upper() == "PREFIX"
-    }
+    declared = set(prefixes) | set(declared_prefixes(found))
     return next((token.text.partition(":")[0] for token in found
                  if token.kind == "pname" and token.text.partition(":")[0] not in declared), None)
 

@@ -55,7 +55,12 @@ from pyoxigraph import (
 )
 
 from kgserver.errors import EngineError, InputError, KgError, UnavailableError
-from kgserver.sparql_lexer import names_its_dataset, read_form, tokens
+from kgserver.sparql_lexer import (
+    declared_prefixes,
+    names_its_dataset,
+    read_form,
+    tokens,
+)
 from kgserver.store.dialects import Dialect
 from kgserver.store.interface import GraphName, QueryResult, Subject
 
@@ -206,7 +211,7 @@ class RemoteStore:
                 return []
             if not naming:
                 return list(self.dialect.union_default_graph.items())
-            _has_from, has_graph, named_in_text = _graphs_in_text(text, prefixes)
+            has_graph, named_in_text = _graphs_in_text(text, prefixes)
             graphs = self.dataset_graphs() or (_NO_GRAPH,)
             defaults = [("default-graph-uri", iri) for iri in graphs]
             if not has_graph:  # named graphs matter to GRAPH only; each one named costs Virtuoso time
@@ -221,7 +226,7 @@ class RemoteStore:
             params += [("named-graph-uri", term.value) for term in named_graphs if isinstance(term, NamedNode)] or [
                 ("named-graph-uri", _NO_GRAPH)]
         elif naming:
-            named = list(dict.fromkeys([*self.dataset_graphs(), *_graphs_in_text(text, prefixes)[2]])) or [_NO_GRAPH]
+            named = list(dict.fromkeys([*self.dataset_graphs(), *_graphs_in_text(text, prefixes)[1]])) or [_NO_GRAPH]
             params += [("named-graph-uri", iri) for iri in named]
         return params
 
@@ -775,24 +780,20 @@ def _as_query_triples(answer: _Answer | None, most: int | None) -> QueryTriples:
     return memory.query("CONSTRUCT WHERE { ?s ?p ?o }")  # type: ignore[return-value]
 
 
-def _graphs_in_text(text: str, prefixes: dict[str, str] | None = None) -> tuple[bool, bool, list[str]]:
-    """Whether a query has a FROM clause, whether it has a GRAPH pattern, and the graphs it names after GRAPH.
+def _graphs_in_text(text: str, prefixes: dict[str, str] | None = None) -> tuple[bool, list[str]]:
+    """Whether a query has a GRAPH pattern, and the graphs it names after GRAPH (a FROM is `names_its_dataset`'s).
 
     Keywords only count as keywords (not in a string, an IRI or a comment); prefixed names are
     resolved by the text's own PREFIX declarations, else by `prefixes` (those sent before it).
     """
     found = list(tokens(text))
-    declared: dict[str, str] = dict(prefixes or {})
+    declared = {**(prefixes or {}), **declared_prefixes(found)}
     named: list[str] = []
-    has_from = has_graph = False
+    has_graph = False
     for index, token in enumerate(found):
         word = token.text.upper() if token.kind == "word" else ""
         following = found[index + 1] if index + 1 < len(found) else None
-        if word == "FROM":
-            has_from = True
-        elif word == "PREFIX" and following is not None and index + 2 < len(found) and found[index + 2].kind == "iri":
-            declared[following.text.rstrip(":")] = found[index + 2].text[1:-1]
-        elif word == "GRAPH":
+        if word == "GRAPH":
             has_graph = True
             if following is not None and following.kind == "iri" and ":" in following.text:
                 named.append(following.text[1:-1])
@@ -800,7 +801,7 @@ def _graphs_in_text(text: str, prefixes: dict[str, str] | None = None) -> tuple[
                 prefix, _, local = following.text.partition(":")
                 if prefix in declared:
                     named.append(declared[prefix] + local)
-    return has_from, has_graph, named
+    return has_graph, named
 
 
 def _prologue(prefixes: dict[str, str] | None, base_iri: str | None, text: str = "") -> str:
