@@ -7,10 +7,10 @@ processes use.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import islice
 from json.encoder import encode_basestring
 from typing import BinaryIO
@@ -43,14 +43,6 @@ def _media_type(fmt: QueryResultsFormat | RdfFormat) -> str:
     return fmt.media_type.split(";")[0].strip()
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """Serialised results and the media type to send them as."""
-
-    body: bytes
-    media_type: str
-
-
 def is_graph(result: QueryResult) -> bool:
     """Whether the result is a graph (CONSTRUCT, DESCRIBE) rather than a table or a boolean."""
     return isinstance(result, QueryTriples)
@@ -67,7 +59,11 @@ def write_named(result: QueryResult, name: str, prefixes: Mapping[str, str], out
         kind = "CONSTRUCT/DESCRIBE" if is_graph(result) else "SELECT/ASK"
         raise InputError(f"format '{name}' does not apply to {kind} results; use one of: "
                          + ", ".join(form.name for form in fitting))
-    fmt = chosen.engine
+    _write(result, chosen.engine, prefixes, output)
+
+
+def _write(result: QueryResult, fmt: QueryResultsFormat | RdfFormat, prefixes: Mapping[str, str], output: BinaryIO) -> None:
+    """pyoxigraph's serialisation of a result into `output`, as it is read."""
     if isinstance(result, QueryTriples) and isinstance(fmt, RdfFormat):
         serialize(result, output, fmt, prefixes=dict(prefixes))
     elif not isinstance(result, QueryTriples) and isinstance(fmt, QueryResultsFormat):
@@ -76,23 +72,15 @@ def write_named(result: QueryResult, name: str, prefixes: Mapping[str, str], out
         raise InputError(f"{fmt.name} does not fit this kind of result")
 
 
-def _render(result: QueryResult, fmt: QueryResultsFormat | RdfFormat, prefixes: Mapping[str, str]) -> Rendered:
-    if isinstance(result, QueryTriples) and isinstance(fmt, RdfFormat):
-        body = serialize(result, format=fmt, prefixes=dict(prefixes))
-    elif not isinstance(result, QueryTriples) and isinstance(fmt, QueryResultsFormat):
-        body = result.serialize(format=fmt)
-    else:
-        raise InputError(f"{fmt.name} does not fit this kind of result")
-    return Rendered(body or b"", _media_type(fmt))
-
-
 def render_text(result: QueryResult, prefixes: Mapping[str, str]) -> str:
     """Results for a terminal: an aligned table, true/false, or Turtle for graphs."""
     if isinstance(result, QueryBoolean):
         return "true" if result else "false"
     if isinstance(result, QuerySolutions):
         return _table(result, prefixes)
-    return _render(result, RdfFormat.TURTLE, prefixes).body.decode("utf-8").rstrip("\n")
+    turtle = io.BytesIO()
+    _write(result, RdfFormat.TURTLE, prefixes, turtle)
+    return turtle.getvalue().decode("utf-8").rstrip("\n")
 
 
 TABLE_ROWS = 10_000  # a terminal table is for reading; --format csv (or tsv, json...) streams every row

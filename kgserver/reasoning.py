@@ -232,7 +232,7 @@ def _range_clashes(graph: Graph) -> list[str]:
         for subject, value in sorted(graph.subject_objects(prop), key=str):
             if isinstance(value, Literal) and not value.language and (value.datatype or XSD.string) not in admitted:
                 given = value.datatype or XSD.string
-                clashes.append(f"{subject} has {value.n3()} for {prop}, whose range xsd:{datatype.removeprefix(str(XSD))} "
+                clashes.append(f"{subject} has {value.n3()} for {prop}, whose range {_xsd_name(datatype)} "
                                f"holds no {_xsd_name(given)}")
     return clashes
 

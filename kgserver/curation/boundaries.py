@@ -26,6 +26,7 @@ from rdflib.term import Node
 
 from kgserver.config import Settings
 from kgserver.curation.curators import agent_iri
+from kgserver.formats import compact_iri
 from kgserver.store.dialects import PRIVATE_GRAPHS
 from kgserver.validation import (
     Severity,
@@ -34,7 +35,8 @@ from kgserver.validation import (
     sorted_report,
 )
 
-_W3C_VOCABULARIES = (str(RDF), str(RDFS), str(OWL), str(XSD), str(SH))
+_W3C_PREFIXES = {"rdf": str(RDF), "rdfs": str(RDFS), "owl": str(OWL), "xsd": str(XSD), "sh": str(SH)}
+_W3C_VOCABULARIES = tuple(_W3C_PREFIXES.values())
 _SCHEMA_PREDICATES = frozenset({RDFS.subClassOf, RDFS.subPropertyOf, RDFS.domain, RDFS.range})
 _ANNOTATIONS_OF_OWL = frozenset({OWL.deprecated})
 _INDIVIDUAL_TYPES = frozenset({OWL.NamedIndividual, OWL.Thing, RDFS.Resource,  # data's own types, not declarations
@@ -117,12 +119,8 @@ def _within(term: Node, spaces: Iterable[str]) -> bool:
 
 
 def _short(iri: Node | None) -> str:
-    """A W3C or ontology term as people write it (xsd:integer), other IRIs in full."""
-    text = str(iri)
-    for prefix, namespace in (("rdf", RDF), ("rdfs", RDFS), ("owl", OWL), ("xsd", XSD), ("sh", SH)):
-        if text.startswith(str(namespace)):
-            return f"{prefix}:{text.removeprefix(str(namespace))}"
-    return f"<{text}>"
+    """A W3C term as people write it (xsd:integer), other IRIs in full."""
+    return compact_iri(str(iri), _W3C_PREFIXES)
 
 
 def _prefixes(addition: Graph, settings: Settings) -> tuple[tuple[str, str], ...]:
