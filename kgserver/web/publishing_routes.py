@@ -181,9 +181,7 @@ def _feed(publisher: Publisher) -> Response:
     if cursor is None:
         chunks: Iterator[list[Quad]] = iter([feed.root_quads(settings, state)])
     else:
-        meta_triples = publisher.dataset.graph_sizes.get(settings.meta_graph, 0)
-        everything = feed.members(state, settings, meta_triples)
-        current = feed.page(everything, state.version, cursor)
+        current = feed.page(_members(publisher), state.version, cursor)
         chunks = feed.page_quads(publisher.dataset.store, settings, state, current)
     assert isinstance(fmt.engine, RdfFormat)
     body = _serialised(chunks, fmt.engine, publisher.prefixes)
@@ -211,13 +209,19 @@ def _feed_format() -> Form | None:
     return representations.choose("feed", accept, request.args.get("format"))
 
 
+def _members(publisher: Publisher) -> tuple[feed.Member, ...]:
+    """Every member of the feed at the dataset's current state."""
+    state, settings = publisher.dataset.state, publisher.settings
+    return feed.members(state, settings, publisher.dataset.graph_sizes.get(settings.meta_graph, 0))
+
+
 def _feed_page(publisher: Publisher, cursor: feed.Cursor | None) -> Response:
     """The changes for people: the feed's members newest first (a browser downloaded the TriG instead)."""
-    state = publisher.dataset.state
-    everything = feed.members(state, publisher.settings, publisher.dataset.graph_sizes.get(publisher.settings.meta_graph, 0))
+    state, settings = publisher.dataset.state, publisher.settings
+    everything = _members(publisher)
     chosen = feed.page(everything, state.version, cursor).members if cursor is not None else everything
     newest = sorted(chosen, key=lambda member: (-member.version, member.graph))
-    rdf_href = "/changes" + (f"?since={cursor.since}" + (f"&skip={cursor.skip}" if cursor.skip else "") if cursor else "")
+    rdf_href = "/" + (cursor.iri(settings) if cursor else feed.stream_iri(settings)).removeprefix(settings.base)
     body = render_template("changes.html", members=newest[:_LISTED_CHANGES], shown=min(len(newest), _LISTED_CHANGES),
                            total=len(newest), version=state.version, rdf_href=rdf_href)
     response = Response(body, mimetype="text/html")
