@@ -529,6 +529,29 @@ def test_etag_and_last_modified_give_304(server, built_store):
     assert other_format.status == 200
 
 
+def test_a_wildcard_or_a_date_revalidates_only_an_answer_the_server_has_given(server):
+    broken = "SELECT ?c WHERE { ?c a owl:Class"
+    later = "Fri, 01 Jan 2100 00:00:00 GMT"
+    for condition in ({"If-None-Match": "*"}, {"If-Modified-Since": later}):
+        headers = {"Accept": SPARQL_JSON, **condition}
+        fresh = f"SELECT ?c WHERE {{ ?c a owl:Class }} LIMIT 2 # {time.time_ns()}"
+        assert fetch(server.sparql, params={"query": broken}, headers=headers).status == 400  # not 304: no answer
+        first = fetch(server.sparql, params={"query": fresh}, headers=headers)
+        assert len(rows(first)) == 2  # never answered here: run, not assumed current
+        assert fetch(server.sparql, params={"query": fresh}, headers=headers).status == 304
+
+
+def test_a_post_whose_tag_matches_gets_412_not_304(server):
+    first = post_form(server, {"query": LABELS})
+    assert first.status == 200
+    matched = fetch(server.sparql, "POST", {"Content-Type": FORM, "If-None-Match": first.headers["etag"]},
+                    form={"query": LABELS})
+    assert matched.status == 412 and b"If-None-Match" in matched.body
+    dated = fetch(server.sparql, "POST", {"Content-Type": FORM, "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+                  form={"query": LABELS})
+    assert dated.status == 200 and dated.body == first.body  # a date is for GET and HEAD only
+
+
 def test_repeated_query_is_served_from_the_cache_and_logged(server):
     text = "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p ORDER BY ?p"
     first, second = query(server, text), query(server, text)

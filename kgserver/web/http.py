@@ -108,10 +108,20 @@ def etag_value(*parts: object) -> str:
 # -- conditional requests: the one place ETag, Last-Modified, 304 and Cache-Control are handled --
 
 
-def is_current(request: Request, etag: str, last_modified: datetime) -> bool:
-    """Whether the client's copy is current: If-None-Match (weak comparison), or else If-Modified-Since."""
+def is_current(request: Request, etag: str, last_modified: datetime, known: bool = True) -> bool:
+    """Whether the client's copy is current: If-None-Match (weak comparison), or else If-Modified-Since.
+
+    `known` is False when the server cannot tell that the request has an answer at all (a query
+    not yet answered may be a syntax error): then `*` and a date vouch for nothing, and only
+    the client's own tag (which it had from an answer) does. A date counts for GET and HEAD
+    only (RFC 9110, 13.1.3).
+    """
     if request.if_none_match:
+        if request.if_none_match.star_tag:
+            return known
         return request.if_none_match.contains_weak(etag)
+    if not known or request.method not in ("GET", "HEAD"):
+        return False
     since = request.if_modified_since
     return since is not None and last_modified <= since
 
@@ -131,6 +141,33 @@ def _http_date(moment: datetime) -> str:
     return werkzeug.http.http_date(moment)
 
 
-def not_modified(etag: str, last_modified: datetime, vary: Iterable[str] = ()) -> Response:
-    """The 304 for a client whose copy is current, with the same validators as the full answer."""
-    return validated(Response(status=304), etag, last_modified, vary)
+def not_modified(etag: str, last_modified: datetime, vary: Iterable[str] = (), method: str = "GET") -> Response:
+    """The 304 for a client whose copy is current, with the same validators as the full answer.
+
+    A POST whose If-None-Match matches gets 412 instead: RFC 9110 (13.1.2) keeps 304 for GET and HEAD.
+    """
+    if method in ("GET", "HEAD"):
+        return validated(Response(status=304), etag, last_modified, vary)
+    failed = Response("Precondition Failed: the answer has not changed since the tag given in If-None-Match\n",
+                      status=412, mimetype="text/plain")
+    return validated(failed, etag, last_modified, vary)
+
+
+class AnsweredTags:
+    """The tags of the answers this process sent lately: what lets `*` or a date stand for a current copy."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._tags: dict[str, None] = {}
+        self._size = size
+
+    def add(self, etag: str) -> None:
+        """Remember one answer's tag; the oldest is forgotten past `size` (dicts keep insertion order)."""
+        self._tags[etag] = None
+        if len(self._tags) > self._size:
+            try:
+                del self._tags[next(iter(self._tags))]
+            except (StopIteration, KeyError, RuntimeError):  # another thread trimmed it first
+                pass
+
+    def __contains__(self, etag: str) -> bool:
+        return etag in self._tags

@@ -54,6 +54,7 @@ class SparqlEndpoint:
     dataset: LiveDataset
     gate: QueryGate
     metrics: Metrics
+    answered: http.AnsweredTags = field(default_factory=http.AnsweredTags)
 
 
 def sparql_blueprint(endpoint: SparqlEndpoint) -> Blueprint:
@@ -98,8 +99,8 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     version = endpoint.dataset.version  # read once: a commit may move it while this request runs
     base = request.base_url
     etag = http.etag_value(version, query.text, query.default_graphs, query.named_graphs, fmt.name, base)
-    if http.is_current(request, etag, endpoint.dataset.last_modified):
-        return http.not_modified(etag, endpoint.dataset.last_modified, _VARY)
+    if http.is_current(request, etag, endpoint.dataset.last_modified, known=etag in endpoint.answered):
+        return http.not_modified(etag, endpoint.dataset.last_modified, _VARY, request.method)
     job = Job(
         query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, base,
         version, analysis.order,
@@ -116,6 +117,7 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
 
     def complete() -> None:
         environ[MARK] = Keep(version, head)
+        endpoint.answered.add(etag)
 
     gzip = http.wants_gzip(request)
     body: Iterable[bytes]
