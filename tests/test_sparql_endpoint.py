@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import http.client
 import io
 import os
 import re
@@ -17,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import pytest
 from pyoxigraph import Literal as OxLiteral
@@ -539,6 +541,29 @@ def test_a_wildcard_or_a_date_revalidates_only_an_answer_the_server_has_given(se
         first = fetch(server.sparql, params={"query": fresh}, headers=headers)
         assert len(rows(first)) == 2  # never answered here: run, not assumed current
         assert fetch(server.sparql, params={"query": fresh}, headers=headers).status == 304
+
+
+def test_a_client_revalidating_keeps_its_connection_open(server):
+    """A harvester sends If-None-Match again and again on one connection: a 304 must not close it."""
+    address = urlsplit(server.base)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    path = f"/sparql?query={quote(LABELS)}"
+    connection.request("GET", path)
+    first = connection.getresponse()
+    first.read()
+    etag = first.getheader("ETag")
+    sock = connection.sock
+    for _ in range(3):
+        connection.request("GET", path, headers={"If-None-Match": etag})
+        again = connection.getresponse()
+        again.read()
+        assert again.status == 304 and again.getheader("Connection") is None
+        assert connection.sock is sock  # the same connection, not a new one
+    connection.request("OPTIONS", "/sparql")
+    options = connection.getresponse()
+    options.read()
+    assert options.status == 204 and connection.sock is sock
+    connection.close()
 
 
 def test_a_post_whose_tag_matches_gets_412_not_304(server):

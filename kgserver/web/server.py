@@ -15,7 +15,9 @@ import signal
 import sys
 from types import FrameType
 
-from waitress import serve as waitress_serve
+from waitress.channel import HTTPChannel
+from waitress.server import create_server
+from waitress.task import WSGITask
 
 from kgserver.config import ServerSettings, Settings
 from kgserver.store.location import StoreLocation
@@ -45,9 +47,11 @@ def serve(
     app = create_app(settings, location, limits)
     signal.signal(signal.SIGTERM, _stop)
     logging.getLogger("kgserver").info("serving %s on http://%s:%d", location, host, port)
+    listeners: dict[int, object] = {}
     try:
-        waitress_serve(
+        server = create_server(
             app,
+            map=listeners,
             host=host,
             port=port,
             threads=threads,
@@ -56,11 +60,46 @@ def serve(
             connection_limit=_CONNECTION_LIMIT,
             max_request_body_size=limits.max_request_bytes,
             clear_untrusted_proxy_headers=True,
-            _quiet=True,
             **_proxy(limits.trusted_proxy),
         )
+        for listener in listeners.values():  # one per address the host resolves to
+            listener.channel_class = _Channel  # type: ignore[attr-defined]
+        server.run()
     except KeyboardInterrupt:
         pass
+
+
+class _KeepAliveTask(WSGITask):
+    """Waitress's task, but a 304 or 204 keeps an HTTP/1.1 connection open.
+
+    Waitress 3.0.2 closes the connection after any answer without a Content-Length, and a
+    304 or 204 must not carry one (RFC 9110, 8.6), so every revalidation by a harvester, and
+    every CORS preflight, cost a new connection. Such an answer has no body to delimit: the
+    connection can stay open, as in nginx or Fuseki's Jetty.
+    """
+
+    _bodiless = False
+
+    def build_response_header(self) -> bytes:
+        """The head, built by waitress, while a bodiless answer's only reason to close is set aside."""
+        connection = self.request.headers.get("CONNECTION", "").lower()
+        self._bodiless = (not self.has_body and self.version == "1.1" and connection != "close"
+                          and not self.close_on_finish)
+        try:
+            return super().build_response_header()
+        finally:
+            self._bodiless = False
+
+    def set_close_on_finish(self) -> None:
+        """Close after this answer, unless it is the bodiless answer above that waitress would close for nothing."""
+        if not self._bodiless:
+            super().set_close_on_finish()
+
+
+class _Channel(HTTPChannel):
+    """Waitress's connection, with the task above."""
+
+    task_class = _KeepAliveTask
 
 
 def _proxy(address: str) -> dict[str, str | int]:
