@@ -737,3 +737,16 @@ def test_an_undeclared_prefix_is_named_with_the_ones_the_endpoint_declares(serve
     reply = query(server, "SELECT * WHERE { ?s foo:bar ?o }")
     assert reply.status == 400
     assert "the prefix foo: is not declared" in reply.text and "ldn:" in reply.text and "['%']" not in reply.text
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("SELECT ?s (COUNT(?o) AS ?n) WHERE { ?s ?p ?o }", "the SELECT contains a variable that is unbound (a variable "
+                                                      "selected beside an aggregate or with GROUP BY must be grouped"),
+    ("SELECT (1 AS ?x) (2 AS ?x) WHERE {}", "duplicated variable name in SELECT"),
+    ("SELECT ?s WHERE { ?s ?p ?o", 'the parser expected one of ",", ".", ";"'),
+])
+def test_a_syntax_error_says_where_and_why_without_the_parsers_character_ranges(server, text, said):
+    reply = query(server, text)
+    assert reply.status == 400 and reply.text.startswith("SPARQL syntax error at 1:"), reply.text
+    assert ', after "' in reply.text and said in reply.text, reply.text
+    assert "..=" not in reply.text and "[_]" not in reply.text and len(reply.text) < 300

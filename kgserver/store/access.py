@@ -139,14 +139,7 @@ def _asked(
     except SyntaxError as error:
         if read_form(sparql)[1]:
             raise UpdateRefusedError() from None
-        message = " ".join(str(error).split())
-        if "Prefix not found" in message and (undeclared := _undeclared_prefix(sparql, prefixes or {})):
-            where = re.match(r"error at (\d+:\d+)", message)
-            raise InputError(
-                f"SPARQL syntax error{' at ' + where.group(1) if where else ''}: the prefix {undeclared}: is not declared; "
-                f"add PREFIX {undeclared}: <...> (this endpoint declares {', '.join(f'{name}:' for name in prefixes or {})})"
-            ) from None
-        raise InputError(f"SPARQL syntax error: {_shorten(message)}") from None
+        raise InputError(_syntax_message(str(error), sparql, prefixes or {})) from None
     except ValueError as error:  # an IRI of the dataset that is not an absolute IRI
         raise InputError(f"invalid graph IRI in the dataset: {error}") from None
     except RuntimeError as error:
@@ -155,6 +148,54 @@ def _asked(
         raise
     except OSError as error:
         raise KgError(f"the store could not answer the query ({error})") from None
+
+
+def _syntax_message(message: str, sparql: str, prefixes: Mapping[str, str]) -> str:
+    """The parser's message as one readable line: where, the text just before, and why.
+
+    Oxigraph's parser lists what it would have accepted, character ranges and all, and gives
+    its semantic errors (an unbound variable in SELECT) as one more item of that list.
+    """
+    message = " ".join(message.split())
+    place = re.match(r"error at (\d+):(\d+): (.*)", message)
+    if place is None:
+        return f"SPARQL syntax error: {_shorten(message)}"
+    line, column, said = int(place[1]), int(place[2]), place[3]
+    where = f"SPARQL syntax error at {line}:{column}{_near(sparql, line, column)}"
+    if "Prefix not found" in said and (undeclared := _undeclared_prefix(sparql, prefixes)):
+        return (f"{where}: the prefix {undeclared}: is not declared; add PREFIX {undeclared}: <...> "
+                f"(this endpoint declares {', '.join(f'{name}:' for name in prefixes)})")
+    items = re.findall(r'"(?:\\.|[^"\\])*"|\[[^\]]*\]|[^,\s][^,]*', said.removeprefix("expected one of ").removeprefix("expected "))
+    reasons = [item.strip() for item in items if " " in item.strip() and item[0] not in "\"["]
+    if reasons:
+        return f"{where}: {'; '.join(_reason(reason, sparql) for reason in reasons)}"
+    words = [item.strip() for item in items if item[0] != "["]
+    if any(item[0] == "[" and item != "[_]" for item in items):
+        words.append("a name")
+    if not words:
+        return f"{where}: the text here is unexpected"
+    return f"{where}: the parser expected {_shorten('one of ' + ', '.join(words) if len(words) > 1 else words[0])}"
+
+
+def _near(sparql: str, line: int, column: int) -> str:
+    """The query's text up to the error's position (at most 20 characters of its line), to show where it is."""
+    lines = sparql.split("\n")
+    if not 0 < line <= len(lines):
+        return ""
+    before = lines[line - 1][:column].rstrip()
+    shown = before[-20:].lstrip()
+    return f', after "{"..." if len(before) > 20 else ""}{shown}"' if shown else ""
+
+
+_AGGREGATES = re.compile(r"\b(GROUP\s+BY|COUNT|SUM|MIN|MAX|AVG|SAMPLE|GROUP_CONCAT)\b", re.IGNORECASE)
+
+
+def _reason(reason: str, sparql: str) -> str:
+    """One of the parser's own sentences, with the usual cause of the unbound-variable one."""
+    said = reason[0].lower() + reason[1:] if reason[1:2].islower() else reason
+    if "variable that is unbound" in reason and _AGGREGATES.search(sparql):
+        said += " (a variable selected beside an aggregate or with GROUP BY must be grouped by, or aggregated)"
+    return said
 
 
 def _undeclared_prefix(sparql: str, prefixes: Mapping[str, str]) -> str | None:
