@@ -185,6 +185,28 @@ def test_a_retraction_removes_the_triples_and_keeps_the_record(kgserver, store, 
     assert version(server) == accepted["version"] + 1
 
 
+def test_an_addition_sent_twice_is_refused_the_second_time_as_adding_nothing(kgserver, store, server, tmp_path):
+    ada = add_curator(kgserver, store, "ada")
+    fixture = VALID / "claim-with-new-source.ttl"
+    accepted = send(server, "/submissions", fixture, token=ada)
+    assert accepted.status == 201, accepted.text
+    submission_id = accepted.json()["submission"].rsplit("/", 1)[-1]
+    before = version(server)
+
+    again = send(server, "/submissions", fixture, token=ada)  # a second click on "submit"
+    assert again.status == 409 and "nothing to add" in again.text and f"submission {submission_id}" in again.text
+    assert version(server) == before
+    bundled = tmp_path / "bundled.ttl"  # statements the bundled data makes: nothing new either
+    bundled.write_text(f'<{BASE}id/multiple-sclerosis> <http://www.w3.org/2000/01/rdf-schema#label> "multiple sclerosis"@en .\n')
+    restated = send(server, "/submissions", bundled, token=ada)
+    assert restated.status == 409 and "the bundled data" in restated.text, restated.text
+
+    partly_new = tmp_path / "partly-new.ttl"
+    partly_new.write_text(fixture.read_text() + f'\n<{NEW_CLAIM}> <http://www.w3.org/2000/01/rdf-schema#comment> "new"@en .\n')
+    assert send(server, "/submissions", partly_new, token=ada).status == 201  # one new statement is enough
+    assert fetch(f"{server}/submissions/{submission_id}", "DELETE", headers={"Authorization": f"Bearer {ada}"}).status == 200
+
+
 def test_an_addition_of_many_alike_blank_nodes_is_committed_promptly_with_the_standard_content_hash(
     kgserver, store, server, tmp_path
 ):

@@ -190,7 +190,7 @@ class _Finder:
             if current in self.expanded or isinstance(current, Literal):
                 continue
             self.expanded.add(current)
-            subject = _ox(current)
+            subject = ox_term(current)
             if subject is None:
                 continue
             for quad in self.add(self.store.quads_for_pattern(subject, None, None, None)):
@@ -247,17 +247,17 @@ class _Finder:
         """Every stored ldn:referenceNumber triple with a focus node's number."""
         predicate = URIRef(f"{self.ldn}referenceNumber")
         for number in {value for node in focus for value in self.triples_with(node, predicate)}:
-            self.add(self.store.quads_for_pattern(None, _ox(predicate), _ox(number), None))
+            self.add(self.store.quads_for_pattern(None, ox_term(predicate), ox_term(number), None))
 
     def regimens_of_same_drug(self, focus: set[Node]) -> None:
         """For each drug a focus regimen is of, the other regimens' drug, level, rank and amount."""
         regimen_of = URIRef(f"{self.ldn}regimenOf")
-        wanted = [_ox(URIRef(f"{self.ldn}{name}")) for name in ("regimenOf", "doseLevel", "amountInMilligrams")]
+        wanted = [ox_term(URIRef(f"{self.ldn}{name}")) for name in ("regimenOf", "doseLevel", "amountInMilligrams")]
         for drug in {value for node in focus for value in self.triples_with(node, regimen_of)}:
-            drug_term = _ox(drug)
+            drug_term = ox_term(drug)
             if drug_term is None:
                 continue
-            for quad in self.store.quads_for_pattern(None, _ox(regimen_of), drug_term, None):
+            for quad in self.store.quads_for_pattern(None, ox_term(regimen_of), drug_term, None):
                 for predicate in wanted:
                     for kept in self.add(self.store.quads_for_pattern(quad.subject, predicate, None, None)):
                         if predicate == wanted[1]:
@@ -268,7 +268,7 @@ class _Finder:
         treats = URIRef(f"{self.ldn}treats")
         studied = [URIRef(f"{self.ldn}{name}") for name in ("studiedToTreat", "inClinicalTrialsFor", "offLabelUseFor")]
         for node in focus:
-            if _ox(node) is None:
+            if ox_term(node) is None:
                 continue
             for condition in self.triples_with(node, treats):
                 self.witness(node, condition, supporting=True)
@@ -284,7 +284,7 @@ class _Finder:
         the search ends when the shorter one is used up.
         """
         intervention = ox.NamedNode(f"{self.ldn}aboutIntervention")
-        drug_term, condition_term = _ox(drug), _ox(condition)
+        drug_term, condition_term = ox_term(drug), ox_term(condition)
         if drug_term is None or condition_term is None:
             return
         names = ("aboutCondition",) if supporting else ("aboutCondition", "beyondSourceScope")
@@ -305,7 +305,7 @@ class _Finder:
         """One stored claim stating each focus node as its regulatory status, if any."""
         predicate = ox.NamedNode(f"{self.ldn}aboutRegulatoryStatus")
         for node in focus:
-            term = _ox(node)
+            term = ox_term(node)
             if term is None:
                 continue
             for quad in self.store.quads_for_pattern(None, predicate, term, None):
@@ -364,7 +364,7 @@ def _common_subjects(
                 yield quad.subject
 
 
-def _ox(term: Node) -> ox.NamedNode | ox.Literal | None:
+def ox_term(term: Node) -> ox.NamedNode | ox.Literal | None:
     """An rdflib term as pyoxigraph's, or None for a blank node (the store cannot hold the addition's)."""
     if isinstance(term, URIRef):
         return ox.NamedNode(str(term))

@@ -26,6 +26,7 @@ from kgserver.config import Settings
 from kgserver.curation import reports
 from kgserver.curation.checks import Checker
 from kgserver.curation.curators import agent_iri
+from kgserver.curation.scope import ox_term
 from kgserver.dataset import LiveDataset
 from kgserver.errors import KgError
 from kgserver.store import GraphStore
@@ -44,6 +45,12 @@ class SubmissionNotFound(KgError):
 
 class AlreadyRetracted(KgError):
     """The submission was retracted before; it cannot be retracted twice."""
+
+    http_status = 409
+
+
+class NothingToAdd(KgError):
+    """Every statement of the addition is in the curated data already: committing it would add nothing."""
 
     http_status = 409
 
@@ -103,6 +110,7 @@ def submit(dataset: LiveDataset, checker: Checker, curator: str, addition: Graph
     """Check the addition in the store's context and, if it conforms, commit it with its record."""
     settings = checker.settings
     with dataset.writing() as store:
+        _refuse_if_nothing_new(store, settings, dataset.state.live_graphs, addition)
         report = checker.check(store, addition)
         if not report.conforms:
             return Rejected(report)
@@ -141,6 +149,29 @@ def retract(dataset: LiveDataset, checker: Checker, curator: str, submission_id:
         state = dataset.commit(replace={iris.record: record}, delete=[iris.graph])
     _expect_version(state.version, version)
     return Retracted(iris, state.version)
+
+
+def _refuse_if_nothing_new(store: GraphStore, settings: Settings, live: Iterable[str], addition: Graph) -> None:
+    """Refuse (409) an addition every statement of which the curated data states already: sent twice, say.
+
+    Curated data is the bundled data graph and the live submissions, not what the reasoner
+    inferred. A statement with a blank node is always new (the store's blank nodes are its own).
+    """
+    statements = [tuple(ox_term(term) for term in triple) for triple in addition]
+    if not statements or any(None in statement for statement in statements):
+        return
+    curated = {NamedNode(iri) for iri in live if iri == settings.data_graph or iri.startswith(settings.submission_graphs)}
+    holders: set[str] = set()
+    for subject, predicate, value in statements:
+        found = {quad.graph_name.value for quad in store.quads_for_pattern(subject, predicate, value, None)  # type: ignore[arg-type]
+                 if quad.graph_name in curated}
+        if not found:
+            return
+        holders |= found
+    names = sorted("the bundled data" if iri == settings.data_graph else f"submission {iri.rsplit('/', 1)[-1]}"
+                   for iri in holders)
+    count = f"each of its {len(statements)} statements is" if len(statements) > 1 else "its one statement is"
+    raise NothingToAdd(f"nothing to add: {count} in the graph already (in {', '.join(names)})")
 
 
 def _refuse_if_others_rest_on(store: GraphStore, checker: Checker, live: Iterable[str], iris: SubmissionIris) -> None:
