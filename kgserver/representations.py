@@ -3,8 +3,8 @@
 A form is one row: its name (what `format=` and the command line's `--format` take), the
 suffix a resource's address may end in, its media type, the other names and media types
 clients use for it, how it is written (pyoxigraph's format; rdflib's name for rdflib graphs
-and for reading additions; None for a page or report a route renders itself), and the routes
-that offer it. A route offers one named set of forms and calls `choose` with the request's
+and for reading additions; None for a page or report a route renders itself, a query's answer
+drawn from the form the query process writes, `drawn_from`), and the routes that offer it. A route offers one named set of forms and calls `choose` with the request's
 Accept header and `format=`; the service description advertises the same sets.
 
 Offering a form somewhere is one edit of its row: `offered` names the sets it belongs to.
@@ -15,6 +15,10 @@ Offering a form somewhere is one edit of its row: `offered` names the sets it be
 'jsonld'
 >>> choose("results", "application/json").media_type
 'application/sparql-results+json'
+>>> choose("results", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8").name  # a browser's form
+'html'
+>>> choose("results", "*/*").name, choose("results", "application/xml").name
+('json', 'xml')
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class Form:
     media_aliases: tuple[str, ...] = ()  # other media types clients send for it
     iri: str | None = None  # the W3C format IRI the service description gives
     offered: tuple[str, ...] = ()
+    drawn_from: str | None = None  # a page of a query's answer: the form the query process writes, the page drawn from it
 
     @property
     def is_graph(self) -> bool:
@@ -97,8 +102,9 @@ FORMS: tuple[Form, ...] = (
     Form("nquads", "application/n-quads", "nq", RdfFormat.N_QUADS, "nquads", names=("nq", "n-quads"),
          iri=_W3C + "N-Quads", offered=(*_RDF, "feed", "export-command", "dumps")),
     Form("n3", "text/n3", "n3", RdfFormat.N3, "n3", offered=("query-command",)),
+    # Last, so a client sends text/html to get it: */* and no Accept keep getting the first form of each set.
     Form("html", "text/html", "html", media_aliases=("application/xhtml+xml",),
-         offered=("resources", "catalogue", "reports", "search")),
+         offered=("resources", "catalogue", "reports", "search", "results"), drawn_from="json"),
 )
 BY_NAME: dict[str, Form] = {form.name: form for form in FORMS}
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from rdflib import OWL, RDF, SH, SKOS, Graph, URIRef
+from rdflib.collection import Collection
 from serving import Reply, Server, fetch, serving
 
 from kgserver import changes
@@ -311,6 +312,31 @@ def test_the_shapes_page_documents_every_node_shape_with_its_messages(app_base, 
         assert document.find(id=str(group)[len(SHP):]).attrs["data-iri"] == str(group)
 
 
+def test_the_shapes_page_reads_out_the_alternatives_a_property_may_take(app_base, sources_root):
+    """`sh:or ( [ sh:class ldn:Receptor ] [ sh:class ldn:ReceptorFamily ] )` reads "one of: ldn:Receptor or ...", linked."""
+    shapes = Graph().parse(sources_root / "shapes" / "ldn-shapes.ttl")
+    alternatives = [
+        (shape, shapes.value(prop, SH.path), [shapes.value(option, SH["class"]) or shapes.value(option, SH.datatype)
+                                                for option in Collection(shapes, choice)])
+        for shape in shapes.subjects(RDF.type, SH.NodeShape)
+        for prop in shapes.objects(shape, SH.property)
+        for choice in shapes.objects(prop, SH["or"])
+    ]
+    assert alternatives  # the bundled shapes say what a claim's intervention, and a receptor interaction's receptor, may be
+
+    document = page(app_base, f"{BASE}shapes")
+
+    for shape, path, options in alternatives:
+        entry = document.find("article", id=str(shape)[len(SHP):])
+        path_name = shapes.namespace_manager.normalizeUri(path)
+        cells = [row.find_all("td")[1] for row in entry.find_all("tr") if row.find_all("td") and row.find_all("td")[0].text == path_name]
+        cell = next((cell for cell in cells if "sh:or" in cell.text), None)
+        assert cell is not None, (shape, path)
+        names = [shapes.namespace_manager.normalizeUri(option) for option in options]
+        assert f"sh:or one of: {' or '.join(names)}" in cell.text
+        assert [a.attrs["href"] for a in cell.find("div", class_="choice").find_all("a")] == [href_of(str(option)) for option in options]
+
+
 # --------------------------------------------------------------------------------------------
 # Home
 # --------------------------------------------------------------------------------------------
@@ -407,6 +433,24 @@ def test_the_evidence_maps_levels_go_from_the_strongest(app_base, built_store, r
     table = parse_html(browse(f"{app_base}/").text).find("details", class_="evidence-map-table").find("table")
 
     assert [th.text for th in table.find("thead").find_all("th")] == ["Condition", *strongest_first]
+
+
+@pytest.mark.parametrize("path", ["/", "/shapes", "/query"])
+def test_every_page_names_its_icon_and_the_browsers_own_request_for_one_finds_it(app_base, path):
+    reply = browse(app_base + path)
+    icon = parse_html(reply.text).find("link", rel="icon")
+    assert icon.attrs["type"] == "image/svg+xml"
+    policy = dict((directive.split(" ", 1) + [""])[:2] for directive in reply.headers["content-security-policy"].split("; "))
+    assert "'self'" in policy.get("img-src", policy["default-src"]).split()  # the icon is this server's own
+
+    served = browse(app_base + icon.attrs["href"], {"Accept": "image/avif,image/webp,image/svg+xml,image/*,*/*;q=0.8"})
+    assert served.status == 200 and served.content_type == "image/svg+xml"
+    assert parse_html(served.text).find("svg").attrs["viewbox"]
+
+    asked = browse(app_base + "/favicon.ico", {"Accept": "image/avif,image/webp,image/svg+xml,image/*,*/*;q=0.8"})
+    assert asked.status in (301, 308) and asked.headers["location"] == icon.attrs["href"]
+    cache = {part.strip().split("=")[0]: part.strip().split("=")[-1] for part in asked.headers["cache-control"].split(",")}
+    assert "public" in cache and int(cache["max-age"]) >= 86400  # asked for on every visit: kept, not asked again
 
 
 def test_the_home_page_is_revalidated_by_its_etag(app_base):

@@ -21,6 +21,7 @@ import pytest
 from browser import Visit
 from rdflib import OWL, RDF, RDFS, Graph, Literal, Namespace, URIRef
 from serving import fetch, in_process
+from test_pages import parse_html
 
 from kgserver.config import Settings
 
@@ -35,6 +36,7 @@ SH = Namespace("http://www.w3.org/ns/shacl#")
 SCHEMA = Namespace("https://schema.org/")
 EXAMPLES = "/.well-known/sparql-examples"
 SPARQL_JSON = "application/sparql-results+json"
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # what Chromium and Firefox send for a page
 
 # The harness's fixtures (tests/browser.py): one headless Chromium, a fresh recorded page per test.
 
@@ -165,6 +167,116 @@ def test_every_catalogued_example_answers_on_the_live_endpoint(app_base: str, pa
         assert len(Graph().parse(data=reply.text, format="turtle")) > 0, f"{path.name} built an empty graph"
 
 
+# --- the plain form, without script ----------------------------------------------------------
+# The page's <form> posts the query to /sparql as a browser does: Accept prefers text/html. The
+# person gets a page of the results; programs, which do not ask for HTML, get what they always got.
+
+FORM_QUERY = """SELECT ?condition ?label ?words ?elsewhere ?odd ?none WHERE {
+  ?condition a ldn:Condition ; rdfs:label ?label .
+  BIND ("<script>alert(1)</script> & more" AS ?words)
+  BIND (<https://example.org/elsewhere> AS ?elsewhere)
+  BIND (IRI("javascript:alert(1)") AS ?odd)
+} ORDER BY ?condition LIMIT 4"""
+
+
+def submit_form(base: str, text: str, accept: str | None = BROWSER_ACCEPT, **fields: str):
+    """The query page's form sent as a browser sends it without script: POST, form-encoded, Accept for a page."""
+    return fetch(base + "/sparql", "POST", {"Accept": accept} if accept else {}, form={"query": text, **fields})
+
+
+def test_a_browsers_form_gets_the_results_as_a_page_with_the_query_and_a_way_back(app_base: str) -> None:
+    expected = submit_form(app_base, FORM_QUERY, SPARQL_JSON).json()["results"]["bindings"]
+    assert len(expected) == 4
+
+    reply = submit_form(app_base, FORM_QUERY)
+
+    assert reply.status == 200 and reply.content_type == "text/html", reply.text
+    assert "Accept" in reply.header_values("vary") and "script-src 'self'" in reply.headers["content-security-policy"]
+    document = parse_html(reply.text)
+    main = document.find("main")
+    assert main.find("pre").text == " ".join(FORM_QUERY.split())  # the query as sent, shown as text
+    edit = main.find("a", class_="edit-query").attrs["href"]
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(edit).query) == {"query": [FORM_QUERY]}
+    assert urllib.parse.urlsplit(edit).path == "/query"
+    table = main.find("table", class_="results")
+    assert [th.text for th in table.find_all("th")] == ["condition", "label", "words", "elsewhere", "odd", "none"]
+    rows = table.find("tbody").find_all("tr")
+    assert len(rows) == len(expected)
+    for row, binding in zip(rows, expected, strict=True):
+        condition, label, words, elsewhere, odd, none = row.find_all("td")
+        iri = binding["condition"]["value"]
+        assert condition.find("a").attrs["href"] == "/" + iri.removeprefix(BASE)  # this dataset's IRI opens its page here
+        assert condition.find("a").attrs["title"] == iri
+        assert label.text.startswith(binding["label"]["value"])
+        assert words.text == "<script>alert(1)</script> & more" and not words.find_all("script")  # text, not markup
+        assert elsewhere.find("a").attrs["href"] == "https://example.org/elsewhere"
+        assert odd.text == "javascript:alert(1)" and not odd.find_all("a")  # shown, never a link
+        assert none.text == "" and not none.children  # unbound
+    assert not main.find_all("script")
+    assert "<script>alert(1)</script>" not in reply.text
+
+
+def test_an_ask_from_the_form_is_answered_in_words(app_base: str) -> None:
+    reply = submit_form(app_base, "ASK { ?claim a ldn:EvidenceClaim }")
+    assert reply.status == 200 and reply.content_type == "text/html"
+    assert parse_html(reply.text).find("p", class_="answer").text == "The answer is yes (true)."
+
+
+def test_the_page_offers_the_answer_as_each_results_file(app_base: str) -> None:
+    document = parse_html(submit_form(app_base, FORM_QUERY).text)
+    form = document.find("form", class_="downloads")
+    assert form.attrs["method"] == "post" and form.attrs["action"] == "/sparql"
+    assert form.find("input", name="query").attrs["value"] == FORM_QUERY
+    names = [button.attrs["value"] for button in form.find_all("button", name="format")]
+    assert names == ["json", "xml", "csv", "tsv"]
+    downloaded = submit_form(app_base, FORM_QUERY, format="csv")  # the button's format= wins over the browser's Accept
+    assert downloaded.status == 200 and downloaded.content_type == "text/csv"
+    assert downloaded.text.startswith("condition,label,words,elsewhere,odd,none\r\n")
+
+
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        (None, SPARQL_JSON),
+        ("*/*", SPARQL_JSON),
+        ("application/sparql-results+json,*/*;q=0.9", SPARQL_JSON),  # YASGUI's
+        ("application/json", SPARQL_JSON),
+        ("application/xml", "application/sparql-results+xml"),
+        ("application/sparql-results+xml", "application/sparql-results+xml"),
+        ("text/csv", "text/csv"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_programs_still_get_a_results_file(app_base: str, accept: str | None, media_type: str, method: str) -> None:
+    headers = {"Accept": accept} if accept else {}
+    if method == "GET":
+        reply = fetch(app_base + "/sparql", headers=headers, params={"query": FORM_QUERY})
+    else:
+        reply = submit_form(app_base, FORM_QUERY, accept)
+    assert reply.status == 200 and reply.content_type == media_type
+    assert "<html" not in reply.text
+
+
+def test_the_page_says_when_the_row_cap_cut_the_answer_and_keeps_the_time_limit(
+    built_store: Path, sources_root: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    with in_process(store, sources_root, env={"LDNKG_WARM_REASONER": "0", "LDNKG_ROW_CAP": "3"}) as app:
+        cut = submit_form(app.base, "SELECT ?n WHERE { VALUES ?n { 1 2 3 4 5 } }")
+        whole = submit_form(app.base, "SELECT ?n WHERE { VALUES ?n { 1 2 3 } }")
+        runaway = submit_form(app.base, "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }",
+                              timeout="1")
+
+    assert cut.status == 200 and cut.content_type == "text/html"
+    assert cut.headers["x-sparql-truncated"] == "true" and cut.headers["x-sparql-row-cap"] == "3"
+    page = parse_html(cut.text)
+    assert len(page.find("table", class_="results").find("tbody").find_all("tr")) == 3
+    assert "Only the first 3 are shown" in page.find("p", class_="row-count").text
+    assert "x-sparql-truncated" not in whole.headers and not parse_html(whole.text).find_all(class_="truncated")
+    assert runaway.status == 503 and "time limit" in runaway.text
+
+
 # --- the query page, in a browser -------------------------------------------------------------
 # The page is YASGUI (static/vendor/yasgui) set up by static/query-page.js: these stories drive it
 # as a researcher does, and read its editor (YASQE), results (YASR) and tabs from the page.
@@ -250,6 +362,26 @@ def test_a_researcher_picks_an_example_runs_it_and_follows_a_result(served_store
     assert "Targeted Opioid Receptor Antagonists" in source_page.text_content("h1")
     assert visit.foreign_requests(served_store) == []
     assert visit.errors == []
+
+
+@pytest.mark.slow
+def test_without_script_the_form_shows_the_results_as_a_table_and_leads_back(served_store: str, chromium: Browser) -> None:
+    with Visit.open(chromium, java_script_enabled=False) as visit:
+        page = visit.page
+        page.goto(f"{served_store}/query?example=ex02-claims-per-source")
+        assert page.locator("#query-form").is_visible()  # no YASGUI: the plain form is what the reader has
+        with page.expect_navigation():
+            page.click("#query-form button[type=submit]")
+        assert page.url == f"{served_store}/sparql" and page.title() == "Query results · LDN-KG"
+        rows = page.locator("table.results tbody tr")
+        assert rows.count() == 13
+        assert page.locator("table.results thead th").all_text_contents()[:2] == ["source", "title"]
+        link = page.locator("table.results a.iri", has_text="kg:source/niciu-2013")
+        assert link.get_attribute("href") == "/id/source/niciu-2013"
+        page.click("a.edit-query")
+        assert page.url.startswith(f"{served_store}/query?query=")
+        assert page.input_value("#query-text") == example_text("ex02-claims-per-source")
+        assert visit.errors == []
 
 
 @pytest.mark.slow

@@ -216,6 +216,24 @@ def _vocabularies(settings: Settings, statements: dict[str, Facts], terms: dict[
 
 
 @dataclass(frozen=True)
+class Option:
+    """One shape a logical constraint combines, as its parameters; a class or datatype alone is named without `sh:class`."""
+
+    parameters: tuple[tuple[str | None, tuple[Value, ...]], ...]  # None: the values say it all (a class, a datatype, a shape)
+    choices: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A logical constraint (sh:or, sh:xone, sh:and, sh:not) as a reader says it: "one of: X or Y"."""
+
+    name: str  # sh:or
+    lead: str  # one of
+    joiner: str  # or
+    options: tuple[Option, ...]
+
+
+@dataclass(frozen=True)
 class Constraint:
     """One property shape (or one alternative of sh:or): its path, its parameters, severity and message."""
 
@@ -223,6 +241,7 @@ class Constraint:
     parameters: tuple[tuple[str, tuple[Value, ...]], ...]
     severity: str | None
     message: str | None
+    choices: tuple[Choice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -282,6 +301,14 @@ SELECT ?shape ?alternative ?p ?o WHERE {
 """
 _TARGETS = ("targetClass", "targetNode", "targetSubjectsOf", "targetObjectsOf")
 _NOT_PARAMETERS = {f"{SH}path", f"{SH}message", f"{SH}severity", RDF_TYPE}
+# The logical constraints, each with how its shapes are read out: "one of: X or Y".
+_LOGICAL = {
+    f"{SH}or": ("one of", "or"),
+    f"{SH}xone": ("exactly one of", "or"),
+    f"{SH}and": ("all of", "and"),
+    f"{SH}not": ("not", ""),
+}
+_NAMED_ALONE = {f"{SH}class", f"{SH}datatype", f"{SH}node"}  # in an option, "ldn:Drug" says "sh:class ldn:Drug"
 
 
 def shapes_doc(store: GraphStore, settings: Settings) -> ShapesDoc:
@@ -306,18 +333,48 @@ def shapes_doc(store: GraphStore, settings: Settings) -> ShapesDoc:
     for row in select(store, settings, _SHAPE_ALTERNATIVES % graph):
         alternatives.setdefault(row["shape"].value, {}).setdefault(str(row["alternative"]), []).append((row["p"].value, row["o"]))
 
+    def parameters(facts: Facts, skipped: set[str]) -> tuple[tuple[str, tuple[Value, ...]], ...]:
+        """A shape's parameters by compact name, sorted; the logical ones are `choices`."""
+        shown: dict[str, list[Value]] = {}
+        for prop, value in facts:
+            if prop not in skipped and prop not in _LOGICAL:
+                shown.setdefault(compact_iri(prop, settings.prefixes).strip("<>"), []).extend(show(value))
+        return tuple((name, tuple(values)) for name, values in sorted(shown.items()))
+
+    def choices(facts: Facts) -> tuple[Choice, ...]:
+        """The shape's sh:or, sh:xone, sh:and and sh:not, each with the shapes it combines in their order."""
+        found = []
+        for prop, value in facts:
+            if prop not in _LOGICAL:
+                continue
+            lead, joiner = _LOGICAL[prop]
+            listed = prop != f"{SH}not" and isinstance(value, BlankNode)  # sh:not names one shape, the others a list
+            members = list(_rdf_list(store, value, settings.shapes_graph)) if listed else [value]
+            found.append(Choice(compact_iri(prop, settings.prefixes).strip("<>"), lead, joiner,
+                                tuple(option(member) for member in members)))
+        return tuple(found)
+
+    def option(shape: NamedNode | BlankNode | Literal) -> Option:
+        """One combined shape: a named shape by its name, an anonymous one by its parameters (its label left out)."""
+        if not isinstance(shape, BlankNode):
+            return Option(((None, show(shape)),))
+        facts = _facts_of(store, shape, settings.shapes_graph)
+        named = {compact_iri(prop, settings.prefixes).strip("<>") for prop in _NAMED_ALONE}
+        return Option(
+            tuple((None if name in named else name, values)
+                  for name, values in parameters(facts, _NOT_PARAMETERS | {f"{RDFS}label"})),
+            choices(facts),
+        )
+
     def constraint(facts: Facts) -> Constraint:
         lookup = _facts(facts)
-        parameters: dict[str, list[Value]] = {}
-        for prop, value in facts:
-            if prop not in _NOT_PARAMETERS:
-                parameters.setdefault(compact_iri(prop, settings.prefixes).strip("<>"), []).extend(show(value))
         path = lookup.get(f"{SH}path")
         return Constraint(
             path=" / ".join(value.text for value in show(path)) if path is not None else "(this node)",
-            parameters=tuple((name, tuple(values)) for name, values in sorted(parameters.items())),
+            parameters=parameters(facts, _NOT_PARAMETERS),
             severity=_local(lookup[f"{SH}severity"].value) if f"{SH}severity" in lookup else None,
             message=lookup[f"{SH}message"].value if f"{SH}message" in lookup else None,
+            choices=choices(facts),
         )
 
     documented = []
@@ -369,6 +426,11 @@ def _facts(facts: Facts) -> dict[str, NamedNode | BlankNode | Literal]:
     for prop, value in facts:
         lookup.setdefault(prop, value)
     return lookup
+
+
+def _facts_of(store: GraphStore, node: BlankNode, graph: str) -> Facts:
+    """The (property, value) pairs of an anonymous shape, such as one alternative of an sh:or."""
+    return [(quad.predicate.value, quad.object) for quad in store.quads_for_pattern(node, None, None, NamedNode(graph))]
 
 
 def _sparql_check(facts: Facts) -> SparqlCheck:

@@ -5,6 +5,12 @@ choose the format, answer 304 if the client's copy is current, run the query thr
 gate, then stream the body (gzip if asked) with caching headers. A complete answer is marked
 for the response cache (web/response_cache.py), which sends it again for the same request on
 the same dataset version without coming here.
+
+A browser's form (the query page without script) prefers text/html: it gets a page of the
+results, drawn from the SPARQL JSON the query process writes (representations.py's html form),
+under the same row cap and time limit.
+
+    curl -H 'Accept: text/html' --data-urlencode 'query=SELECT * WHERE { ?s a ldn:Condition }' http://127.0.0.1:8000/sparql
 """
 
 from __future__ import annotations
@@ -15,14 +21,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, g, render_template, request
 
 from kgserver import formats, representations
 from kgserver.config import ServerSettings, Settings
 from kgserver.dataset import LiveDataset
 from kgserver.errors import InputError
+from kgserver.pages import results
 from kgserver.sparql import description, policy
-from kgserver.sparql.execution import Job, QueryGate, QueryTimeoutError
+from kgserver.sparql.execution import Execution, Job, QueryGate, QueryTimeoutError
 from kgserver.sparql.scheduling import client_key
 from kgserver.web import http
 from kgserver.web import sparql_protocol as protocol
@@ -96,13 +103,14 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     kind = "results" if analysis.form in ("SELECT", "ASK") else "graphs"
     fmt = representations.choose(kind, request.headers.get("Accept"), query.format_name,
                                  f"{analysis.form or 'these'} results")
+    written = representations.BY_NAME[fmt.drawn_from] if fmt.drawn_from else fmt  # what the query process writes
     version = endpoint.dataset.version  # read once: a commit may move it while this request runs
     base = request.base_url
     etag = http.etag_value(version, query.text, query.default_graphs, query.named_graphs, fmt.name, base)
     if http.is_current(request, etag, endpoint.dataset.last_modified, known=etag in endpoint.answered):
         return http.not_modified(etag, endpoint.dataset.last_modified, _VARY, request.method)
     job = Job(
-        query.text, fmt.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, base,
+        query.text, written.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, base,
         version, analysis.order,
     )
     client = client_key(request.remote_addr, request.user_agent.string, request.headers.get("Authorization"))
@@ -119,11 +127,14 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
         environ[MARK] = Keep(version, head)
         endpoint.answered.add(etag)
 
+    whole = execution.whole
+    if written is not fmt:  # a page, drawn from the whole answer (the row cap bounds it) once it has all come
+        whole = _results_page(endpoint, query, head.truncated, whole if whole is not None else _read_through(execution, stats))
     gzip = http.wants_gzip(request)
     body: Iterable[bytes]
-    if execution.whole is not None:  # the answer came whole: sent with a Content-Length, so the connection stays open
-        body = [execution.whole]
-        stats.bytes = len(execution.whole)
+    if whole is not None:  # the answer came whole: sent with a Content-Length, so the connection stays open
+        body = [whole]
+        stats.bytes = len(whole)
         complete()
     else:
         body = _counted(execution, stats, complete)
@@ -131,8 +142,8 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
             body = [b"".join(body)]
     if gzip:  # a whole answer stays whole, so it keeps its Content-Length
         compressed = http.gzip_stream(body)
-        body = [b"".join(compressed)] if execution.whole is not None else compressed
-    response = Response(body, mimetype=head.media_type)
+        body = [b"".join(compressed)] if whole is not None else compressed
+    response = Response(body, mimetype=fmt.media_type)
     if gzip:
         response.headers["Content-Encoding"] = "gzip"
     response.headers["X-SPARQL-Row-Cap"] = str(endpoint.limits.row_cap)
@@ -143,6 +154,27 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
 
 
 _VARY = ("Accept", "Accept-Encoding")
+
+
+def _read_through(execution: Execution, stats: RequestStats) -> bytes:
+    """A streamed answer read whole; the process is killed if reading stops short (the time limit, a failure)."""
+    try:
+        return b"".join(_counted(execution, stats, lambda: None))
+    except BaseException:
+        execution.close()
+        raise
+
+
+def _results_page(endpoint: SparqlEndpoint, query: protocol.QueryRequest, truncated: bool, answer: bytes) -> bytes:
+    """The results as a page: the query (with links to edit it and to download the answer), then the table."""
+    return render_template(
+        "results.html",
+        table=results.read(answer, endpoint.settings.prefixes),
+        query=query,
+        truncated=truncated,
+        row_cap=endpoint.limits.row_cap,
+        downloads=[form for form in representations.offered("results") if form.engine is not None],
+    ).encode("utf-8")
 
 
 def _counted(chunks: Iterable[bytes], stats: RequestStats, complete: Callable[[], None]) -> Iterator[bytes]:
