@@ -106,11 +106,8 @@ class Visit:
             context.close()
 
     def _record_failure(self, response: Response) -> None:
-        """A load that got an error status, e.g. '404 http://127.0.0.1:8000/static/missing.js'.
-
-        The favicon the browser asks for on its own is left out: pages do not link one.
-        """
-        if response.status >= 400 and urlsplit(response.url).path != "/favicon.ico":
+        """A load that got an error status, e.g. '404 http://127.0.0.1:8000/static/missing.js' (the icon included)."""
+        if response.status >= 400:
             self.failed_loads.append(f"{response.status} {response.url}")
 
     def _record_console(self, message: ConsoleMessage) -> None:

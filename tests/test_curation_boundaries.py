@@ -1,4 +1,4 @@
-"""What a curator may not add, whatever the shapes say: the server's records, the ontology, ill-typed values.
+"""What a curator may not add, whatever the shapes say: the server's records, the ontology, undeclared terms, ill-typed values.
 
 Each story sends a hostile or careless addition to a real server: /validate reports why it is
 refused, /submissions answers 422 with that report, and the dataset's version stays where it was.
@@ -19,6 +19,7 @@ BASE = "https://w3id.org/ldn-kg/"
 PREFIXES = f"""@prefix ldn: <{BASE}ontology#> . @prefix kg: <{BASE}id/> .
 @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> . @prefix owl: <http://www.w3.org/2002/07/owl#> .
 @prefix prov: <http://www.w3.org/ns/prov#> . @prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
 """
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -163,8 +164,66 @@ def test_a_page_past_the_last_of_the_submissions_is_404_saying_how_many_there_ar
 
 def test_each_property_that_does_not_say_whose_words_it_holds_is_named_with_its_path(curated):
     base, _token = curated
-    addition = 'kg:qa-tx a ldn:Condition ; rdfs:label "qa tx"@en ; ldn:foo "a" ; ldn:bar "b" , "c" .'
+    # a vocabulary the ontology declares nothing of: its terms are the shapes' to judge (ldn:foo would be refused as undeclared)
+    addition = ('@prefix ex: <http://example.org/vocab/> .\n'
+                'kg:qa-tx a ldn:Condition ; rdfs:label "qa tx"@en ; ex:foo "a" ; ex:bar "b" , "c" .')
     results = post(base, "/validate", PREFIXES + addition).json()["results"]
     unsaid = {result["path"]: result["message"] for result in results if "whose words" in result["message"]}
-    assert set(unsaid) == {f"{BASE}ontology#foo", f"{BASE}ontology#bar"}
-    assert unsaid[f"{BASE}ontology#bar"].startswith("2 value(s)")
+    assert set(unsaid) == {"http://example.org/vocab/foo", "http://example.org/vocab/bar"}
+    assert unsaid["http://example.org/vocab/bar"].startswith("2 value(s)")
+
+
+# --- terms the ontology does not declare -------------------------------------------------------------
+
+
+def violations(reply: Reply) -> list[dict]:
+    return [result for result in reply.json()["results"] if result["severity"] == "Violation"]
+
+
+def test_a_misspelt_property_is_refused_naming_the_one_meant_and_nothing_is_written(curated):
+    base, token = curated
+    addition = 'kg:qa-typo-property a ldn:Condition ; rdfs:label "qa typo property"@en ; ldn:studiedToTreet kg:fibromyalgia .'
+    before = version(base)
+    refused = post(base, "/submissions", PREFIXES + addition, token)
+    assert refused.status == 422, refused.text
+    [violation] = violations(refused)
+    assert violation["message"] == ("kg:qa-typo-property is stated with ldn:studiedToTreet, which the ontology does not "
+                                    "declare as a property; did you mean ldn:studiedToTreat? (a term the ontology lacks is added through its source file and a rebuild)")
+    assert violation["focusNode"] == f"{BASE}id/qa-typo-property"
+    assert violation["path"] == f"{BASE}ontology#studiedToTreet"
+    assert version(base) == before
+    assert fetch(f"{base}/id/qa-typo-property", headers={"Accept": "text/turtle"}).status == 404
+
+
+def test_a_misspelt_class_is_refused_and_the_corrected_addition_accepted(curated):
+    base, token = curated
+    misspelt = 'kg:qa-typo-class a ldn:Conditon ; rdfs:label "qa typo class"@en .'
+    checked = post(base, "/validate", PREFIXES + misspelt)
+    assert checked.status == 200 and checked.json()["conforms"] is False, checked.text
+    [violation] = violations(checked)
+    assert violation["message"] == ("kg:qa-typo-class is typed ldn:Conditon, which the ontology does not declare as a class; "
+                                    "did you mean ldn:Condition? (a term the ontology lacks is added through its source file and a rebuild)")
+    assert violation["focusNode"] == f"{BASE}id/qa-typo-class"
+    before = version(base)
+    assert post(base, "/submissions", PREFIXES + misspelt, token).status == 422
+    assert version(base) == before
+
+    accepted = post(base, "/submissions", PREFIXES + misspelt.replace("ldn:Conditon", "ldn:Condition"), token)
+    assert accepted.status == 201, accepted.text
+    assert version(base) == before + 1
+
+
+def test_a_term_of_a_vocabulary_the_ontology_declares_terms_of_must_be_one_it_declares(curated):
+    base, token = curated
+    # the ontology declares the skos: terms the graph uses (skos:exactMatch...), so skos:exactMach is a typo, not data
+    misspelt = ('kg:qa-typo-skos a ldn:Condition ; rdfs:label "qa typo skos"@en ;'
+                ' skos:exactMach <http://purl.obolibrary.org/obo/MONDO_0005546> .')
+    before = version(base)
+    refused = post(base, "/submissions", PREFIXES + misspelt, token)
+    assert refused.status == 422, refused.text
+    [violation] = violations(refused)
+    assert violation["message"] == ("kg:qa-typo-skos is stated with skos:exactMach, which the ontology does not declare "
+                                    "as a property; did you mean skos:exactMatch? (a term the ontology lacks is added through its source file and a rebuild)")
+    assert version(base) == before
+    accepted = post(base, "/submissions", PREFIXES + misspelt.replace("skos:exactMach", "skos:exactMatch"), token)
+    assert accepted.status == 201, accepted.text

@@ -1,6 +1,6 @@
-"""What no addition may state, whatever the shapes say: the server's own records, the ontology, ill-typed values.
+"""What no addition may state, whatever the shapes say: the server's own records, the ontology, unknown terms, ill-typed values.
 
-A curator adds evidence, that is instance data. Three kinds of triple are refused before
+A curator adds evidence, that is instance data. Four kinds of triple are refused before
 the shapes and HermiT see the addition, each as a Violation naming its subject, predicate
 and value:
 
@@ -13,13 +13,23 @@ and value:
   These change what every stored claim means, so one of them could make the whole graph
   unsatisfiable and every later addition refused; the ontology changes through its source
   file and a rebuild;
+- terms the ontology does not declare: a predicate that is not one of its properties, or a
+  type that is not one of its classes, in ldn: or in a vocabulary it declares terms of
+  (schema:, prov:, skos:, dct:, qudt:, cito:...). A typo (ldn:studiedToTreet) would otherwise
+  be stored where no shape, query or reasoning looks; the message offers the declared term
+  nearest in spelling. The ontology aligns those vocabularies by declaring each term the graph
+  uses, never by import, so what it declares is the whole of what may be used. The W3C
+  vocabularies (rdf:, rdfs:, owl:, xsd:, sh:) are governed by the rule above instead, as
+  rdfs:seeAlso and the like are data the ontology need not declare;
 - literals whose text is not a value of their datatype ("abc"^^xsd:integer), which the
   reasoner cannot read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import difflib
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
 
 from rdflib import OWL, RDF, RDFS, SH, XSD, Graph, Literal, URIRef
 from rdflib.term import Node
@@ -42,31 +52,72 @@ _ANNOTATIONS_OF_OWL = frozenset({OWL.deprecated})
 _INDIVIDUAL_TYPES = frozenset({OWL.NamedIndividual, OWL.Thing, RDFS.Resource,  # data's own types, not declarations
                                RDF.List, RDF.Seq, RDF.Bag, RDF.Alt, RDF.Statement})
 _RECORD_TYPES = ("Submission", "Retraction")
+_CLASS_KINDS = (OWL.Class, RDFS.Class)
+_NEW_TERMS = "a term the ontology lacks is added through its source file and a rebuild"
+_PROPERTY_KINDS = (OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty, RDF.Property)
 
 
-def refusals(addition: Graph, settings: Settings) -> list[ValidationResult]:
-    """A Violation for each triple of `addition` that no curator may state; none when it holds only data."""
-    rules = _Rules(settings)
+@dataclass(frozen=True)
+class DeclaredTerms:
+    """The classes and properties an ontology declares, and the vocabularies in which nothing else may be used.
+
+    Read once per ontology content (Checker keeps it beside the reasoner's copy), then asked for
+    every triple of every addition.
+    """
+
+    classes: frozenset[URIRef]
+    properties: frozenset[URIRef]
+    closed: frozenset[str]  # namespaces the ontology declares terms in, W3C's left out
+
+    @classmethod
+    def of(cls, ontology: Graph) -> DeclaredTerms:
+        """The terms `ontology` declares; with an owl:imports, only its own namespace (ldn:) is closed.
+
+        An imported ontology's terms are not in the graph, so a vocabulary it shares could not be
+        known whole; this ontology imports nothing and declares each external term it uses.
+        """
+        classes, properties = (
+            frozenset(term for kind in kinds for term in ontology.subjects(RDF.type, kind) if isinstance(term, URIRef))
+            for kinds in (_CLASS_KINDS, _PROPERTY_KINDS)
+        )
+        imports = (None, OWL.imports, None) in ontology
+        closed = frozenset() if imports else {_namespace(term) for term in classes | properties} - set(_W3C_VOCABULARIES)
+        return cls(classes, properties, frozenset(closed))
+
+
+_NONE_DECLARED = DeclaredTerms(frozenset(), frozenset(), frozenset())
+
+
+def refusals(addition: Graph, settings: Settings, declared: DeclaredTerms | None = None) -> list[ValidationResult]:
+    """A Violation for each triple of `addition` that no curator may state; none when it holds only data.
+
+    `declared` is what the ontology in force declares (DeclaredTerms.of the stored or source
+    ontology); without it, terms are not checked against the ontology.
+    """
+    rules = _Rules(settings, declared, dict(_prefixes(addition, settings)))
     return [result for triple in addition for result in rules.broken(*triple)]
 
 
-def refusal_report(addition: Graph, settings: Settings) -> ValidationReport | None:
+def refusal_report(addition: Graph, settings: Settings, declared: DeclaredTerms | None = None) -> ValidationReport | None:
     """The report refusing `addition` for what it may not state, or None when the shapes and HermiT may judge it."""
-    results = refusals(addition, settings)
+    results = refusals(addition, settings, declared)
     if not results:
         return None
     return sorted_report(results, _prefixes(addition, settings))
 
 
 class _Rules:
-    """The boundaries for one dataset's IRIs."""
+    """The boundaries for one dataset's IRIs and ontology; `names` are the prefixes its messages write terms with."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, declared: DeclaredTerms | None, names: dict[str, str]) -> None:
         base, self.ldn = settings.base, settings.prefixes["ldn"]
         self.curators = agent_iri(base, "")
         self.server_spaces = (f"{base}id/submission/", self.curators, f"{base}graph/", settings.dataset_iri, PRIVATE_GRAPHS)
         self.record_types = frozenset(URIRef(f"{self.ldn}{name}") for name in _RECORD_TYPES)
         self.vocabularies = (self.ldn, *_W3C_VOCABULARIES)
+        self.declared = declared or _NONE_DECLARED
+        self.closed = declared.closed | {self.ldn} if declared is not None else frozenset()  # none: nothing checked
+        self.names = names
 
     def broken(self, subject: Node, predicate: Node, obj: Node) -> Iterator[ValidationResult]:
         """What is wrong with one triple, each as a Violation (usually nothing)."""
@@ -96,22 +147,54 @@ class _Rules:
         elif predicate in _SCHEMA_PREDICATES or (_within(predicate, (str(OWL),)) and predicate not in _ANNOTATIONS_OF_OWL):
             yield "an addition holds data, not ontology axioms; the ontology changes through its source file and a rebuild"
         if predicate == RDF.type:
-            yield from self._type_messages(obj)
+            yield from self._type_messages(subject, obj)
+        elif self._undeclared(predicate, self.declared.properties):
+            yield self._undeclared_message(subject, "is stated with", predicate, "a property", self.declared.properties)
         if isinstance(obj, Literal) and obj.ill_typed:
             yield _ill_typed_message(obj)
 
-    def _type_messages(self, cls: Node) -> Iterator[str]:
+    def _type_messages(self, subject: Node, cls: Node) -> Iterator[str]:
         if cls in self.record_types:
             yield f"only the server makes an ldn:{str(cls).removeprefix(self.ldn)}, when a curator submits or retracts through it"
         elif _within(cls, _W3C_VOCABULARIES) and cls not in _INDIVIDUAL_TYPES:
             yield (f"the type {_short(cls)} declares ontology, not data: the ontology changes through its source file "
                    "and a rebuild")
+        elif self._undeclared(cls, self.declared.classes):
+            yield self._undeclared_message(subject, "is typed", cls, "a class", self.declared.classes)
+
+    def _undeclared(self, term: Node, declared: frozenset[URIRef]) -> bool:
+        """Whether `term` is of a closed vocabulary (ldn: or one the ontology declares terms of) but not declared."""
+        return isinstance(term, URIRef) and term not in declared and _namespace(term) in self.closed
+
+    def _undeclared_message(self, subject: Node, verb: str, term: URIRef, kind: str, declared: frozenset[URIRef]) -> str:
+        """E.g. kg:x is stated with ldn:studiedToTreet, which the ontology does not declare as a property; did you mean ...?"""
+        said = f"{self._name(subject)} {verb} {self._name(term)}, which the ontology does not declare as {kind}"
+        meant = _nearest(term, declared)
+        if meant is not None:
+            return f"{said}; did you mean {self._name(meant)}? ({_NEW_TERMS})"
+        return f"{said}: {_NEW_TERMS}"
+
+    def _name(self, node: Node) -> str:
+        return compact_iri(str(node), self.names) if isinstance(node, URIRef) else "a blank node"
 
 
 def _ill_typed_message(literal: Literal) -> str:
     if literal.datatype == XSD.boolean:  # rdflib keeps no text of an ill-typed boolean, only "false"
         return "a literal typed xsd:boolean holds something other than true, false, 1 or 0"
     return f'"{literal}" is not a value of {_short(literal.datatype)}'
+
+
+def _nearest(term: URIRef, declared: Collection[URIRef]) -> URIRef | None:
+    """The declared term of `term`'s vocabulary closest in spelling (case aside), if one is close."""
+    namespace = _namespace(term)
+    by_name = {str(known).removeprefix(namespace).lower(): known for known in sorted(declared) if _namespace(known) == namespace}
+    close = difflib.get_close_matches(str(term).removeprefix(namespace).lower(), by_name, n=1)
+    return by_name[close[0]] if close else None
+
+
+def _namespace(iri: str) -> str:
+    """The vocabulary of an IRI: up to its last '#' or '/' (ldn:Drug's is https://w3id.org/ldn-kg/ontology#)."""
+    return iri[: max(iri.rfind("#"), iri.rfind("/")) + 1]
 
 
 def _within(term: Node, spaces: Iterable[str]) -> bool:

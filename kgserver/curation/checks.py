@@ -4,7 +4,8 @@ Both checks look at the addition's neighbourhood (curation/scope.py) rather than
 store: SHACL sees the addition plus the stored triples its constraints can reach, HermiT
 sees the ontology plus that same neighbourhood. The shapes, parsed by pySHACL, and the
 ontology, prepared for the warm HermiT (kgserver/hermit.py), are kept between checks and
-parsed again only when the meta graph records new content for them.
+parsed again only when the meta graph records new content for them; so are the terms the
+ontology declares, against which curation/boundaries.py refuses undeclared ones.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rdflib import Graph
 from kgserver import changes, hermit
 from kgserver import store as kgstore
 from kgserver.config import Settings
-from kgserver.curation.boundaries import refusal_report
+from kgserver.curation.boundaries import DeclaredTerms, refusal_report
 from kgserver.curation.scope import addition_nodes, context_graphs, neighbourhood
 from kgserver.errors import KgError
 from kgserver.validation import (
@@ -43,7 +44,7 @@ class Checker:
     def __init__(self, settings: Settings, reasoner: hermit.WarmReasoner | None = None) -> None:
         self.settings = settings
         self.reasoner = reasoner or hermit.WarmReasoner()
-        self._prepared: dict[tuple[str, str], object] = {}
+        self._prepared: dict[tuple[str, Callable[[Graph], object]], tuple[str, object]] = {}  # (graph, prepare): (hash, prepared)
         self._prepared_lock = threading.Lock()
         self._shacl_lock = threading.Lock()  # pySHACL runs in one thread at a time: its parsed queries are shared
 
@@ -52,18 +53,20 @@ class Checker:
     ) -> ValidationReport:
         """Validate `addition` against the stored shapes and ontology, with the stored data as its context.
 
-        An addition that states what no curator may (curation/boundaries.py) is refused on that
-        alone. Otherwise only results about nodes of the addition are reported; with `with_reasoner`, HermiT also
-        checks that the ontology, the addition and the stored triples it touches are consistent,
+        An addition that states what no curator may, or uses a term the ontology does not declare
+        (curation/boundaries.py), is refused on that alone. Otherwise only results about nodes of
+        the addition are reported; with `with_reasoner`, HermiT also checks that the ontology,
+        the addition and the stored triples it touches are consistent,
         and an inconsistency is reported as a Violation without a focus node. `without` names live
         graphs left out of the context, as if they were gone (how a retraction is checked). The
         store is only read.
         """
         settings = self.settings
-        refused = refusal_report(addition, settings)
+        state = changes.read_state(store, settings)
+        declared = self._cached(store, state, settings.ontology_graph, DeclaredTerms.of)
+        refused = refusal_report(addition, settings, declared)
         if refused is not None:  # the addition states what only the server or the ontology may: judged on that alone
             return refused
-        state = changes.read_state(store, settings)
         graphs = tuple(graph for graph in context_graphs(state, settings) if graph not in without)
         scope = neighbourhood(store, settings, addition, graphs)
         with self._shacl_lock:
@@ -112,18 +115,19 @@ class Checker:
     def _cached(self, store: kgstore.GraphStore, state: changes.DatasetState, graph: str, prepare: Callable[[Graph], T]) -> T:
         """`prepare` applied to a stored graph, reused while the meta graph records the same content hash.
 
-        A store without change records (not made by `kgserver build`) is read and prepared every time.
+        One graph may be prepared in more than one way (the ontology for HermiT and as declared
+        terms); each is kept. A store without change records (not made by `kgserver build`) is
+        read and prepared every time.
         """
         change = state.change_of(graph)
         if change is None or change.content_hash is None:
             return prepare(kgstore.read_graph(store, graph))
-        key = (graph, change.content_hash)
+        key = (graph, prepare)
         with self._prepared_lock:
-            if key in self._prepared:
-                return self._prepared[key]  # type: ignore[return-value]
+            kept = self._prepared.get(key)
+            if kept is not None and kept[0] == change.content_hash:
+                return kept[1]  # type: ignore[return-value]
         prepared = prepare(kgstore.read_graph(store, graph))
         with self._prepared_lock:
-            for old in [k for k in self._prepared if k[0] == graph]:
-                del self._prepared[old]
-            self._prepared[key] = prepared
+            self._prepared[key] = (change.content_hash, prepared)
         return prepared
