@@ -40,6 +40,9 @@ REFUSED = {
     "a class put under a disjoint one": ("kg:new-kind rdfs:subClassOf ldn:Drug .", "not ontology axioms"),
     "a class declared": ("kg:new-kind a owl:Class .", "the type owl:Class declares ontology, not data"),
     "two conditions made one": ("kg:fibromyalgia owl:sameAs kg:multiple-sclerosis .", "skos:exactMatch"),
+    "a thing outside the dataset described": (
+        '<http://purl.obolibrary.org/obo/MONDO_0000001> a ldn:Condition ; rdfs:label "qa outside"@en .',
+        "is outside this dataset (https://w3id.org/ldn-kg/), so its description could not be dereferenced here"),
     "a number that is not one": (
         'kg:qa-condition a ldn:Condition ; rdfs:label "qa condition"@en ; ldn:claimYear "abc"^^xsd:integer .',
         '"abc" is not a value of xsd:integer'),

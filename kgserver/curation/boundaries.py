@@ -1,6 +1,6 @@
 """What no addition may state, whatever the shapes say: the server's own records, the ontology, unknown terms, ill-typed values.
 
-A curator adds evidence, that is instance data. Four kinds of triple are refused before
+A curator adds evidence, that is instance data. Five kinds of triple are refused before
 the shapes and HermiT see the addition, each as a Violation naming its subject, predicate
 and value:
 
@@ -21,6 +21,8 @@ and value:
   uses, never by import, so what it declares is the whole of what may be used. The W3C
   vocabularies (rdf:, rdfs:, owl:, xsd:, sh:) are governed by the rule above instead, as
   rdfs:seeAlso and the like are data the ontology need not declare;
+- descriptions of things outside the dataset: a subject IRI not under its base, which no
+  request here could dereference (the dataset mints its own IRI and links the outside one);
 - literals whose text is not a value of their datatype ("abc"^^xsd:integer), which the
   reasoner cannot read.
 """
@@ -111,6 +113,7 @@ class _Rules:
 
     def __init__(self, settings: Settings, declared: DeclaredTerms | None, names: dict[str, str]) -> None:
         base, self.ldn = settings.base, settings.prefixes["ldn"]
+        self.base = base
         self.curators = agent_iri(base, "")
         self.server_spaces = (f"{base}id/submission/", self.curators, f"{base}graph/", settings.dataset_iri, PRIVATE_GRAPHS)
         self.record_types = frozenset(URIRef(f"{self.ldn}{name}") for name in _RECORD_TYPES)
@@ -139,6 +142,9 @@ class _Rules:
         elif _within(subject, self.vocabularies):
             yield (f"<{subject}> is a term of the ontology or of a W3C vocabulary: an addition holds data, and the "
                    "ontology changes through its source file and a rebuild")
+        elif isinstance(subject, URIRef) and not str(subject).startswith(self.base):
+            yield (f"<{subject}> is outside this dataset ({self.base}), so its description could not be dereferenced "
+                   f"here: describe it as {self.base}id/... and link the outside IRI with skos:exactMatch")
         if _within(obj, (self.curators,)):
             yield "an addition may not name a curator: the server records who submitted what"
         if predicate == OWL.sameAs:
