@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from pyoxigraph import NamedNode
 
 DEFAULT_BASE = "https://w3id.org/ldn-kg/"
 
@@ -38,9 +41,9 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Settings for this checkout, overridable by LDNKG_ROOT and LDNKG_BASE."""
+        """Settings for this checkout, overridable by LDNKG_ROOT and LDNKG_BASE; ValueError naming a bad LDNKG_BASE."""
         root = Path(os.environ.get("LDNKG_ROOT") or _package_repo_root()).resolve()
-        return cls(root=root, base=os.environ.get("LDNKG_BASE") or DEFAULT_BASE)
+        return cls(root=root, base=check_base(os.environ.get("LDNKG_BASE") or DEFAULT_BASE))
 
     def _graph(self, name: str) -> str:
         return f"{self.base}graph/{name}"
@@ -116,6 +119,35 @@ class Settings:
 
     def shapes_files(self) -> list[Path]:
         return sorted((self.root / "shapes").glob("*.ttl"))
+
+
+def check_base(base: str) -> str:
+    """The base IRI unchanged if every IRI made from it (`{base}graph/data`, `{base}ontology#`) is a valid one.
+
+    Checked before anything is built or served, so a typo never ends in a store of broken IRIs.
+    """
+    problem = _base_problem(base)
+    if problem:
+        raise ValueError(f"LDNKG_BASE={base!r} {problem}: give an absolute http(s) IRI ending in '/', "
+                         f"such as {DEFAULT_BASE}")
+    return base
+
+
+def _base_problem(base: str) -> str:
+    """What makes `base` unusable as the dataset's base IRI, in words; empty when nothing does."""
+    try:
+        NamedNode(base)
+        parts = urlsplit(base)
+        parts.port  # noqa: B018  (read for its check: a port out of range or not a number raises)
+    except ValueError as error:
+        return f"is not an IRI ({error})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) IRI with a host"
+    if "?" in base or "#" in base:
+        return "has a query or a fragment"
+    if not base.endswith("/"):
+        return "does not end in '/'"
+    return ""
 
 
 def _env_list(value: str) -> tuple[str, ...]:

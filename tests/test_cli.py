@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -337,3 +338,121 @@ def test_a_query_that_is_not_utf8_or_calls_an_unknown_function_is_one_line(kgser
     marked = tmp_path / "marked.rq"
     marked.write_bytes(b"\xef\xbb\xbfASK { ?s ?p ?o }")
     assert kgserver("query", "--store", built_store, "--file", marked).stdout.strip() == "true"
+
+
+# --- damaged stores, registries, settings and addresses: one line, never a traceback -------------------
+
+
+@pytest.fixture(scope="module")
+def mini_store(kgserver, tmp_path_factory: pytest.TempPathFactory, mini_root: Path) -> Path:
+    """A store built once from the mini fixture, for tests that damage a copy of it."""
+    store = tmp_path_factory.mktemp("mini-store") / "store"
+    result = kgserver("build", "--store", store, root=mini_root)
+    assert result.returncode == 0, result.stderr
+    return store
+
+
+@pytest.fixture
+def store_copy(mini_store: Path, tmp_path: Path) -> Path:
+    """A copy of the mini store that a test may damage; its curators' registry is its own."""
+    copy = tmp_path / "store"
+    shutil.copytree(mini_store, copy)
+    return copy
+
+
+def _largest_table(store: Path) -> Path:
+    """The store's biggest RocksDB table file: one its manifest lists, whatever the build wrote."""
+    return max(store.glob("*.sst"), key=lambda table: table.stat().st_size)
+
+
+def _truncate(file: Path) -> None:
+    with file.open("r+b") as handle:
+        handle.truncate(100)
+
+
+DAMAGES = {
+    "a table file truncated": lambda store: _truncate(_largest_table(store)),
+    "a table file deleted": lambda store: _largest_table(store).unlink(),
+    "CURRENT overwritten": lambda store: (store / "CURRENT").write_text("garbage\n"),
+    "CURRENT deleted": lambda store: (store / "CURRENT").unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_store_is_one_line_that_names_it_and_says_to_build_it_again(kgserver, store_copy, mini_root, damage):
+    DAMAGES[damage](store_copy)
+    for command in (["query", "--store", store_copy, "ASK { ?s ?p ?o }"], ["export", "--store", store_copy],
+                    ["check", "--store", store_copy], ["serve", "--store", store_copy, "--port", "1"]):
+        result = kgserver(*command, root=mini_root, timeout=60)
+        line = one_error_line(result)
+        assert result.returncode == 2, command
+        assert f"{store_copy}: the store is damaged" in line and f"kgserver build --store {store_copy}" in line, line
+        assert "internal error" not in line
+
+
+def test_a_build_over_a_damaged_store_leaves_it_as_it_is_until_it_is_moved_aside(kgserver, store_copy, mini_root):
+    DAMAGES["a table file truncated"](store_copy)
+    before = _data_files(store_copy)
+    result = kgserver("build", "--store", store_copy, root=mini_root)
+    assert result.returncode == 2 and "the store is damaged" in one_error_line(result)
+    assert _data_files(store_copy) == before
+    store_copy.rename(store_copy.with_name("aside"))
+    assert kgserver("build", "--store", store_copy, root=mini_root).returncode == 0
+
+
+def _data_files(store: Path) -> dict[str, bytes]:
+    """A store's files but RocksDB's own log (LOG, rotated on each open), as they are now."""
+    return {path.name: path.read_bytes() for path in store.iterdir() if not path.name.startswith("LOG")}
+
+
+@pytest.mark.parametrize(("document", "problem"), [
+    ("[]", 'it must be a JSON object whose "curators" is a list'),
+    ('"curators"', 'it must be a JSON object whose "curators" is a list'),
+    ('{"curators": {"ada": {}}}', 'it must be a JSON object whose "curators" is a list'),
+    ('{"curators": [{"name": "ada"}]}', "curator 1: no token_sha256, created"),
+    ('{"curators": [{"name": 7, "token_sha256": "00", "created": "2024-01-01T00:00:00Z"}]}', "curator 1: name not a string"),
+])
+def test_a_curator_registry_of_the_wrong_shape_is_one_line_naming_it(kgserver, store_copy, mini_root, document, problem):
+    registry = store_copy.with_name(f"{store_copy.name}.curators.json")
+    registry.write_text(document)
+    for command in (["curator", "list"], ["curator", "add", "bob"], ["curator", "revoke", "ada"], ["serve", "--port", "1"]):
+        result = kgserver(*command, "--store", store_copy, root=mini_root, timeout=60)
+        assert result.returncode == 2, command
+        assert one_error_line(result) == f"kgserver: error: {registry}: not a curator registry ({problem}); " \
+            "restore it from a backup, or fix it by hand"
+    assert registry.read_text() == document
+
+
+@pytest.mark.parametrize(("base", "problem"), [
+    ("notaniri", "is not an IRI (No scheme found in an absolute IRI)"),
+    ("https://w3id.org/ldn kg/", "is not an IRI (Invalid IRI code point ' ')"),
+    ("ftp://w3id.org/ldn-kg/", "is not an http(s) IRI with a host"),
+    ("https://w3id.org/ldn-kg", "does not end in '/'"),
+])
+def test_a_bad_ldnkg_base_is_refused_by_every_command_that_reads_it(kgserver, mini_store, mini_root, tmp_path, base, problem):
+    (tmp_path / "good.ttl").write_text(GOOD_ADDITION)
+    new_store = tmp_path / "new-store"
+    for command in (["build", "--store", new_store], ["query", "--store", mini_store, "ASK { ?s ?p ?o }"], ["check"],
+                    ["validate", tmp_path / "good.ttl"], ["serve", "--store", mini_store, "--port", "1"]):
+        result = kgserver(*command, root=mini_root, env={"LDNKG_BASE": base}, timeout=60)
+        assert result.returncode == 2, command
+        assert one_error_line(result) == (f"kgserver: error: LDNKG_BASE={base!r} {problem}: give an absolute http(s) "
+                                          "IRI ending in '/', such as https://w3id.org/ldn-kg/")
+    assert not new_store.exists()
+
+
+@pytest.mark.parametrize("host", ["256.1.1.1", "no-such-host.invalid"])
+def test_serve_on_a_host_that_is_no_address_is_one_line(kgserver, mini_store, mini_root, host):
+    result = kgserver("serve", "--store", mini_store, "--host", host, root=mini_root, timeout=60)
+    assert result.returncode == 2
+    assert f"--host {host!r} is not an address or a host name this machine resolves" in one_error_line(result)
+
+
+def test_serve_on_a_port_already_taken_is_one_line(kgserver, mini_store, mini_root):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = kgserver("serve", "--store", mini_store, "--port", port, root=mini_root, timeout=60)
+    assert result.returncode == 2
+    assert f"cannot listen on --host 127.0.0.1 --port {port} (Address already in use)" in one_error_line(result)

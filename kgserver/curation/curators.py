@@ -90,7 +90,43 @@ def read_curators(path: Path) -> tuple[Curator, ...]:
         return ()
     except (OSError, ValueError) as error:
         raise KgError(f"{path}: cannot read the curator registry ({error})") from None
+    problem = _shape_problem(document)
+    if problem:
+        raise KgError(f"{path}: not a curator registry ({problem}); restore it from a backup, or fix it by hand")
     return tuple(Curator(**entry) for entry in document.get("curators", []))
+
+
+_FIELDS = {"name": str, "token_sha256": str, "created": str, "revoked": (str, type(None))}
+_REQUIRED = ("name", "token_sha256", "created")
+
+
+def _shape_problem(document: object) -> str:
+    """What keeps a parsed registry file from being {"curators": [entries]}, in words; empty when nothing does.
+
+    The file is written by `_write` only, so another shape is damage or a hand's edit; found
+    here, it is one line naming the file rather than a failure deep in a command or a request.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("curators", []), list):
+        return 'it must be a JSON object whose "curators" is a list'
+    for number, entry in enumerate(document.get("curators", []), 1):
+        problem = _entry_problem(entry)
+        if problem:
+            return f"curator {number}: {problem}"
+    return ""
+
+
+def _entry_problem(entry: object) -> str:
+    """What is wrong with one curator's entry, in words; empty when nothing is."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    missing = [name for name in _REQUIRED if name not in entry]
+    if missing:
+        return f"no {', '.join(missing)}"
+    unknown = sorted(set(entry) - set(_FIELDS))
+    if unknown:
+        return f"unknown fields {', '.join(map(str, unknown))}"
+    wrong = [name for name, kinds in _FIELDS.items() if name in entry and not isinstance(entry[name], kinds)]
+    return f"{', '.join(wrong)} not a string" if wrong else ""
 
 
 def add_curator(path: Path, name: str) -> tuple[Curator, str]:

@@ -6,7 +6,8 @@ import gc
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,7 +30,8 @@ def open_store(path: Path) -> Store:
 
 def open_writable(path: Path) -> Store:
     """Open an existing store for writing; OSError when another process holds it or its files are read-only."""
-    return Store(str(path))
+    with reporting_damage(path):
+        return Store(str(path))
 
 
 def require_store(path: Path) -> None:
@@ -39,6 +41,8 @@ def require_store(path: Path) -> None:
     forks (a forked child crashes on exit if it did), so the server checks with this.
     """
     if not (path / "CURRENT").is_file():
+        if (path / _BUILT_MARKER).is_file():  # built once, then a file of RocksDB's went missing
+            raise damaged(path, "its CURRENT file is missing")
         raise InputError(f"{path}: no store here; create it with: kgserver build --store {path}")
 
 
@@ -47,19 +51,49 @@ def open_read_only(path: Path, attempts: int = 20) -> Store:
 
     A read-only open lists the live files and then opens them; when the writer (a running
     server) deletes one in between, as its background compaction does, RocksDB reports
-    corruption (a RuntimeError). The next attempt sees the new list.
+    corruption (a RuntimeError). The next attempt sees the new list; corruption on every
+    attempt is damage, reported as such.
     """
     require_store(path)
     for attempt in range(attempts):
         try:
-            return Store.read_only(str(path))
+            with reporting_damage(path):
+                return Store.read_only(str(path))
         except OSError as error:
             raise KgError(f"{path}: cannot open the store ({error})") from None
-        except RuntimeError:
+        except KgError:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.01)
     raise AssertionError("unreachable")
+
+
+def damaged(path: Path, detail: object) -> KgError:
+    """The one line for a store whose files RocksDB cannot use: which store, what RocksDB said, and the way out.
+
+    A damaged store cannot be repaired here, and a build over it could not carry over the
+    curators' additions it holds, so the way out keeps it: set it aside, build anew.
+    """
+    said = " ".join(str(detail).replace(f"{path}/", "").replace("Corruption: Corruption:", "Corruption:").split())
+    return KgError(f"{path}: the store is damaged and cannot be read ({said}); "
+                   f"move it aside and build it again: kgserver build --store {path}")
+
+
+@contextmanager
+def reporting_damage(path: Path | None) -> Iterator[None]:
+    """Within it, RocksDB finding the store at `path` damaged (on opening, or in a block a query reads) is `damaged`."""
+    try:
+        yield
+    except (RuntimeError, OSError) as error:
+        if path is None or not _is_damage(error):
+            raise
+        raise damaged(path, error) from None
+
+
+def _is_damage(error: Exception) -> bool:
+    """RocksDB's word for files that fail their checks, or for a file its manifest lists that is gone."""
+    text = str(error)
+    return "Corruption" in text or isinstance(error, OSError) and "No such file or directory" in text
 
 
 def write_store(target: Path, fill: Callable[[Store], T]) -> T:
@@ -94,9 +128,12 @@ def require_replaceable(target: Path) -> None:
     """
     if target.is_file():
         raise InputError(f"{target}: is a file; give --store a directory (new, empty or a store)")
-    if target.is_dir() and not (target / "CURRENT").is_file() and next(target.iterdir(), None) is not None:
-        raise InputError(f"{target}: holds files but no store, and a build replaces the directory whole; "
-                         "give --store a new or empty directory, or a store")
+    if target.is_dir() and not (target / "CURRENT").is_file():
+        if (target / _BUILT_MARKER).is_file():  # a store once, its curators' additions maybe still to be recovered
+            raise damaged(target, "its CURRENT file is missing")
+        if next(target.iterdir(), None) is not None:
+            raise InputError(f"{target}: holds files but no store, and a build replaces the directory whole; "
+                             "give --store a new or empty directory, or a store")
 
 
 def built_at(path: Path) -> float:
@@ -146,7 +183,8 @@ def read_replaced(path: Path, read: Callable[[Store], T], default: T) -> T:
     if not (path / "CURRENT").is_file():
         return default
     try:
-        store = Store(str(path))
+        with reporting_damage(path):
+            store = Store(str(path))
     except OSError as error:
         if "lock" in str(error).lower():
             raise InputError(
