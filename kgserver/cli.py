@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,18 +19,21 @@ from kgserver import store as kgstore
 from kgserver.build import build as build_store
 from kgserver.build import render_summary
 from kgserver.config import ServerSettings, Settings, settings_table
-from kgserver.curation.boundaries import refusal_report
+from kgserver.curation.boundaries import DeclaredTerms, refusal_report
 from kgserver.errors import InputError, KgError
 from kgserver.parsing import PARSERS, parse_additions
 from kgserver.reasoning import reason, require_java
 from kgserver.search.live import index_after_build
 from kgserver.sources import Sources, read_sources, read_store_sources
 from kgserver.store.dialects import DIALECTS
+from kgserver.store.embedded import damaged
 from kgserver.store.location import StoreLocation
 from kgserver.validation import render_json, render_text, validate, validate_additions
 
 if TYPE_CHECKING:
     from kgserver.curation.curators import Registry
+
+_STORE_DIR = "kgserver.store_dir"  # where --store's directory is kept in the context's meta
 
 
 def _store_option(required: bool, help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -39,8 +43,33 @@ def _store_option(required: bool, help_text: str) -> Callable[[Callable[..., Non
         required=required,
         metavar="DIR",
         type=click.Path(file_okay=False, path_type=Path),
+        callback=_remember_store,
         help=help_text,
     )
+
+
+def _remember_store(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    """Keep --store's directory where the group finds it, to name the store if it proves damaged mid-command."""
+    ctx.meta[_STORE_DIR] = value
+    return value
+
+
+def _pass_settings(command: Callable[..., None]) -> Callable[..., None]:
+    """Give the command its Settings, read and checked when it runs, so commands that need none never fail on them."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        command(_settings(), *args, **kwargs)
+
+    return run
+
+
+def _settings() -> Settings:
+    """The Settings from the environment; a bad LDNKG_BASE is the user's to fix, in one line."""
+    try:
+        return Settings.from_env()
+    except ValueError as error:
+        raise InputError(str(error)) from None
 
 
 def _engine_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -110,6 +139,11 @@ class KgCommandGroup(click.Group):
         except BrokenPipeError:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
             sys.exit(128 + signal.SIGPIPE)
+        except RuntimeError as error:  # RocksDB meeting a damaged block while a query or an export reads
+            store_dir = ctx.meta.get(_STORE_DIR)
+            if store_dir is None or "Corruption" not in str(error):
+                raise
+            raise damaged(store_dir, error) from None
 
 
 def _fail(message: str, exit_code: int) -> None:
@@ -118,20 +152,18 @@ def _fail(message: str, exit_code: int) -> None:
 
 
 @click.group(cls=KgCommandGroup)
-@click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli() -> None:
     """Build, query, validate and serve LDN-KG, the low-dose naltrexone knowledge graph.
 
     Sources are read from ontology/, graph/ and shapes/ under the project root
     (LDNKG_ROOT, by default this checkout).
     """
-    ctx.obj = Settings.from_env()
 
 
 @cli.command()
 @_store_option(required=False, help_text="Directory of the store to create or replace.")
 @_engine_options
-@click.pass_obj
+@_pass_settings
 def build(settings: Settings, store_dir: Path | None, engine: str | None, engine_url: str | None) -> None:
     """Parse, validate and reason over the sources, then load them into the store at DIR (or an engine).
 
@@ -157,7 +189,7 @@ def build(settings: Settings, store_dir: Path | None, engine: str | None, engine
     type=click.Choice([form.name for form in representations.offered("query-command")]),
     help="Serialise results instead of printing a table.",
 )
-@click.pass_obj
+@_pass_settings
 def query(
     settings: Settings, store_dir: Path | None, engine: str | None, engine_url: str | None, sparql: str | None,
     query_file: Path | None, format_name: str | None,
@@ -208,7 +240,7 @@ def _utf8(data: bytes, name: str) -> str:
     type=click.Choice(sorted(PARSERS)),
     help="RDF syntax of FILES; by default guessed from the extension.",
 )
-@click.pass_obj
+@_pass_settings
 def validate_cmd(
     settings: Settings, files: tuple[Path, ...], output: str, store_dir: Path | None, input_format: str | None
 ) -> None:
@@ -221,7 +253,9 @@ def validate_cmd(
     require_java()
     additions = parse_additions(files, settings.base, input_format)
     sources = _sources(settings, store_dir)
-    report = refusal_report(additions, settings) or validate_additions(additions, sources.data, sources.shapes, sources.ontology)
+    declared = DeclaredTerms.of(sources.ontology)
+    report = (refusal_report(additions, settings, declared)
+              or validate_additions(additions, sources.data, sources.shapes, sources.ontology))
     click.echo(render_json(report) if output == "json" else render_text(report))
     if not report.conforms:
         sys.exit(1)
@@ -230,7 +264,7 @@ def validate_cmd(
 @cli.command()
 @_store_option(required=False, help_text="Check this store's graphs instead of the sources.")
 @_engine_options
-@click.pass_obj
+@_pass_settings
 def check(settings: Settings, store_dir: Path | None, engine: str | None, engine_url: str | None) -> None:
     """Validate the whole graph against the shapes and check its consistency with HermiT.
 
@@ -307,7 +341,7 @@ def export(store_dir: Path | None, engine: str | None, engine_url: str | None, f
 )
 @click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256), help="Threads of the server: requests answered at once.")
 @setting_options
-@click.pass_obj
+@_pass_settings
 def serve(
     settings: Settings, store_dir: Path | None, engine: str | None, engine_url: str | None, host: str, port: int,
     workers: int, threads: int, **given: Any,
@@ -323,10 +357,36 @@ def serve(
         raise InputError(str(error)) from None
     location = StoreLocation.given(store_dir, engine, engine_url)
     location.require()  # fail here, in one line, rather than in every worker
+    if location.path is not None:  # a damaged registry fails here, not at the first curator's request
+        from kgserver.curation.curators import read_curators, registry_path
+
+        read_curators(registry_path(location.path))
+    _require_listenable(host, port)
     from kgserver.web.server import serve as run_server
 
     run_server(settings, location, limits, host=host, port=port, workers=workers, threads=threads)
 
+
+def _require_listenable(host: str, port: int) -> None:
+    """Fail in one line unless the server can listen at host:port, before it starts its query processes and JVM.
+
+    Binds to every address the host resolves to, as waitress then does, and lets go at once.
+    """
+    if not host.strip():
+        raise InputError("--host must be an address or a host name of this machine, such as 127.0.0.1")
+    try:
+        addresses = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, socket.IPPROTO_TCP,
+                                       socket.AI_PASSIVE)
+    except (OSError, ValueError) as error:  # gaierror; UnicodeError for a name IDNA refuses
+        reason = error.strerror if isinstance(error, OSError) else str(error)
+        raise InputError(f"--host {host!r} is not an address or a host name this machine resolves ({reason})") from None
+    for family, kind, protocol, _name, address in addresses:
+        with socket.socket(family, kind, protocol) as trial:
+            trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                trial.bind(address)
+            except OSError as error:
+                raise InputError(f"cannot listen on --host {host} --port {port} ({error.strerror})") from None
 
 
 @cli.command()

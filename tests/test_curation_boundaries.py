@@ -133,6 +133,16 @@ def test_the_validate_command_names_an_ill_typed_value_in_one_line(kgserver, tmp
     assert "Traceback" not in result.stderr
 
 
+def test_the_validate_command_refuses_a_misspelt_term_as_the_server_does(kgserver, tmp_path):
+    addition = tmp_path / "typo.ttl"
+    addition.write_text(PREFIXES + 'kg:qa-cli-typo a ldn:Conditon ; rdfs:label "qa cli typo"@en .')
+    result = kgserver("validate", addition)
+    assert result.returncode == 1, result.stderr
+    assert "ldn:Conditon, which the ontology does not declare as a class; did you mean ldn:Condition?" in result.stdout
+    addition.write_text(PREFIXES + 'kg:qa-cli-typo a ldn:Condition ; rdfs:label "qa cli typo"@en .')
+    assert kgserver("validate", addition).returncode == 0
+
+
 def test_a_retraction_that_would_leave_another_submission_not_conforming_is_refused(curated):
     base, token = curated
     # one curator adds a source, another a claim resting on it (refused alone: its source is unknown)

@@ -87,20 +87,16 @@ class DeclaredTerms:
         return cls(classes, properties, frozenset(closed))
 
 
-_NONE_DECLARED = DeclaredTerms(frozenset(), frozenset(), frozenset())
-
-
-def refusals(addition: Graph, settings: Settings, declared: DeclaredTerms | None = None) -> list[ValidationResult]:
+def refusals(addition: Graph, settings: Settings, declared: DeclaredTerms) -> list[ValidationResult]:
     """A Violation for each triple of `addition` that no curator may state; none when it holds only data.
 
-    `declared` is what the ontology in force declares (DeclaredTerms.of the stored or source
-    ontology); without it, terms are not checked against the ontology.
+    `declared` is what the ontology in force declares (DeclaredTerms.of the stored or source ontology).
     """
     rules = _Rules(settings, declared, dict(_prefixes(addition, settings)))
     return [result for triple in addition for result in rules.broken(*triple)]
 
 
-def refusal_report(addition: Graph, settings: Settings, declared: DeclaredTerms | None = None) -> ValidationReport | None:
+def refusal_report(addition: Graph, settings: Settings, declared: DeclaredTerms) -> ValidationReport | None:
     """The report refusing `addition` for what it may not state, or None when the shapes and HermiT may judge it."""
     results = refusals(addition, settings, declared)
     if not results:
@@ -111,15 +107,15 @@ def refusal_report(addition: Graph, settings: Settings, declared: DeclaredTerms 
 class _Rules:
     """The boundaries for one dataset's IRIs and ontology; `names` are the prefixes its messages write terms with."""
 
-    def __init__(self, settings: Settings, declared: DeclaredTerms | None, names: dict[str, str]) -> None:
+    def __init__(self, settings: Settings, declared: DeclaredTerms, names: dict[str, str]) -> None:
         base, self.ldn = settings.base, settings.prefixes["ldn"]
         self.base = base
         self.curators = agent_iri(base, "")
         self.server_spaces = (f"{base}id/submission/", self.curators, f"{base}graph/", settings.dataset_iri, PRIVATE_GRAPHS)
         self.record_types = frozenset(URIRef(f"{self.ldn}{name}") for name in _RECORD_TYPES)
         self.vocabularies = (self.ldn, *_W3C_VOCABULARIES)
-        self.declared = declared or _NONE_DECLARED
-        self.closed = declared.closed | {self.ldn} if declared is not None else frozenset()  # none: nothing checked
+        self.declared = declared
+        self.closed = declared.closed | {self.ldn}
         self.names = names
 
     def broken(self, subject: Node, predicate: Node, obj: Node) -> Iterator[ValidationResult]:
