@@ -220,7 +220,9 @@ def _query_text(sparql: str | None, query_file: Path | None) -> str:
             raise InputError(f"{query_file}: cannot read the query ({error.strerror})") from None
     if sparql is None:
         raise InputError("no query given; pass it as an argument, '-' for stdin, or --file F.rq")
-    return _utf8(sys.stdin.buffer.read(), "standard input") if sparql == "-" else sparql
+    if sparql == "-":
+        return _utf8(sys.stdin.buffer.read(), "standard input")
+    return _utf8(os.fsencode(sparql), "the argument")  # bytes that are not UTF-8 reach Python as surrogates
 
 
 def _utf8(data: bytes, name: str) -> str:

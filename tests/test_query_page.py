@@ -277,6 +277,37 @@ def test_the_page_says_when_the_row_cap_cut_the_answer_and_keeps_the_time_limit(
     assert runaway.status == 503 and "time limit" in runaway.text
 
 
+def test_a_page_shows_at_most_a_thousand_rows_and_a_long_value_in_part(app_base: str) -> None:
+    numbers = " ".join(str(n) for n in range(1200))
+    many = parse_html(submit_form(app_base, f"SELECT ?n WHERE {{ VALUES ?n {{ {numbers} }} }}").text)
+    assert len(many.find("table", class_="results").find("tbody").find_all("tr")) == 1000
+    assert "Only the first 1000 are shown" in many.find("p", class_="row-count").text
+    assert "give up to 10000 rows" in many.find("p", class_="row-count").text
+
+    long_value = f'SELECT ?x WHERE {{ VALUES ?n {{ 1 2 }} BIND(CONCAT(STR(?n), "{"x" * 5000}") AS ?x) }}'
+    cells = parse_html(submit_form(app_base, long_value).text).find("table", class_="results").find_all("td")
+    assert [len(cell.text) < 2100 and "(5,001 characters; download the answer for all)" in cell.text for cell in cells] == [True, True]
+
+
+def test_an_answer_too_large_for_a_page_is_offered_as_downloads_only(app_base: str) -> None:
+    text = f'SELECT ?x WHERE {{ VALUES ?n {{ {" ".join(map(str, range(700)))} }} BIND(CONCAT(STR(?n), "{"y" * 7000}") AS ?x) }}'
+    reply = submit_form(app_base, text)
+    assert reply.status == 200 and reply.content_type == "text/html"
+    page = parse_html(reply.text)
+    assert page.find_all("table", class_="results") == []
+    assert "larger than a page shows" in page.find("p", class_="too-large").text
+    assert page.find_all("a", class_="edit-query") == []  # too long a query for the editor's address
+    assert [button.attrs["value"] for button in page.find_all("button", name="format")] == ["json", "xml", "csv", "tsv"]
+    assert len(submit_form(app_base, text, format="csv").text.splitlines()) == 701  # the download holds it all
+
+
+def test_the_page_says_which_graphs_a_request_named(app_base: str) -> None:
+    graph = "https://w3id.org/ldn-kg/graph/data"
+    page = parse_html(submit_form(app_base, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", **{"default-graph-uri": graph}).text)
+    assert graph in page.find("p", class_="dataset").text
+    assert page.find("input", name="default-graph-uri").attrs["value"] == graph
+
+
 # --- the query page, in a browser -------------------------------------------------------------
 # The page is YASGUI (static/vendor/yasgui) set up by static/query-page.js: these stories drive it
 # as a researcher does, and read its editor (YASQE), results (YASR) and tabs from the page.

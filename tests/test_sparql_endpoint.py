@@ -144,10 +144,9 @@ def test_two_query_parameters_are_400(server):
 
 
 def test_syntax_error_is_400_with_line_and_column(server):
-    reply = query(server, "SELECT ?s WHERE {\n  ?s ?p }")
+    reply = query(server, "SELECT ?s WHERE {\n  ?s ?p ?o\n} LIMIT x")
     assert reply.status == 400
-    assert reply.text.startswith("SPARQL syntax error")
-    assert re.search(r"\b2:\d+\b", reply.text), reply.text
+    assert reply.text.startswith('SPARQL syntax error at 3:9, at "x" (after "} LIMIT"): expected a number'), reply.text
 
 
 def test_wrong_content_type_is_415(server):
@@ -740,13 +739,17 @@ def test_an_undeclared_prefix_is_named_with_the_ones_the_endpoint_declares(serve
 
 
 @pytest.mark.parametrize(("text", "said"), [
-    ("SELECT ?s (COUNT(?o) AS ?n) WHERE { ?s ?p ?o }", "the SELECT contains a variable that is unbound (a variable "
-                                                      "selected beside an aggregate or with GROUP BY must be grouped"),
+    ("SELECT ?s (COUNT(?o) AS ?n) WHERE { ?s ?p ?o }",
+     'at the end of the query (after "...) WHERE { ?s ?p ?o }"): the SELECT contains a variable that is unbound (a '
+     "variable selected beside an aggregate or with GROUP BY must be grouped"),
     ("SELECT (1 AS ?x) (2 AS ?x) WHERE {}", "duplicated variable name in SELECT"),
-    ("SELECT ?s WHERE { ?s ?p ?o", 'the parser expected one of ",", ".", ";"'),
+    ("SELECT ?s WHERE { ?s ?p ?o", 'at the end of the query (after "...?s WHERE { ?s ?p ?o"): expected one of ",", ".", ";"'),
+    ("SELECT * WHERE { ?s ?p ?o } LIMIT -1", 'at 1:35, at "-1" (after "...E { ?s ?p ?o } LIMIT"): expected a number'),
+    ("ASK { ?s ?p ?o FILTER(?o > ) }", "the query cannot be read from here"),  # not the keywords of a rule tried last
+    ("SELECT * WHERE { ?s ?p ?o FILTER(foo:f(?o)) }", "the prefix foo: is not declared"),
 ])
 def test_a_syntax_error_says_where_and_why_without_the_parsers_character_ranges(server, text, said):
     reply = query(server, text)
-    assert reply.status == 400 and reply.text.startswith("SPARQL syntax error at 1:"), reply.text
-    assert ', after "' in reply.text and said in reply.text, reply.text
-    assert "..=" not in reply.text and "[_]" not in reply.text and len(reply.text) < 300
+    assert reply.status == 400 and reply.text.startswith("SPARQL syntax error"), reply.text
+    assert said in reply.text, reply.text
+    assert "..=" not in reply.text and "[_]" not in reply.text and "\n" not in reply.text.strip() and len(reply.text) < 300

@@ -151,40 +151,64 @@ def _asked(
 
 
 def _syntax_message(message: str, sparql: str, prefixes: Mapping[str, str]) -> str:
-    """The parser's message as one readable line: where, the text just before, and why.
+    """The parser's message as one readable line: where, the text there, and why.
 
     Oxigraph's parser lists what it would have accepted, character ranges and all, and gives
-    its semantic errors (an unbound variable in SELECT) as one more item of that list.
+    its semantic errors (an unbound variable in SELECT) as one more item of that list. When
+    that list holds its catch-all (`[_]`), the keywords in it are those of a rule it happened
+    to try last, so they are left out rather than offered as the fix.
     """
     message = " ".join(message.split())
     place = re.match(r"error at (\d+):(\d+): (.*)", message)
     if place is None:
         return f"SPARQL syntax error: {_shorten(message)}"
     line, column, said = int(place[1]), int(place[2]), place[3]
-    where = f"SPARQL syntax error at {line}:{column}{_near(sparql, line, column)}"
-    if "Prefix not found" in said and (undeclared := _undeclared_prefix(sparql, prefixes)):
-        return (f"{where}: the prefix {undeclared}: is not declared; add PREFIX {undeclared}: <...> "
-                f"(this endpoint declares {', '.join(f'{name}:' for name in prefixes)})")
-    items = re.findall(r'"(?:\\.|[^"\\])*"|\[[^\]]*\]|[^,\s][^,]*', said.removeprefix("expected one of ").removeprefix("expected "))
-    reasons = [item.strip() for item in items if " " in item.strip() and item[0] not in "\"["]
+    if not any(True for _ in tokens(sparql)):
+        return "SPARQL syntax error: the query is empty (or only comments)"
+    where = f"SPARQL syntax error {_position(sparql, line, column)}"
+    if (undeclared := _undeclared_prefix(sparql, prefixes)) is not None:  # wherever it is: the parser may not say so
+        declared = f" (declared for every query: {', '.join(f'{name}:' for name in prefixes)})" if prefixes else ""
+        return f"{where}: the prefix {undeclared}: is not declared; add PREFIX {undeclared}: <...>{declared}"
+    items = [item.strip() for item in re.findall(r'"(?:\\.|[^"\\])*"|\[[^\]]*\]|[^,\s][^,]*',
+                                                    said.removeprefix("expected one of ").removeprefix("expected "))]
+    reasons = [item for item in items if " " in item and item[0] not in "\"[<"]
     if reasons:
         return f"{where}: {'; '.join(_reason(reason, sparql) for reason in reasons)}"
-    words = [item.strip() for item in items if item[0] != "["]
-    if any(item[0] == "[" and item != "[_]" for item in items):
-        words.append("a name")
-    if not words:
-        return f"{where}: the text here is unexpected"
-    return f"{where}: the parser expected {_shorten('one of ' + ', '.join(words) if len(words) > 1 else words[0])}"
+    expected = _expected(items)
+    if not expected:
+        return f"{where}: the query cannot be read from here"
+    return f"{where}: expected {_shorten('one of ' + ', '.join(expected) if len(expected) > 1 else expected[0])}"
 
 
-def _near(sparql: str, line: int, column: int) -> str:
-    """The query's text up to the error's position (at most 20 characters of its line), to show where it is."""
+_KEYWORDS_OFFERED = 3  # more keywords than this are alternatives of rules it tried, not the fix (LIMIT x: HAVING...)
+
+
+def _expected(items: list[str]) -> list[str]:
+    """What the parser would have accepted, in words: its punctuation, and a few keywords unless it had a catch-all."""
+    catch_all = "[_]" in items
+    punctuation = [item for item in items if item.startswith('"')]
+    keywords = [item for item in items if item[0].isalpha()]
+    keywords = [] if catch_all or len(keywords) > _KEYWORDS_OFFERED else keywords
+    classes = [] if catch_all else [item for item in items if item.startswith("[")]
+    kinds = ["a number"] if classes and all("'0'" in item and "'A'" not in item for item in classes) else \
+        ["a name"] if classes else []
+    return punctuation + keywords + kinds
+
+
+def _position(sparql: str, line: int, column: int) -> str:
+    """Where the error is: line:column with the text there and just before, or the end of the query."""
     lines = sparql.split("\n")
-    if not 0 < line <= len(lines):
-        return ""
-    before = lines[line - 1][:column].rstrip()
-    shown = before[-20:].lstrip()
-    return f', after "{"..." if len(before) > 20 else ""}{shown}"' if shown else ""
+    if not 0 < line <= len(lines) or (line == len(lines) and column > len(lines[-1].rstrip())):
+        return f"at the end of the query (after {_tail(sparql)})"
+    text = lines[line - 1]
+    before, there = text[: column - 1], text[column - 1:].split()
+    return f'at {line}:{column}, at "{there[0][:20] if there else ""}"' + (f" (after {_tail(before)})" if before.strip() else "")
+
+
+def _tail(text: str) -> str:
+    """The last 20 characters of `text`, on one line and quoted, marked as cut when they are."""
+    flat = " ".join(text.split())
+    return f'"{"..." if len(flat) > 20 else ""}{flat[-20:].lstrip()}"'
 
 
 _AGGREGATES = re.compile(r"\b(GROUP\s+BY|COUNT|SUM|MIN|MAX|AVG|SAMPLE|GROUP_CONCAT)\b", re.IGNORECASE)
@@ -203,7 +227,7 @@ def _undeclared_prefix(sparql: str, prefixes: Mapping[str, str]) -> str | None:
     found = list(tokens(sparql))
     declared = set(prefixes) | set(declared_prefixes(found))
     return next((token.text.partition(":")[0] for token in found
-                 if token.kind == "pname" and token.text.partition(":")[0] not in declared), None)
+                 if token.kind == "pname" and token.text.partition(":")[0] not in declared | {"_"}), None)
 
 
 def _shorten(message: str, limit: int = 200) -> str:

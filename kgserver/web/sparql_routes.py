@@ -109,10 +109,8 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     etag = http.etag_value(version, query.text, query.default_graphs, query.named_graphs, fmt.name, base)
     if http.is_current(request, etag, endpoint.dataset.last_modified, known=etag in endpoint.answered):
         return http.not_modified(etag, endpoint.dataset.last_modified, _VARY, request.method)
-    job = Job(
-        query.text, written.name, query.default_graphs, query.named_graphs, endpoint.limits.row_cap, base,
-        version, analysis.order,
-    )
+    row_cap = endpoint.limits.row_cap if written is fmt else min(endpoint.limits.row_cap, results.PAGE_ROWS)
+    job = Job(query.text, written.name, query.default_graphs, query.named_graphs, row_cap, base, version, analysis.order)
     client = client_key(request.remote_addr, request.user_agent.string, request.headers.get("Authorization"))
     try:
         execution = endpoint.gate.execute(job, query.timeout, client, analysis.shape)
@@ -128,8 +126,9 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
         endpoint.answered.add(etag)
 
     whole = execution.whole
-    if written is not fmt:  # a page, drawn from the whole answer (the row cap bounds it) once it has all come
-        whole = _results_page(endpoint, query, head.truncated, whole if whole is not None else _read_through(execution, stats))
+    if written is not fmt:  # a page, drawn from the whole answer once it has all come
+        answer = whole if whole is not None else _read_through(execution, stats, results.PAGE_BYTES)
+        whole = _results_page(endpoint, query, head.truncated, answer)
     gzip = http.wants_gzip(request)
     body: Iterable[bytes]
     if whole is not None:  # the answer came whole: sent with a Content-Length, so the connection stays open
@@ -156,23 +155,36 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
 _VARY = ("Accept", "Accept-Encoding")
 
 
-def _read_through(execution: Execution, stats: RequestStats) -> bytes:
-    """A streamed answer read whole; the process is killed if reading stops short (the time limit, a failure)."""
+def _read_through(execution: Execution, stats: RequestStats, limit: int) -> bytes | None:
+    """A streamed answer read whole, or None past `limit` bytes; the process is stopped unless read to its end."""
+    chunks, size = [], 0
     try:
-        return b"".join(_counted(execution, stats, lambda: None))
+        for chunk in _counted(execution, stats, lambda: None):
+            size += len(chunk)
+            if size > limit:
+                execution.close()
+                return None
+            chunks.append(chunk)
     except BaseException:
         execution.close()
         raise
+    return b"".join(chunks)
 
 
-def _results_page(endpoint: SparqlEndpoint, query: protocol.QueryRequest, truncated: bool, answer: bytes) -> bytes:
-    """The results as a page: the query (with links to edit it and to download the answer), then the table."""
+def _results_page(endpoint: SparqlEndpoint, query: protocol.QueryRequest, truncated: bool, answer: bytes | None) -> bytes:
+    """The results as a page: the query (with links to edit it and to download the answer), then the table.
+
+    None for `answer`: too large to show, so the page offers the downloads only.
+    """
     return render_template(
         "results.html",
-        table=results.read(answer, endpoint.settings.prefixes),
+        table=results.read(answer, endpoint.settings.prefixes) if answer is not None else None,
         query=query,
         truncated=truncated,
+        page_rows=results.PAGE_ROWS,
+        page_bytes=results.PAGE_BYTES,
         row_cap=endpoint.limits.row_cap,
+        editable=len(query.text) <= results.EDITABLE_CHARACTERS,
         downloads=[form for form in representations.offered("results") if form.engine is not None],
     ).encode("utf-8")
 
