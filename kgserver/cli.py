@@ -363,10 +363,22 @@ def serve(
         from kgserver.curation.curators import read_curators, registry_path
 
         read_curators(registry_path(location.path))
+        _require_dataset(location.path, settings)
     _require_listenable(host, port)
     from kgserver.web.server import serve as run_server
 
     run_server(settings, location, limits, host=host, port=port, workers=workers, threads=threads)
+
+
+def _require_dataset(path: Path, settings: Settings) -> None:
+    """Refuse a store that holds no dataset under this base: served, it would answer nothing and check nothing.
+
+    The store is built for one LDNKG_BASE: under another, no graph of it is found, so the
+    curation gate would see no ontology or shapes and commit whatever came.
+    """
+    if kgstore.read_existing(path, lambda store: kgstore.dataset_version(store, settings), None) is None:
+        raise InputError(f"{path} holds no LDN-KG dataset under {settings.base} (built with another LDNKG_BASE?); "
+                         f"serve it with the base it was built with, or build it: kgserver build --store {path}")
 
 
 def _require_listenable(host: str, port: int) -> None:

@@ -456,3 +456,11 @@ def test_serve_on_a_port_already_taken_is_one_line(kgserver, mini_store, mini_ro
         result = kgserver("serve", "--store", mini_store, "--port", port, root=mini_root, timeout=60)
     assert result.returncode == 2
     assert f"cannot listen on --host 127.0.0.1 --port {port} (Address already in use)" in one_error_line(result)
+
+
+def test_serve_under_another_base_than_the_store_was_built_with_is_refused(kgserver, mini_store, mini_root):
+    """Served under another LDNKG_BASE, the store's graphs are not found: the gate would check nothing."""
+    result = kgserver("serve", "--store", mini_store, root=mini_root, timeout=60,
+                      env={"LDNKG_BASE": "https://example.org/other/"})
+    assert result.returncode == 2
+    assert "holds no LDN-KG dataset under https://example.org/other/ (built with another LDNKG_BASE?)" in one_error_line(result)
