@@ -411,6 +411,11 @@ def _data_files(store: Path) -> dict[str, bytes]:
     ('{"curators": {"ada": {}}}', 'it must be a JSON object whose "curators" is a list'),
     ('{"curators": [{"name": "ada"}]}', "curator 1: no token_sha256, created"),
     ('{"curators": [{"name": 7, "token_sha256": "00", "created": "2024-01-01T00:00:00Z"}]}', "curator 1: name not a string"),
+    ('{"curators": [{"name": "a/../b", "token_sha256": "00", "created": "2024-01-01T00:00:00Z"}]}',
+     "curator 1: 'a/../b' is not a curator name (1 to 64 lowercase letters, digits and inner hyphens, such as 'ada' or "
+     "'j-smith-2')"),
+    ('{"curators": [{"name": "ada", "token_sha256": "00", "created": "2024-01-01T00:00:00Z"}, '
+     '{"name": "ada", "token_sha256": "01", "created": "2024-01-01T00:00:00Z"}]}', "curator 2: the name 'ada' is given twice"),
 ])
 def test_a_curator_registry_of_the_wrong_shape_is_one_line_naming_it(kgserver, store_copy, mini_root, document, problem):
     registry = store_copy.with_name(f"{store_copy.name}.curators.json")

@@ -200,6 +200,10 @@ def test_an_addition_sent_twice_is_refused_the_second_time_as_adding_nothing(kgs
     bundled.write_text(f'<{BASE}id/multiple-sclerosis> <http://www.w3.org/2000/01/rdf-schema#label> "multiple sclerosis"@en .\n')
     restated = send(server, "/submissions", bundled, token=ada)
     assert restated.status == 409 and "the bundled data" in restated.text, restated.text
+    other_type = tmp_path / "other-type.ttl"  # the store finds "2018"^^xsd:int where 2018 is: not the same statement
+    other_type.write_text(f'<{BASE}id/claim/off-label-use-parker> <{BASE}ontology#claimYear> '
+                          '"2018"^^<http://www.w3.org/2001/XMLSchema#int> .\n')
+    assert send(server, "/submissions", other_type, token=ada).status != 409
 
     partly_new = tmp_path / "partly-new.ttl"
     partly_new.write_text(fixture.read_text() + f'\n<{NEW_CLAIM}> <http://www.w3.org/2000/01/rdf-schema#comment> "new"@en .\n')

@@ -43,6 +43,20 @@ REFUSED = {
     "a thing outside the dataset described": (
         '<http://purl.obolibrary.org/obo/MONDO_0000001> a ldn:Condition ; rdfs:label "qa outside"@en .',
         "is outside this dataset (https://w3id.org/ldn-kg/), so its description could not be dereferenced here"),
+    "a class of the ontology under http:": ("kg:qa-http a <http://w3id.org/ldn-kg/ontology#Condition> .",
+                                            "did you mean ldn:Condition?"),
+    "a property minted under the base": ("kg:qa-minted <https://w3id.org/ldn-kg/id/aboutCondition> kg:fibromyalgia .",
+                                         "did you mean ldn:aboutCondition?"),
+    "the ontology's own metadata": ("<https://w3id.org/ldn-kg/ontology> <http://purl.org/dc/terms/license> "
+                                    "<http://example.org/proprietary> .", "term of the ontology"),
+    "a typo of a W3C term": ('kg:qa-lable a ldn:Condition ; rdfs:lable "qa lable"@en .',
+                             "rdfs:lable, which its vocabulary does not define; did you mean rdfs:label?"),
+    "a thing under the base that no request reaches": (f'<{BASE}health> rdfs:label "qa health"@en .',
+                                                        "could not be dereferenced here"),
+    "a blank node for a type": ('kg:qa-blank a ldn:Condition, [] ; rdfs:label "qa blank"@en .',
+                                "is typed with a blank node"),
+    "an undeclared term of schema.org under https:": ("kg:qa-schema a <https://schema.org/MedicalCondition> .",
+                                                      "which the ontology does not declare as a class"),
     "a number that is not one": (
         'kg:qa-condition a ldn:Condition ; rdfs:label "qa condition"@en ; ldn:claimYear "abc"^^xsd:integer .',
         '"abc" is not a value of xsd:integer'),

@@ -21,8 +21,12 @@ and value:
   uses, never by import, so what it declares is the whole of what may be used. The W3C
   vocabularies (rdf:, rdfs:, owl:, xsd:, sh:) are governed by the rule above instead, as
   rdfs:seeAlso and the like are data the ontology need not declare;
-- descriptions of things outside the dataset: a subject IRI not under its base, which no
-  request here could dereference (the dataset mints its own IRI and links the outside one);
+  The same vocabularies under the other scheme (http: for https:) and any term minted under
+  the base count too; a term a W3C vocabulary does not define (rdfs:lable) is refused, and so
+  is a type that is a blank node or a literal;
+- descriptions of things no request here reaches: a subject IRI outside the base (the dataset
+  mints its own IRI and links the outside one), or under it but not {base}id/ followed by
+  clean path segments;
 - literals whose text is not a value of their datatype ("abc"^^xsd:integer), which the
   reasoner cannot read.
 """
@@ -30,6 +34,7 @@ and value:
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -49,6 +54,12 @@ from kgserver.validation import (
 
 _W3C_PREFIXES = {"rdf": str(RDF), "rdfs": str(RDFS), "owl": str(OWL), "xsd": str(XSD), "sh": str(SH)}
 _W3C_VOCABULARIES = tuple(_W3C_PREFIXES.values())
+# The terms each W3C vocabulary defines (rdflib's closed namespaces), against which a typo (rdfs:lable) is found.
+_W3C_TERMS = frozenset(URIRef(f"{space}{name}") for space in (RDF, RDFS, OWL, XSD, SH)
+                       for name in (*space.__annotations__, *getattr(space, "_extras", ())))
+_CONTAINER_MEMBER = re.compile(re.escape(str(RDF)) + r"_[1-9][0-9]*")  # rdf:_1, rdf:_2...
+# A new thing's IRI: under {base}id/, segments of unreserved characters, none of them . or .. (so it dereferences).
+_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*|[A-Za-z0-9._~-]*[A-Za-z0-9_~-]")
 _SCHEMA_PREDICATES = frozenset({RDFS.subClassOf, RDFS.subPropertyOf, RDFS.domain, RDFS.range})
 _ANNOTATIONS_OF_OWL = frozenset({OWL.deprecated})
 _INDIVIDUAL_TYPES = frozenset({OWL.NamedIndividual, OWL.Thing, RDFS.Resource,  # data's own types, not declarations
@@ -113,9 +124,11 @@ class _Rules:
         self.curators = agent_iri(base, "")
         self.server_spaces = (f"{base}id/submission/", self.curators, f"{base}graph/", settings.dataset_iri, PRIVATE_GRAPHS)
         self.record_types = frozenset(URIRef(f"{self.ldn}{name}") for name in _RECORD_TYPES)
-        self.vocabularies = (self.ldn, *_W3C_VOCABULARIES)
+        self.vocabularies = (self.ldn, self.ldn.rstrip("#/"), *_W3C_VOCABULARIES)  # the ontology's own IRI too
         self.declared = declared
-        self.closed = declared.closed | {self.ldn}
+        closed = declared.closed | {self.ldn}
+        self.closed = frozenset(closed | {_twin(space) for space in closed})  # http: for https: is a slip too
+        self.things = f"{base}id/"
         self.names = names
 
     def broken(self, subject: Node, predicate: Node, obj: Node) -> Iterator[ValidationResult]:
@@ -140,7 +153,10 @@ class _Rules:
                    "ontology changes through its source file and a rebuild")
         elif isinstance(subject, URIRef) and not str(subject).startswith(self.base):
             yield (f"<{subject}> is outside this dataset ({self.base}), so its description could not be dereferenced "
-                   f"here: describe it as {self.base}id/... and link the outside IRI with skos:exactMatch")
+                   f"here: describe it as {self.things}... and link the outside IRI with skos:exactMatch")
+        elif isinstance(subject, URIRef) and not self._dereferenceable(str(subject)):
+            yield (f"<{subject}> could not be dereferenced here: a new thing is named {self.things} followed by "
+                   "path segments of letters, digits and - . _ ~ (none of them . or ..)")
         if _within(obj, (self.curators,)):
             yield "an addition may not name a curator: the server records who submitted what"
         if predicate == OWL.sameAs:
@@ -156,7 +172,10 @@ class _Rules:
             yield _ill_typed_message(obj)
 
     def _type_messages(self, subject: Node, cls: Node) -> Iterator[str]:
-        if cls in self.record_types:
+        if not isinstance(cls, URIRef):  # a blank node or a literal: no class a shape or query could name
+            yield f"{self._name(subject)} is typed with {'a literal' if isinstance(cls, Literal) else 'a blank node'}: " \
+                  "a type is a class of the ontology, named by its IRI"
+        elif cls in self.record_types:
             yield f"only the server makes an ldn:{str(cls).removeprefix(self.ldn)}, when a curator submits or retracts through it"
         elif _within(cls, _W3C_VOCABULARIES) and cls not in _INDIVIDUAL_TYPES:
             yield (f"the type {_short(cls)} declares ontology, not data: the ontology changes through its source file "
@@ -165,13 +184,28 @@ class _Rules:
             yield self._undeclared_message(subject, "is typed", cls, "a class", self.declared.classes)
 
     def _undeclared(self, term: Node, declared: frozenset[URIRef]) -> bool:
-        """Whether `term` is of a closed vocabulary (ldn: or one the ontology declares terms of) but not declared."""
-        return isinstance(term, URIRef) and term not in declared and _namespace(term) in self.closed
+        """Whether `term` is of a closed vocabulary (ldn:, anything under the base, one the ontology declares terms
+        of, or a W3C one) but not declared there."""
+        if not isinstance(term, URIRef) or term in declared:
+            return False
+        if _within(term, _W3C_VOCABULARIES):
+            return term not in _W3C_TERMS and not _CONTAINER_MEMBER.fullmatch(term)
+        return _namespace(term) in self.closed or _within(term, (self.base, _twin(self.base)))
+
+    def _dereferenceable(self, iri: str) -> bool:
+        """Whether a subject under the base names a thing whose page this server serves: {base}id/ and clean segments."""
+        return iri.startswith(self.things) and all(_SEGMENT.fullmatch(part) for part in iri.removeprefix(self.things).split("/"))
 
     def _undeclared_message(self, subject: Node, verb: str, term: URIRef, kind: str, declared: frozenset[URIRef]) -> str:
         """E.g. kg:x is stated with ldn:studiedToTreet, which the ontology does not declare as a property; did you mean ...?"""
-        said = f"{self._name(subject)} {verb} {self._name(term)}, which the ontology does not declare as {kind}"
-        meant = _nearest(term, declared)
+        if _within(term, _W3C_VOCABULARIES):
+            said = f"{self._name(subject)} {verb} {self._name(term)}, which its vocabulary does not define"
+            meant = _nearest(term, _W3C_TERMS)
+        else:
+            said = f"{self._name(subject)} {verb} {self._name(term)}, which the ontology does not declare as {kind}"
+            meant = _nearest(term, declared)
+        if _within(term, _W3C_VOCABULARIES):
+            return f"{said}; did you mean {self._name(meant)}?" if meant is not None else said
         if meant is not None:
             return f"{said}; did you mean {self._name(meant)}? ({_NEW_TERMS})"
         return f"{said}: {_NEW_TERMS}"
@@ -187,11 +221,23 @@ def _ill_typed_message(literal: Literal) -> str:
 
 
 def _nearest(term: URIRef, declared: Collection[URIRef]) -> URIRef | None:
-    """The declared term of `term`'s vocabulary closest in spelling (case aside), if one is close."""
+    """The declared term of `term`'s vocabulary closest in spelling (case aside), if one is close.
+
+    A term of a vocabulary nothing is declared in (http: for https:, a property minted under
+    the base) is compared with every declared term by its local name.
+    """
     namespace = _namespace(term)
-    by_name = {str(known).removeprefix(namespace).lower(): known for known in sorted(declared) if _namespace(known) == namespace}
+    mine = [known for known in sorted(declared) if _namespace(known) == namespace]
+    by_name = {str(known).removeprefix(_namespace(known)).lower(): known for known in reversed(mine or sorted(declared))}
     close = difflib.get_close_matches(str(term).removeprefix(namespace).lower(), by_name, n=1)
     return by_name[close[0]] if close else None
+
+
+def _twin(space: str) -> str:
+    """The same vocabulary under the other scheme: http://schema.org/ for https://schema.org/ and back."""
+    if space.startswith("https://"):
+        return "http://" + space.removeprefix("https://")
+    return "https://" + space.removeprefix("http://") if space.startswith("http://") else space
 
 
 def _namespace(iri: str) -> str:

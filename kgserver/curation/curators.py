@@ -108,10 +108,14 @@ def _shape_problem(document: object) -> str:
     """
     if not isinstance(document, dict) or not isinstance(document.get("curators", []), list):
         return 'it must be a JSON object whose "curators" is a list'
+    names: set[str] = set()
     for number, entry in enumerate(document.get("curators", []), 1):
         problem = _entry_problem(entry)
         if problem:
             return f"curator {number}: {problem}"
+        if entry["name"] in names:
+            return f"curator {number}: the name {entry['name']!r} is given twice"
+        names.add(entry["name"])
     return ""
 
 
@@ -126,7 +130,9 @@ def _entry_problem(entry: object) -> str:
     if unknown:
         return f"unknown fields {', '.join(map(str, unknown))}"
     wrong = [name for name, kinds in _FIELDS.items() if name in entry and not isinstance(entry[name], kinds)]
-    return f"{', '.join(wrong)} not a string" if wrong else ""
+    if wrong:
+        return f"{', '.join(wrong)} not a string"
+    return "" if NAME_PATTERN.fullmatch(entry["name"]) else f"{entry['name']!r} is not a curator name ({_NAME_RULE})"
 
 
 def add_curator(path: Path, name: str) -> tuple[Curator, str]:

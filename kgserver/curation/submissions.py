@@ -164,7 +164,7 @@ def _refuse_if_nothing_new(store: GraphStore, settings: Settings, live: Iterable
     holders: set[str] = set()
     for subject, predicate, value in statements:
         found = {quad.graph_name.value for quad in store.quads_for_pattern(subject, predicate, value, None)  # type: ignore[arg-type]
-                 if quad.graph_name in curated}
+                 if quad.graph_name in curated and quad.object == value}  # the store matches "1"^^xsd:int to 1
         if not found:
             return
         holders |= found
