@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from pyoxigraph import RdfFormat
 
-from kgserver import formats, representations
+from kgserver import changes, formats, representations
 from kgserver import store as kgstore
 from kgserver.build import build as build_store
 from kgserver.build import render_summary
@@ -236,7 +236,7 @@ def _utf8(data: bytes, name: str) -> str:
 @cli.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@_store_option(required=False, help_text="Validate in the context of this store instead of the sources.")
+@_store_option(required=False, help_text="Validate in the context of this store (its data and live submissions) instead of the sources.")
 @click.option(
     "--input-format",
     type=click.Choice(sorted(PARSERS)),
@@ -254,7 +254,7 @@ def validate_cmd(
     """
     require_java()
     additions = parse_additions(files, settings.base, input_format)
-    sources = _sources(settings, store_dir)
+    sources = _sources(settings, store_dir, submissions=True)
     declared = DeclaredTerms.of(sources.ontology)
     report = (refusal_report(additions, settings, declared)
               or validate_additions(additions, sources.data, sources.shapes, sources.ontology))
@@ -477,8 +477,22 @@ def curator_revoke(name: str, store_dir: Path | None, engine: str | None, engine
     click.echo(f"curator '{revoked.name}' revoked at {revoked.revoked}")
 
 
-def _sources(settings: Settings, store_dir: Path | None) -> Sources:
-    return read_store_sources(kgstore.open_read_only(store_dir), settings) if store_dir else read_sources(settings)
+def _sources(settings: Settings, store_dir: Path | None, submissions: bool = False) -> Sources:
+    """The sources, or the graphs a store holds; with `submissions`, its live submissions join the data.
+
+    An addition is judged in the context the server judges it in: the data and every
+    submission in force, so the command and /validate agree.
+    """
+    if not store_dir:
+        return read_sources(settings)
+    store = kgstore.open_read_only(store_dir)
+    sources = read_store_sources(store, settings)
+    if submissions:
+        data = sources.data
+        for graph in changes.read_state(store, settings).live_graphs:
+            if graph.startswith(settings.submission_graphs):
+                data += kgstore.read_graph(store, graph)  # rdflib's += adds to the graph itself
+    return sources
 
 
 def main() -> None:

@@ -64,14 +64,19 @@ REFUSED = {
 
 
 @pytest.fixture(scope="module")
-def curated(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory, kgserver) -> Iterator[tuple[str, str]]:
-    """A server on a copy of the built store, and a curator's token."""
-    folder = tmp_path_factory.mktemp("boundaries")
-    store = folder / "store"
+def curated_store(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the built store, which the server below writes to."""
+    store = tmp_path_factory.mktemp("boundaries") / "store"
     shutil.copytree(built_store, store)
-    added = kgserver("curator", "add", "ada", "--store", store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def curated(curated_store: Path, sources_root: Path, kgserver) -> Iterator[tuple[str, str]]:
+    """A server on that copy, and a curator's token."""
+    added = kgserver("curator", "add", "ada", "--store", curated_store)
     assert added.returncode == 0, added.stderr
-    with serving(store, sources_root, folder / "serve.log") as running:
+    with serving(curated_store, sources_root, curated_store.parent / "serve.log") as running:
         yield running.base, added.stdout.strip().splitlines()[-1]
 
 
@@ -155,6 +160,17 @@ def test_the_validate_command_refuses_a_misspelt_term_as_the_server_does(kgserve
     assert "ldn:Conditon, which the ontology does not declare as a class; did you mean ldn:Condition?" in result.stdout
     addition.write_text(PREFIXES + 'kg:qa-cli-typo a ldn:Condition ; rdfs:label "qa cli typo"@en .')
     assert kgserver("validate", addition).returncode == 0
+
+
+def test_the_validate_command_on_a_store_sees_its_live_submissions_as_the_server_does(curated, curated_store, kgserver,
+                                                                                      tmp_path):
+    base, token = curated
+    assert post(base, "/submissions", PREFIXES + 'kg:qa-seen a ldn:Condition ; rdfs:label "qa seen"@en .', token).status == 201
+    second_label = tmp_path / "second-label.ttl"
+    second_label.write_text(PREFIXES + 'kg:qa-seen rdfs:label "qa seen again"@en .')
+    assert post(base, "/validate", second_label.read_text()).json()["conforms"] is False  # one English label each
+    result = kgserver("validate", second_label, "--store", curated_store)
+    assert result.returncode == 1, result.stdout + result.stderr
 
 
 def test_a_retraction_that_would_leave_another_submission_not_conforming_is_refused(curated):
