@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,18 @@ def test_build_prints_progress_and_a_summary(kgserver, mini_root, tmp_path):
     assert "time taken" in result.stdout
 
 
+def test_a_build_clears_what_a_build_killed_mid_load_left_and_keeps_a_running_ones(kgserver, mini_root, tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    abandoned = tmp_path / f"store.tmp-{dead.pid}"  # a build killed mid-load: its process is gone
+    running = tmp_path / f"store.tmp-{os.getpid()}"  # another build at work: this test's process runs
+    for staging in (abandoned, running):
+        staging.mkdir()
+        (staging / "000007.sst").write_bytes(b"half-written")
+    assert kgserver("build", "--store", tmp_path / "store", root=mini_root).returncode == 0
+    assert not abandoned.exists() and running.exists()
+
+
 def test_a_build_never_replaces_a_directory_that_holds_something_else(kgserver, mini_root, tmp_path):
     """The new store replaces the directory whole: a directory of other files is refused and kept, not emptied."""
     elsewhere = tmp_path / "notes"
@@ -77,6 +91,8 @@ def test_a_build_never_replaces_a_directory_that_holds_something_else(kgserver, 
     result = kgserver("build", "--store", elsewhere, root=mini_root)
     assert result.returncode == 2 and "holds files but no store" in result.stderr, result.stderr
     assert (elsewhere / "important.txt").read_text() == "precious" and (elsewhere / "sub").is_dir()
+    queried = kgserver("query", "--store", elsewhere, "ASK {}", root=mini_root)  # not told to build there
+    assert queried.returncode == 2 and "build one in a new or empty directory" in queried.stderr, queried.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
     assert kgserver("build", "--store", empty, root=mini_root).returncode == 0

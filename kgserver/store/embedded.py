@@ -43,6 +43,9 @@ def require_store(path: Path) -> None:
     if not (path / "CURRENT").is_file():
         if (path / _BUILT_MARKER).is_file():  # built once, then a file of RocksDB's went missing
             raise damaged(path, "its CURRENT file is missing")
+        if path.is_dir() and next(path.iterdir(), None) is not None:  # build would refuse it: say what it needs
+            raise InputError(f"{path}: no store here, but other files; build one in a new or empty directory: "
+                             "kgserver build --store DIR")
         raise InputError(f"{path}: no store here; create it with: kgserver build --store {path}")
 
 
@@ -105,6 +108,7 @@ def write_store(target: Path, fill: Callable[[Store], T]) -> T:
     """
     require_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_stagings(target)
     staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -119,6 +123,25 @@ def write_store(target: Path, fill: Callable[[Store], T]) -> T:
         raise
     swap_into_place(staging, target)
     return outcome
+
+
+def _remove_abandoned_stagings(target: Path) -> None:
+    """Delete what builds killed mid-load left beside `target` (`target.tmp-<pid>` of a process gone)."""
+    for staging in target.parent.glob(f"{target.name}.tmp-*"):
+        pid = staging.name.rpartition(".tmp-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this id runs (another build may be writing its staging store now)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def require_replaceable(target: Path) -> None:

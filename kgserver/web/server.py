@@ -46,7 +46,8 @@ def serve(
     _fewer_malloc_arenas()
     app = create_app(settings, location, limits)
     signal.signal(signal.SIGTERM, _stop)
-    logging.getLogger("kgserver").info("serving %s on http://%s:%d", location, host, port)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is written in brackets in a URL
+    logging.getLogger("kgserver").info("serving %s on http://%s:%d", location, shown, port)
     listeners: dict[int, object] = {}
     try:
         server = create_server(
