@@ -224,14 +224,15 @@ def test_an_ask_from_the_form_is_answered_in_words(app_base: str) -> None:
 
 def test_the_page_offers_the_answer_as_each_results_file(app_base: str) -> None:
     document = parse_html(submit_form(app_base, FORM_QUERY).text)
-    form = document.find("form", class_="downloads")
-    assert form.attrs["method"] == "post" and form.attrs["action"] == "/sparql"
-    assert form.find("input", name="query").attrs["value"] == FORM_QUERY
-    names = [button.attrs["value"] for button in form.find_all("button", name="format")]
-    assert names == ["json", "xml", "csv", "tsv"]
-    downloaded = submit_form(app_base, FORM_QUERY, format="csv")  # the button's format= wins over the browser's Accept
+    links = document.find("form", class_="downloads").find_all("a", class_="download")
+    assert [link.attrs["download"] for link in links] == ["results.json", "results.xml", "results.csv", "results.tsv"]
+    csv_link = links[2].attrs["href"]  # a link the browser saves under its name, not a file called "sparql"
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(csv_link).query) == {"query": [FORM_QUERY], "format": ["csv"]}
+    downloaded = fetch(app_base + csv_link, headers={"Accept": BROWSER_ACCEPT})  # format= wins over the browser's Accept
     assert downloaded.status == 200 and downloaded.content_type == "text/csv"
     assert downloaded.text.startswith("condition,label,words,elsewhere,odd,none\r\n")
+    posted = submit_form(app_base, FORM_QUERY, format="csv")  # what the buttons of a query too long for a link send
+    assert posted.status == 200 and posted.text == downloaded.text
 
 
 @pytest.mark.parametrize(
@@ -306,6 +307,8 @@ def test_the_page_says_which_graphs_a_request_named(app_base: str) -> None:
     page = parse_html(submit_form(app_base, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", **{"default-graph-uri": graph}).text)
     assert graph in page.find("p", class_="dataset").text
     assert page.find("input", name="default-graph-uri").attrs["value"] == graph
+    links = [link.attrs["href"] for link in page.find_all("a", class_="download")]
+    assert all(urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["default-graph-uri"] == [graph] for link in links)
 
 
 # --- the query page, in a browser -------------------------------------------------------------

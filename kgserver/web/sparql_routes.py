@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, render_template, request
 
@@ -185,8 +186,15 @@ def _results_page(endpoint: SparqlEndpoint, query: protocol.QueryRequest, trunca
         page_bytes=results.PAGE_BYTES,
         row_cap=endpoint.limits.row_cap,
         editable=len(query.text) <= results.EDITABLE_CHARACTERS,
-        downloads=[form for form in representations.offered("results") if form.engine is not None],
+        downloads=[(form, _download_href(query, form)) for form in representations.offered("results") if form.engine is not None],
     ).encode("utf-8")
+
+
+def _download_href(query: protocol.QueryRequest, form: representations.Form) -> str:
+    """The address of the answer as a file, for a link the browser saves under a name (the page's download links)."""
+    fields = [("query", query.text), *(("default-graph-uri", graph) for graph in query.default_graphs or ()),
+              *(("named-graph-uri", graph) for graph in query.named_graphs or ()), ("format", form.name)]
+    return "/sparql?" + urlencode(fields)
 
 
 def _counted(chunks: Iterable[bytes], stats: RequestStats, complete: Callable[[], None]) -> Iterator[bytes]:
