@@ -8,7 +8,8 @@ the same dataset version without coming here.
 
 A browser's form (the query page without script) prefers text/html: it gets a page of the
 results, drawn from the SPARQL JSON the query process writes (representations.py's html form),
-under the same row cap and time limit.
+under the same time limit and the page's own smaller bounds (pages/results.py), with links that
+download the whole answer.
 
     curl -H 'Accept: text/html' --data-urlencode 'query=SELECT * WHERE { ?s a ldn:Condition }' http://127.0.0.1:8000/sparql
 """
