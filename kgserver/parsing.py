@@ -97,12 +97,14 @@ def parse_file(path: Path, base: str, input_format: str | None = None, label: st
 
 def parse_additions(paths: Iterable[Path], base: str, input_format: str | None = None) -> Graph:
     """Parse the files a user submits; each must hold at least one triple."""
-    additions = Graph()
+    additions = Graph(bind_namespaces="core")
     for path in paths:
         graph = parse_file(path, base, input_format)
         if len(graph) == 0:
             raise InputError(f"{path}: no triples found (the file is empty or holds only prefixes)")
         additions += graph
+        for prefix, namespace in graph.namespaces():  # the file's own prefixes, for the report to write terms with
+            additions.bind(prefix, namespace, override=False)
     return additions
 
 
@@ -158,7 +160,9 @@ def parse_bytes(data: bytes, fmt: str, base: str, name: str) -> Graph:
     if fmt == "jsonld":
         _refuse_context_references(data, name)
     parser = PARSERS[fmt]
-    target = Dataset() if fmt in _QUAD_FORMATS else Graph()
+    # "core": only rdf, rdfs, owl, xsd bound beforehand, so the submitter's own prefixes keep their names
+    # (rdflib's default binds schema: to https://schema.org/, and a curator's http://schema.org/ became schema1:)
+    target = Dataset() if fmt in _QUAD_FORMATS else Graph(bind_namespaces="core")
     try:
         with _offline_parsing():
             target.parse(data=data, format=parser, publicID=base)

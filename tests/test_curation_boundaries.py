@@ -270,3 +270,16 @@ def test_a_term_of_a_vocabulary_the_ontology_declares_terms_of_must_be_one_it_de
     assert version(base) == before
     accepted = post(base, "/submissions", PREFIXES + misspelt.replace("skos:exactMach", "skos:exactMatch"), token)
     assert accepted.status == 201, accepted.text
+
+
+def test_a_report_writes_terms_with_the_submitters_own_prefixes(curated, kgserver, tmp_path):
+    """rdflib binds schema: to https://schema.org/ itself: a curator's http://schema.org/ was written schema1:."""
+    base, _token = curated
+    addition = ('@prefix schema: <http://schema.org/> .\n'
+                + PREFIXES + 'kg:qa-prefixes a ldn:Condition ; rdfs:label "qa prefixes"@en ; schema:nmae "x" .')
+    [violation] = violations(post(base, "/validate", addition))
+    assert violation["message"].startswith("kg:qa-prefixes is stated with schema:nmae,"), violation["message"]
+    file = tmp_path / "prefixes.ttl"
+    file.write_text(addition)
+    result = kgserver("validate", file)
+    assert result.returncode == 1 and "stated with schema:nmae," in result.stdout, result.stdout
