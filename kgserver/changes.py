@@ -69,6 +69,10 @@ class DatasetState:
         """The named graphs the dataset holds now (the meta graph aside)."""
         return tuple(change.graph for change in self.changes if not change.deleted)
 
+    def live_under(self, prefix: str) -> tuple[str, ...]:
+        """The live graphs named under `prefix` (the curators' submissions, say), in order of name."""
+        return tuple(sorted(graph for graph in self.live_graphs if graph.startswith(prefix)))
+
     def change_of(self, graph: str) -> GraphChange | None:
         return next((change for change in self.changes if change.graph == graph), None)
 

@@ -26,7 +26,7 @@ from kgserver.reasoning import reason, require_java
 from kgserver.search.live import index_after_build
 from kgserver.sources import Sources, read_sources, read_store_sources
 from kgserver.store.dialects import DIALECTS
-from kgserver.store.embedded import damaged
+from kgserver.store.embedded import damaged, is_damage
 from kgserver.store.location import StoreLocation
 from kgserver.validation import render_json, render_text, validate, validate_additions
 
@@ -141,7 +141,7 @@ class KgCommandGroup(click.Group):
             sys.exit(128 + signal.SIGPIPE)
         except RuntimeError as error:  # RocksDB meeting a damaged block while a query or an export reads
             store_dir = ctx.meta.get(_STORE_DIR)
-            if store_dir is None or "Corruption" not in str(error):
+            if store_dir is None or not is_damage(error):
                 raise
             raise damaged(store_dir, error) from None
 
@@ -254,7 +254,7 @@ def validate_cmd(
     """
     require_java()
     additions = parse_additions(files, settings.base, input_format)
-    sources = _sources(settings, store_dir, submissions=True)
+    sources = _sources(settings, store_dir)
     declared = DeclaredTerms.of(sources.ontology)
     report = (refusal_report(additions, settings, declared)
               or validate_additions(additions, sources.data, sources.shapes, sources.ontology))
@@ -477,8 +477,8 @@ def curator_revoke(name: str, store_dir: Path | None, engine: str | None, engine
     click.echo(f"curator '{revoked.name}' revoked at {revoked.revoked}")
 
 
-def _sources(settings: Settings, store_dir: Path | None, submissions: bool = False) -> Sources:
-    """The sources, or the graphs a store holds; with `submissions`, its live submissions join the data.
+def _sources(settings: Settings, store_dir: Path | None) -> Sources:
+    """The sources, or the graphs a store holds with its live submissions joining the data.
 
     An addition is judged in the context the server judges it in: the data and every
     submission in force, so the command and /validate agree.
@@ -487,11 +487,9 @@ def _sources(settings: Settings, store_dir: Path | None, submissions: bool = Fal
         return read_sources(settings)
     store = kgstore.open_read_only(store_dir)
     sources = read_store_sources(store, settings)
-    if submissions:
-        data = sources.data
-        for graph in changes.read_state(store, settings).live_graphs:
-            if graph.startswith(settings.submission_graphs):
-                data += kgstore.read_graph(store, graph)  # rdflib's += adds to the graph itself
+    data = sources.data
+    for graph in changes.read_state(store, settings).live_under(settings.submission_graphs):
+        data += kgstore.read_graph(store, graph)  # rdflib's += adds to the graph itself
     return sources
 
 

@@ -18,12 +18,11 @@ and value:
   (schema:, prov:, skos:, dct:, qudt:, cito:...). A typo (ldn:studiedToTreet) would otherwise
   be stored where no shape, query or reasoning looks; the message offers the declared term
   nearest in spelling. The ontology aligns those vocabularies by declaring each term the graph
-  uses, never by import, so what it declares is the whole of what may be used. The W3C
-  vocabularies (rdf:, rdfs:, owl:, xsd:, sh:) are governed by the rule above instead, as
-  rdfs:seeAlso and the like are data the ontology need not declare;
-  The same vocabularies under the other scheme (http: for https:) and any term minted under
-  the base count too; a term a W3C vocabulary does not define (rdfs:lable) is refused, and so
-  is a type that is a blank node or a literal;
+  uses, never by import, so what it declares is the whole of what may be used. The same
+  vocabularies under the other scheme (http: for https:) and any term minted under the base
+  count too. A term of a W3C vocabulary (rdf:, rdfs:, owl:, xsd:, sh:) need not be declared
+  (rdfs:seeAlso is data), but must be one the vocabulary defines (not rdfs:lable); a type
+  that is a blank node or a literal is refused;
 - descriptions of things no request here reaches: a subject IRI outside the base (the dataset
   mints its own IRI and links the outside one), or under it but not {base}id/ followed by
   clean path segments;
@@ -198,14 +197,12 @@ class _Rules:
 
     def _undeclared_message(self, subject: Node, verb: str, term: URIRef, kind: str, declared: frozenset[URIRef]) -> str:
         """E.g. kg:x is stated with ldn:studiedToTreet, which the ontology does not declare as a property; did you mean ...?"""
-        if _within(term, _W3C_VOCABULARIES):
+        if _within(term, _W3C_VOCABULARIES):  # the vocabulary's own typo: no ontology change would make it right
             said = f"{self._name(subject)} {verb} {self._name(term)}, which its vocabulary does not define"
             meant = _nearest(term, _W3C_TERMS)
-        else:
-            said = f"{self._name(subject)} {verb} {self._name(term)}, which the ontology does not declare as {kind}"
-            meant = _nearest(term, declared)
-        if _within(term, _W3C_VOCABULARIES):
             return f"{said}; did you mean {self._name(meant)}?" if meant is not None else said
+        said = f"{self._name(subject)} {verb} {self._name(term)}, which the ontology does not declare as {kind}"
+        meant = _nearest(term, declared)
         if meant is not None:
             return f"{said}; did you mean {self._name(meant)}? ({_NEW_TERMS})"
         return f"{said}: {_NEW_TERMS}"

@@ -105,7 +105,7 @@ class Checker:
         """
         prefix = self.settings.submission_graphs
         state = changes.read_state(store, self.settings)
-        graphs = sorted(iri for iri in state.live_graphs if iri.startswith(prefix))
+        graphs = state.live_under(prefix)
         return [(iri.removeprefix(prefix), self.check(store, kgstore.read_graph(store, iri))) for iri in graphs]
 
     def close(self) -> None:

@@ -41,12 +41,17 @@ def require_store(path: Path) -> None:
     forks (a forked child crashes on exit if it did), so the server checks with this.
     """
     if not (path / "CURRENT").is_file():
-        if (path / _BUILT_MARKER).is_file():  # built once, then a file of RocksDB's went missing
-            raise damaged(path, "its CURRENT file is missing")
-        if path.is_dir() and next(path.iterdir(), None) is not None:  # build would refuse it: say what it needs
-            raise InputError(f"{path}: no store here, but other files; build one in a new or empty directory: "
-                             "kgserver build --store DIR")
+        _refuse_damaged_or_foreign(path, "no store here, but other files; build one in a new or empty directory: "
+                                         "kgserver build --store DIR")  # build would refuse it: say what it needs
         raise InputError(f"{path}: no store here; create it with: kgserver build --store {path}")
+
+
+def _refuse_damaged_or_foreign(path: Path, foreign: str) -> None:
+    """For a directory with no store in it: damage if a build once made it a store, `foreign` if it holds other files."""
+    if (path / _BUILT_MARKER).is_file():  # built once, then a file of RocksDB's went missing
+        raise damaged(path, "its CURRENT file is missing")
+    if path.is_dir() and next(path.iterdir(), None) is not None:
+        raise InputError(f"{path}: {foreign}")
 
 
 def open_read_only(path: Path, attempts: int = 20) -> Store:
@@ -88,12 +93,12 @@ def reporting_damage(path: Path | None) -> Iterator[None]:
     try:
         yield
     except (RuntimeError, OSError) as error:
-        if path is None or not _is_damage(error):
+        if path is None or not is_damage(error):
             raise
         raise damaged(path, error) from None
 
 
-def _is_damage(error: Exception) -> bool:
+def is_damage(error: Exception) -> bool:
     """RocksDB's word for files that fail their checks, or for a file its manifest lists that is gone."""
     text = str(error)
     return "Corruption" in text or isinstance(error, OSError) and "No such file or directory" in text
@@ -151,12 +156,9 @@ def require_replaceable(target: Path) -> None:
     """
     if target.is_file():
         raise InputError(f"{target}: is a file; give --store a directory (new, empty or a store)")
-    if target.is_dir() and not (target / "CURRENT").is_file():
-        if (target / _BUILT_MARKER).is_file():  # a store once, its curators' additions maybe still to be recovered
-            raise damaged(target, "its CURRENT file is missing")
-        if next(target.iterdir(), None) is not None:
-            raise InputError(f"{target}: holds files but no store, and a build replaces the directory whole; "
-                             "give --store a new or empty directory, or a store")
+    if target.is_dir() and not (target / "CURRENT").is_file():  # a damaged store's additions may still be recovered
+        _refuse_damaged_or_foreign(target, "holds files but no store, and a build replaces the directory whole; "
+                                           "give --store a new or empty directory, or a store")
 
 
 def built_at(path: Path) -> float:
