@@ -282,8 +282,7 @@ def check(settings: Settings, store_dir: Path | None, engine: str | None, engine
     store = location.open_reader() if location is not None else None
     sources = read_store_sources(store, settings) if store is not None else read_sources(settings)
     if location is not None and not len(sources.ontology):  # an engine never built (a store's absence is caught above)
-        raise InputError(f"{location.url or location.path} holds no LDN-KG dataset; build it first: kgserver build "
-                         + (f"--engine {location.engine} --engine-url {location.url}" if location.engine else f"--store {location.path}"))
+        raise InputError(f"{location.url or location.path} holds no LDN-KG dataset; build it first: {_build_command(location)}")
     report = validate(sources.data, sources.shapes, sources.ontology)
     click.echo(render_text(report))
     reasoning = reason(sources.ontology, sources.data)
@@ -363,22 +362,37 @@ def serve(
         from kgserver.curation.curators import read_curators, registry_path
 
         read_curators(registry_path(location.path))
-        _require_dataset(location.path, settings)
+    _require_dataset(location, settings)
     _require_listenable(host, port)
     from kgserver.web.server import serve as run_server
 
     run_server(settings, location, limits, host=host, port=port, workers=workers, threads=threads)
 
 
-def _require_dataset(path: Path, settings: Settings) -> None:
-    """Refuse a store that holds no dataset under this base: served, it would answer nothing and check nothing.
+def _require_dataset(location: StoreLocation, settings: Settings) -> None:
+    """Refuse a store or engine that holds no dataset under this base: served, it would answer nothing and check nothing.
 
-    The store is built for one LDNKG_BASE: under another, no graph of it is found, so the
+    A dataset is built for one LDNKG_BASE: under another, no graph of it is found, so the
     curation gate would see no ontology or shapes and commit whatever came.
     """
-    if kgstore.read_existing(path, lambda store: kgstore.dataset_version(store, settings), None) is None:
-        raise InputError(f"{path} holds no LDN-KG dataset under {settings.base} (built with another LDNKG_BASE?); "
-                         f"serve it with the base it was built with, or build it: kgserver build --store {path}")
+    if location.path is not None:
+        version = kgstore.read_existing(location.path, lambda store: kgstore.dataset_version(store, settings), None)
+    else:
+        store = location.open_reader(read_seconds=10.0)
+        try:
+            version = kgstore.dataset_version(store, settings)
+        finally:
+            store.close()  # type: ignore[attr-defined]
+    if version is None:
+        raise InputError(f"{location} holds no LDN-KG dataset under {settings.base} (built with another LDNKG_BASE?); "
+                         f"serve it with the base it was built with, or build it: {_build_command(location)}")
+
+
+def _build_command(location: StoreLocation) -> str:
+    """The command that builds the dataset at `location`, as a hint in a refusal."""
+    if location.engine is not None:
+        return f"kgserver build --engine {location.engine} --engine-url {location.url}"
+    return f"kgserver build --store {location.path}"
 
 
 def _require_listenable(host: str, port: int) -> None:

@@ -105,7 +105,13 @@ def test_check_reads_the_graphs_and_submissions_an_engine_holds(engine, kgserver
     flags = engine
     never_built = kgserver("check", *flags)  # an empty engine is no dataset that conforms
     assert never_built.returncode == 2 and "holds no LDN-KG dataset; build it first" in never_built.stderr, never_built.stderr
+    unserved = kgserver("serve", *flags, "--port", "1")  # refused before it listens: the port is never tried
+    assert unserved.returncode == 2 and "holds no LDN-KG dataset under https://w3id.org/ldn-kg/" in unserved.stderr
+    assert f"build it: kgserver build {' '.join(flags)}" in unserved.stderr, unserved.stderr
     assert kgserver("build", *flags).returncode == 0
+    elsewhere = kgserver("serve", *flags, "--port", "1", env={"LDNKG_BASE": "https://example.org/other/"})
+    assert elsewhere.returncode == 2, elsewhere.stderr  # its gate would find no ontology or shapes and commit anything
+    assert "holds no LDN-KG dataset under https://example.org/other/ (built with another LDNKG_BASE?)" in elsewhere.stderr
     checked, local = kgserver("check", *flags), kgserver("check", "--store", built_store)
     assert checked.returncode == local.returncode == 0, checked.stderr
     assert checked.stdout == local.stdout and "consistent" in checked.stdout
