@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from serving import fetch, serving
 
 pytestmark = pytest.mark.slow  # runs the kgserver command, the reasoner's JVM included
 
@@ -398,6 +399,40 @@ def test_a_build_over_a_damaged_store_leaves_it_as_it_is_until_it_is_moved_aside
     assert _data_files(store_copy) == before
     store_copy.rename(store_copy.with_name("aside"))
     assert kgserver("build", "--store", store_copy, root=mini_root).returncode == 0
+
+
+def test_a_store_damaged_under_a_running_server_is_a_503_to_clients_and_one_line_to_the_operator(store_copy, mini_root,
+                                                                                                  tmp_path):
+    log = tmp_path / "serve.log"
+    with serving(store_copy, mini_root, log) as server:
+        _settled(store_copy)  # the server's first compaction has written the tables it reads from now on
+        for table in store_copy.glob("*.sst"):
+            with table.open("r+b") as handle:  # the first data block no longer matches its checksum
+                handle.write(b"\xff" * 32)
+        for reply in (fetch(server.sparql, headers={"Accept": "application/sparql-results+json"},
+                            params={"query": "SELECT * { ?s ?p ?o } LIMIT 5"}),
+                      fetch(f"{server.base}/id/naltrexone", headers={"Accept": "text/turtle"})):
+            assert reply.status == 503, reply.text
+            assert reply.text == "the store is damaged and cannot be read; its operator must build it again\n"
+            assert reply.headers["retry-after"] == "300"
+        assert fetch(f"{server.base}/health").status in (200, 503)  # whichever blocks it reads: never a 500
+    told = log.read_text()
+    assert f"{store_copy}: the store is damaged and cannot be read (Corruption: block checksum mismatch" in told, told
+    assert f"move it aside and build it again: kgserver build --store {store_copy}" in told
+    assert "Traceback" not in told and " 500 " not in told
+
+
+def _settled(store: Path, quiet_seconds: float = 1.0, wait: float = 30.0) -> None:
+    """Wait until the store's table files have stayed the same for `quiet_seconds`."""
+    deadline, seen, since = time.monotonic() + wait, None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = sorted((table.name, table.stat().st_size) for table in store.glob("*.sst"))
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_seconds:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the store's tables kept changing for {wait} s")
 
 
 def _data_files(store: Path) -> dict[str, bytes]:

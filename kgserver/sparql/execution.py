@@ -198,10 +198,10 @@ class QueryGate:
             self.discard(worker, ticket)
             raise
         if message[0] == "error":
-            _, status, text, worker.cpu = message
+            _, status, text, worker.cpu, retry_after = message
             self.release(worker, ticket)
-            if status == 503:  # the store (an engine) did not answer: the client may come back
-                raise UnavailableError(text)
+            if status == 503:  # the store (an engine) did not answer, or is damaged: the client may come back
+                raise UnavailableError(text, retry_after=retry_after or 5)
             error = KgError(text)
             error.http_status = status
             raise error

@@ -11,7 +11,7 @@ is held in memory.
 
 Messages to the gate: ("ready", cpu) once the store is open; then per job either
 ("whole", Head, body, cpu) for an answer that fits one chunk, or ("head", Head), ("data", bytes)...,
-("done", cpu); or ("error", status, message, cpu). `cpu` is the CPU seconds the process has used
+("done", cpu); or ("error", status, message, cpu, retry_after or None). `cpu` is the CPU seconds the process has used
 so far, so the gate can tell a query that computes from one that waits for a CPU.
 """
 
@@ -155,10 +155,14 @@ def answer(
         with kgstore.answer_by(job.deadline, job.row_cap + 1):
             _run(store, prefixes, job, conn, clock)
     except KgError as error:
-        conn.send(("error", error.http_status, error.message, clock()))
+        conn.send(("error", error.http_status, error.message, clock(), getattr(error, "retry_after", None)))
     except Exception as error:  # the client gets a message, never a traceback
+        if kgstore.is_damage(error):  # a block of the store's files fails its check: the operator's to mend
+            unavailable = kgstore.damaged_to_clients()
+            conn.send(("error", unavailable.http_status, unavailable.message, clock(), unavailable.retry_after))
+            return
         message = f"internal error while answering the query ({type(error).__name__})"
-        conn.send(("error", 500, message, clock()))
+        conn.send(("error", 500, message, clock(), None))
 
 
 class _Fixed:

@@ -19,6 +19,9 @@ from kgserver.store.access import (
 )
 from kgserver.store.embedded import (
     built_at,
+    damaged,
+    damaged_to_clients,
+    is_damage,
     open_read_only,
     open_store,
     open_writable,
@@ -37,10 +40,13 @@ __all__ = [
     "QueryResult",
     "answer_by",
     "built_at",
+    "damaged",
+    "damaged_to_clients",
     "dataset_version",
     "dump_by_subject",
     "export",
     "graph_sizes",
+    "is_damage",
     "open_read_only",
     "open_store",
     "open_writable",

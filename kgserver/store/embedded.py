@@ -13,11 +13,12 @@ from typing import TypeVar
 
 from pyoxigraph import Store
 
-from kgserver.errors import InputError, KgError
+from kgserver.errors import InputError, KgError, UnavailableError
 
 T = TypeVar("T")
 
 _BUILT_MARKER = "kgserver-built"
+_DAMAGED_RETRY_SECONDS = 300  # damage does not mend itself: a load balancer may send clients elsewhere meanwhile
 
 
 def open_store(path: Path) -> Store:
@@ -96,6 +97,12 @@ def reporting_damage(path: Path | None) -> Iterator[None]:
         if path is None or not is_damage(error):
             raise
         raise damaged(path, error) from None
+
+
+def damaged_to_clients() -> UnavailableError:
+    """What an HTTP client is told of a damaged store: a 503, without the server's paths or the operator's remedy."""
+    return UnavailableError("the store is damaged and cannot be read; its operator must build it again",
+                            retry_after=_DAMAGED_RETRY_SECONDS)
 
 
 def is_damage(error: Exception) -> bool:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import atexit
+import functools
+import logging
 import time
 from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from kgserver import store as kgstore
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation.checks import Checker
 from kgserver.dataset import LiveDataset
@@ -129,7 +132,21 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
         ),
     )
     app.register_error_handler(HTTPException, _http_error_response)
+    app.register_error_handler(RuntimeError, functools.partial(_damage_response, location))
+    app.register_error_handler(OSError, functools.partial(_damage_response, location))
     return app
+
+
+def _damage_response(location: StoreLocation, error: Exception) -> tuple[Response, int]:
+    """A damaged store (RocksDB found a block that fails its check) as a 503 to the client and one line to the operator.
+
+    Any other RuntimeError or OSError is raised again: Flask logs its traceback and answers 500.
+    """
+    if not kgstore.is_damage(error):
+        raise error
+    told = kgstore.damaged(location.path, error).message if location.path is not None else str(error)
+    logging.getLogger("kgserver").error("%s", told)
+    return _error_response(kgstore.damaged_to_clients())
 
 
 def _http_error_response(error: HTTPException) -> Response:
