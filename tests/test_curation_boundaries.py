@@ -57,6 +57,10 @@ REFUSED = {
                                 "is typed with a blank node"),
     "an undeclared term of schema.org under https:": ("kg:qa-schema a <https://schema.org/MedicalCondition> .",
                                                       "which the ontology does not declare as a class"),
+    "a thing whose IRI ends with a dot": (f'<{BASE}id/claim/qa-end.> a ldn:Condition ; rdfs:label "qa end"@en .',
+                                          "ends with '.', which Turtle can write only escaped (rdflib cannot read it"),
+    "a link to an IRI that ends with a dot": ('kg:fibromyalgia rdfs:seeAlso <https://w3id.org/ldn-kg/id/qa-seen.> .',
+                                              "name it without the final '.'"),
     "a number that is not one": (
         'kg:qa-condition a ldn:Condition ; rdfs:label "qa condition"@en ; ldn:claimYear "abc"^^xsd:integer .',
         '"abc" is not a value of xsd:integer'),

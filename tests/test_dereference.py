@@ -240,6 +240,29 @@ def test_a_current_copy_is_answered_304(get: Get) -> None:
     assert other.status == 200 and other.headers["etag"] != etag
 
 
+@pytest.mark.parametrize("path", ["/id/a%0ab", "/id/naltrexone%0a", "/store%0a", "/%0a", "/id/a%0Db"])
+def test_a_newline_in_a_path_is_a_400_as_every_control_character_is(get: Get, path: str) -> None:
+    reply = get(path, accept="text/turtle")
+    assert reply.status == 400, (reply.status, reply.text)
+    assert "cannot appear in an IRI" in reply.text
+
+
+@pytest.mark.parametrize(("path", "accept"), [("/id/naltrexone", "text/turtle"), ("/store?default", "text/turtle"),
+                                              ("/changes", "application/trig")])
+def test_a_condition_that_does_not_hold_is_412_and_one_that_holds_is_the_answer(get: Get, path: str, accept: str) -> None:
+    """If-Match and If-Unmodified-Since, as a harvester reading page after page sends them (RFC 9110, 13.1.1 and 13.1.4)."""
+    first = get(path, accept=accept)
+    assert first.status == 200 and first.headers["etag"].startswith('W/"')
+    for condition in ({"If_Match": '"not-this-one"'}, {"If_Match": first.headers["etag"]},  # weak: never a strong match
+                      {"If_Unmodified_Since": "Thu, 01 Jan 1970 00:00:00 GMT"}):
+        failed = get(path, accept=accept, **condition)
+        assert failed.status == 412, (condition, failed.status)
+        assert "Precondition Failed" in failed.text and failed.headers["etag"] == first.headers["etag"]
+    for condition in ({"If_Match": "*"}, {"If_Unmodified_Since": first.headers["last-modified"]}):
+        held = get(path, accept=accept, **condition)
+        assert held.status == 200 and held.headers["etag"] == first.headers["etag"], condition
+
+
 def test_head_and_gzip(get: Get) -> None:
     head = get("/id/naltrexone", accept="text/turtle", method="HEAD")
     assert head.status == 200 and head.body == b"" and head.content_type == "text/turtle"

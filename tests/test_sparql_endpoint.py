@@ -435,6 +435,7 @@ def test_nothing_acceptable_is_406_listing_the_offer(server):
     assert all(media_type in reply.text for media_type in SELECT_TYPES.values())
     graph = query(server, CONSTRUCT, accept="text/csv")
     assert graph.status == 406 and "text/turtle" in graph.text
+    assert "Accept" in reply.header_values("Vary") and "Accept" in graph.header_values("Vary")  # a cache keys on it
 
 
 def test_format_that_does_not_fit_the_query_form_is_400(server):
@@ -474,6 +475,14 @@ def test_service_description_lists_formats_graphs_and_limits(server):
     assert f"{BASE}graph/meta" in sizes
 
 
+def test_head_of_the_endpoint_is_its_get_without_the_body(plain):
+    """A link checker's `curl -I` sees the service description's headers, as a browser's GET does (RFC 9110, 9.3.2)."""
+    got, head = fetch(plain.sparql), fetch(plain.sparql, method="HEAD")
+    assert got.status == head.status == 200 and head.body == b""
+    assert head.content_type == got.content_type == "text/turtle"
+    assert head.headers["content-length"] == got.headers["content-length"] == str(len(got.body))
+
+
 def test_service_description_is_negotiated(plain):
     graph = _description(plain, accept="application/ld+json", rdf_format="json-ld")
     service = URIRef(plain.sparql)
@@ -503,8 +512,26 @@ def test_cors_preflight(server, plain):
     assert "Content-Type" in reply.headers["access-control-allow-headers"]
     assert "access-control-allow-credentials" not in reply.headers
     assert "content-type" not in reply.headers and "HEAD" in reply.header_values("Allow")  # no body; as the 405 says
+
     anywhere = fetch(plain.sparql, method="OPTIONS", headers={**headers, "Origin": "https://any.example"})
     assert anywhere.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_preflight_names_the_routes_own_methods_and_a_page_may_read_a_dumps_range_and_digest(server):
+    headers = {"Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "GET"}
+    reply = fetch(f"{server.base}/id/naltrexone", method="OPTIONS", headers=headers)
+    allowed = {method.strip() for method in reply.headers["access-control-allow-methods"].split(",")}
+    assert allowed == {method.strip() for method in reply.headers["allow"].split(",")} and "POST" not in allowed
+    read = fetch(f"{server.base}/id/naltrexone", headers={"Origin": ALLOWED_ORIGIN})
+    exposed = {name.strip() for name in read.headers["access-control-expose-headers"].split(",")}
+    assert {"Content-Range", "Accept-Ranges", "Repr-Digest"} <= exposed
+
+
+def test_no_answer_may_be_sniffed_as_another_type(server):
+    """An error echoing the request's words is plain text, and says so firmly enough for a browser."""
+    for reply in (query(server, "SELECT <script>alert(1)</script>"), fetch(f"{server.base}/id/naltrexone"),
+                  fetch(f"{server.base}/")):
+        assert reply.headers["x-content-type-options"] == "nosniff"
 
 
 def test_gzip_when_asked(server):

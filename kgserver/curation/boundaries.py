@@ -26,6 +26,7 @@ and value:
 - descriptions of things no request here reaches: a subject IRI outside the base (the dataset
   mints its own IRI and links the outside one), or under it but not {base}id/ followed by
   clean path segments;
+- an IRI ending with '.', which Turtle writes only escaped and rdflib cannot read back;
 - literals whose text is not a value of their datatype ("abc"^^xsd:integer), which the
   reasoner cannot read.
 """
@@ -156,6 +157,10 @@ class _Rules:
         elif isinstance(subject, URIRef) and not self._dereferenceable(str(subject)):
             yield (f"<{subject}> could not be dereferenced here: a new thing is named {self.things} followed by "
                    "path segments of letters, digits and - . _ ~ (none of them . or ..)")
+        for term in dict.fromkeys((subject, obj)):
+            if isinstance(term, URIRef) and str(term).endswith("."):
+                yield (f"<{term}> ends with '.', which Turtle can write only escaped (rdflib cannot read it back) and "
+                       "which is lost when the IRI ends a sentence: name it without the final '.'")
         if _within(obj, (self.curators,)):
             yield "an addition may not name a curator: the server records who submitted what"
         if predicate == OWL.sameAs:

@@ -30,7 +30,8 @@ def describe(
 ) -> list[Triple]:
     """The sd:Service at `endpoint` as triples, with every named graph and its size."""
     svc = _Namespace(limits_namespace(settings))
-    service, dataset, default_graph = NamedNode(endpoint), BlankNode(), BlankNode()
+    # Blank nodes are labelled in order, not at random: the same description is the same bytes, so HEAD and GET agree
+    service, dataset, default_graph = NamedNode(endpoint), BlankNode("dataset"), BlankNode("default")
     triples = [
         Triple(service, RDF_TYPE, _sd("Service")),
         Triple(service, _sd("endpoint"), service),
@@ -55,8 +56,8 @@ def describe(
         triples += [Triple(service, svc("serviceAllowed"), NamedNode(iri)) for iri in limits.service_allow]
     triples += [Triple(service, _sd("resultFormat"), NamedNode(form.iri))
                 for form in representations.offered("results") + representations.offered("graphs") if form.iri]
-    for iri, size in graph_sizes.items():
-        named, graph = BlankNode(), BlankNode()
+    for number, (iri, size) in enumerate(graph_sizes.items(), start=1):
+        named, graph = BlankNode(f"named{number}"), BlankNode(f"graph{number}")
         triples += [
             Triple(dataset, _sd("namedGraph"), named),
             Triple(named, RDF_TYPE, _sd("NamedGraph")),

@@ -15,7 +15,12 @@ from kgserver import store as kgstore
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation.checks import Checker
 from kgserver.dataset import LiveDataset
-from kgserver.errors import KgError, PayloadTooLargeError, UnavailableError
+from kgserver.errors import (
+    KgError,
+    NotAcceptableError,
+    PayloadTooLargeError,
+    UnavailableError,
+)
 from kgserver.search.live import LiveSearch, claim_directory
 from kgserver.sparql.execution import QueryGate
 from kgserver.store.location import StoreLocation
@@ -74,6 +79,10 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
     def stamp() -> None:
         g.request_started = time.monotonic()
         http.require_utf8_escapes(request.query_string, "the URL's query string")
+
+    @app.after_request
+    def preconditions(response: Response) -> Response:
+        return http.holding_preconditions(request, response)
 
     @app.after_request
     def cors(response: Response) -> Response:
@@ -172,4 +181,6 @@ def _error_response(error: KgError) -> tuple[Response, int]:
         response = Response(error.message + "\n", mimetype="text/plain")
     if isinstance(error, UnavailableError):
         response.headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, NotAcceptableError):  # what was acceptable came from Accept: a cache must key on it
+        response.vary.add("Accept")
     return response, error.http_status

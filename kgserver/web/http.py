@@ -19,7 +19,7 @@ from kgserver.errors import InputError
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 ALLOWED_HEADERS = "Accept, Content-Type, If-None-Match, If-Modified-Since"
 EXPOSED_HEADERS = ("ETag, Last-Modified, X-SPARQL-Row-Cap, X-SPARQL-Truncated, Retry-After, X-Dataset-Version, "
-                   "X-Graph-Version, Link, Digest, Content-Location")
+                   "X-Graph-Version, Link, Digest, Repr-Digest, Content-Location, Content-Range, Accept-Ranges")
 
 
 def require_utf8_escapes(encoded: bytes, what: str) -> None:
@@ -46,8 +46,8 @@ def add_cors(request: Request, response: Response, limits: ServerSettings) -> Re
     else:
         return response
     response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-    if request.method == "OPTIONS":
-        response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+    if request.method == "OPTIONS":  # the route's own methods (Flask's Allow), not every method of the app
+        response.headers["Access-Control-Allow-Methods"] = response.headers.get("Allow", ALLOWED_METHODS)
         response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
         response.headers["Access-Control-Max-Age"] = "86400"
     return response
@@ -62,9 +62,13 @@ CONTENT_SECURITY_POLICY = (
 
 
 def add_content_security_policy(response: Response) -> Response:
-    """A page (HTML) may run only the server's own scripts and reach only the server."""
+    """A page (HTML) may run only the server's own scripts and reach only the server; no answer is read as another type.
+
+    `nosniff` keeps a browser from taking a plain-text error that echoes a request's words for HTML or script.
+    """
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
 
 
@@ -124,6 +128,35 @@ def is_current(request: Request, etag: str, last_modified: datetime, known: bool
         return False
     since = request.if_modified_since
     return since is not None and last_modified <= since
+
+
+def holding_preconditions(request: Request, response: Response) -> Response:
+    """A GET or HEAD answer, or 412 when its If-Match or If-Unmodified-Since does not hold (RFC 9110, 13.2.2).
+
+    If-Match compares strongly: a weak tag (as most answers here carry) never matches, `*` matches
+    any answer. If-Unmodified-Since counts only without If-Match and where the answer has a date.
+    A client reading a feed or a graph page by page uses them to be told when the data moved.
+    """
+    if request.method not in ("GET", "HEAD") or not 200 <= response.status_code < 300:
+        return response
+    if request.if_match:
+        tag, weak = response.get_etag()
+        holds = request.if_match.star_tag or (tag is not None and not weak and request.if_match.contains(tag))
+        header = "If-Match"
+    elif request.if_unmodified_since is not None and response.last_modified is not None:
+        holds = response.last_modified <= request.if_unmodified_since
+        header = "If-Unmodified-Since"
+    else:
+        return response
+    if holds:
+        return response
+    response.close()  # a streamed answer's producer (a query process, an open file) is let go
+    failed = Response(f"Precondition Failed: {header} does not hold for the current representation\n",
+                      status=412, mimetype="text/plain")
+    for name in ("ETag", "Last-Modified", "Vary", "Cache-Control"):
+        if name in response.headers:
+            failed.headers[name] = response.headers[name]
+    return failed
 
 
 def validated(response: Response, etag: str, last_modified: datetime, vary: Iterable[str] = ()) -> Response:

@@ -19,6 +19,7 @@ from dataclasses import fields
 
 from flask import Blueprint, Response, g, render_template, request
 from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
+from werkzeug.routing import PathConverter
 
 from kgserver import representations
 from kgserver.config import Settings
@@ -44,6 +45,7 @@ class ResourceNotFound(Exception):
 def resources_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
     """The catch-all resource route (lowest priority: every other route wins) and the JSON-LD @context."""
     blueprint = Blueprint("resources", __name__)
+    blueprint.record_once(lambda state: state.app.url_map.converters.setdefault("anypath", _AnyPath))
 
     @blueprint.get(CONTEXT_PATH)
     def jsonld_context() -> Response:
@@ -53,7 +55,7 @@ def resources_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
         response.headers["Cache-Control"] = "public, max-age=86400"
         return response
 
-    @blueprint.get("/<path:path>")
+    @blueprint.get("/<anypath:path>")
     def resource(path: str) -> Response:
         """The IRI {base}{path} as a page or RDF; a .ttl/.jsonld/.rdf/.nt/.html suffix fixes the form."""
         return _answer(settings, dataset, path)
@@ -66,6 +68,12 @@ def resources_blueprint(settings: Settings, dataset: LiveDataset) -> Blueprint:
         return response
 
     return blueprint
+
+
+class _AnyPath(PathConverter):
+    """Werkzeug's path, newlines included: a path holding %0A reaches the route and its 400, not routing's 404."""
+
+    regex = "[^/](?s:.)*?"
 
 
 def _answer(settings: Settings, dataset: LiveDataset, path: str) -> Response:

@@ -6,8 +6,8 @@ checking the policy and negotiating cost more than sending a kept answer, so ans
 whole (status, headers, body) under the dataset version and everything in the request that
 the answer depends on: method, query string, body and its type, Accept, Accept-Encoding,
 Origin, host and scheme. Only answers the /sparql route marks as complete (200, read through,
-not cut by a time limit) are kept. Requests that revalidate (If-None-Match, If-Modified-Since)
-go through to the route, which answers 304.
+not cut by a time limit) are kept. Requests with a condition (If-None-Match, If-Modified-Since,
+If-Match, If-Unmodified-Since) go through to the route, which answers 304 or 412.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ MARK = "kgserver.keep"  # environ key where the /sparql route leaves a `Keep` on
 
 # The request headers an answer depends on, besides the method, query string and body.
 _VARIES = ("CONTENT_TYPE", "HTTP_ACCEPT", "HTTP_ACCEPT_ENCODING", "HTTP_ORIGIN", "HTTP_HOST", "wsgi.url_scheme")
-_REVALIDATES = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
+_REVALIDATES = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE")
 
 
 @dataclass(frozen=True)

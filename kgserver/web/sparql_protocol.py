@@ -38,8 +38,8 @@ class QueryRequest:
 
 
 def wants_description(request: Request) -> bool:
-    """A GET without a `query` (or `update`) parameter asks for the service description."""
-    return request.method == "GET" and "query" not in request.args and "update" not in request.args
+    """A GET (or HEAD) without a `query` (or `update`) parameter asks for the service description."""
+    return request.method in ("GET", "HEAD") and "query" not in request.args and "update" not in request.args
 
 
 def parse(request: Request, limits: ServerSettings) -> QueryRequest:
