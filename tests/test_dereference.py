@@ -292,6 +292,8 @@ def test_other_routes_are_not_shadowed(get: Get) -> None:
     assert get("/health").content_type == "application/json"
     assert get("/sparql?query=ASK%7B%7D", accept="application/sparql-results+json").status == 200
     assert get("/static/style.css").content_type == "text/css"
+    wrong = get("/validate")  # the gate's route, which takes POST: not an IRI that is missing
+    assert wrong.status == 405 and "POST" in wrong.header_values("Allow"), wrong.text
 
 
 def test_a_deployment_under_another_base_serves_its_own_iris(kgserver, mini_root, tmp_path):

@@ -161,15 +161,17 @@ def test_an_unknown_graph_is_404_naming_it(app_base):
         ({"graph": DATA, "default": ""}, "not both"),
         ({"graph": [DATA, f"{BASE}graph/meta"]}, "given 2 times"),
         ({"graph": "graph/data"}, "relative IRI"),
-        ({"graph": "https://w3id.org/ldn kg/graph/data"}, "not a valid IRI"),
-        ({"graph": "https://w3id.org/<graph>"}, "not a valid IRI"),
+        ({"graph": "https://w3id.org/ldn kg/graph/data"}, "not a valid IRI: it holds ' ', which no IRI may"),
+        ({"graph": "https://w3id.org/<graph>"}, "not a valid IRI: it holds '<', which no IRI may"),
+        ({"graph": "http://a\nb"}, "not a valid IRI: it holds '\\n', which no IRI may"),  # the parser said ' '
+        ({"graph": "_:b0"}, "a blank node's label, which names nothing outside the document"),
     ],
 )
 def test_a_request_that_does_not_name_one_graph_by_its_full_iri_is_400(app_base, params, problem):
     reply = fetch(f"{app_base}/store", params=params)
 
     assert reply.status == 400
-    assert problem in reply.text
+    assert problem in reply.text and reply.text.count("\n") == 1  # one line
 
 
 @pytest.mark.parametrize("method", ["PUT", "POST", "DELETE", "PATCH"])

@@ -84,10 +84,21 @@ def requested(graphs: Sequence[str], default: bool) -> str | None:
     try:
         NamedNode(iri)
     except ValueError as error:
-        problem = "a relative IRI" if ":" not in iri else f"not a valid IRI ({error})"
-        raise InputError(f"graph={iri[:200]!r} is {problem}; give the graph's full IRI, "
+        raise InputError(f"graph={iri[:200]!r} is {_iri_problem(iri, error)}; give the graph's full IRI, "
                          "e.g. graph=https://w3id.org/ldn-kg/graph/data") from None
     return iri
+
+
+def _iri_problem(iri: str, error: ValueError) -> str:
+    """Why `iri` names no graph, in the client's terms: the parser's own words name a newline as ' ' and `_:` as ':'."""
+    if iri.startswith("_:"):
+        return "a blank node's label, which names nothing outside the document it is in"
+    if ":" not in iri:
+        return "a relative IRI"
+    odd = next((char for char in iri if char.isspace() or not char.isprintable() or char in '<>"{}|\\^`'), None)
+    if odd is not None:
+        return f"not a valid IRI: it holds {odd!r}, which no IRI may"
+    return f"not a valid IRI ({error})"
 
 
 def locate(iri: str | None, state: DatasetState, graph_sizes: Mapping[str, int], settings: Settings) -> Located:

@@ -17,8 +17,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import fields
 
-from flask import Blueprint, Response, g, render_template, request
+from flask import Blueprint, Response, current_app, g, render_template, request
 from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import PathConverter
 
 from kgserver import representations
@@ -86,6 +87,7 @@ def _answer(settings: Settings, dataset: LiveDataset, path: str) -> Response:
     g.resource_negotiated = suffix is None and not request.args.get("format")
     rep = choose(request.headers.get("Accept"), request.args.get("format"), suffix)
     if any(segment in (".", "..") for segment in resolved_path.split("/")) or not found:
+        _refuse_if_another_routes(path)
         return _not_found(iri, rep)
     etag = http.etag_value(dataset.version, iri, rep.name)  # the version is read per request: it changes
     if http.is_current(request, etag, dataset.last_modified):
@@ -153,6 +155,24 @@ def _with_headers(response: Response, dataset: LiveDataset, etag: str, path: str
         links.append(f'<{CONTEXT_PATH}>; rel="{JSONLD_CONTEXT_REL}"; type="application/ld+json"')
     response.headers["Link"] = ", ".join(links)
     return response
+
+
+def _refuse_if_another_routes(path: str) -> None:
+    """405 naming the methods for a path another route answers by other methods (GET /validate), not "no resource"."""
+    adapter = current_app.url_map.bind("kgserver.invalid")
+    methods = []
+    for method in _OTHER_METHODS:
+        try:
+            endpoint, _ = adapter.match("/" + path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != request.endpoint:
+            methods.append(method)
+    if methods:
+        raise MethodNotAllowed(valid_methods=[*methods, "OPTIONS"])
+
+
+_OTHER_METHODS = ("POST", "PUT", "DELETE", "PATCH")
 
 
 def _not_found(iri: str, rep: Form) -> Response:
