@@ -99,6 +99,48 @@ def test_head_gives_the_headers_without_the_body(app_base, version):
     assert head.headers["repr-digest"] == full.headers["repr-digest"]
 
 
+def test_a_download_manager_resumes_with_one_range_or_a_suffix(app_base, version):
+    url = f"{app_base}/dumps/ldn-kg-v{version}.nq.gz"
+    whole = fetch(url)
+
+    middle = fetch(url, headers={"Range": "bytes=10-19"})
+    tail = fetch(url, headers={"Range": "bytes=-100"})
+    unchanged = fetch(url, headers={"Range": "bytes=10-19", "If-Range": whole.headers["etag"]})
+    changed = fetch(url, headers={"Range": "bytes=10-19", "If-Range": '"another-file"'})
+
+    assert middle.status == 206 and middle.body == whole.body[10:20]
+    assert middle.headers["content-range"] == f"bytes 10-19/{len(whole.body)}"
+    assert tail.status == 206 and tail.body == whole.body[-100:]
+    assert unchanged.status == 206 and unchanged.body == whole.body[10:20]
+    assert changed.status == 200 and changed.body == whole.body
+
+
+@pytest.mark.parametrize(
+    "asked",
+    ["items=0-5", "bytes=5-2", "bytes=abc", "bytes=0-9,20-29", "bytes=-999999999"],
+    ids=["unknown unit", "end before start", "not a range", "two ranges", "suffix longer than the file"],
+)
+def test_a_range_the_server_may_ignore_gets_the_whole_file(app_base, version, asked):
+    """RFC 9110 (14.2): an unknown unit MUST be ignored, a malformed or multiple range may be; never a 416."""
+    url = f"{app_base}/dumps/ldn-kg-v{version}.nq.gz"
+
+    reply = fetch(url, headers={"Range": asked})
+
+    assert reply.status == 200, reply.body[:200]
+    assert reply.body == fetch(url).body
+    assert reply.headers["accept-ranges"] == "bytes"
+
+
+def test_a_range_beyond_the_end_is_416_naming_the_length(app_base, version):
+    url = f"{app_base}/dumps/ldn-kg-v{version}.nq.gz"
+    size = len(fetch(url).body)
+
+    reply = fetch(url, headers={"Range": f"bytes={size}-"})
+
+    assert reply.status == 416
+    assert reply.headers["content-range"] == f"bytes */{size}"
+
+
 def test_an_old_version_is_refused_with_the_current_name(app_base, version):
     reply = fetch(f"{app_base}/dumps/ldn-kg-v{int(version) - 1}.nq.gz")
 

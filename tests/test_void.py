@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 
 import pytest
@@ -179,3 +180,47 @@ def test_a_current_copy_is_revalidated_with_304(app_base):
 def test_literal_counts_are_integers(void):
     assert void.value(DATASET, VOID.triples).datatype == XSD.integer
     assert isinstance(void.value(DATASET, VOID.triples), Literal)
+
+
+@pytest.mark.parametrize("path", ["/.well-known/void", "/dataset", "/dataset.jsonld", "/dumps?format=nt"])
+def test_the_description_is_the_same_bytes_on_every_request_of_a_version(app_base, path):
+    """A mirror that compares bytes, or HEAD's Content-Length with GET's, sees one document per version."""
+    first, second = fetch(f"{app_base}{path}"), fetch(f"{app_base}{path}")
+    head = fetch(f"{app_base}{path}", method="HEAD")
+
+    assert first.status == second.status == head.status == 200
+    assert first.headers["etag"] == second.headers["etag"] == head.headers["etag"]
+    assert first.body == second.body
+    assert head.headers["content-length"] == first.headers["content-length"] == str(len(first.body))
+
+
+@pytest.mark.parametrize("accept", ["text/html", "image/png", "text/html,application/xhtml+xml;q=0.9"])
+def test_a_client_that_accepts_no_rdf_form_gets_406_listing_them(app_base, accept):
+    reply = fetch(f"{app_base}/dataset", headers={"Accept": accept})
+    well_known = fetch(f"{app_base}/.well-known/void", headers={"Accept": accept})
+
+    assert reply.status == well_known.status == 406
+    assert all(media_type in reply.text for media_type in RDF_FORMATS)
+
+
+def test_a_browser_gets_turtle_by_its_wildcard_and_format_still_chooses(app_base):
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+    plain = fetch(f"{app_base}/dataset", headers={"Accept": browser})
+    chosen = fetch(f"{app_base}/dataset?format=jsonld", headers={"Accept": "text/html"})
+
+    assert plain.status == 200 and plain.content_type == "text/turtle"
+    assert chosen.status == 200 and chosen.content_type == "application/ld+json"
+
+
+def test_the_description_comes_gzip_compressed_when_the_client_accepts_it(app_base):
+    plain = fetch(f"{app_base}/.well-known/void")
+
+    compressed = fetch(f"{app_base}/.well-known/void", headers={"Accept-Encoding": "gzip"})
+    head = fetch(f"{app_base}/.well-known/void", method="HEAD", headers={"Accept-Encoding": "gzip"})
+
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(compressed.body) == plain.body
+    assert "Accept-Encoding" in compressed.header_values("vary") and "Accept-Encoding" in plain.header_values("vary")
+    assert head.headers["content-length"] == str(len(compressed.body))
+    assert compressed.headers["etag"] == plain.headers["etag"]

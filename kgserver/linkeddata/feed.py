@@ -4,7 +4,8 @@ Each member is the latest change of one named graph (the retention policy keeps 
 latest version of each graph): which graph, the version and time of the change, its size
 and content hash, and the graph's content as it is now, carried in the page as a named
 graph whose name is the member's IRI. A deletion is a member typed as:Delete with no
-content. The meta graph is always a member at the current version.
+content. The meta graph is always a member at the current version. A member's IRI resolves
+to the member alone, described and carried as a page does.
 
 Members are ordered by version, then graph IRI. A page is named by a cursor,
 `changes?since=V` (the members changed after version V) with `&skip=K` when a page boundary
@@ -175,17 +176,40 @@ def page_quads(store: GraphStore, settings: Settings, state: DatasetState, curre
         _describe_member(out, settings, stream, member)
     yield _in_default_graph(out)
     for member in current.members:
-        if member.deleted:
-            continue
-        name = NamedNode(member.iri)
-        batch: list[Quad] = []
-        for quad in store.quads_for_pattern(None, None, None, NamedNode(member.graph)):
-            batch.append(Quad(quad.subject, quad.predicate, quad.object, name))
-            if len(batch) == CONTENT_BATCH:
-                yield batch
-                batch = []
-        if batch:
+        yield from _content(store, member)
+
+
+def member_quads(store: GraphStore, settings: Settings, member: Member) -> Iterator[list[Quad]]:
+    """A member on its own, as its IRI answers: what a page says of it, then the content a page carries for it."""
+    out = TripleList()
+    _describe_member(out, settings, NamedNode(stream_iri(settings)), member)
+    yield _in_default_graph(out)
+    yield from _content(store, member)
+
+
+def latest_for(everything: Sequence[Member], iri: str) -> Member | None:
+    """The member held now for the graph that `iri`, a member IRI of another version, was a change of.
+
+    The retention policy keeps only the latest change of each graph, so an older member's IRI
+    (`changes/v3/data` once `changes/v5/data` exists) names nothing the stream still holds.
+    """
+    name = iri.rpartition("/")[2]
+    return next((member for member in everything if member.iri.rpartition("/")[2] == name), None)
+
+
+def _content(store: GraphStore, member: Member) -> Iterator[list[Quad]]:
+    """The member's graph as it is now, named by the member's IRI, in batches; nothing for a deletion."""
+    if member.deleted:
+        return
+    name = NamedNode(member.iri)
+    batch: list[Quad] = []
+    for quad in store.quads_for_pattern(None, None, None, NamedNode(member.graph)):
+        batch.append(Quad(quad.subject, quad.predicate, quad.object, name))
+        if len(batch) == CONTENT_BATCH:
             yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _describe_stream(out: TripleList, settings: Settings, first: NamedNode) -> None:

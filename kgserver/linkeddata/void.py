@@ -8,6 +8,8 @@ whatever RDF format was asked for.
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -201,17 +203,26 @@ def _services(out: TripleList, settings: Settings, dataset: NamedNode) -> None:
 
 
 class TripleList:
-    """A list of triples with shorthand for adding them and for blank-node objects (VoID and the feed build with it)."""
+    """A list of triples with shorthand for adding them and for blank-node objects (VoID and the feed build with it).
+
+    A blank node is labelled by where it hangs (its subject, its predicate, and how many came
+    there before it), not at random: the same description is the same bytes on every request,
+    as its ETag says, and two documents' nodes keep apart when they hang from different IRIs.
+    """
 
     def __init__(self) -> None:
         self.triples: list[Triple] = []
+        self._placed: Counter[tuple[str, str]] = Counter()
 
     def add(self, subject: NamedNode | BlankNode, predicate: str, *objects: NamedNode | BlankNode | Literal) -> None:
         for obj in objects:
             self.triples.append(Triple(subject, NamedNode(predicate), obj))
 
     def node(self, subject: NamedNode | BlankNode, predicate: str) -> BlankNode:
-        node = BlankNode()
+        place = (str(subject), predicate)
+        rank = self._placed[place]
+        self._placed[place] += 1
+        node = BlankNode("b" + hashlib.sha256(repr((*place, rank)).encode("utf-8")).hexdigest()[:20])
         self.add(subject, predicate, node)
         return node
 

@@ -1,4 +1,4 @@
-"""The routes that publish the dataset whole: VoID/DCAT, the dump files and the change feed.
+"""The routes that publish the dataset whole: VoID/DCAT, the dump files and the change feed with its members.
 
 Every request reads the dataset state once and answers for that version: statistics and
 dump files are computed once per version and reused, never across versions, so the routes
@@ -10,9 +10,12 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, render_template, request, send_file
 from pyoxigraph import Quad, RdfFormat, Triple, serialize
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.http import parse_range_header
 
 from kgserver import representations
 from kgserver.config import ServerSettings, Settings
@@ -23,7 +26,11 @@ from kgserver.linkeddata import dumps, feed, void
 from kgserver.representations import Form
 from kgserver.web import http
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
 _DUMP_MAX_AGE = 3600
+_VARY = ("Accept", "Accept-Encoding")
 
 
 class NotFoundError(KgError):
@@ -77,8 +84,10 @@ def publishing_blueprint(settings: Settings, dataset: LiveDataset, limits: Serve
     @blueprint.get("/.well-known/void")
     @blueprint.get("/dataset")
     def describe_dataset() -> Response:
-        """The dataset's VoID and DCAT description, Turtle unless another RDF format is asked for."""
-        return _rdf_description(publisher, _graph_format(prefer_html=False))
+        """The dataset's VoID and DCAT description, Turtle unless another RDF format is asked for; 406 if none is acceptable."""
+        fmt = representations.choose("graphs", request.headers.get("Accept"), request.args.get("format"),
+                                     "the dataset's description")
+        return _rdf_description(publisher, fmt)
 
     @blueprint.get("/dataset.<suffix>")
     def describe_dataset_as(suffix: str) -> Response:
@@ -92,7 +101,7 @@ def publishing_blueprint(settings: Settings, dataset: LiveDataset, limits: Serve
     @blueprint.get("/dumps")
     def dump_listing() -> Response:
         """The dump files: an HTML page for people, the DCAT description for RDF clients."""
-        fmt = _graph_format(prefer_html=True)
+        fmt = _listing_format()
         if fmt is not None:
             return _rdf_description(publisher, fmt)
         files = publisher.dump_files()
@@ -113,16 +122,21 @@ def publishing_blueprint(settings: Settings, dataset: LiveDataset, limits: Serve
         """The event stream (no parameters) or the page at ?since=V[&skip=K]."""
         return _feed(publisher)
 
+    @blueprint.get("/changes/<step>/<name>")
+    def change(step: str, name: str) -> Response:
+        """A member of the stream at its IRI (/changes/v{N}/{name}), as the feed's pages describe and carry it."""
+        return _member(publisher, f"{step}/{name}")
+
     return blueprint
 
 
-def _graph_format(prefer_html: bool) -> Form | None:
-    """The RDF form asked for; None when a person's browser (text/html first) should get a page."""
+def _listing_format() -> Form | None:
+    """The RDF form of /dumps asked for; None when a browser (text/html first) or a client without preference gets the page."""
     accept = request.accept_mimetypes
     graphs = representations.offered("graphs")
     wants_html = accept and accept.best_match(["text/html", *(form.media_type for form in graphs)]) == "text/html"
-    if not request.args.get("format") and (wants_html or (prefer_html and (not accept or accept.best == "*/*"))):
-        return None if prefer_html else graphs[0]
+    if not request.args.get("format") and (wants_html or not accept or accept.best == "*/*"):
+        return None
     return representations.choose("graphs", accept, request.args.get("format"))
 
 
@@ -135,13 +149,27 @@ def _rdf_description(publisher: Publisher, fmt: Form) -> Response:
     output = io.BytesIO()
     assert isinstance(fmt.engine, RdfFormat)
     write_triples(publisher.description(), fmt.engine, output, publisher.prefixes)
-    return _validated(Response(output.getvalue(), mimetype=fmt.media_type), publisher, etag)
+    return _validated(_encoded(output.getvalue(), fmt.media_type), publisher, etag)
 
 
 def _validated(response: Response, publisher: Publisher, etag: str) -> Response:
-    """The validators, the version the answer reflects (harvesters compare it), and Vary: Accept."""
+    """The validators, the version the answer reflects (harvesters compare it), and Vary: Accept, Accept-Encoding."""
     response.headers["X-Dataset-Version"] = str(publisher.dataset.state.version)
-    return http.validated(response, etag, publisher.dataset.last_modified, ("Accept",))
+    return http.validated(response, etag, publisher.dataset.last_modified, _VARY)
+
+
+def _encoded(body: bytes | Iterator[bytes], media_type: str) -> Response:
+    """The answer, gzip-encoded if the client accepts it, as resources and /store are.
+
+    A whole body is compressed whole and keeps its Content-Length (HEAD gives the same); a
+    streamed one is compressed chunk by chunk as it goes, never held whole.
+    """
+    if not http.wants_gzip(request):
+        return Response(body, mimetype=media_type)
+    compressed = b"".join(http.gzip_stream([body])) if isinstance(body, bytes) else http.gzip_stream(body)
+    response = Response(compressed, mimetype=media_type)
+    response.headers["Content-Encoding"] = "gzip"
+    return response
 
 
 def _send_dump(publisher: Publisher, name: str) -> Response:
@@ -155,12 +183,48 @@ def _send_dump(publisher: Publisher, name: str) -> Response:
     file = publisher.dumps.ensure(publisher.dataset.store, spec, publisher.prefixes)
     response = send_file(
         file.path, mimetype=dumps.GZIP_MEDIA_TYPE, as_attachment=True, download_name=spec.name,
-        conditional=True, etag=file.etag, last_modified=spec.modified, max_age=_DUMP_MAX_AGE,
+        conditional=False, etag=file.etag, last_modified=spec.modified, max_age=_DUMP_MAX_AGE,
     )
+    try:  # Werkzeug's conditional answer (304, 412, 206 and If-Range), shown only the ranges we serve
+        served = _ranges_to_serve(request.environ, file.size)
+        response.make_conditional(served, accept_ranges=True, complete_length=file.size)
+    except RequestedRangeNotSatisfiable:
+        response.close()
+        return _range_not_satisfiable(file.size)
     response.headers["X-Dataset-Version"] = str(spec.version)
     response.headers["Digest"] = f"sha-256={file.base64_digest}"
     response.headers["Repr-Digest"] = f"sha-256=:{file.base64_digest}:"
     response.headers["Link"] = '</.well-known/void>; rel="describedby"; type="text/turtle"'
+    return response
+
+
+def _ranges_to_serve(environ: WSGIEnvironment, size: int) -> WSGIEnvironment:
+    """The request as Werkzeug is to see it: without a Range header that RFC 9110 (14.2) lets us ignore.
+
+    Werkzeug answers 416 to any Range it does not serve, but a range unit it does not know MUST
+    be ignored, and a range set that does not parse (`bytes=5-2`, `bytes=abc`) may be. A request
+    for several ranges gets the whole file (200), which 14.2 also allows: no multipart/byteranges
+    here, and clients that ask for several fall back to the whole. So does a suffix longer than
+    the file (`bytes=-999999`), which 14.1.1 says selects the whole. That leaves one byte range:
+    Werkzeug serves it (206) or, when it starts beyond the file, refuses it (416).
+    """
+    if "HTTP_RANGE" not in environ:
+        return environ
+    asked = parse_range_header(environ["HTTP_RANGE"])
+    if asked is not None and asked.units == "bytes" and len(asked.ranges) == 1 and asked.ranges[0][0] >= -size:
+        return environ
+    return {name: value for name, value in environ.items() if name != "HTTP_RANGE"}
+
+
+def _range_not_satisfiable(size: int) -> Response:
+    """416 with the file's length (RFC 9110, 15.5.17), so a client resuming a download learns the size.
+
+    Answered here: the app's rendering of Werkzeug's 416 keeps no Content-Range.
+    """
+    response = Response(f"Range Not Satisfiable: the range asked for starts beyond the file's {size} bytes\n",
+                        status=416, mimetype="text/plain")
+    response.headers["Content-Range"] = f"bytes */{size}"
+    response.headers["Accept-Ranges"] = "bytes"
     return response
 
 
@@ -183,11 +247,37 @@ def _feed(publisher: Publisher) -> Response:
     else:
         current = feed.page(_members(publisher), state.version, cursor)
         chunks = feed.page_quads(publisher.dataset.store, settings, state, current)
+    return _feed_document(publisher, chunks, fmt, etag)
+
+
+def _member(publisher: Publisher, path: str) -> Response:
+    """A member at its IRI, in the feed's forms: 404 for one the stream does not hold, naming the one it holds instead."""
+    state, settings = publisher.dataset.state, publisher.settings
+    everything = _members(publisher)
+    iri = f"{feed.stream_iri(settings)}/{path}"
+    member = next((member for member in everything if member.iri == iri), None)
+    if member is None:
+        latest = feed.latest_for(everything, iri)
+        if latest is None:
+            raise NotFoundError(f"the change feed has no member /changes/{path}; its members are listed from /changes?since=0")
+        raise NotFoundError(
+            f"the change feed has no member /changes/{path}: it keeps only the latest change of each graph, and that "
+            f"of <{latest.graph}> is /{latest.iri.removeprefix(settings.base)} (version {latest.version})")
+    fmt = representations.choose("feed", request.headers.get("Accept"), request.args.get("format"),
+                                 "a member of the change feed")
+    etag = http.etag_value("change", state.version, member.iri, fmt.name)
+    if http.is_current(request, etag, publisher.dataset.last_modified):
+        return _validated(Response(status=304), publisher, etag)
+    return _feed_document(publisher, feed.member_quads(publisher.dataset.store, settings, member), fmt, etag)
+
+
+def _feed_document(publisher: Publisher, chunks: Iterator[list[Quad]], fmt: Form, etag: str) -> Response:
+    """A document of the feed (its root, a page, a member) streamed in `fmt`, gzip-encoded if the client accepts it."""
     assert isinstance(fmt.engine, RdfFormat)
     body = _serialised(chunks, fmt.engine, publisher.prefixes)
     if request.method == "HEAD":
         body = iter([b"".join(body)])
-    return _validated(Response(body, mimetype=fmt.media_type), publisher, etag)
+    return _validated(_encoded(body, fmt.media_type), publisher, etag)
 
 
 def _serialised(chunks: Iterator[list[Quad]], fmt: RdfFormat, prefixes: dict[str, str]) -> Iterator[bytes]:
