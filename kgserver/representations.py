@@ -70,7 +70,9 @@ SETS: dict[str, str] = {
     "graph-store": "one graph of the dataset (the Graph Store Protocol, /store)",
     "search": "search results (/search)",
 }
-_ADDRESSED_BY_SUFFIX = frozenset({"resources", "catalogue"})  # their addresses end in the suffix: name them so
+# Sets whose forms are named by suffix in an error listing them: a resource's address ends in it, and search
+# results are `format=json` (the form named "report" is JSON for a validation report).
+_NAMED_BY_SUFFIX = frozenset({"resources", "catalogue", "search"})
 _FIRST: dict[str, str] = {"feed": "trig", "export-command": "nquads", "dumps": "nquads", "search": "html"}  # otherwise the first row offered
 
 _SPARQL_RESULTS = ("results", "query-command")
@@ -154,7 +156,7 @@ def _by_format_name(name: str, key: str, what: str) -> Form:
     chosen = next((form for form in forms if key in (form.name, form.suffix, form.media_type)), None)
     chosen = chosen or next((form for form in forms if key in form.names), None)
     if chosen is None:
-        listed = ", ".join(form.suffix if name in _ADDRESSED_BY_SUFFIX else form.name for form in forms)
+        listed = ", ".join(form.suffix if name in _NAMED_BY_SUFFIX else form.name for form in forms)
         raise InputError(f"format={key} is not offered for {what}; use one of: {listed}")
     return chosen
 

@@ -21,12 +21,14 @@ Screenshots: tests/artifacts/curate-form.png, curate-report.png, curate-submitte
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 import test_pages
+from browser import Visit
 from rdflib import RDFS, SH, Graph, URIRef
 from serving import fetch, serving
 from test_pages import IMG, SCRIPT
@@ -270,6 +272,43 @@ def test_a_claim_comes_with_a_new_source_drawn_from_the_new_source_shape(curated
     assert page.locator(f'table.added-triples td .literal:has-text("{SCRIPT}")').count() == 1
     assert page.locator("table.added-triples script").count() == 0 and dialogs == []
     assert visit.console_errors == [] and visit.page_errors == []
+
+
+@pytest.mark.slow  # headless Chromium
+def test_the_generated_forms_headings_sit_under_the_pages_own(served_store, visit):
+    """A screen reader's outline: the page's h1, its h2 sections, and the form's groups under them, never another h1."""
+    page = visit.page
+    page.goto(f"{served_store}/curate")
+    field(page, LDN + "stance").wait_for()
+    page.click("#new-source summary")
+    page.locator('#source-form [data-path="' + LDN + 'doi"] .editor').first.wait_for()
+
+    headings = [(int(level), name) for name, level in
+                re.findall(r'heading "([^"]+)" \[level=(\d)\]', page.locator("main").aria_snapshot())]
+    assert [name for level, name in headings if level == 1] == ["Add evidence"]
+    assert {"What it is about": 3, "Its evidence": 3, "What is claimed": 3}.items() <= {
+        name: level for level, name in headings}.items()
+    assert "the curators' reading" in {name for level, name in headings if level > 2}  # the new source's nested form
+    assert all(later <= earlier + 1 for (earlier, _), (later, _) in itertools.pairwise(headings))  # no level skipped
+    assert visit.errors == []
+
+
+@pytest.mark.slow  # headless Chromium
+def test_without_script_the_page_says_how_to_check_and_submit_and_shows_no_dead_buttons(served_store, chromium):
+    with Visit.open(chromium, java_script_enabled=False) as visit:
+        page = visit.page
+        page.goto(f"{served_store}/curate")
+        notice = page.locator("#without-script")
+        assert notice.is_visible()
+        told = notice.inner_text()
+        assert "needs JavaScript" in told and "kgserver validate" in told
+        assert f"{served_store}/validate" in told and f"{served_store}/submissions" in told
+        for button in ("#check", "#submit", "#check-rdf", "#submit-rdf"):
+            assert page.locator(button).is_hidden(), button
+    with Visit.open(chromium) as visit:  # with script, the buttons are there and the notice is not
+        visit.page.goto(f"{served_store}/curate")
+        assert visit.page.locator("#check").is_visible() and visit.page.locator("#check-rdf").is_visible()
+        assert visit.page.locator("#without-script").count() == 0 or visit.page.locator("#without-script").is_hidden()
 
 
 @pytest.mark.slow  # headless Chromium

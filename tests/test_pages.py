@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from rdflib import OWL, RDF, SH, SKOS, Graph, URIRef
 from rdflib.collection import Collection
-from serving import Reply, Server, fetch, serving
+from serving import Reply, Server, fetch, in_process, serving
 
 from kgserver import changes
 from kgserver import store as kgstore
@@ -220,20 +220,31 @@ def test_a_condition_page_gives_each_claims_stance_and_evidence_level(app_base, 
     assert {(row.attrs["data-claim"], row.find_all("td")[0].text, row.find_all("td")[1].text) for row in rows} == expected
 
 
-def test_each_source_page_lists_every_claim_citing_it(app_base, built_store, run_query):
+def test_each_source_page_lists_the_claims_citing_it_apart_from_those_stated_in_it(app_base, built_store, run_query):
+    """As CQ6 keeps them apart: the article a claim is stated in is not the source it cites."""
     sources = run_query(
         built_store,
         "SELECT ?s ?title ?doi WHERE { ?s a/rdfs:subClassOf* ldn:Source ; rdfs:label ?title OPTIONAL { ?s ldn:doi ?doi } }",
     )
     assert len(sources) > 1
 
+    def claims(source: str, relation: str) -> set[str]:
+        return {row["claim"] for row in run_query(built_store, f"SELECT ?claim WHERE {{ ?claim {relation} <{source}> }}")}
+
     for source in sources:
-        expected = {
-            row["claim"]
-            for row in run_query(built_store, f"SELECT ?claim WHERE {{ ?claim ldn:evidenceSource|ldn:statedIn <{source['s']}> }}")
-        }
+        citing, stated_in = claims(source["s"], "ldn:evidenceSource"), claims(source["s"], "ldn:statedIn")
         document = page(app_base, source["s"])
-        assert claims_listed(document) == expected, source["s"]
+        assert claims_listed(document) == citing | stated_in, source["s"]
+        if citing or not stated_in:
+            assert claims_listed(document.find("section", id="claims")) == citing, source["s"]
+            assert document.find("h2", id="claims-heading").text == f"Claims citing this source ({len(citing)})"
+        else:
+            assert not document.find_all("section", id="claims"), source["s"]
+        if stated_in:
+            assert claims_listed(document.find("section", id="stated-in")) == stated_in, source["s"]
+            assert document.find("h2", id="stated-in-heading").text == f"Claims stated in this work ({len(stated_in)})"
+        else:
+            assert not document.find_all("section", id="stated-in"), source["s"]
         assert document.find("dd", class_="source-title").find("span", class_="title").text == source["title"]
         if "doi" in source:
             assert document.find("p", class_="read-it").find("a", class_="doi").attrs["href"] == f"https://doi.org/{source['doi']}"
@@ -246,6 +257,44 @@ def test_a_source_page_links_to_pubmed_and_pubmed_central(app_base, built_store,
 
     assert links.find("a", class_="pubmed").attrs["href"] == f"https://pubmed.ncbi.nlm.nih.gov/{source['pmid']}/"
     assert links.find("a", class_="pmc").attrs["href"] == f"https://www.ncbi.nlm.nih.gov/pmc/articles/{source['pmcid']}/"
+
+
+def test_the_wikipedia_articles_page_says_its_claims_are_stated_in_it_and_that_none_cites_it(app_base, built_store, run_query):
+    article = f"{BASE}id/source/wikipedia-low-dose-naltrexone"
+    stated = run_query(built_store, f"SELECT (COUNT(?claim) AS ?n) WHERE {{ ?claim ldn:statedIn <{article}> }}")[0]["n"]
+    assert int(stated) > 1 and not run_query(built_store, f"SELECT ?claim WHERE {{ ?claim ldn:evidenceSource <{article}> }}")
+
+    document = page(app_base, article)
+
+    headings = [heading.text for heading in document.find_all("h2")]
+    assert f"Claims stated in this work ({stated})" in headings
+    assert not any(heading.startswith("Claims citing") for heading in headings)
+    assert "none cites this work" in document.find("section", id="stated-in").text
+
+
+# --------------------------------------------------------------------------------------------
+# A submission
+# --------------------------------------------------------------------------------------------
+@pytest.mark.slow  # a curator's submission is checked by HermiT
+def test_a_submissions_page_holds_its_reports_anchor_and_names_rdf_type_prefixed(built_store, sources_root, tmp_path, kgserver):
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    added = kgserver("curator", "add", "ada", "--store", store)
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip().splitlines()[-1]
+    with in_process(store, sources_root, env={"LDNKG_WARM_REASONER": "0"}) as app:
+        addition = (Path(__file__).parent / "fixtures" / "valid" / "claim-with-new-source.ttl").read_bytes()
+        answer = fetch(f"{app.base}/submissions", "POST", {"Content-Type": "text/turtle", "Accept": "application/json",
+                                                          "Authorization": f"Bearer {token}"}, 300, addition)
+        assert answer.status == 201, answer.text
+        document = page(app.base, answer.json()["submission"])
+
+    report_links = [link for link in document.find_all("a") if link.attrs.get("href", "").endswith("#report")]
+    assert report_links  # prov:generated names the check's report, ID#report
+    assert [element.tag for element in document.iter() if element.attrs.get("id") == "report"] == ["dt"]
+    properties = {row.find_all("td")[1].text for row in document.find("table", class_="added-triples").find_all("tr")[1:]}
+    assert "rdf:type" in properties and "label" in properties
+    assert not any(name.startswith("http") for name in properties)
 
 
 # --------------------------------------------------------------------------------------------

@@ -500,6 +500,29 @@ def test_control_enter_runs_a_preselected_example_and_a_graph_comes_as_turtle(se
 
 
 @pytest.mark.slow
+def test_a_keyboard_user_starts_at_the_top_and_tabs_into_and_out_of_the_editor(served_store: str, visit: Visit) -> None:
+    """No keyboard trap (WCAG 2.1.2): Tab and Shift+Tab leave the editor, as in /curate's, and leave the query as it was."""
+    page = visit.page
+    page.goto(f"{served_store}/query?example=cq04-efficacy-lacking")
+    page.locator(EDITOR).wait_for()
+    in_editor = f"() => document.querySelector({EDITOR!r}).CodeMirror.hasFocus()"
+    assert not page.evaluate(in_editor)  # the page does not open in the editor
+    assert "Tab and Shift+Tab" in page.text_content("p.muted")  # the help says how to leave it
+    query = editor_text(page)
+
+    page.click(EDITOR)
+    assert page.evaluate(in_editor)
+    page.keyboard.press("Tab")
+    assert not page.evaluate(in_editor)
+    assert page.evaluate("document.activeElement.tagName") in ("A", "BUTTON", "INPUT", "SELECT", "TEXTAREA")
+    page.click(EDITOR)
+    page.keyboard.press("Shift+Tab")
+    assert not page.evaluate(in_editor)
+    assert editor_text(page) == query  # no tab was typed into it
+    assert visit.errors == []
+
+
+@pytest.mark.slow
 def test_a_query_in_the_address_is_loaded_asked_and_answered_true(served_store: str, visit: Visit) -> None:
     page = visit.page
     query = "ASK { kg:fibromyalgia rdfs:label ?label }"

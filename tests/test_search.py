@@ -7,6 +7,7 @@ follows the store (rebuilt when missing, caught up when behind, 503 while it is 
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -101,12 +102,70 @@ def test_a_results_page_past_the_last_is_404_and_one_past_the_deepest_a_400_abou
     assert deepest.status == 400 and "page must be between 1 and" in deepest.text
 
 
+@pytest.mark.parametrize("paging", [{"page": "50"}, {"offset": "5000"}, {"limit": "100", "page": "2"}])
+def test_past_the_last_page_json_and_html_agree_on_a_404_saying_how_many_pages(app_base: str, paging: dict) -> None:
+    """A program paging through JSON learns where the hits end as a reader of the page does."""
+    total = fetch(f"{app_base}/search", headers=JSON, params={"q": "naltrexone"}).json()["total"]
+    assert 20 < total <= 100
+    for accept in ("application/json", "text/html"):
+        past = fetch(f"{app_base}/search", headers={"Accept": accept}, params={"q": "naltrexone", **paging})
+        assert past.status == 404, (accept, past.text)
+        assert f"{total} hits make" in past.text
+    assert hits(app_base, "no such words anywhere xyzzy") == []  # the first page of no hits is still a 200
+    by_name = fetch(f"{app_base}/search", params={"q": "naltrexone", "format": "json", **paging})  # no Accept at all
+    assert by_name.status == 404 and by_name.content_type == "application/json"  # the error in the form asked for
+    assert f"{total} hits make" in by_name.json()["error"]
+
+
 def test_pages_of_hits_follow_each_other_without_overlap(app_base: str) -> None:
     everything = [hit["iri"] for hit in hits(app_base, "naltrexone", limit="30")]
     first = [hit["iri"] for hit in hits(app_base, "naltrexone", limit="10", page="1")]
     second = [hit["iri"] for hit in hits(app_base, "naltrexone", limit="10", page="2")]
-    assert first == everything[:10] and second == everything[10:20]
-    assert hits(app_base, "naltrexone", offset="5000") == []
+    by_offset = [hit["iri"] for hit in hits(app_base, "naltrexone", limit="10", offset="10")]
+    assert first == everything[:10] and second == everything[10:20] == by_offset
+
+
+@pytest.mark.parametrize(("paging", "says"), [
+    ({"limit": "0"}, "limit must be between 1 and 100"),  # was a 500: the page range was counted in pages of 0
+    ({"limit": "0", "page": "2"}, "limit must be between 1 and 100"),
+    ({"limit": "-5"}, "limit must be between 1 and 100"),
+    ({"limit": "101", "offset": "0"}, "limit must be between 1 and 100"),
+    ({"limit": "1e3"}, "limit must be a whole number"),
+    ({"limit": "9" * 5000}, "limit must be a whole number"),
+    ({"page": "0"}, "page must be between 1 and 500"),
+    ({"page": "-1"}, "page must be between 1 and 500"),
+    ({"page": "99999999999999999999999"}, "page must be between 1 and 500"),
+    ({"page": "two"}, "page must be a whole number"),
+    ({"limit": "1", "page": "10001"}, "page must be between 1 and 10000"),
+    ({"offset": "-1"}, "offset must be between 0 and 9999"),
+    ({"offset": "10000"}, "offset must be between 0 and 9999"),
+    ({"offset": "ten"}, "offset must be a whole number"),
+    ({"page": "2", "offset": "20"}, "give page= or offset=, not both"),
+])
+def test_paging_out_of_range_is_a_400_naming_the_parameter_never_a_500(app_base: str, paging: dict, says: str) -> None:
+    for text in ("naltrexone", ""):
+        for accept in ("application/json", "text/html"):
+            reply = fetch(f"{app_base}/search", headers={"Accept": accept}, params={"q": text, **paging})
+            assert reply.status == 400, (text, accept, reply.status, reply.text)
+            assert says in reply.text
+
+
+def test_a_format_not_offered_is_a_400_listing_those_that_are(app_base: str) -> None:
+    refused = fetch(f"{app_base}/search", params={"q": "fibro", "format": "xx"})
+    assert refused.status == 400 and refused.text.strip().endswith("use one of: html, json")
+    for name, media_type in (("html", "text/html"), ("json", "application/json")):
+        offered = fetch(f"{app_base}/search", params={"q": "fibro", "format": name})
+        assert offered.status == 200 and offered.content_type == media_type
+
+
+def test_the_search_boxes_take_no_more_text_than_the_server_searches(app_base: str) -> None:
+    """A browser stops typing at the box's maxlength; the server's limit is the same number."""
+    for path in ("/", "/search?q=fibro", "/ontology"):
+        page = fetch(f"{app_base}{path}", headers={"Accept": "text/html"}).text
+        boxes = re.findall(r'<input type="search" name="q"[^>]*>', page)
+        assert boxes and all('maxlength="500"' in box for box in boxes), (path, boxes)
+    assert fetch(f"{app_base}/search", headers=JSON, params={"q": "a" * 500}).status == 200
+    assert fetch(f"{app_base}/search", headers=JSON, params={"q": "a" * 501}).status == 400
 
 
 @pytest.mark.parametrize(("params", "status", "says"), [

@@ -24,8 +24,16 @@ def test_the_search_box_suggests_as_you_type_and_opens_the_pick(served_store, vi
     assert box.get_attribute("aria-expanded") == "true"
     visit.screenshot("search-suggest")
 
+    assert box.get_attribute("aria-activedescendant") is None  # nothing highlighted yet
     box.press("ArrowDown")
     assert first.get_attribute("aria-selected") == "true"
+    assert box.get_attribute("aria-activedescendant") == first.get_attribute("id")  # what a screen reader reads
+    box.press("ArrowDown")
+    second = visit.page.locator("header.site ul.suggestions li").nth(1)
+    assert box.get_attribute("aria-activedescendant") == second.get_attribute("id") != first.get_attribute("id")
+    assert second.get_attribute("aria-selected") == "true" and first.get_attribute("aria-selected") == "false"
+    box.press("ArrowUp")
+    assert box.get_attribute("aria-activedescendant") == first.get_attribute("id")
     box.press("Enter")
     visit.page.wait_for_url(f"{served_store}/id/fibromyalgia")
     assert visit.page.locator("h1").first.inner_text().lower().startswith("fibromyalgia")

@@ -1,5 +1,5 @@
 """Claims, conditions and sources as their pages show them: a claim with its stance, words and sources,
-every claim about a condition, every claim citing a source.
+every claim about a condition, every claim citing a source and every claim stated in it.
 
 A claim page is built from the summary its resource page already holds (the claim's triples,
 read once by `describe`); only its sources' records are asked of the store.
@@ -99,13 +99,15 @@ class ClaimDetail:
 
 @dataclass(frozen=True)
 class SourceDetail:
-    """A source's bibliographic record and the claims that cite it; `title` is its ldn:title (a source's
+    """A source's bibliographic record, the claims that cite it as evidence and those stated in it (apart, as CQ6
+    keeps them: the article the claims are stated in is not their evidence); `title` is its ldn:title (a source's
     words) where it has one, else its label (the curators' name for it), marked with whose words it is."""
 
     reference: SourceRef
     kinds: tuple[Link, ...]
     fields: tuple[Field, ...]
-    claims: tuple[ClaimSummary, ...]
+    citing: tuple[ClaimSummary, ...]
+    stated_in: tuple[ClaimSummary, ...] = ()
     title: Field | None = None
 
 
@@ -283,13 +285,17 @@ def claims_about_condition(store: GraphStore, settings: Settings, iri: str) -> t
 
 
 def claims_citing(store: GraphStore, settings: Settings, iri: str) -> tuple[ClaimSummary, ...]:
-    """Every claim that cites the source as evidence: as its reference or as the work it is stated in."""
+    """Every claim that cites the source as evidence (ldn:evidenceSource or another cito:citesAsEvidence)."""
     return claim_summaries(
         store,
         settings,
-        f"{{ ?citing rdfs:subPropertyOf* <http://purl.org/spar/cito/citesAsEvidence> . ?claim ?citing {iri_term(iri)} . }}"
-        f" UNION {{ ?claim ldn:statedIn {iri_term(iri)} . }}",
+        f"?citing rdfs:subPropertyOf* <http://purl.org/spar/cito/citesAsEvidence> . ?claim ?citing {iri_term(iri)} .",
     )
+
+
+def claims_stated_in(store: GraphStore, settings: Settings, iri: str) -> tuple[ClaimSummary, ...]:
+    """Every claim stated in the work (ldn:statedIn): its words are quoted from it, which is not citing it."""
+    return claim_summaries(store, settings, f"?claim ldn:statedIn {iri_term(iri)} .")
 
 
 _SOURCE_FIELDS = """
@@ -328,7 +334,7 @@ _BIBLIOGRAPHIC_FIELDS = (
 
 
 def source_detail(store: GraphStore, settings: Settings, iri: str) -> SourceDetail:
-    """The source page's content: its bibliographic record with links out, and the claims that cite it."""
+    """The source page's content: its bibliographic record with links out, the claims citing it and those stated in it."""
     prefixes = {**settings.prefixes, "schema": SCHEMA}
     rows = select(store, settings, _SOURCE_FIELDS % iri_term(iri))
     by_property = _values_by_property(settings, rows)
@@ -348,7 +354,8 @@ def source_detail(store: GraphStore, settings: Settings, iri: str) -> SourceDeta
     if title is None:
         [title] = _fields_keeping(by_property, [f"{RDFS}label"], origins)
     return SourceDetail(
-        reference, kinds, tuple(field_ for field_ in fields if field_ is not None), claims_citing(store, settings, iri), title
+        reference, kinds, tuple(field_ for field_ in fields if field_ is not None),
+        claims_citing(store, settings, iri), claims_stated_in(store, settings, iri), title,
     )
 
 

@@ -14,7 +14,7 @@ from pyoxigraph import Literal, NamedNode
 
 from kgserver import store as kgstore
 from kgserver.config import Settings
-from kgserver.pages.values import Link, iri_term, select
+from kgserver.pages.values import Link, display_name, iri_term, select
 from kgserver.store import GraphStore
 
 PAGE_SIZE = 50
@@ -101,7 +101,7 @@ def detail(store: GraphStore, settings: Settings, iri: str) -> Submission | None
         {activity} prov:generated ?report . ?report sh:result ?result .
         ?result sh:resultSeverity sh:Warning ; sh:resultMessage ?message }} ORDER BY ?message""")]
     triples = [
-        (_named(r["s"], r.get("sl")), _named(r["p"], r.get("pl")), _named(r["o"], r.get("ol")))
+        (_named(settings, r["s"], r.get("sl")), _named(settings, r["p"], r.get("pl")), _named(settings, r["o"], r.get("ol")))
         for r in select(store, settings, f"""SELECT ?s ?p ?o (SAMPLE(?sl0) AS ?sl) (SAMPLE(?pl0) AS ?pl) (SAMPLE(?ol0) AS ?ol)
             WHERE {{ GRAPH {iri_term(graph)} {{ ?s ?p ?o }} OPTIONAL {{ ?s rdfs:label ?sl0 }} OPTIONAL {{ ?p rdfs:label ?pl0 }}
                      OPTIONAL {{ ?o rdfs:label ?ol0 }} }} GROUP BY ?s ?p ?o ORDER BY ?s ?p ?o""")
@@ -123,8 +123,8 @@ def detail(store: GraphStore, settings: Settings, iri: str) -> Submission | None
                       graph, sources, warnings, triples, turtle, retraction)
 
 
-def _named(term: object, label: object | None) -> Named:
-    """A term for a table cell: an IRI with its label, or a literal's text."""
+def _named(settings: Settings, term: object, label: object | None) -> Named:
+    """A term for a table cell: an IRI with its label (prefixed, rdf:type, when it has none), or a literal's text."""
     if isinstance(term, NamedNode):
-        return Named(term.value, label.value if isinstance(label, Literal) else term.value, True)
+        return Named(term.value, display_name(settings, term.value, label.value if isinstance(label, Literal) else None), True)
     return Named(getattr(term, "value", str(term)), getattr(term, "value", str(term)), False)

@@ -228,12 +228,29 @@ def _kinds(searcher: tantivy.Searcher, query: tantivy.Query) -> tuple[tuple[str,
     return tuple((bucket["key"], names[bucket["key"]], int(bucket["doc_count"])) for bucket in buckets)
 
 
-MAX_OFFSET = 10_000  # how deep a search pages; past it, refine the query
+MAX_LIMIT = 100  # hits a page at most
+MAX_HITS = 10_000  # how deep a search pages: every page starts within its first hits; past them, refine the query
 
 
-def check_paging(limit: int, offset: int) -> None:
-    """InputError for pages a search does not serve."""
-    if not 1 <= limit <= 100:
-        raise InputError("limit must be between 1 and 100")
-    if not 0 <= offset <= MAX_OFFSET:
-        raise InputError(f"offset must be between 0 and {MAX_OFFSET}")
+def check_limit(limit: int) -> None:
+    """InputError for a page size a search does not serve (checked first: the page range is counted in pages of it)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InputError(f"limit must be between 1 and {MAX_LIMIT}")
+
+
+def last_page(limit: int) -> int:
+    """The deepest page of `limit` hits served: the last that starts within the first MAX_HITS hits."""
+    return -(-MAX_HITS // limit)
+
+
+def check_page(page: int, limit: int) -> None:
+    """InputError for a page number outside those served, in pages of `limit` (itself already checked)."""
+    if not 1 <= page <= last_page(limit):
+        raise InputError(f"page must be between 1 and {last_page(limit)}: with {limit} hits a page, "
+                         f"pages start within the first {MAX_HITS:,} hits")
+
+
+def check_offset(offset: int) -> None:
+    """InputError for a first hit outside those a page may start at."""
+    if not 0 <= offset < MAX_HITS:
+        raise InputError(f"offset must be between 0 and {MAX_HITS - 1}: pages start within the first {MAX_HITS:,} hits")

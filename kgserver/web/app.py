@@ -174,8 +174,10 @@ def _http_error_response(error: HTTPException) -> Response:
 
 
 def _error_response(error: KgError) -> tuple[Response, int]:
-    """An error in the format the client prefers: JSON if it asks for it, plain text otherwise."""
-    if request.accept_mimetypes.best_match(["text/plain", "application/json"]) == "application/json":
+    """An error in the format the client prefers: JSON if it asks for it (by Accept, or `format=json`), plain text otherwise."""
+    asked = request.args.get("format", "").strip().lower()
+    if (asked in ("json", "application/json")
+            or request.accept_mimetypes.best_match(["text/plain", "application/json"]) == "application/json"):
         response = jsonify(error=error.message, status=error.http_status)
     else:
         response = Response(error.message + "\n", mimetype="text/plain")

@@ -43,23 +43,21 @@ def search_blueprint(settings: Settings, search: LiveSearch) -> Blueprint:
         """The classes named by `type=` (IRIs or prefixed names), expanded to IRIs."""
         return tuple(_expand(value.strip(), settings) for value in request.args.getlist("type") if value.strip())
 
+    @blueprint.app_context_processor
+    def search_box() -> dict[str, int]:
+        """Every page's search box takes no more text than the server searches: `maxlength` from the same limit."""
+        return {"search_max_characters": queries.MAX_QUERY_CHARACTERS}
+
     @blueprint.get("/search")
     def search_page() -> Response | str:
         """Hits for `q=`, best first, a page at a time, filtered to `type=`; HTML or JSON by Accept or `format=`."""
         form = representations.choose("search", request.headers.get("Accept"), request.args.get("format"))
         text = queries.clean(request.args.get("q"))
-        limit = _number("limit", PAGE_SIZE)
-        page = _number("page", 1)
-        if "offset" not in request.args and not 1 <= page <= queries.MAX_OFFSET // limit + 1:
-            raise InputError(f"page must be between 1 and {queries.MAX_OFFSET // limit + 1} "
-                             f"(the first {queries.MAX_OFFSET + limit} hits are served)")
-        offset = _number("offset", (page - 1) * limit)
-        queries.check_paging(limit, offset)
+        limit, offset = _paging()
         types = type_filter()
         results = queries.search(search.searcher(), text, limit=limit, offset=offset, types=types) if text else None
-        if form.name == "html" and results is not None and offset and offset >= results.total:
-            pages = max(1, -(-results.total // limit))
-            raise NotFound(f"there is no page {page} of the hits for {text!r}: there {'is' if pages == 1 else 'are'} {pages}")
+        if results is not None and offset and offset >= results.total:
+            raise NotFound(_past_the_last(text, results.total, limit, offset))
         if form.name == "html":
             return render_template("search.html", text=text, results=results, types=types, limit=limit,
                                    page=offset // limit + 1, href=lambda iri: local_href(iri, settings),
@@ -80,7 +78,7 @@ def search_blueprint(settings: Settings, search: LiveSearch) -> Blueprint:
         """A few labels that begin (or nearly match) what has been typed, with their IRIs: for a search box."""
         text = queries.clean(request.args.get("q"))
         limit = _number("limit", SUGGESTIONS)
-        queries.check_paging(limit, 0)
+        queries.check_limit(limit)
         results = queries.search(search.searcher(), text, limit=limit, typeahead=True) if text else None
         hits = results.hits if results else ()
         if request.args.get("format") == "opensearch":  # OpenSearch Suggestions: [text, labels, kinds, links]
@@ -111,6 +109,30 @@ def search_blueprint(settings: Settings, search: LiveSearch) -> Blueprint:
         return response
 
     return blueprint
+
+
+def _paging() -> tuple[int, int]:
+    """The page's size and its first hit (from `page=` or `offset=`), each checked before another is counted from it."""
+    limit = _number("limit", PAGE_SIZE)
+    queries.check_limit(limit)
+    if request.args.get("offset") and request.args.get("page"):
+        raise InputError("give page= or offset=, not both")
+    if request.args.get("offset"):
+        offset = _number("offset", 0)
+        queries.check_offset(offset)
+        return limit, offset
+    page = _number("page", 1)
+    queries.check_page(page, limit)
+    return limit, (page - 1) * limit
+
+
+def _past_the_last(text: str, total: int, limit: int, offset: int) -> str:
+    """Why a page past the last has no hits, and how many pages there are."""
+    pages = -(-total // limit)
+    there = "there are no hits" if not total else (
+        f"{total} hit{'' if total == 1 else 's'} make{'s' if total == 1 else ''} "
+        f"{pages} page{'' if pages == 1 else 's'} of {limit}")
+    return f"there is no page {offset // limit + 1} of the hits for {text!r}: {there}"
 
 
 def _number(name: str, default: int) -> int:

@@ -9,6 +9,9 @@ const form = document.getElementById("claim-form");
 const report = document.getElementById("report");
 const submitButton = document.getElementById("submit");
 
+// The buttons come with the script that makes them work: without it the page says how else to check and submit.
+for (const actions of document.querySelectorAll("p.actions[hidden]")) actions.hidden = false;
+
 const sourceForm = document.getElementById("source-form");
 const newSource = document.getElementById("new-source");
 const EVIDENCE_SOURCE = "https://w3id.org/ldn-kg/ontology#evidenceSource";
@@ -19,6 +22,35 @@ async function individuals(classIri) {
 }
 form.setClassInstanceProvider(individuals);
 sourceForm.setClassInstanceProvider(individuals);
+
+// shacl-form draws its group and node headings as <h1> whatever page it is in, and has no setting for it. Under this
+// page's <h2> they become <h3> (a heading within a group <h4>), as they are drawn, so the page's outline holds; the
+// library's look for its headings, and the click that opens a collapsible one, go with them.
+const HEADING_STYLE = new CSSStyleSheet();
+HEADING_STYLE.replaceSync(`shacl-node h3, shacl-node h4 { font-size: 1.1rem; border-bottom: 1px solid; margin-top: 4px; color: #555; }
+.collapsible shacl-node > h3, .collapsible shacl-node > h4 { display: none; }`);
+
+function levelHeadings(shaclForm) {
+  const root = shaclForm.shadowRoot;
+  const relevel = () => {
+    if (!root.adoptedStyleSheets.includes(HEADING_STYLE)) {  // the form sets its own sheets as it draws
+      root.adoptedStyleSheets = [...root.adoptedStyleSheets, HEADING_STYLE];
+    }
+    for (const heading of root.querySelectorAll("h1")) {
+      const holder = heading.parentElement;
+      const level = holder.parentElement?.closest(".shacl-group") ? "h4" : "h3";
+      const replacement = element(level, heading.textContent, heading.className || undefined);
+      if (heading.classList.contains("activator")) {
+        replacement.addEventListener("click", () => holder.classList.toggle("open"));
+      }
+      heading.replaceWith(replacement);
+    }
+  };
+  new MutationObserver(relevel).observe(root, {childList: true, subtree: true});
+  relevel();
+}
+levelHeadings(form);
+levelHeadings(sourceForm);
 
 function token() {
   return sessionStorage.getItem(TOKEN_KEY);

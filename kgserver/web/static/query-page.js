@@ -102,12 +102,15 @@
 
   form.hidden = true;
   const yasgui = new Yasgui(document.getElementById("yasgui"), {
+    // The page starts at its top, and Tab and Shift-Tab leave the editor as they leave any field (WCAG 2.1.2,
+    // no keyboard trap), as CodeMirror advises and /curate's editor does; a new line is indented by the editor.
+    autofocus: false,
     persistenceId: "ldnkg-query", // tabs are kept in this browser; an address's query still opens (see show)
     populateFromUrl: false, // ?query= and ?example= are this page's, read by the server
     copyEndpointOnNewTab: true,
     requestConfig: { endpoint: endpoint, method: "POST", acceptHeaderGraph: "text/turtle,*/*;q=0.9" },
     endpointCatalogueOptions: { getData: () => [{ endpoint: endpoint }] },
-    yasqe: { mode: "sparql11-ldnkg", value: STARTER },
+    yasqe: { mode: "sparql11-ldnkg", value: STARTER, extraKeys: { Tab: false, "Shift-Tab": false } },
     yasr: { prefixes: prefixes },
   });
   const tabs = () => yasgui.persistentConfig.getTabs().map((id) => yasgui.getTab(id)).filter(Boolean);

@@ -19,19 +19,29 @@
     let asked = 0;
     let active = -1;
 
+    // A screen reader follows the highlighted option through aria-activedescendant: focus stays in the box.
+    function activate(index) {
+      active = index;
+      const items = list.querySelectorAll("li");
+      items.forEach((item, at) => item.setAttribute("aria-selected", String(at === active)));
+      if (active >= 0 && items[active]) input.setAttribute("aria-activedescendant", items[active].id);
+      else input.removeAttribute("aria-activedescendant");
+    }
+
     function close() {
       list.hidden = true;
       list.replaceChildren();
       input.setAttribute("aria-expanded", "false");
-      active = -1;
+      activate(-1);
     }
 
     function show(suggestions, text) {
       list.replaceChildren();
       list.dataset.query = text;  // what these suggestions answer
-      for (const found of suggestions) {
+      suggestions.forEach((found, index) => {
         const item = document.createElement("li");
         item.setAttribute("role", "option");
+        item.id = list.id + "-" + index;
         const link = document.createElement("a");
         link.href = found.href;
         link.textContent = found.label;  // text, never markup
@@ -44,10 +54,10 @@
           item.appendChild(kind);
         }
         list.appendChild(item);
-      }
+      });
       list.hidden = suggestions.length === 0;
       input.setAttribute("aria-expanded", String(suggestions.length > 0));
-      active = -1;
+      activate(-1);
     }
 
     function ask() {
@@ -61,10 +71,8 @@
     }
 
     function highlight(step) {
-      const items = list.querySelectorAll("li");
-      if (!items.length) return;
-      active = (active + step + items.length) % items.length;
-      items.forEach((item, index) => item.setAttribute("aria-selected", String(index === active)));
+      const count = list.querySelectorAll("li").length;
+      if (count) activate((active + step + count) % count);
     }
 
     input.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(ask, DELAY_MS); });
