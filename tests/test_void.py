@@ -95,6 +95,7 @@ def test_it_names_licence_source_endpoint_uri_space_version_and_feed(void, run_q
     assert void.value(DATASET, VOID.sparqlEndpoint) == URIRef(f"{BASE}sparql")
     assert str(void.value(DATASET, VOID.uriSpace)) == f"{BASE}id/"
     assert str(void.value(DATASET, DCTERMS.hasVersion)) == str(void.value(DATASET, OWL.versionInfo)) == version
+    assert void.value(DATASET, LDN.versionNumber) == Literal(int(version))  # as the meta graph and the feed say it
     assert void.value(DATASET, DCTERMS.modified).datatype == XSD.dateTime
     feed = URIRef(f"{BASE}changes")
     assert (DATASET, RDFS.seeAlso, feed) in void and (feed, RDF.type, LDES.EventStream) in void

@@ -134,6 +134,8 @@ def describe(
         out.add(dataset, f"{DCTERMS}source", NamedNode(stats.source))
     out.add(dataset, f"{DCTERMS}hasVersion", Literal(str(state.version)))
     out.add(dataset, f"{OWL}versionInfo", Literal(str(state.version)))
+    out.add(dataset, f"{settings.prefixes['ldn']}versionNumber",  # as the meta graph and the feed say it
+            Literal(str(state.version), datatype=NamedNode(f"{XSD}integer")))
     if state.modified is not None:
         out.add(dataset, f"{DCTERMS}modified", time_literal(state.modified))
     out.add(dataset, f"{VOID}uriSpace", Literal(settings.prefixes["kg"]))
