@@ -199,7 +199,7 @@ def query(
     Example: kgserver query --store var/store 'SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }'
     """
     text = _query_text(sparql, query_file)
-    store = StoreLocation.given(store_dir, engine, engine_url).open_reader()
+    store = StoreLocation.given(store_dir, engine, engine_url).open_reader(researchers=True)
     # Ctrl-C ends a query at once: the engine runs it without returning to Python, and it writes nothing
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     result = kgstore.query(store, text, settings.prefixes)

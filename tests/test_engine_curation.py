@@ -121,12 +121,25 @@ def _curators_are_the_engines(engine: Engine, kgserver, flags: tuple[str, ...], 
     listed = kgserver("curator", "list", *flags, env=elsewhere).stdout
     assert re.search(r"^hopper\s+\S+Z\s+-$", listed, re.MULTILINE), listed
 
-    for server in servers:  # what the engine keeps of curators is not the dataset's
-        # Oxigraph's union default graph and GRAPH ?g take in every graph, kgserver's too (README: "Curators in the engine")
-        for text in (f'ASK {{ ?s ?p "{digest}" }}', f'ASK {{ GRAPH ?g {{ ?s ?p "{digest}" }} }}')[:engine.name != "oxigraph" and 2]:
+    for server in servers:  # what the engine keeps of curators (and the writer's lease) is not the dataset's
+        # Researchers' queries get Oxigraph's union, which takes in every graph (README: "Curators in the engine")
+        for text in (f'ASK {{ ?s ?p "{digest}" }}', f'ASK {{ GRAPH ?g {{ ?s ?p "{digest}" }} }}',
+                     'ASK { ?s ?p ?o FILTER(STRSTARTS(STR(?p), "urn:x-kgserver:")) }',
+                     'ASK { GRAPH ?g { ?s ?p ?o } FILTER(STRSTARTS(STR(?g), "urn:x-kgserver:")) }')[:engine.name != "oxigraph" and 4]:
             reply = fetch(f"{server.base}/sparql", headers={"Accept": "application/sparql-results+json"},
                           params={"query": text})
             assert reply.status == 200 and reply.json()["boolean"] is False, (engine.name, text, reply.text)
+        latest = fetch(f"{server.base}/health").json()["version"]
+        for path in ("/.well-known/void", "/query/terms", f"/dumps/ldn-kg-v{latest}.ttl.gz"):  # what kgserver publishes
+            published = fetch(f"{server.base}{path}", headers={"Accept": "application/n-triples"})
+            body = gzip.decompress(published.body) if path.endswith(".gz") else published.body
+            assert published.status == 200 and b"urn:x-kgserver:" not in body, (engine.name, path)
+        void = fetch(f"{server.base}/.well-known/void", headers={"Accept": "application/n-triples"}).text
+        graphs = fetch(f"{server.base}/sparql", headers={"Accept": "application/sparql-results+json"}, params={
+            "query": "SELECT (COUNT(*) AS ?n) WHERE { SELECT DISTINCT ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } "
+                     "FILTER(!STRSTARTS(STR(?g), 'urn:x-kgserver:')) } }"})
+        counted = graphs.json()["results"]["bindings"][0]["n"]["value"]
+        assert f'<{BASE}dataset> <http://rdfs.org/ns/void#triples> "{counted}"' in void, (engine.name, counted)
         named = fetch(f"{server.base}/sparql", params={"query": "SELECT * { GRAPH <urn:x-kgserver:curators> { ?s ?p ?o } }"})
         assert named.status == 400 and "urn:x-kgserver:curators" in named.text
         dataset = fetch(f"{server.base}/sparql", params={"query": "SELECT * { ?s ?p ?o }",

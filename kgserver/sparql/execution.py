@@ -146,7 +146,7 @@ class QueryGate:
                 version=version,
             )
         else:  # the engine computes: a thread waits for it, its reads bounded by the query's deadline
-            self._pool = EngineThreads(location.open_reader(read_seconds), prefixes, limits.max_query_workers)
+            self._pool = EngineThreads(location.open_reader(read_seconds, researchers=True), prefixes, limits.max_query_workers)
 
     def status(self) -> dict[str, Any]:
         """The processes and the heavy queries now, and the limits, for /health."""

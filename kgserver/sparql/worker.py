@@ -132,7 +132,8 @@ def worker_main(
     """
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when query processes stop
-    store = _Snapshot(location.path, version) if location.path is not None else _Fixed(location.open_reader(read_seconds))
+    store = (_Snapshot(location.path, version) if location.path is not None
+             else _Fixed(location.open_reader(read_seconds, researchers=True)))  # the endpoint's: the engine's union
     conn.send(("ready", time.process_time()))
     prefixes = dict(prefixes)
     while True:

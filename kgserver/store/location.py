@@ -10,6 +10,7 @@ line, where any user of the machine can read them, and never written to a log or
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -129,16 +130,23 @@ class StoreLocation:
         atexit.register(role.close)
         return role
 
-    def open_reader(self, read_seconds: float = 60.0) -> GraphStore:
+    def open_reader(self, read_seconds: float = 60.0, researchers: bool = False) -> GraphStore:
         """The store, for reading: the embedded one read-only, or a connection pool to the engine.
 
         `read_seconds` bounds the wait for an engine's answer, and is the time limit the engine
-        is asked to keep (so it is never lower than the caller's).
+        is asked to keep (so it is never lower than the caller's). What kgserver reads and
+        publishes itself (dumps, VoID, pages, search, checks) names the dataset's graphs on every
+        engine, so kgserver's private graphs (curators' token hashes, the writer's lease) are in
+        none of it. Researchers' own queries (`researchers`: the endpoint, `kgserver query`) get
+        an engine's union where it has one, as Oxigraph's server does, at no cost per graph.
         """
         if self.path is not None:
             return open_read_only(self.path)
         assert self.engine is not None and self.url is not None
-        return RemoteStore(self.url, DIALECTS[self.engine], credentials(), read_seconds=read_seconds)
+        dialect = DIALECTS[self.engine]
+        if not researchers:
+            dialect = dataclasses.replace(dialect, names_dataset_graphs=True)
+        return RemoteStore(self.url, dialect, credentials(), read_seconds=read_seconds)
 
 
 def credentials() -> Credentials | None:
