@@ -2,7 +2,8 @@
 
 Each quality test asserts the top hit for what a person would type; the curation story checks
 that an accepted submission is found at once and a retracted one no longer is; the index
-follows the store (rebuilt when missing, caught up when behind, 503 while it is rebuilt).
+follows the store (rebuilt when missing, caught up when behind, 503 while it is rebuilt, a failed
+rebuild tried again by itself). An engine that stops under a frontend's search: test_engine_faults.py.
 """
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ from test_curation import VALID, add_curator, send
 
 BASE = "https://w3id.org/ldn-kg/"
 JSON = {"Accept": "application/json"}
+
+
+def _found_once_ready(base: str, text: str, seconds: float) -> str:
+    """The first hit's IRI for `text` once the search answers 200, asked every 0.1 s for at most `seconds`."""
+    for _ in range(int(seconds * 10)):
+        reply = fetch(f"{base}/search", headers=JSON, params={"q": text})
+        if reply.status == 200:
+            return reply.json()["hits"][0]["iri"]
+        threading.Event().wait(0.1)
+    raise AssertionError(f"search still answered {reply.status} after {seconds} s: {reply.text}")
 
 
 def hits(base: str, text: str, **params: str) -> list[dict]:
@@ -286,31 +297,41 @@ def test_a_search_while_the_index_is_rebuilt_gets_503_with_retry_after(built_sto
         assert fetch(f"{app.base}/search/suggest", params={"q": "TL"}).status == 503
         assert fetch(f"{app.base}/health").json()["search"]["state"] == "rebuilding"
         release.set()
-        for _ in range(100):
-            reply = fetch(f"{app.base}/search", headers=JSON, params={"q": "TLR4"})
-            if reply.status == 200:
-                break
-            threading.Event().wait(0.1)
-        assert reply.status == 200 and reply.json()["hits"][0]["iri"] == f"{BASE}id/toll-like-receptor-4"
+        assert _found_once_ready(app.base, "TLR4", seconds=10) == f"{BASE}id/toll-like-receptor-4"
         assert fetch(f"{app.base}/health").json()["search"] == {"state": "ready", "version": 1, "directory": "store.search"}
 
 
-def test_a_failed_rebuild_is_a_503_that_says_why_not_a_stale_answer(built_store, sources_root, tmp_path, monkeypatch):
+def test_a_failed_rebuild_is_a_503_that_says_why_and_is_tried_again_until_it_works(
+    built_store, sources_root, tmp_path, monkeypatch
+):
+    """A full disk: searches say why (never a stale answer) and /health "failed"; once there is room, search works by
+    itself, with no commit or restart, and /health says "ready"."""
     from kgserver.search import live
 
     store = tmp_path / "store"
     shutil.copytree(built_store, store)
+    disk = {"full": True}
 
-    def failing_rebuild(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    def unless_room(rebuild):
+        def attempt(*args, **kwargs):
+            if disk["full"]:
+                raise OSError(28, "No space left on device")
+            return rebuild(*args, **kwargs)
+        return attempt
 
-    monkeypatch.setattr(live, "rebuild", failing_rebuild)
+    monkeypatch.setattr(live, "rebuild", unless_room(live.rebuild))  # the first try, before the server answers
+    monkeypatch.setattr(live, "rebuild_in_child", unless_room(live.rebuild_in_child))  # the tries after
+    monkeypatch.setattr(live, "RETRY_FIRST_SECONDS", 2.0)  # the first try again comes after the 503s below
     with in_process(store, sources_root) as app:
         reply = fetch(f"{app.base}/search", headers=JSON, params={"q": "TLR4"})
         assert reply.status == 503 and "could not be built" in reply.json()["error"]
         assert "No space left on device" in reply.json()["error"] and reply.headers["retry-after"]
         assert fetch(f"{app.base}/health").json()["search"]["state"] == "failed"
         assert fetch(f"{app.base}/sparql", params={"query": "ASK {}"}, headers={"Accept": "application/sparql-results+json"}).status == 200
+
+        disk["full"] = False
+        assert _found_once_ready(app.base, "TLR4", seconds=30) == f"{BASE}id/toll-like-receptor-4"
+        assert fetch(f"{app.base}/health").json()["search"]["state"] == "ready"
 
 
 def test_an_index_of_another_dataset_at_the_same_version_number_is_rebuilt(built_store, sources_root, tmp_path, caplog):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 
 from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad
 
@@ -158,7 +159,13 @@ def root_quads(settings: Settings, state: DatasetState) -> list[Quad]:
 
 
 def page_quads(store: GraphStore, settings: Settings, state: DatasetState, current: Page) -> Iterator[list[Quad]]:
-    """The page in batches: first its description and members, then each member's graph as it is now."""
+    """The page in batches: first its description and members, then each member's graph as it is now.
+
+    The members' graphs are read from the store here, before the route sends a byte, so a store
+    that fails makes a 503 rather than a page cut short: a page carries at most MAX_PAGE_TRIPLES
+    triples of content and is read whole, unless it is one larger member alone, which is read
+    as a member at its IRI is (`member_quads`).
+    """
     out = TripleList()
     node = NamedNode(current.cursor.iri(settings))
     stream = NamedNode(stream_iri(settings))
@@ -174,17 +181,19 @@ def page_quads(store: GraphStore, settings: Settings, state: DatasetState, curre
         out.add(relation, f"{TREE}node", NamedNode(current.next.node.iri(settings)))
     for member in current.members:
         _describe_member(out, settings, stream, member)
-    yield _in_default_graph(out)
-    for member in current.members:
-        yield from _content(store, member)
+    content = chain.from_iterable(_content(store, member) for member in current.members)
+    return _read_now(_in_default_graph(out), content, MAX_PAGE_TRIPLES)
 
 
 def member_quads(store: GraphStore, settings: Settings, member: Member) -> Iterator[list[Quad]]:
-    """A member on its own, as its IRI answers: what a page says of it, then the content a page carries for it."""
+    """A member on its own, as its IRI answers: what a page says of it, then the content a page carries for it.
+
+    A member may carry a graph of any size, so it streams; its first batch is read here, before
+    the route sends a byte, so a store that does not answer makes a 503 (`_read_now`).
+    """
     out = TripleList()
     _describe_member(out, settings, NamedNode(stream_iri(settings)), member)
-    yield _in_default_graph(out)
-    yield from _content(store, member)
+    return _read_now(_in_default_graph(out), _content(store, member), 0)
 
 
 def latest_for(everything: Sequence[Member], iri: str) -> Member | None:
@@ -210,6 +219,22 @@ def _content(store: GraphStore, member: Member) -> Iterator[list[Quad]]:
             batch = []
     if batch:
         yield batch
+
+
+def _read_now(head: list[Quad], content: Iterator[list[Quad]], bound: int) -> Iterator[list[Quad]]:
+    """`head`, then `content`, whose batches are read now until they hold more than `bound` quads or end.
+
+    The route builds its headers after this returns, so a store that fails within this read is
+    an error with a status and Retry-After. One that fails later, once the answer has begun, can
+    only end the stream: the server closes the connection without the chunked body's last
+    chunk, so the client sees a broken answer, never a short one that looks whole.
+    """
+    held = [head]
+    count = 0
+    while count <= bound and (batch := next(content, None)) is not None:
+        held.append(batch)
+        count += len(batch)
+    return chain(held, content)
 
 
 def _describe_stream(out: TripleList, settings: Settings, first: NamedNode) -> None:

@@ -246,7 +246,7 @@ def _feed(publisher: Publisher) -> Response:
         chunks: Iterator[list[Quad]] = iter([feed.root_quads(settings, state)])
     else:
         current = feed.page(_members(publisher), state.version, cursor)
-        chunks = feed.page_quads(publisher.dataset.store, settings, state, current)
+        chunks = feed.page_quads(publisher.dataset.store, settings, state, current)  # read now: a failure is a 503
     return _feed_document(publisher, chunks, fmt, etag)
 
 
@@ -268,11 +268,16 @@ def _member(publisher: Publisher, path: str) -> Response:
     etag = http.etag_value("change", state.version, member.iri, fmt.name)
     if http.is_current(request, etag, publisher.dataset.last_modified):
         return _validated(Response(status=304), publisher, etag)
-    return _feed_document(publisher, feed.member_quads(publisher.dataset.store, settings, member), fmt, etag)
+    chunks = feed.member_quads(publisher.dataset.store, settings, member)  # its first read now: a failure is a 503
+    return _feed_document(publisher, chunks, fmt, etag)
 
 
 def _feed_document(publisher: Publisher, chunks: Iterator[list[Quad]], fmt: Form, etag: str) -> Response:
-    """A document of the feed (its root, a page, a member) streamed in `fmt`, gzip-encoded if the client accepts it."""
+    """A document of the feed (its root, a page, a member) streamed in `fmt`, gzip-encoded if the client accepts it.
+
+    `chunks` has read from the store what must be read before the status is sent (feed.py's
+    `_read_now`); a store that fails after that can only end the stream, cut.
+    """
     assert isinstance(fmt.engine, RdfFormat)
     body = _serialised(chunks, fmt.engine, publisher.prefixes)
     if request.method == "HEAD":
