@@ -8,7 +8,10 @@ worker processes read through read-only handles that they reopen when the versio
 
 A store held by a SPARQL engine (store/location.py) is read by every server in front of it;
 its state is read from the engine again when it is over a second old, so a commit made
-through another server is seen within that second. Only the server given the writer role
+through another server is seen within that second. That reading runs on a thread of its own,
+one at a time, its version read within the query time limit: a request waits for it half a
+second at most, so an engine that stops answering (paused, or behind a half-open connection)
+holds no request up past that, and /health can say so within its own short wait. Only the server given the writer role
 (`LDNKG_ENGINE_WRITER=1`) commits: it holds an exclusive lock on a file no other writer on its
 machine can hold and a lease in the engine for writers on other machines (store/writer_lease.py),
 re-reads the state from the engine under its write lock before each commit, sends the commit as
@@ -23,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -31,13 +35,14 @@ from rdflib import Graph
 
 from kgserver import changes
 from kgserver import store as kgstore
-from kgserver.config import Settings
+from kgserver.config import ServerSettings, Settings
 from kgserver.errors import KgError, UnavailableError
 from kgserver.store.location import StoreLocation
 
 log = logging.getLogger("kgserver.dataset")
 
 _ENGINE_STATE_SECONDS = 1.0  # how old an engine's dataset state may be before it is read again
+_STATE_WAIT_SECONDS = 0.5  # how long a request waits for a reading of the engine's state before it goes on without it
 
 T = TypeVar("T")
 
@@ -51,7 +56,9 @@ class LiveDataset:
     Routes read `state` (or `version`) once per request and use it for ETags and cache keys.
     """
 
-    def __init__(self, settings: Settings, place: StoreLocation | Path, writer: bool = False) -> None:
+    def __init__(self, settings: Settings, place: StoreLocation | Path, writer: bool = False,
+                 time_limit: float = ServerSettings.query_timeout) -> None:
+        """`time_limit` (seconds) bounds the engine's answer to each reading of the dataset's version."""
         self.settings = settings
         self.location = StoreLocation.of(place)
         self._writer_lock = self.location.hold_writer_role() if writer and not self.location.embedded else None
@@ -62,8 +69,12 @@ class LiveDataset:
         self._writable = False
         self._broken = False
         self._started = datetime.now(UTC).replace(microsecond=0)
-        self._read_at = 0.0
+        self._read_at = 0.0  # when the last reading of the engine's state ended
+        self._time_limit = time_limit
+        self._reading: _Reading | None = None  # the reading of the engine's state under way, if one is
+        self._reading_lock = threading.Lock()
         self.unavailable: str | None = None  # why the engine's state could not be read last time, if it could not
+        self._commit_failure: tuple[float, str] | None = None  # when the last commit failed and why, until one succeeds
         self._listeners: list[Callable[[changes.DatasetState, frozenset[str]], None]] = []
         if self.location.embedded:
             self._state = kgstore.read_existing(self.path, lambda store: changes.read_state(store, settings),
@@ -91,21 +102,82 @@ class LiveDataset:
         """The dataset's state; an engine's version is read again when it is over a second old, the rest if it moved.
 
         The whole state is three requests to the engine and five per graph; the version alone is
-        one, and every commit, retraction and changed build moves it.
+        one, and every commit, retraction and changed build moves it. A request waits for that
+        reading half a second at most, then goes on with the state as it was.
         """
-        if not self.location.embedded and time.monotonic() - self._read_at > _ENGINE_STATE_SECONDS:
-            self._read_at = time.monotonic()
-            try:
-                if changes.read_version(self.store, self.settings) != self._state.version:
-                    fresh = changes.read_state(self.store, self.settings)
-                    if fresh.version >= self._state.version:  # a read begun before this server's own commit is older
-                        self._state = fresh
-                self.unavailable = None
-            except UnavailableError as error:
-                if self.unavailable is None:
-                    log.warning("could not read the dataset's state from the engine: %s", error.message)
-                self.unavailable = error.message
+        if not self.location.embedded:
+            self._read_engine_state(_STATE_WAIT_SECONDS)
         return self._state
+
+    def engine_problem(self, seconds: float) -> str | None:
+        """Why the engine does not answer now, for /health; None when it does (or the store is embedded).
+
+        Its version is read again if over a second old, waited for `seconds` at most: an engine
+        that has not told its version by then does not answer, whatever the reason.
+        """
+        if self.location.embedded:
+            return None
+        reading = self._read_engine_state(seconds)
+        if reading is not None and not reading.answered.is_set():  # waited for as long as `seconds` allow
+            return f"the store is unavailable: the SPARQL engine has not answered for {reading.age():.0f} s"
+        return self.unavailable
+
+    def _read_engine_state(self, wait: float) -> _Reading | None:
+        """Start reading the engine's state if the last reading is over a second old, and wait for the reading under
+        way until it has run `wait` seconds; that reading, or None if none was under way.
+
+        One reading at a time, on a thread of its own: a request that finds one under way waits
+        for it no longer than that, and a reading that failed is tried again a second after it
+        ended, by one thread, not by every request at once.
+        """
+        with self._reading_lock:
+            reading = self._reading
+            if reading is None and time.monotonic() - self._read_at > _ENGINE_STATE_SECONDS:
+                reading = self._reading = _Reading()
+                thread = threading.Thread(target=self._reading_thread, args=(reading,), name="dataset-state", daemon=True)
+                thread.start()
+        if reading is not None:
+            reading.done.wait(max(0.0, wait - reading.age()))
+        return reading
+
+    def _reading_thread(self, reading: _Reading) -> None:
+        """Read the version within the time limit, the whole state if it moved; say why if the engine did not answer."""
+        try:
+            deadline = time.monotonic() + self._time_limit
+            try:
+                with kgstore.answer_by(deadline):
+                    version = changes.read_version(self.store, self.settings)
+            except KgError as error:
+                raise (_silent(self._time_limit) if time.monotonic() >= deadline else error) from None
+            self._answered()
+            reading.answered.set()
+            if version != self._state.version:
+                fresh = changes.read_state(self.store, self.settings)
+                if fresh.version >= self._state.version:  # a read begun before this server's own commit is older
+                    self._state = fresh
+        except KgError as error:
+            self._not_answered(error.message)
+        except Exception as error:  # noqa: BLE001 -- this thread has no one to tell but the log and /health
+            log.exception("reading the dataset's state from the engine failed")
+            self._not_answered(f"the dataset's state could not be read from the engine ({type(error).__name__})")
+        finally:
+            with self._reading_lock:
+                self._read_at = time.monotonic()
+                self._reading = None
+            reading.answered.set()
+            reading.done.set()
+
+    def _answered(self) -> None:
+        """The engine told its version: whatever kept it from answering is over."""
+        if self.unavailable is not None:
+            log.info("the engine answers again: %s", self.location)
+        self.unavailable = None
+
+    def _not_answered(self, why: str) -> None:
+        """The engine's state could not be read: /health says why; the log says it once for each outage."""
+        if self.unavailable is None:
+            log.warning("could not read the dataset's state from the engine: %s", why)
+        self.unavailable = why
 
     @property
     def version(self) -> str | None:
@@ -176,6 +248,7 @@ class LiveDataset:
         """
         delete = tuple(delete)
         state = self._commit(replace, delete)
+        self._commit_failure = None
         changed = frozenset(replace) | frozenset(delete)
         for listener in self._listeners:
             listener(state, changed)
@@ -192,7 +265,7 @@ class LiveDataset:
             state = changes.commit(self.store, self.settings, replace, delete, previous=self._state)
         except OSError as error:  # RocksDB wrote nothing of the batch; it may refuse writes until reopened
             self._broken = True
-            log.error("commit failed, nothing written: %s", error)
+            self._commit_failed(f"commit failed, nothing written: {error}")
             raise UnavailableError("the store could not be written (the server's log says why); nothing was committed") from None
         self._state = state
         try:
@@ -202,13 +275,43 @@ class LiveDataset:
             log.warning("flush after commit %s failed: %s", state.version, error)
         return state
 
+    def _commit_failed(self, why: str) -> None:
+        """Log why a commit failed, and keep it for /health until a commit succeeds."""
+        log.error("%s", why)
+        self._commit_failure = (time.time(), why)
+
+    def writer_status(self) -> dict[str, object]:
+        """This server's part in commits, for /health: its role, its lease in the engine, the last commit's failure."""
+        if not self.location.embedded and self._writer_lock is None:
+            return {"role": "reader"}  # it commits nothing: a submission is forwarded to the writer, or refused
+        status: dict[str, object] = {"role": "writer" if not self.location.embedded or self.writable else "read-only"}
+        if self._writer_lock is not None:
+            status.update(self._writer_lock.lease.status())
+        failure = self._commit_failure
+        status["last_commit_error"] = None if failure is None else {"at": _stamp(failure[0]), "error": failure[1]}
+        return status
+
+    def writer_problem(self) -> str | None:
+        """Why this server, the writer, cannot count on committing now; None when it can, or commits nothing.
+
+        A commit's failure counts until a commit succeeds, or (on an engine) the lease is written
+        after it: that write shows the engine takes this writer's updates again.
+        """
+        lease = self._writer_lock.lease if self._writer_lock is not None else None
+        if lease is not None and (problem := lease.problem()):
+            return problem
+        failure = self._commit_failure
+        if failure is not None and (lease is None or lease.written_at < failure[0]):
+            return f"this writer's last commit failed ({failure[1]})"
+        return None
+
     def _commit_to_engine(self, replace: Mapping[str, Graph], delete: Iterable[str]) -> changes.DatasetState:
         """One update request to the engine (call inside `writing()`), then the version read back from it."""
         previous = self._state
         try:
             state = changes.commit(self.store, self.settings, replace, delete, previous=previous)
         except KgError as error:
-            log.error("commit to %s failed: %s", self.location, error.message)
+            self._commit_failed(f"commit to {self.location} failed: {error.message}")
             try:  # the update may have been applied with its answer lost: the engine's version says
                 kept = changes.read_state(self.store, self.settings)
             except KgError:
@@ -221,11 +324,35 @@ class LiveDataset:
             return kept  # it was applied: the answer was lost on the way back
         kept = changes.read_state(self.store, self.settings)
         if kept.version != state.version:
-            log.error("commit of version %s to %s: the engine holds version %s", state.version, self.location, kept.version)
+            self._commit_failed(f"commit of version {state.version} to {self.location}: "
+                                f"the engine holds version {kept.version}")
             raise UnavailableError(f"the store did not keep the commit (it holds version {kept.version}); "
                                    "the server's log says more")
         self._read_at = time.monotonic()
         return kept
+
+
+@dataclass(eq=False)
+class _Reading:
+    """One reading of an engine's dataset state, on a thread of its own: when it began, and how far it has got."""
+
+    began: float = field(default_factory=time.monotonic)
+    answered: threading.Event = field(default_factory=threading.Event)  # the engine told its version, or failed to
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def age(self) -> float:
+        """Seconds since it began: how long a request has already waited for it, at most."""
+        return time.monotonic() - self.began
+
+
+def _stamp(seconds: float) -> str:
+    """A time (seconds since the epoch) as /health shows it: UTC, to the second."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _silent(seconds: float) -> UnavailableError:
+    """The engine did not tell its version within the time limit: paused, overloaded, or behind a half-open connection."""
+    return UnavailableError(f"the store is unavailable: the SPARQL engine did not answer within {seconds:g} s")
 
 
 def _open(location: StoreLocation) -> tuple[kgstore.GraphStore, bool]:

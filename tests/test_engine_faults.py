@@ -3,7 +3,9 @@
 A frontend in front of Oxigraph's server whose engine is stopped answers queries and pages
 with 503 "the store is unavailable" and Retry-After, and /health says so with 503 (a load
 balancer then sends no one there); when the engine is back on its port, the same frontend
-answers again without a restart.
+answers again without a restart. So do the change feed's pages and members (a 503 before any
+byte, not a 200 cut off), and search: a frontend whose index is behind the dataset says the
+store is unavailable, and catches up by itself once the engine is back (/health "ready").
 
 A writer whose update is cut halfway on its way to the engine (a proxy between them closes
 both ends) answers 503 "nothing was committed", on Oxigraph's server and on Virtuoso, and the
@@ -16,7 +18,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +29,8 @@ from serving import fetch, free_port, serving
 pytestmark = pytest.mark.slow  # an engine stopped and started again
 
 ASK = "ASK { ?c a <https://w3id.org/ldn-kg/ontology#EvidenceClaim> }"
+JSON = {"Accept": "application/json"}
+SUBMISSION = Path(__file__).parent / "fixtures" / "valid" / "claim-with-new-source.ttl"
 
 
 @contextmanager
@@ -41,6 +45,17 @@ def oxigraph_on(location: Path, port: int) -> Iterator[None]:
     finally:
         process.kill()
         process.wait(10)
+
+
+@contextmanager
+def stoppable_oxigraph(location: Path, port: int) -> Iterator[Callable[[], None]]:
+    """`oxigraph_on`, with a function that stops the engine before the block ends (for a story that starts it again)."""
+    running = oxigraph_on(location, port)
+    running.__enter__()
+    try:
+        yield lambda: running.__exit__(None, None, None)
+    finally:
+        running.__exit__(None, None, None)  # once stopped, a second exit does nothing
 
 
 def _loaded(quads: Path, location: Path) -> Path:
@@ -93,6 +108,68 @@ def test_a_frontend_says_the_store_is_unavailable_while_its_engine_is_down_and_r
                           params={"query": ASK + " # after it came back"})
             assert again.status == 200 and again.json()["boolean"] is True
             assert fetch(f"{frontend.base}/id/naltrexone", headers={"Accept": "text/turtle"}).status == 200
+
+
+FEED = ("/changes?since=0", "/changes?since=0&format=nquads", "/changes?since=0&format=jsonld", "/changes/v1/data")
+
+
+def test_the_change_feed_says_the_store_is_unavailable_before_it_starts_an_answer(built_quads, sources_root, tmp_path):
+    """A harvester meets 503 with Retry-After while the engine is down, never a 200 page cut off halfway."""
+    location, port = _loaded(built_quads, tmp_path / "engine"), free_port()
+    flags = ("--engine", "oxigraph", "--engine-url", f"http://127.0.0.1:{port}")
+    with (
+        stoppable_oxigraph(location, port) as stop,
+        serving(None, sources_root, tmp_path / "serve.log", *flags) as frontend,
+    ):
+        before = {path: fetch(f"{frontend.base}{path}") for path in FEED}
+        assert all(reply.status == 200 and b"fibromyalgia" in reply.body for reply in before.values())
+        stop()
+
+        for path in FEED:
+            for encoding in ("identity", "gzip"):  # pages and members stream, gzip-encoded as they go when asked
+                reply = fetch(f"{frontend.base}{path}", headers={"Accept-Encoding": encoding})
+                assert reply.status == 503 and "the store is unavailable" in reply.text, (path, encoding, reply)
+                assert reply.headers["retry-after"] == "5"
+        assert "Exception while serving" not in frontend.log.read_text()
+
+        with oxigraph_on(location, port):  # back: the same pages, whole
+            for path, earlier in before.items():
+                assert fetch(f"{frontend.base}{path}").body == earlier.body
+
+
+def test_search_on_a_frontend_says_the_store_is_unavailable_and_catches_up_by_itself(
+    built_quads, kgserver, sources_root, tmp_path
+):
+    """A frontend whose index is behind when the engine stops: 503 "the store is unavailable", then found again."""
+    location, port = _loaded(built_quads, tmp_path / "engine"), free_port()
+    flags = ("--engine", "oxigraph", "--engine-url", f"http://127.0.0.1:{port}")
+    env = {"LDNKG_STATE_DIR": str(tmp_path / "state")}
+    doi = {"q": "10.1186/test-trial-report"}  # the source the submission adds
+    with (
+        stoppable_oxigraph(location, port) as stop,
+        serving(None, sources_root, tmp_path / "frontend.log", *flags, env=env) as frontend,
+    ):
+        token = kgserver("curator", "add", "ada", *flags, env=env).stdout.strip().splitlines()[-1]
+        assert fetch(f"{frontend.base}/search", headers=JSON, params=doi).json()["hits"] == []  # its index: version 1
+        with serving(None, sources_root, tmp_path / "writer.log", *flags, env={**env, "LDNKG_ENGINE_WRITER": "1"}) as writer:
+            accepted = fetch(f"{writer.base}/submissions", "POST", {"Content-Type": "text/turtle", "Accept": "application/json",
+                             "Authorization": f"Bearer {token}"}, body=SUBMISSION.read_bytes())
+            assert accepted.status == 201, accepted.text
+        _until(lambda: fetch(f"{frontend.base}/health").json()["version"] == "2", 5)  # no search has caught up yet
+        stop()
+
+        for route in ("/search", "/search/suggest"):
+            down = fetch(f"{frontend.base}{route}", headers=JSON, params=doi)
+            assert down.status == 503 and down.headers["retry-after"] == "5", down.text
+            assert down.json()["error"].startswith("the store is unavailable"), down.text
+
+        with oxigraph_on(location, port):  # back: no commit, no restart, no search needed
+            _until(lambda: fetch(f"{frontend.base}/health").json().get("search", {}).get("state") == "ready", 30)
+            assert fetch(f"{frontend.base}/health").json()["search"]["version"] == 2  # 503s carry no "search"
+            found = fetch(f"{frontend.base}/search", headers=JSON, params=doi)
+            assert found.status == 200 and found.json()["hits"][0]["iri"] == "https://w3id.org/ldn-kg/id/source/test-trial-report"
+    said = (tmp_path / "frontend.log").read_text()
+    assert "trying again in 1 s" in said and "ready again at version 2" in said and said.count("trying again") < 10
 
 
 class CuttingProxy:

@@ -4,18 +4,39 @@ Run against each engine of the contract suite (`engine`, conftest.py: Oxigraph's
 Virtuoso). A researcher points at a kgserver whose graph lives in an engine (`serve --engine
 NAME --engine-url URL`) and gets the same answers as from a kgserver with the built store: the
 competency queries over the SPARQL Protocol, an IRI's Turtle, its page, VoID, a graph
-through /store. The time limit is still kgserver's: a runaway query is a 503 within it. A
-submission is refused with 503 (this frontend takes no commits yet) and nothing changes.
+through /store, the curation form's choices, a graph's dump from which a harvester recomputes
+its published content hash. The time limit is still kgserver's: a runaway query is a 503 within
+it. A bad query is told in the author's own lines; a proxy's web page where the engine should
+answer is a 502. A submission is refused with 503 (this frontend takes no commits yet) and
+nothing changes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
+import hashlib
+import re
 import threading
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from engines import KNOWN_DIFFERENCES, concatenations, joined_values
+from pyoxigraph import (
+    CanonicalizationAlgorithm,
+    Dataset,
+    DefaultGraph,
+    Quad,
+    RdfFormat,
+    parse,
+    serialize,
+)
 from rdflib import BNode, Graph
 from rdflib.compare import isomorphic
 from serving import fetch, serving, serving_engine
@@ -269,3 +290,106 @@ def test_a_bad_query_is_the_clients_error_and_a_submission_changes_nothing(front
                       "Authorization": "Bearer nobody"}, body=b"<urn:a> <urn:b> <urn:c> .")
     assert submitted.status == 403  # no curator is known here (and a frontend takes no commits yet)
     assert fetch(frontend.base + "/health").json()["version"] == before
+
+
+def test_a_bad_querys_lines_are_the_authors_and_an_undeclared_prefix_is_named(frontend):
+    """kgserver puts BASE and PREFIX lines before a query's text: the engine's message counts the author's lines all the
+    same (it said line 5 for line 3), without Virtuoso's copy of the query as sent, DEFINE pragmas and all."""
+    bad = fetch(frontend.sparql, params={"query": "SELECT *\nWHERE { ?s ldn:stance ?o .\n  ?s ?p }"})
+    assert bad.status == 400 and bad.text.startswith("SPARQL error (")
+    assert re.search(r"error at 3:|line 3\b", bad.text), bad.text
+    assert "define" not in bad.text.lower() and "SPARQL query:" not in bad.text
+    undeclared = fetch(frontend.sparql, params={"query": "SELECT * WHERE { ?s foo:bar ?o }"})
+    assert undeclared.status == 400 and "the prefix foo: is not declared; add PREFIX foo: <...>" in undeclared.text
+
+
+@pytest.mark.parametrize("kind", ["Condition", "Source", "Agent", "Stance"])
+def test_the_curation_forms_choices_are_the_embedded_servers(unhurried, embedded, kind):
+    """/curate/instances fills the form's fields: the same individuals, labels and order from every store (Virtuoso
+    refused its query, 400, for ordering by an aggregate's name; and orders LCASE(STR(?label)) its own way)."""
+    asked = {"class": f"https://w3id.org/ldn-kg/ontology#{kind}"}
+    ours, theirs = (fetch(f"{server.base}/curate/instances", params=asked) for server in (unhurried, embedded))
+    assert ours.status == theirs.status == 200, ours.text
+    assert ours.body == theirs.body and len(Graph().parse(data=theirs.text, format="turtle")) > 2
+
+
+@pytest.mark.parametrize("name", ["ontology", "shapes"])
+def test_a_graphs_dump_gives_back_its_published_content_hash(unhurried, embedded, name):
+    """A harvester recomputes a graph's `ldn:contentHash` (RDFC-1.0 over the lexical forms) from its dump, as the README
+    invites: it must match. Virtuoso's JSON results wrote `"true"^^xsd:boolean` as "1", and the dump, /ontology and
+    SPARQL answers built from them carried it."""
+    version = fetch(unhurried.base + "/health").json()["version"]
+    graph = f"https://w3id.org/ldn-kg/graph/{name}"
+    published = _select(unhurried, f"SELECT ?hash WHERE {{ GRAPH <https://w3id.org/ldn-kg/graph/meta> "
+                                   f"{{ <{graph}> ldn:contentHash ?hash }} }}")
+    dump = fetch(f"{unhurried.base}/dumps/graph-{name}-v{version}.nq.gz")
+    assert dump.status == 200, dump.text
+    assert published == [[("hash", {"type": "literal", "value": _content_hash(gzip.decompress(dump.body))})]]
+    deprecated = "SELECT ?term ?value WHERE { ?term owl:deprecated ?value }"
+    assert _select(unhurried, deprecated) == _select(embedded, deprecated) != []
+    ours, theirs = (fetch(server.base + "/ontology", headers={"Accept": "application/n-triples"})
+                    for server in (unhurried, embedded))
+    assert _canonical(ours.body) == _canonical(theirs.body)
+
+
+def _canonical(data: bytes) -> list[bytes]:
+    """N-Triples or N-Quads as triples in RDFC-1.0's canonical form, sorted: what a content hash is computed over."""
+    dataset = Dataset(Quad(q.subject, q.predicate, q.object, DefaultGraph()) for q in parse(data, format=RdfFormat.N_QUADS))
+    dataset.canonicalize(CanonicalizationAlgorithm.RDFC_1_0)
+    return sorted(line for line in serialize(dataset, format=RdfFormat.N_QUADS).splitlines() if line)
+
+
+def _content_hash(data: bytes) -> str:
+    """A graph's content hash as kgserver publishes it (changes.py), computed from its dump as anyone may."""
+    return "sha256:" + hashlib.sha256(b"".join(line + b"\n" for line in _canonical(data))).hexdigest()
+
+
+def test_an_engine_url_answering_with_a_web_page_is_a_bad_gateway_not_results(engine, sources_root, tmp_path):
+    """A proxy in front of the engine starts answering its own page (200 text/html): the frontend says 502, naming what
+    came, where it said "internal error (SyntaxError ...)" or blamed the client's query."""
+    with _proxy(engine.base) as (base, page):
+        at_proxy = dataclasses.replace(engine, query=f"{base}/{engine.query.rsplit('/', 1)[1]}")
+        with serving_engine(at_proxy, sources_root, tmp_path) as server:
+            page.set()
+            reply = fetch(server.sparql, headers={"Accept": "application/sparql-results+json"},
+                          params={"query": "SELECT ?s WHERE { ?s ?p ?o } LIMIT 1"})
+    assert reply.status == 502, reply.text
+    assert "the engine answered text/html, not SPARQL results" in reply.text and base not in reply.text
+
+
+@contextmanager
+def _proxy(engine: str) -> Iterator[tuple[str, threading.Event]]:
+    """A loopback proxy to `engine` that answers every request with a web page (200 text/html) once its event is set."""
+    page = threading.Event()
+
+    class Forward(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+            if page.is_set():
+                status, kind, data = 200, "text/html", b"<html><body>Welcome to nginx!</body></html>"
+            else:
+                sent = {name: self.headers[name] for name in ("Accept", "Content-Type") if name in self.headers}
+                request = urllib.request.Request(engine + self.path, data=body, method=self.command, headers=sent)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as answer:
+                        status, kind, data = answer.status, answer.headers.get("Content-Type", ""), answer.read()
+                except urllib.error.HTTPError as error:
+                    status, kind, data = error.code, error.headers.get("Content-Type", ""), error.read()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", page
+    finally:
+        server.shutdown()
+        server.server_close()

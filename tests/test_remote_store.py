@@ -10,6 +10,7 @@ back; a failed, cut or unreachable answer is an error, never an empty answer.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -19,6 +20,7 @@ import time
 import urllib.parse
 import weakref
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -272,7 +274,7 @@ def test_a_read_past_its_querys_deadline_stops_and_closes_the_engines_connection
 
 
 def _engine_sending(
-    parts: list[bytes], then_hold: bool, status: bytes = b"200 OK",
+    parts: list[bytes], then_hold: bool, status: bytes = b"200 OK", media_type: bytes = b"application/sparql-results+json",
 ) -> tuple[socket.socket, threading.Event]:
     """A loopback 'engine' that answers one request with `parts` (a chunked body), then holds the line or ends it."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -281,7 +283,7 @@ def _engine_sending(
     def serve() -> None:
         connection, _ = listener.accept()
         connection.recv(65536)
-        connection.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/sparql-results+json\r\n"
+        connection.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: " + media_type + b"\r\n"
                            b"Transfer-Encoding: chunked\r\n\r\n")
         for part in parts:
             connection.sendall(b"%x\r\n%s\r\n" % (len(part), part))
@@ -325,7 +327,7 @@ def test_a_graph_answer_is_read_to_the_row_cap_and_one_more_then_hung_up():
     lines = b"".join(b"<http://example.org/s%d> <http://example.org/p> <http://example.org/o> .\n" % i
                      for i in range(20000))
     duplicate = b"<http://example.org/s0> <http://example.org/p> <http://example.org/o> .\n"
-    listener, hung_up = _engine_sending([duplicate * 5, lines], True)
+    listener, hung_up = _engine_sending([duplicate * 5, lines], True, media_type=b"application/n-triples")
     store = RemoteStore(f"http://127.0.0.1:{listener.getsockname()[1]}", OXIGRAPH, read_seconds=30)
     started = time.monotonic()
     with kgstore.answer_by(started + 20, most_triples=11):
@@ -411,6 +413,56 @@ def test_an_engine_given_wrongly_or_gone_is_one_line_and_a_failing_exit(kgserver
     assert result.returncode != 0 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("kgserver: error: ") and message in result.stderr
     assert "secret" not in result.stderr
+
+
+@pytest.mark.parametrize(("name", "command"), [
+    ("oxigraph", ("query", "ASK { ?s ?p ?o }")),
+    ("virtuoso", ("query", "ASK { ?s ?p ?o }")),
+    ("oxigraph", ("export",)),
+    ("virtuoso", ("serve", "--port", str(_free_port()))),
+])
+def test_a_url_that_answers_with_a_web_page_is_the_engines_failure_in_one_line(kgserver, name, command):
+    """A web server where the engine was expected (200 text/html to everything): `query` blamed the user's query
+    ("SPARQL syntax error"), `serve` and `export` said "internal error (SyntaxError ...); please report it"."""
+    with _web_server("text/html", b"<html><body>Welcome to nginx!</body></html>") as url:
+        result = kgserver(command[0], "--engine", name, "--engine-url", url, *command[1:], timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("kgserver: error: the engine answered text/html, not SPARQL results: "
+                             "is --engine-url the engine's base URL?\n")
+
+
+def test_an_answer_of_the_right_type_that_does_not_parse_is_the_engines_failure(kgserver):
+    with _web_server("application/sparql-results+json", b"<html>not results</html>") as url:
+        result = kgserver("query", "--engine", "oxigraph", "--engine-url", url, "ASK { ?s ?p ?o }", timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("kgserver: error: oxigraph answered something that is not SPARQL results ("), result.stderr
+
+
+@contextlib.contextmanager
+def _web_server(content_type: str, body: bytes) -> Iterator[str]:
+    """A loopback HTTP server that answers every request 200 with `body`: what a wrong --engine-url may point at."""
+
+    class Page(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_an_answer_the_engine_cut_at_its_own_row_limit_is_an_error_once_read_to_the_cut(remote, engine):

@@ -22,7 +22,12 @@ from kgserver.sparql_lexer import (
     tokens,
 )
 from kgserver.store.interface import GraphStore, QueryResult
-from kgserver.store.remote import JsonSolutions, RemoteStore, line_sorter
+from kgserver.store.remote import (
+    JsonSolutions,
+    QueryRefusedError,
+    RemoteStore,
+    line_sorter,
+)
 
 _Result = TypeVar("_Result")  # what a store's query method answers
 
@@ -140,6 +145,11 @@ def _asked(
         if read_form(sparql)[1]:
             raise UpdateRefusedError() from None
         raise InputError(_syntax_message(str(error), sparql, prefixes or {})) from None
+    except QueryRefusedError as refused:  # the engine's own words; a prefix left undeclared is named as above
+        undeclared = _undeclared(sparql, prefixes or {})
+        if undeclared is None:
+            raise
+        raise InputError(f"SPARQL error ({refused.engine}): {undeclared}") from None
     except ValueError as error:  # an IRI of the dataset that is not an absolute IRI
         raise InputError(f"invalid graph IRI in the dataset: {error}") from None
     except RuntimeError as error:
@@ -166,9 +176,8 @@ def _syntax_message(message: str, sparql: str, prefixes: Mapping[str, str]) -> s
     if not any(True for _ in tokens(sparql)):
         return "SPARQL syntax error: the query is empty (or only comments)"
     where = f"SPARQL syntax error {_position(sparql, line, column)}"
-    if (undeclared := _undeclared_prefix(sparql, prefixes)) is not None:  # wherever it is: the parser may not say so
-        declared = f" (declared for every query: {', '.join(f'{name}:' for name in prefixes)})" if prefixes else ""
-        return f"{where}: the prefix {undeclared}: is not declared; add PREFIX {undeclared}: <...>{declared}"
+    if (undeclared := _undeclared(sparql, prefixes)) is not None:  # wherever it is: the parser may not say so
+        return f"{where}: {undeclared}"
     items = [item.strip() for item in re.findall(r'"(?:\\.|[^"\\])*"|\[[^\]]*\]|[^,\s][^,]*',
                                                     said.removeprefix("expected one of ").removeprefix("expected "))]
     reasons = [item for item in items if " " in item and item[0] not in "\"[<"]
@@ -220,6 +229,15 @@ def _reason(reason: str, sparql: str) -> str:
     if "variable that is unbound" in reason and _AGGREGATES.search(sparql):
         said += " (a variable selected beside an aggregate or with GROUP BY must be grouped by, or aggregated)"
     return said
+
+
+def _undeclared(sparql: str, prefixes: Mapping[str, str]) -> str | None:
+    """What to do about a prefix the query uses but neither declares nor is given, or None (every prefix is known)."""
+    prefix = _undeclared_prefix(sparql, prefixes)
+    if prefix is None:
+        return None
+    declared = f" (declared for every query: {', '.join(f'{name}:' for name in prefixes)})" if prefixes else ""
+    return f"the prefix {prefix}: is not declared; add PREFIX {prefix}: <...>{declared}"
 
 
 def _undeclared_prefix(sparql: str, prefixes: Mapping[str, str]) -> str | None:

@@ -14,7 +14,8 @@ by tests/test_remote_store.py and tests/test_frontend.py:
   refuses `?default`). It names a blank node `nodeID://b123` in JSON results (which a
   conforming parser refuses) and `_:b123` in N-Triples, and takes `<nodeID://b123>` in a
   query for that blank node, so blank nodes can be looked up again. Its JSON results give a
-  literal with a datatype the type `typed-literal` (a draft's; the standard says `literal`), and
+  literal with a datatype the type `typed-literal` (a draft's; the standard says `literal`), an
+  `xsd:boolean` the value "1" or "0" (its N-Triples and XML: "true", "false"), and
   keys the standard does not have (`distinct`, `ordered`), which clients ignore. It answers ASK as a
   one-column table (`__ASK_RETVAL`, a row holding 1 for true, none for false). Past its
   `timeout` (milliseconds) it answers 200 with a cut result and `X-SQL-State: S1TAT`; it
@@ -24,12 +25,16 @@ by tests/test_remote_store.py and tests/test_frontend.py:
   paging plan (reading every solution unsorted) took over 5 s: its pages are left to it.
   It cuts any answer at its ResultSetMaxRows (INI) with status 200, saying so only in
   `X-SPARQL-MaxRows: N`: an answer read to such an end is an error, not a complete result.
+  Its message on a bad query (400) says `SPARQL compiler, line N` of the text it was sent,
+  then repeats that text after `SPARQL query:`, its DEFINE pragmas put first. `GRAPH ?g { }`
+  (an empty group) binds no graph, and DESCRIBE gives the triples pointing at the resource too.
 - Oxigraph's server answers a query cancelled at its own `--timeout-s` with 200 and "The
   SPARQL operation has been cancelled" in the body; `union-default-graph` makes its default
   graph the union of the named graphs. It takes no per-query limit and computes on after a
   disconnect, even past its `--timeout-s` (0.5.13: a runaway COUNT computed on for 30 s with
   --timeout-s 3). Its blank nodes cannot be named in a query, but keep their labels from one
-  answer to the next, so one is found again by the path that led to it from an IRI.
+  answer to the next, so one is found again by the path that led to it from an IRI. Its
+  message on a bad query is pyoxigraph's, `error at LINE:COLUMN: ...` of the text it was sent.
 """
 
 from __future__ import annotations
@@ -76,6 +81,9 @@ class Dialect:
     inline_triples: int = 20_000  # a commit adding more is loaded into staging graphs with the Graph Store Protocol
     graph_read_triples: int | None = None  # the most triples one answer may hold: a larger graph is read in parts
     typed_literal_type: bool = False  # its JSON results give a literal with a datatype the type "typed-literal" (a draft's)
+    boolean_digits: bool = False  # its JSON results write an xsd:boolean as "1" or "0" (its N-Triples: "true", "false")
+    error_line: str | None = None  # where its message on a bad query gives the line (a regex, the number its one group)
+    query_echo: str | None = None  # the text after which its message on a bad query repeats the query as it was sent
 
     def failure(self, headers: Mapping[str, str], body_start: bytes) -> str | None:
         """Why a 200 answer is not a complete result (from its headers and first bytes), or None when it is one."""
@@ -101,12 +109,33 @@ class Dialect:
 
     def standard_results(self, body: bytes) -> bytes:
         """SPARQL JSON results as the standard writes them: blank node labels without the engine's IRI prefix,
-        a literal with a datatype of type "literal" (a client may send them on to their own clients as they are)."""
+        a literal with a datatype of type "literal", a boolean "true" or "false" as the other stores give it (its
+        lexical form is what a content hash covers); a client may send them on to their own clients as they are."""
         if self.blank_node_prefix:
             body = _blank_label(self.blank_node_prefix).sub(rb"\1", body)
         if self.typed_literal_type:
             body = _TYPED_LITERAL.sub(rb'\1"literal"', body)
+        if self.boolean_digits:
+            body = _BOOLEAN_DIGIT.sub(lambda found: found[1] + (b'"true"' if found[2] == b"1" else b'"false"'), body)
         return body
+
+    def query_error(self, text: str, lines_added: int) -> str:
+        """The engine's message on a bad query as the query's author reads it: their own line numbers (the engine
+        counted `lines_added` lines kgserver put before the text), without the query as kgserver sent it."""
+        if self.query_echo and self.query_echo in text:
+            text = text[: text.index(self.query_echo)]
+        if self.error_line and lines_added:
+            text = re.sub(self.error_line, lambda found: _earlier_line(found, lines_added), text, count=1)
+        return text
+
+
+def _earlier_line(found: re.Match[str], lines_added: int) -> str:
+    """A line number the engine gave, less the lines put before the author's text (one of those, if any: unchanged)."""
+    line = int(found[1])
+    if line <= lines_added:
+        return found[0]
+    start = found.start(1) - found.start()
+    return found[0][:start] + str(line - lines_added) + found[0][start + len(found[1]):]
 
 
 def _blank_label(prefix: str) -> re.Pattern[bytes]:
@@ -116,6 +145,8 @@ def _blank_label(prefix: str) -> re.Pattern[bytes]:
 
 # `"type": "typed-literal"` in JSON results: a literal's text cannot hold it, its quotes would be escaped.
 _TYPED_LITERAL = re.compile(rb'("type"\s*:\s*)"typed-literal"')
+# An xsd:boolean's value in JSON results, written as a digit (a literal's text cannot hold it unescaped either).
+_BOOLEAN_DIGIT = re.compile(rb'("datatype"\s*:\s*"http://www\.w3\.org/2001/XMLSchema#boolean"\s*,\s*"value"\s*:\s*)"([01])"')
 
 
 VIRTUOSO = Dialect(
@@ -142,6 +173,9 @@ VIRTUOSO = Dialect(
     # virtuoso.ini says otherwise) fails with "FRVEC ... over max vector length": seen at 1M triples.
     graph_read_triples=1_000_000,
     typed_literal_type=True,
+    boolean_digits=True,
+    error_line=r"SPARQL compiler, line (\d+)",
+    query_echo="SPARQL query:",
 )
 
 OXIGRAPH = Dialect(
@@ -153,6 +187,7 @@ OXIGRAPH = Dialect(
     stable_blank_labels=True,
     failure_texts=("The SPARQL operation has been cancelled",),
     graph_store_write_path="/store",
+    error_line=r"^error at (\d+):",
 )
 
 DIALECTS: dict[str, Dialect] = {dialect.name: dialect for dialect in (VIRTUOSO, OXIGRAPH)}

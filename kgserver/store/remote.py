@@ -11,9 +11,10 @@ lookup's whole request took 0.4-0.6 ms with urllib3, 0.7 with httpx), writes thr
 which does the digest authentication Virtuoso asks of updates. What differs between engines is
 in dialects.py. An answer that is not a complete result (an error or a cut result sent with
 200, as Virtuoso and Oxigraph's server do past their limits) raises instead of being read as
-one. The union of the dataset's named graphs is asked for as the dialect says: a parameter
-(Oxigraph), or the dataset's graphs named one by one (Virtuoso, whose default graph and
-`GRAPH ?g` would otherwise take in its own system graphs too). Blank nodes are looked up
+one; so does an answer in another media type than asked for (a web server's page at a wrong
+URL) or one that does not parse: the engine's failure, never the query's. The union of the
+dataset's named graphs is asked for as the dialect says: a parameter (Oxigraph), or the
+dataset's graphs named one by one (Virtuoso, whose default graph and `GRAPH ?g` would otherwise take in its own system graphs too). Blank nodes are looked up
 again where the engine can name them in a query (Virtuoso's `<nodeID://...>`); elsewhere a
 look-up by a blank node finds nothing, so such an engine's data should have none (skolemise
 them when loading).
@@ -65,6 +66,11 @@ from kgserver.store.dialects import Dialect
 from kgserver.store.interface import GraphName, QueryResult, Subject
 
 _RESULTS = "application/sparql-results+json"
+# What an answer asked for in each media type is, and the types it may come in (N-Triples' older name, text/plain, too).
+_ANSWERS = {
+    _RESULTS: ("SPARQL results", ("application/sparql-results+json", "application/json")),
+    "application/n-triples": ("N-Triples", ("application/n-triples", "text/plain")),
+}
 _SNIFF_BYTES = 4096  # how much of a 200 body is read to tell results from an error text
 _CHUNK = 1 << 16
 _SORT_MEMORY = "64M"  # what `sort` may hold in memory while it orders a graph's lines
@@ -96,6 +102,14 @@ def answer_by(deadline: float | None, most_triples: int | None = None) -> Iterat
     finally:
         _answer_by.reset(deadline_token)
         _most_triples.reset(triples_token)
+
+
+class QueryRefusedError(InputError):
+    """The engine refused a query's text (400), in its own words; the query gate (access.py) names a usual cause."""
+
+    def __init__(self, engine: str, said: str) -> None:
+        super().__init__(f"SPARQL error ({engine}): {said}")
+        self.engine = engine
 
 
 @dataclass(frozen=True)
@@ -153,9 +167,8 @@ class RemoteStore:
         graph_answer = form in ("CONSTRUCT", "DESCRIBE")
         accept = "application/n-triples" if graph_answer else _RESULTS
         if graph_answer:
-            return _as_query_triples(self._open(self.dialect.query_path, params, accept), _most_triples.get())
-        answer = self._open(self.dialect.query_path, params, accept)
-        result = parse_query_results(answer, format=QueryResultsFormat.JSON)  # read as the rows are asked for
+            return _as_query_triples(self._send(query, params, accept), _most_triples.get(), self.dialect.name)
+        result = _results(self._send(query, params, accept), self.dialect.name)  # read as the rows are asked for
         if form == "ASK" and isinstance(result, QuerySolutions) and self.dialect.ask_variable:
             return _boolean(any(True for _ in result))  # the engine's table of one variable: a row means true
         return result
@@ -174,9 +187,14 @@ class RemoteStore:
         if read_form(query)[0] != "SELECT":
             return None
         params = self._query_parameters(query, base_iri, prefixes, use_default_graph_as_union, default_graph, named_graphs)
-        answer = self._open(self.dialect.query_path, params, _RESULTS)
+        return JsonSolutions(self._send(query, params, _RESULTS), self.dialect.name)
+
+    def _send(self, query: str, params: list[tuple[str, str]], accept: str) -> _Answer:
+        """The answer to `query` sent with `params`; the engine's word on a bad query counts the author's lines only."""
+        prologue = params[0][1].count("\n") - query.count("\n")  # the lines `_prologue` put before the text
+        answer = self._open(self.dialect.query_path, params, accept, lines_added=prologue)
         assert answer is not None  # only a graph read may be missing
-        return JsonSolutions(answer)
+        return answer
 
     def _query_parameters(
         self, query: str, base_iri: str | None, prefixes: dict[str, str] | None, union: bool,
@@ -251,7 +269,7 @@ class RemoteStore:
     def _read_graph_names(self) -> tuple[str, ...]:
         """The named graphs that hold data, the engine's own and kgserver's left out, as the engine holds them now."""
         body = self._read(self.dialect.query_path, [("query", _GRAPH_NAMES)], _RESULTS)
-        names = parse_query_results(self.dialect.standard_results(body), format=QueryResultsFormat.JSON)
+        names = _results(self.dialect.standard_results(body), self.dialect.name)
         return tuple(sorted(
             row["g"].value for row in names  # type: ignore[union-attr, index]
             if isinstance(row["g"], NamedNode) and not self.dialect.is_own_graph(row["g"].value)  # type: ignore[index]
@@ -355,7 +373,7 @@ class RemoteStore:
                 for chunk in answer.chunks():  # a graph of millions of triples is copied through, never held
                     output.write(chunk)
             return None
-        triples = (triple for answer in answers for triple in parse(answer, format=RdfFormat.N_TRIPLES))
+        triples = (triple for answer in answers for triple in _triples(answer, self.dialect.name))
         return serialize(triples, output, fmt, prefixes=prefixes, base_iri=base_iri)
 
     def _dump_dataset(self, output: IO[bytes] | None, fmt: RdfFormat, prefixes: dict[str, str] | None) -> bytes | None:
@@ -374,7 +392,7 @@ class RemoteStore:
     def _graph_triples(self, name: NamedNode) -> Iterator[Triple]:
         """One named graph's triples as the engine sends them (N-Triples)."""
         for answer in self._graph_answers(name.value):
-            yield from parse(answer, format=RdfFormat.N_TRIPLES)
+            yield from _triples(answer, self.dialect.name)
 
     def _graph_answers(self, name: str | None) -> Iterator[_Answer | _SortedLines]:
         """A graph (None: the default graph) as N-Triples answers, each streamed; none for a graph the engine lacks.
@@ -423,7 +441,7 @@ class RemoteStore:
             raise _unavailable(error) from None
         self._graphs.forget()  # the update may have made or dropped a graph: this process's stores see it at once
         if response.status_code >= 300:
-            raise KgError(f"{self.dialect.name} refused the update ({response.status_code}): {_gist(response.content)}")
+            raise KgError(f"{self.dialect.name} refused the update ({response.status_code}): {self._refusal(response)}")
         failure = self.dialect.failure(response.headers, response.content[:_SNIFF_BYTES])
         if failure:
             raise EngineError(failure)
@@ -445,7 +463,7 @@ class RemoteStore:
         self._graphs.forget()
         if response.status_code >= 300:
             raise KgError(f"{self.dialect.name} refused the load into {to_graph.value} "
-                          f"({response.status_code}): {_gist(response.content)}")
+                          f"({response.status_code}): {self._refusal(response)}")
 
     def flush(self) -> None:
         """Nothing to do: the engine makes its commits durable itself."""
@@ -456,6 +474,16 @@ class RemoteStore:
         self._client.close()
 
     # ------------------------------------------------------------------------------ the wire
+
+    def _refusal(self, response: httpx.Response) -> str:
+        """Why the engine refused a write: for 401 what it means here (Virtuoso says nothing), else its own words."""
+        if response.status_code == 401:
+            if self._credentials is None:
+                return ("the engine asks for credentials: set LDNKG_ENGINE_USER and LDNKG_ENGINE_PASSWORD "
+                        "(or LDNKG_ENGINE_CREDENTIALS)")
+            return ("wrong credentials: the engine does not take the user and password of LDNKG_ENGINE_USER and "
+                    "LDNKG_ENGINE_PASSWORD (or LDNKG_ENGINE_CREDENTIALS)")
+        return _gist(response.content) or response.reason_phrase or "no reason given"
 
     def _auth(self) -> httpx.Auth | None:
         if self._credentials is None:
@@ -469,12 +497,15 @@ class RemoteStore:
         return answer.read() if answer is not None else b""
 
     def _open(
-        self, path: str, params: list[tuple[str, str]], accept: str, missing_ok: bool = False,
+        self, path: str, params: list[tuple[str, str]], accept: str, missing_ok: bool = False, lines_added: int = 0,
     ) -> _Answer | None:
-        """A query as a form POST, a graph read as a GET; the answer as it arrives, once its status and first bytes are checked.
+        """A query as a form POST, a graph read as a GET; the answer as it arrives, once its status, first bytes and
+        media type are checked.
 
         None for a 404 when `missing_ok`. The answer is never held whole here: the parser reads
         it as the engine sends it (a result of a million rows cut at the row cap reads no further).
+        `lines_added` is how many lines kgserver put before a query's text: the engine's message
+        on it gives the author's line numbers.
         """
         headers = {"Accept": accept}
         deadline = _answer_by.get()
@@ -498,12 +529,22 @@ class RemoteStore:
             answer.close()
             return None
         if response.status >= 300:
-            body_read = answer.read()
+            said = _gist(self.dialect.query_error(answer.read().decode("utf-8", "replace"), lines_added))
             if response.status == 400:  # the engine parses the text: its word on a bad query is the client's answer
-                raise InputError(f"SPARQL error ({self.dialect.name}): {_gist(body_read)}")
-            raise EngineError(f"{self.dialect.name} answered {response.status}: {_gist(body_read)}")
+                raise QueryRefusedError(self.dialect.name, said)
+            raise EngineError(f"{self.dialect.name} answered {response.status}: {said}")
         answer.check_start()
+        self._check_media_type(answer, response.headers.get("Content-Type", ""), accept)
         return answer
+
+    def _check_media_type(self, answer: _Answer, given: str, accept: str) -> None:
+        """An answer of another media type than the one asked for is no engine's: a web server's page, a proxy's."""
+        media = given.split(";")[0].strip().lower()
+        what, types = _ANSWERS[accept]
+        if media and media not in types:
+            answer.close()
+            # no URL: a 502 goes to any client, and the engine's address is the operator's to know
+            raise EngineError(f"the engine answered {media}, not {what}: is --engine-url the engine's base URL?")
 
     def _until(self, deadline: float | None) -> tuple[urllib3.Timeout, float]:
         """The timeouts of one read that must be answered by `deadline` (the store's own if there is none), and the
@@ -640,9 +681,10 @@ class JsonSolutions:
     parser read, and no more than it has read.
     """
 
-    def __init__(self, answer: _Answer) -> None:
+    def __init__(self, answer: _Answer, engine: str) -> None:
         self._kept = _Keeping(answer)
-        self._solutions = parse_query_results(self._kept, format=QueryResultsFormat.JSON)
+        self._engine = engine
+        self._solutions = _results(self._kept, engine)
         assert isinstance(self._solutions, QuerySolutions)  # a SELECT's answer, or the parser has raised
 
     @property
@@ -651,7 +693,10 @@ class JsonSolutions:
 
     def count(self, most: int) -> int:
         """How many rows the answer holds, read up to `most` (the parser reads no further); no row is kept."""
-        return sum(1 for _ in islice(self._solutions, most))
+        try:
+            return sum(1 for _ in islice(self._solutions, most))
+        except SyntaxError as error:
+            raise _unreadable(self._engine, "SPARQL results", error) from None
 
     def body(self) -> list[bytes]:
         """The whole answer in pieces, once every row has been counted: the rest is read and checked to its end first,
@@ -752,14 +797,13 @@ def _passed(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
-def _past_deadline() -> KgError:
-    """What a read stopped at its query's deadline raises: the gate has told the client already."""
-    error = KgError(PAST_DEADLINE)
-    error.http_status = 503
-    return error
+def _past_deadline() -> UnavailableError:
+    """What a read stopped at its request's deadline raises: 503 with Retry-After (for a query the gate has told the
+    client already; a page whose reads did not end within the time limit is told so by this)."""
+    return UnavailableError(PAST_DEADLINE, retry_after=5)
 
 
-def _as_query_triples(answer: _Answer | None, most: int | None) -> QueryTriples:
+def _as_query_triples(answer: _Answer | None, most: int | None, engine: str) -> QueryTriples:
     """A CONSTRUCT or DESCRIBE answer (N-Triples, read as it arrives) as pyoxigraph's QueryTriples, the type the writers take.
 
     pyoxigraph makes that type only from its own queries, so the triples pass through an
@@ -769,7 +813,7 @@ def _as_query_triples(answer: _Answer | None, most: int | None) -> QueryTriples:
     triples: set[Triple] = set()
     if answer is not None:
         try:
-            for triple in parse(answer, format=RdfFormat.N_TRIPLES):
+            for triple in _triples(answer, engine):
                 triples.add(triple)
                 if most is not None and len(triples) >= most:
                     break
@@ -778,6 +822,27 @@ def _as_query_triples(answer: _Answer | None, most: int | None) -> QueryTriples:
     memory = Store()
     memory.extend(Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in triples)
     return memory.query("CONSTRUCT WHERE { ?s ?p ?o }")  # type: ignore[return-value]
+
+
+def _results(source: _Answer | _Keeping | bytes, engine: str) -> QueryResult:
+    """An engine's SPARQL JSON results, read as the rows are asked for; a beginning that does not parse is its failure."""
+    try:
+        return parse_query_results(source, format=QueryResultsFormat.JSON)
+    except SyntaxError as error:
+        raise _unreadable(engine, "SPARQL results", error) from None
+
+
+def _triples(answer: _Answer | _SortedLines, engine: str) -> Iterator[Triple]:
+    """An engine's N-Triples answer, triple by triple as it arrives; a line that does not parse is its failure."""
+    try:
+        yield from parse(answer, format=RdfFormat.N_TRIPLES)
+    except SyntaxError as error:
+        raise _unreadable(engine, "N-Triples", error) from None
+
+
+def _unreadable(engine: str, what: str, error: SyntaxError) -> EngineError:
+    """An answer with the right media type that does not parse as one: the engine's failure, not the query's."""
+    return EngineError(f"{engine} answered something that is not {what} ({_gist(str(error))})")
 
 
 def _graphs_in_text(text: str, prefixes: dict[str, str] | None = None) -> tuple[bool, list[str]]:
@@ -842,8 +907,8 @@ def _boolean(value: bool) -> QueryBoolean:
     return parse_query_results(answer, format=QueryResultsFormat.JSON)  # type: ignore[return-value]
 
 
-def _gist(body: bytes, limit: int = 200) -> str:
-    text = " ".join(body.decode("utf-8", "replace").split())
+def _gist(body: bytes | str, limit: int = 200) -> str:
+    text = " ".join((body.decode("utf-8", "replace") if isinstance(body, bytes) else body).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

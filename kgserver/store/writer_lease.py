@@ -13,6 +13,8 @@ read back after `SETTLE_SECONDS`: of two writers started on two machines in the 
 the one whose lease the engine kept goes on and the other refuses to start. A writer that
 finds at a renewal or before a commit that the lease is another's stops committing (503).
 The clocks of the machines are compared through the lease's end (UTC): keep them in step (NTP).
+/health tells whether the lease is held, was not renewed (the engine refused the write, as it
+does credentials it no longer takes, or did not answer) or was lost to another writer.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ class WriterLease:
         self._seconds = seconds
         self.holder = f"pid {os.getpid()}, started {_stamp(time.time())}, {secrets.token_hex(4)}"
         self._lost: str | None = None
+        self._until = 0.0  # when the lease this writer last wrote runs out (seconds since the epoch)
+        self.written_at = 0.0  # when it last wrote it
+        self._write_error: str | None = None  # why its last write of the lease failed, until one succeeds
         self._stop = threading.Event()
         self._renewing: threading.Thread | None = None
 
@@ -110,6 +115,21 @@ class WriterLease:
             log.warning("the writer's lease in %s was not given up (%s); it runs out in %.0f s",
                         self._where, error.message, self._seconds)
 
+    def status(self) -> dict[str, str]:
+        """What /health says of the lease: held, not renewed (and why), or lost to another writer."""
+        if self._lost:
+            return {"lease": "lost", "lease_error": self._lost}
+        said = {"lease": "held" if self._write_error is None else "not renewed", "lease_runs_to": _stamp(self._until)}
+        return said | ({"lease_error": self._write_error} if self._write_error else {})
+
+    def problem(self) -> str | None:
+        """Why this writer cannot count on committing now (its lease lost, or its last renewal refused); None if it can."""
+        if self._lost:
+            return f"this server no longer holds the writer role ({self._lost})"
+        if self._write_error:
+            return f"this writer's lease in {self._where} was not renewed ({self._write_error})"
+        return None
+
     def read(self) -> Lease | None:
         """The lease as the engine holds it now (the latest, if two were written at once)."""
         leases = []
@@ -125,10 +145,16 @@ class WriterLease:
         matches nothing, even under OPTIONAL); where they are not applied together (Virtuoso)
         a lease deleted but not written is read back as none, and the writer does not start.
         """
-        self._store.update(
-            f"DELETE WHERE {{ GRAPH {_LEASE} {{ {_LEASE} ?p ?o }} }} ; "
-            f"INSERT DATA {{ GRAPH {_LEASE} {{ {_LEASE} {_HELD} {Literal(f'{time.time() + self._seconds:.3f} {self.holder}')} }} }}"
-        )
+        until = time.time() + self._seconds
+        try:
+            self._store.update(
+                f"DELETE WHERE {{ GRAPH {_LEASE} {{ {_LEASE} ?p ?o }} }} ; "
+                f"INSERT DATA {{ GRAPH {_LEASE} {{ {_LEASE} {_HELD} {Literal(f'{until:.3f} {self.holder}')} }} }}"
+            )
+        except KgError as error:
+            self._write_error = error.message
+            raise
+        self._until, self.written_at, self._write_error = until, time.time(), None
 
     def _renew_until_stopped(self) -> None:
         """Renew every third of the lease's length; stop for good once another writer holds it."""
@@ -155,6 +181,11 @@ class WriterRole:
     def __init__(self, lock: TextIO, lease: WriterLease) -> None:
         self._lock = lock
         self._lease = lease
+
+    @property
+    def lease(self) -> WriterLease:
+        """The lease in the engine, whose state /health reports."""
+        return self._lease
 
     def check(self) -> None:
         """Before a commit: UnavailableError unless this process still holds the role."""

@@ -6,6 +6,7 @@ import atexit
 import functools
 import logging
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
@@ -38,13 +39,20 @@ from kgserver.web.response_cache import ResponseCache
 from kgserver.web.search_routes import search_blueprint
 from kgserver.web.sparql_routes import SparqlEndpoint, log_kept, sparql_blueprint
 
+_HEALTH_SECONDS = 2.0  # how long /health waits for the engine's version: a load balancer's check is answered within 3 s
+# The routes whose reads from an engine end by the request's time limit, as a query's do: looking a resource up and
+# rendering it. The SPARQL endpoint bounds its queries in the gate. Publishing (dump files, per-version statistics),
+# search (catching its index up) and curation (checks, commits) may read longer than a query may run: each of their
+# reads waits the store's own limit.
+_BOUNDED_READS = ("resources", "home", "query_page", "curate_page")
+
 
 def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSettings | None = None) -> Flask:
     """An app serving the store at `place` (a built store's directory, or an engine), its queries run by a pool of workers."""
     limits = limits or ServerSettings.from_env()
     location = StoreLocation.of(place)
     location.require()
-    dataset = LiveDataset(settings, location, writer=limits.engine_writer)
+    dataset = LiveDataset(settings, location, writer=limits.engine_writer, time_limit=limits.query_timeout)
     metrics = Metrics()
     gate = QueryGate(location, settings.prefixes, limits, observer=metrics, version=lambda: dataset.version)
     metrics.watch(gate)
@@ -55,19 +63,26 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
 
     @app.get("/health")
     def health() -> Response:
-        """Liveness and identity: the store is open, how big it is, which version it holds, the query processes and their limits, the search index.
+        """Liveness and identity: the store is open, how big it is, which version it holds, the query processes and their limits, the search index, the writer.
 
-        503 with Retry-After while the engine holding the store does not answer, so a load balancer
-        sends no one to this frontend until it does.
+        503 with Retry-After while the engine holding the store does not answer (its version not
+        told within two seconds), so a load balancer sends no one to this frontend until it does.
+        200 with status "degraded" on a writer that cannot count on committing (its lease lost or
+        not renewed, its last commit failed): its reads still work, so it stays in the pool, and
+        a monitor alerts on the status.
         """
-        version = dataset.version  # reads an engine's state again when it is over a second old
-        if dataset.unavailable:
-            response = jsonify(status="unavailable", reason=dataset.unavailable, version=version)
-            response.status_code = 503
-            response.headers["Retry-After"] = "5"
-            return response
-        return jsonify(status="ok", triples=sum(dataset.graph_sizes.values()), version=version, queries=gate.status(),
-                       search=search.status())
+        with kgstore.answer_by(time.monotonic() + _HEALTH_SECONDS):
+            problem = dataset.engine_problem(_HEALTH_SECONDS)  # the engine's version read again, if over a second old
+            version = dataset.version
+            if problem:
+                response = jsonify(status="unavailable", reason=problem, version=version)
+                response.status_code = 503
+                response.headers["Retry-After"] = "5"
+                return response
+            writer = dataset.writer_problem()
+            return jsonify(status="degraded" if writer else "ok", **({"reason": writer} if writer else {}),
+                           triples=sum(dataset.graph_sizes.values()), version=version, queries=gate.status(),
+                           search=search.status(), writer=dataset.writer_status())
 
     @app.get("/metrics")
     def prometheus() -> Response:
@@ -79,6 +94,20 @@ def create_app(settings: Settings, place: StoreLocation | Path, limits: ServerSe
     def stamp() -> None:
         g.request_started = time.monotonic()
         http.require_utf8_escapes(request.query_string, "the URL's query string")
+
+    @app.before_request
+    def reads_within_time_limit() -> None:
+        """A page's reads from an engine end by the request's time limit (503 then), as a query's do."""
+        if request.blueprint in _BOUNDED_READS:
+            g.reads = ExitStack()
+            g.reads.enter_context(kgstore.answer_by(g.request_started + limits.query_timeout))
+
+    @app.teardown_request
+    def reads_done(_: BaseException | None) -> None:
+        """The deadline ends with the request: a body streamed after it (a graph, a dump) reads at the store's pace."""
+        reads = g.pop("reads", None)
+        if reads is not None:
+            reads.close()
 
     @app.after_request
     def preconditions(response: Response) -> Response:

@@ -41,11 +41,13 @@ from kgserver.pages.values import iri_term, select
 _RDFS_LABEL = NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
 _RDF_TYPE = NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 INSTANCES_LIMIT = 2000  # the most individuals one field offers (the first found: a large graph needs a search)
+# A label chosen and the things ordered by it in `_instances_turtle`, not here: Virtuoso 7.2 refuses an ORDER BY on
+# an aggregate's name (SP031), orders LCASE(STR(?label)) otherwise than by those strings, and SAMPLE picks its own.
 _INSTANCES = """
-SELECT ?thing (SAMPLE(?name) AS ?label) WHERE {
+SELECT ?thing ?name WHERE {
     { SELECT DISTINCT ?thing WHERE { ?thing a/rdfs:subClassOf* ?class FILTER (isIRI(?thing)) } LIMIT %d }
     OPTIONAL { ?thing rdfs:label ?name FILTER (LANG(?name) IN ("en", "")) }
-} GROUP BY ?thing ORDER BY LCASE(STR(?label)) ?thing
+}
 """
 
 
@@ -129,15 +131,20 @@ def _form(dataset: LiveDataset, settings: Settings, root: str) -> _Form:
 
 
 def _instances_turtle(dataset: LiveDataset, iri: str) -> bytes:
-    """`thing a class ; rdfs:label label` for each individual, labels HTML-escaped (the form writes them as HTML)."""
+    """`thing a class ; rdfs:label label` for each individual, ordered by label (the least of several, the IRI for
+    none), labels HTML-escaped (the form writes them as HTML): the same list from every store."""
     text = _INSTANCES.replace("?class", iri_term(iri)) % INSTANCES_LIMIT
-    triples = []
+    shown: dict[NamedNode, str] = {}
     for row in select(dataset.store, dataset.settings, text):
-        thing, label = row["thing"], row.get("label")
-        triples.append(Triple(thing, _RDF_TYPE, NamedNode(iri)))  # type: ignore[arg-type]
-        shown = label.value if isinstance(label, Literal) else thing.value
+        thing, name = row["thing"], row.get("name")
+        assert isinstance(thing, NamedNode)  # the query keeps IRIs only
+        label = name.value if isinstance(name, Literal) else thing.value
+        shown[thing] = min(shown.get(thing, label), label)
+    triples = []
+    for thing, label in sorted(shown.items(), key=lambda item: (item[1].lower(), item[0].value)):
+        triples.append(Triple(thing, _RDF_TYPE, NamedNode(iri)))
         # shacl-form 1.4.6 sets an option's text with innerHTML: escaped, a label is shown as the text it is
-        triples.append(Triple(thing, _RDFS_LABEL, Literal(_escape(shown))))  # type: ignore[arg-type]
+        triples.append(Triple(thing, _RDFS_LABEL, Literal(_escape(label))))
     return serialize(triples, format=RdfFormat.TURTLE) or b""
 
 
