@@ -63,6 +63,7 @@ class Dialect:
     graph_store_path: str
     union_default_graph: Mapping[str, str] = field(default_factory=dict)  # parameters for "all graphs merged"
     names_dataset_graphs: bool = False  # the union (and GRAPH ?g) must be asked for as the dataset's graphs, one by one
+    exact_graph_names: bool = False  # GRAPH <g> matches that graph alone, whatever graphs are named (no need to name them)
     own_graphs: tuple[str, ...] = ()  # IRI prefixes of the engine's own graphs, never part of a dataset
     has_default_graph: bool = True  # whether the engine keeps a default graph of its own (else it is empty here)
     blank_node_prefix: str | None = None  # a blank node's label as an IRI in a query: <PREFIX+label>
@@ -185,6 +186,7 @@ OXIGRAPH = Dialect(
     graph_store_path="/store",
     union_default_graph={"union-default-graph": ""},
     stable_blank_labels=True,
+    exact_graph_names=True,
     failure_texts=("The SPARQL operation has been cancelled",),
     graph_store_write_path="/store",
     error_line=r"^error at (\d+):",

@@ -243,7 +243,7 @@ class RemoteStore:
         if named_graphs is not None:
             params += [("named-graph-uri", term.value) for term in named_graphs if isinstance(term, NamedNode)] or [
                 ("named-graph-uri", _NO_GRAPH)]
-        elif naming:
+        elif naming and not (self.dialect.exact_graph_names and not _ranges_over_graphs(text)):
             named = list(dict.fromkeys([*self.dataset_graphs(), *_graphs_in_text(text, prefixes)[1]])) or [_NO_GRAPH]
             params += [("named-graph-uri", iri) for iri in named]
         return params
@@ -843,6 +843,17 @@ def _triples(answer: _Answer | _SortedLines, engine: str) -> Iterator[Triple]:
 def _unreadable(engine: str, what: str, error: SyntaxError) -> EngineError:
     """An answer with the right media type that does not parse as one: the engine's failure, not the query's."""
     return EngineError(f"{engine} answered something that is not {what} ({_gist(str(error))})")
+
+
+def _ranges_over_graphs(text: str) -> bool:
+    """Whether a query has `GRAPH ?g`: which graphs are named matters to it, not to one that names its graph.
+
+    A look-up in one graph (the meta graph's version, read every second) then costs no read of
+    the graph list on an engine whose `GRAPH <g>` is exact.
+    """
+    found = list(tokens(text))
+    return any(token.kind == "word" and token.text.upper() == "GRAPH" and index + 1 < len(found)
+               and found[index + 1].kind == "var" for index, token in enumerate(found))
 
 
 def _graphs_in_text(text: str, prefixes: dict[str, str] | None = None) -> tuple[bool, list[str]]:
