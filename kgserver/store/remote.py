@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import IO
+from typing import IO, NamedTuple
 
 import httpx
 import urllib3
@@ -229,7 +229,7 @@ class RemoteStore:
                 return []
             if not naming:
                 return list(self.dialect.union_default_graph.items())
-            has_graph, named_in_text = _graphs_in_text(text, prefixes)
+            has_graph, _, named_in_text = _graphs_in_text(text, prefixes)
             graphs = self.dataset_graphs() or (_NO_GRAPH,)
             defaults = [("default-graph-uri", iri) for iri in graphs]
             if not has_graph:  # named graphs matter to GRAPH only; each one named costs Virtuoso time
@@ -243,9 +243,13 @@ class RemoteStore:
         if named_graphs is not None:
             params += [("named-graph-uri", term.value) for term in named_graphs if isinstance(term, NamedNode)] or [
                 ("named-graph-uri", _NO_GRAPH)]
-        elif naming and not (self.dialect.exact_graph_names and not _ranges_over_graphs(text)):
-            named = list(dict.fromkeys([*self.dataset_graphs(), *_graphs_in_text(text, prefixes)[1]])) or [_NO_GRAPH]
-            params += [("named-graph-uri", iri) for iri in named]
+        elif naming:
+            patterns = _graphs_in_text(text, prefixes)
+            # an engine whose GRAPH <g> is exact needs them named only for GRAPH ?g: a look-up in one graph (the meta
+            # graph's version, read every second) then costs no read of the graph list
+            if patterns.variable or not self.dialect.exact_graph_names:
+                named = list(dict.fromkeys([*self.dataset_graphs(), *patterns.named])) or [_NO_GRAPH]
+                params += [("named-graph-uri", iri) for iri in named]
         return params
 
     def dataset_parameters(self, query: str, prefixes: dict[str, str] | None = None) -> list[tuple[str, str]]:
@@ -845,19 +849,17 @@ def _unreadable(engine: str, what: str, error: SyntaxError) -> EngineError:
     return EngineError(f"{engine} answered something that is not {what} ({_gist(str(error))})")
 
 
-def _ranges_over_graphs(text: str) -> bool:
-    """Whether a query has `GRAPH ?g`: which graphs are named matters to it, not to one that names its graph.
+class _GraphPatterns(NamedTuple):
+    """What a query's GRAPH patterns are: whether it has one, one over a variable (`GRAPH ?g`), the graphs named after GRAPH."""
 
-    A look-up in one graph (the meta graph's version, read every second) then costs no read of
-    the graph list on an engine whose `GRAPH <g>` is exact.
-    """
-    found = list(tokens(text))
-    return any(token.kind == "word" and token.text.upper() == "GRAPH" and index + 1 < len(found)
-               and found[index + 1].kind == "var" for index, token in enumerate(found))
+    present: bool
+    variable: bool
+    named: list[str]
 
 
-def _graphs_in_text(text: str, prefixes: dict[str, str] | None = None) -> tuple[bool, list[str]]:
-    """Whether a query has a GRAPH pattern, and the graphs it names after GRAPH (a FROM is `names_its_dataset`'s).
+def _graphs_in_text(text: str, prefixes: dict[str, str] | None = None) -> _GraphPatterns:
+    """Whether a query has a GRAPH pattern, one over a variable, and the graphs it names after GRAPH (a FROM is
+    `names_its_dataset`'s).
 
     Keywords only count as keywords (not in a string, an IRI or a comment); prefixed names are
     resolved by the text's own PREFIX declarations, else by `prefixes` (those sent before it).
@@ -865,19 +867,20 @@ def _graphs_in_text(text: str, prefixes: dict[str, str] | None = None) -> tuple[
     found = list(tokens(text))
     declared = {**(prefixes or {}), **declared_prefixes(found)}
     named: list[str] = []
-    has_graph = False
+    has_graph = variable = False
     for index, token in enumerate(found):
         word = token.text.upper() if token.kind == "word" else ""
         following = found[index + 1] if index + 1 < len(found) else None
         if word == "GRAPH":
             has_graph = True
+            variable = variable or (following is not None and following.kind == "var")
             if following is not None and following.kind == "iri" and ":" in following.text:
                 named.append(following.text[1:-1])
             elif following is not None and following.kind == "pname":
                 prefix, _, local = following.text.partition(":")
                 if prefix in declared:
                     named.append(declared[prefix] + local)
-    return has_graph, named
+    return _GraphPatterns(has_graph, variable, named)
 
 
 def _prologue(prefixes: dict[str, str] | None, base_iri: str | None, text: str = "") -> str:
