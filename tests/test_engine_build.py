@@ -2,8 +2,9 @@
 
 An operator builds into an empty engine and gets every graph a store directory gets, with
 its version; a second build of unchanged sources changes nothing; a curator's submission
-made through the writer survives a rebuild; sources that do not conform stop the build and
-the engine keeps what it served; a build while a writer holds the role is refused.
+made through the writer survives a rebuild; a build while a writer holds the role is refused.
+`check` reads what the engine holds and says what it says of a built store; sources that do
+not conform then stop the build and the engine keeps what it served.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def engine(request, tmp_path, monkeypatch):
     else:
         with oxigraph_server(tmp_path / "engine") as running:
             yield ("--engine", "oxigraph", "--engine-url", running.base)
+
+
+@pytest.fixture(scope="module")
+def built_store_checked(kgserver, built_store):
+    """What `kgserver check` says of the store directory built from the same sources (run once for both engines)."""
+    return kgserver("check", "--store", built_store)
 
 
 def _graphs(nquads: str) -> dict[str, Dataset]:
@@ -85,23 +92,9 @@ def test_a_build_into_an_engine_holds_what_a_built_store_holds_and_a_rebuild_kee
     assert kgserver("curator", "list", *flags).stdout.splitlines()[1].startswith("ada ")  # the engine kept its curators
 
 
-def test_sources_that_do_not_conform_stop_the_build_and_the_engine_keeps_what_it_had(
-    engine, kgserver, sources_root, tmp_path
+def test_check_reads_what_an_engine_holds_and_sources_that_do_not_conform_leave_it_as_it_was(
+    engine, kgserver, built_store_checked, sources_root, tmp_path
 ):
-    flags = engine
-    assert kgserver("build", *flags).returncode == 0
-    before = kgserver("export", *flags).stdout
-    broken = tmp_path / "sources"
-    for folder in ("ontology", "graph", "shapes", "queries"):
-        shutil.copytree(sources_root / folder, broken / folder)
-    claims = broken / "graph" / "claims.ttl"
-    claims.write_text(claims.read_text(encoding="utf-8").replace("ldn:stance", "ldn:stanceX", 1), encoding="utf-8")
-    failed = kgserver("build", *flags, root=broken)
-    assert failed.returncode != 0 and "build stopped" in failed.stderr
-    assert kgserver("export", *flags).stdout == before
-
-
-def test_check_reads_the_graphs_and_submissions_an_engine_holds(engine, kgserver, built_store):
     flags = engine
     never_built = kgserver("check", *flags)  # an empty engine is no dataset that conforms
     assert never_built.returncode == 2 and "holds no LDN-KG dataset; build it first" in never_built.stderr, never_built.stderr
@@ -112,7 +105,17 @@ def test_check_reads_the_graphs_and_submissions_an_engine_holds(engine, kgserver
     elsewhere = kgserver("serve", *flags, "--port", "1", env={"LDNKG_BASE": "https://example.org/other/"})
     assert elsewhere.returncode == 2, elsewhere.stderr  # its gate would find no ontology or shapes and commit anything
     assert "holds no LDN-KG dataset under https://example.org/other/ (built with another LDNKG_BASE?)" in elsewhere.stderr
-    checked, local = kgserver("check", *flags), kgserver("check", "--store", built_store)
+    checked, local = kgserver("check", *flags), built_store_checked
     assert checked.returncode == local.returncode == 0, checked.stderr
     assert checked.stdout == local.stdout and "consistent" in checked.stdout
     assert "submissions: 0 checked, 0 no longer conform" in checked.stdout
+
+    before = kgserver("export", *flags).stdout
+    broken = tmp_path / "sources"
+    for folder in ("ontology", "graph", "shapes", "queries"):
+        shutil.copytree(sources_root / folder, broken / folder)
+    claims = broken / "graph" / "claims.ttl"
+    claims.write_text(claims.read_text(encoding="utf-8").replace("ldn:stance", "ldn:stanceX", 1), encoding="utf-8")
+    failed = kgserver("build", *flags, root=broken)
+    assert failed.returncode != 0 and "build stopped" in failed.stderr
+    assert kgserver("export", *flags).stdout == before
