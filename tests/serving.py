@@ -176,7 +176,7 @@ def serving(store: Path | None, root: Path, log: Path, *flags: str, env: dict[st
                 with urllib.request.urlopen(f"{base}/health", timeout=2):
                     break
             except OSError:  # not listening yet, 503, or slower than 2 s on a busy machine: ask again
-                time.sleep(0.2)
+                time.sleep(0.05)
         yield Server(base, process.pid, log)
     finally:
         process.send_signal(signal.SIGTERM)

@@ -32,7 +32,7 @@ from kgserver.store.dialects import LEASE_GRAPH, PRIVATE_GRAPHS
 
 pytestmark = pytest.mark.slow  # real engines, paused and resumed
 
-LIMIT = 3  # the frontends' query time limit, seconds
+LIMIT = 2  # the frontends' query time limit, seconds
 HEALTH_BOUND = 3.0  # a load balancer's check must be answered within this
 TURTLE = {"Accept": "text/turtle"}
 ASK = "ASK { ?c a <https://w3id.org/ldn-kg/ontology#EvidenceClaim> }"
