@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from serving import serving_engine
-from test_sparql_clients import *  # the tests, collected here against this module's `served_store`
+from test_sparql_clients import *  # noqa: F403 -- the tests, collected here against this module's `served_store`
 
 pytestmark = pytest.mark.slow  # an engine, a frontend and the clients
 

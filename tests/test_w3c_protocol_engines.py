@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from serving import serving_engine
-from test_w3c_protocol import *  # the cases, collected here against this module's `send`
+from test_w3c_protocol import *  # noqa: F403 -- the cases, collected here against this module's `send`
 from test_w3c_protocol import Send, sender
 
 pytestmark = pytest.mark.slow  # an engine and a frontend
