@@ -270,6 +270,10 @@ def test_head_and_gzip(get: Get) -> None:
     assert zipped.headers["content-encoding"] == "gzip"
     plain = get("/id/naltrexone", accept="text/turtle")
     assert gzip.decompress(zipped.body) == plain.body
+    # a description is compressed whole, so it keeps a Content-Length, and HEAD says the same one
+    assert zipped.headers["content-length"] == str(len(zipped.body))
+    zipped_head = get("/id/naltrexone", accept="text/turtle", Accept_Encoding="gzip", method="HEAD")
+    assert zipped_head.headers["content-length"] == zipped.headers["content-length"]
 
 
 def test_the_naltrexone_page_shows_label_type_properties_and_links_to_it(get: Get, dump: Dataset) -> None:

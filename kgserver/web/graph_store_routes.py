@@ -69,10 +69,7 @@ def _answer(settings: Settings, dataset: LiveDataset) -> Response:
     chunks = graph_store.stream(dataset.store, graph, fmt.engine, settings.prefixes)
     first = next(chunks, b"")  # a store that fails now fails with a status, before any byte is sent
     body = itertools.chain([first], chunks)
-    gzip = http.wants_gzip(request)
-    response = Response(http.gzip_stream(body) if gzip else body, mimetype=fmt.media_type)
-    if gzip:
-        response.headers["Content-Encoding"] = "gzip"
+    response = http.encoded(request, body, fmt.media_type)
     response.call_on_close(chunks.close)  # a client that leaves stops the writer
     return _validated(response, graph, etag, modified)
 

@@ -95,6 +95,20 @@ def gzip_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
     yield compressor.flush()
 
 
+def encoded(request: Request, body: bytes | Iterable[bytes], media_type: str) -> Response:
+    """The answer, gzip-encoded if the client accepts it: the one way every route compresses.
+
+    A whole body is compressed whole and keeps its Content-Length (HEAD gives the same); a
+    streamed one is compressed chunk by chunk as it goes, never held whole.
+    """
+    if not wants_gzip(request):
+        return Response(body, mimetype=media_type)
+    compressed = b"".join(gzip_stream([body])) if isinstance(body, bytes) else gzip_stream(body)
+    response = Response(compressed, mimetype=media_type)
+    response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
 _access = logging.getLogger("kgserver.access")
 
 

@@ -149,27 +149,13 @@ def _rdf_description(publisher: Publisher, fmt: Form) -> Response:
     output = io.BytesIO()
     assert isinstance(fmt.engine, RdfFormat)
     write_triples(publisher.description(), fmt.engine, output, publisher.prefixes)
-    return _validated(_encoded(output.getvalue(), fmt.media_type), publisher, etag)
+    return _validated(http.encoded(request, output.getvalue(), fmt.media_type), publisher, etag)
 
 
 def _validated(response: Response, publisher: Publisher, etag: str) -> Response:
     """The validators, the version the answer reflects (harvesters compare it), and Vary: Accept, Accept-Encoding."""
     response.headers["X-Dataset-Version"] = str(publisher.dataset.state.version)
     return http.validated(response, etag, publisher.dataset.last_modified, _VARY)
-
-
-def _encoded(body: bytes | Iterator[bytes], media_type: str) -> Response:
-    """The answer, gzip-encoded if the client accepts it, as resources and /store are.
-
-    A whole body is compressed whole and keeps its Content-Length (HEAD gives the same); a
-    streamed one is compressed chunk by chunk as it goes, never held whole.
-    """
-    if not http.wants_gzip(request):
-        return Response(body, mimetype=media_type)
-    compressed = b"".join(http.gzip_stream([body])) if isinstance(body, bytes) else http.gzip_stream(body)
-    response = Response(compressed, mimetype=media_type)
-    response.headers["Content-Encoding"] = "gzip"
-    return response
 
 
 def _send_dump(publisher: Publisher, name: str) -> Response:
@@ -282,7 +268,7 @@ def _feed_document(publisher: Publisher, chunks: Iterator[list[Quad]], fmt: Form
     body = _serialised(chunks, fmt.engine, publisher.prefixes)
     if request.method == "HEAD":
         body = iter([b"".join(body)])
-    return _validated(_encoded(body, fmt.media_type), publisher, etag)
+    return _validated(http.encoded(request, body, fmt.media_type), publisher, etag)
 
 
 def _serialised(chunks: Iterator[list[Quad]], fmt: RdfFormat, prefixes: dict[str, str]) -> Iterator[bytes]:

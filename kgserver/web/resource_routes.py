@@ -98,11 +98,7 @@ def _answer(settings: Settings, dataset: LiveDataset, path: str) -> Response:
     else:
         assert isinstance(rep.engine, RdfFormat)
         body = _serialise(list(description.triples), rep.engine, settings.prefixes)
-    gzip = http.wants_gzip(request)
-    response = Response(http.gzip_stream([body]) if gzip else body, mimetype=rep.media_type)
-    if gzip:
-        response.headers["Content-Encoding"] = "gzip"
-    return _with_headers(response, dataset, etag, resolved_path, rep)
+    return _with_headers(http.encoded(request, body, rep.media_type), dataset, etag, resolved_path, rep)
 
 
 def _check_path(path: str) -> None:

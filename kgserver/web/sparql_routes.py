@@ -131,22 +131,16 @@ def _answer(endpoint: SparqlEndpoint, stats: RequestStats) -> Response:
     if written is not fmt:  # a page, drawn from the whole answer once it has all come
         answer = whole if whole is not None else _read_through(execution, stats, results.PAGE_BYTES)
         whole = _results_page(endpoint, query, head.truncated, answer)
-    gzip = http.wants_gzip(request)
-    body: Iterable[bytes]
+    body: bytes | Iterable[bytes]
     if whole is not None:  # the answer came whole: sent with a Content-Length, so the connection stays open
-        body = [whole]
+        body = whole
         stats.bytes = len(whole)
         complete()
     else:
         body = _counted(execution, stats, complete)
         if request.method == "HEAD":  # read the body through, so the worker goes back to the pool
-            body = [b"".join(body)]
-    if gzip:  # a whole answer stays whole, so it keeps its Content-Length
-        compressed = http.gzip_stream(body)
-        body = [b"".join(compressed)] if whole is not None else compressed
-    response = Response(body, mimetype=fmt.media_type)
-    if gzip:
-        response.headers["Content-Encoding"] = "gzip"
+            body = b"".join(body)
+    response = http.encoded(request, body, fmt.media_type)
     response.headers["X-SPARQL-Row-Cap"] = str(endpoint.limits.row_cap)
     if head.truncated:
         response.headers["X-SPARQL-Truncated"] = "true"
