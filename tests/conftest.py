@@ -31,6 +31,7 @@ SOURCE_DIRS = ("ontology", "graph", "shapes")
 
 RunKgserver = Callable[..., subprocess.CompletedProcess[str]]
 RunQuery = Callable[[Path, str], list[dict[str, str]]]
+AddCurator = Callable[..., str]
 
 
 def project_root() -> Path:
@@ -95,6 +96,26 @@ def built_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = _run_kgserver("build", "--store", store)
     assert result.returncode == 0, f"kgserver build failed:\n{result.stdout}\n{result.stderr}"
     return store
+
+
+@pytest.fixture
+def own_store(built_store: Path, tmp_path: Path) -> Path:
+    """A copy of the built store that this test may write to, at tmp_path / "store"."""
+    store = tmp_path / "store"
+    shutil.copytree(built_store, store)
+    return store
+
+
+@pytest.fixture(scope="session")
+def add_curator(kgserver: RunKgserver) -> AddCurator:
+    """Add a curator with `kgserver curator add NAME FLAGS...` and give its token, for tests that need one to submit."""
+
+    def add(name: str, *flags: str | Path, env: dict[str, str] | None = None, root: Path | None = None) -> str:
+        added = kgserver("curator", "add", name, *flags, env=env, root=root)
+        assert added.returncode == 0, f"kgserver curator add {name} failed:\n{added.stderr}"
+        return added.stdout.strip().splitlines()[-1]
+
+    return add
 
 
 @pytest.fixture(scope="session")

@@ -99,20 +99,18 @@ def test_a_build_never_replaces_a_directory_that_holds_something_else(kgserver, 
 
 
 def test_a_syntax_error_stops_the_build_and_keeps_the_previous_store(
-    kgserver, built_store, sources_root, copy_sources, run_query, tmp_path
+    kgserver, built_store, own_store, sources_root, copy_sources, run_query, tmp_path
 ):
-    store = tmp_path / "store"
-    shutil.copytree(built_store, store)
     root = copy_sources(sources_root)
     (root / "graph" / "zz_broken.ttl").write_text('@prefix ex: <http://example.org/> .\nex:a ex:b "unterminated .\n')
 
-    result = kgserver("build", "--store", store, root=root)
+    result = kgserver("build", "--store", own_store, root=root)
 
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "graph/zz_broken.ttl:2:" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert _stored_version(run_query, store) == _stored_version(run_query, built_store)
+    assert _stored_version(run_query, own_store) == _stored_version(run_query, built_store)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["sources", "store"]
 
 

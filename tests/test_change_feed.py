@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,19 +128,11 @@ def commit(location: Path, replace: dict[str, str], delete: list[str] | None = N
     return state.version
 
 
-@pytest.fixture
-def store(built_store: Path, tmp_path: Path) -> Path:
-    """A store of its own, as `kgserver build` made it from the project's sources, that the test may rebuild."""
-    location = tmp_path / "store"
-    shutil.copytree(built_store, location)
-    return location
-
-
 def test_a_harvester_replicates_the_dataset_and_then_reads_only_what_changed(
-    kgserver, store, sources_root, copy_sources, tmp_path
+    kgserver, own_store, sources_root, copy_sources, tmp_path
 ):
     harvester = Harvester("")
-    with serving(store, sources_root, tmp_path / "first.log") as server:
+    with serving(own_store, sources_root, tmp_path / "first.log") as server:
         harvester.server = server.base
         harvester.harvest()
         assert len(harvester.pages) > 1, "the bundled graph spans several pages"
@@ -153,11 +144,11 @@ def test_a_harvester_replicates_the_dataset_and_then_reads_only_what_changed(
     (root / "graph" / "zz_more.ttl").write_text(
         f'<{BASE}id/naltrexone> <http://www.w3.org/2000/01/rdf-schema#comment> "an opioid antagonist"@en .\n'
     )
-    rebuilt = kgserver("build", "--store", store, root=root)
+    rebuilt = kgserver("build", "--store", own_store, root=root)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert re.search(rf"^dataset version\s+{held + 1}$", rebuilt.stdout, re.MULTILINE)
 
-    with serving(store, root, tmp_path / "second.log") as server:
+    with serving(own_store, root, tmp_path / "second.log") as server:
         harvester.server = server.base
         harvester.applied.clear()
         harvester.harvest()
@@ -169,22 +160,22 @@ def test_a_harvester_replicates_the_dataset_and_then_reads_only_what_changed(
     assert harvester.version == held + 1
 
 
-def test_a_submission_and_its_retraction_reach_the_harvester(store, sources_root, tmp_path):
+def test_a_submission_and_its_retraction_reach_the_harvester(own_store, sources_root, tmp_path):
     harvester = Harvester("")
-    with serving(store, sources_root, tmp_path / "first.log") as server:
+    with serving(own_store, sources_root, tmp_path / "first.log") as server:
         harvester.server = server.base
         harvester.harvest()
 
-    submitted = commit(store, {SUBMISSION: f'<{BASE}id/naltrexone> <{BASE}ontology#note> "submitted" .'})
-    with serving(store, sources_root, tmp_path / "second.log") as server:
+    submitted = commit(own_store, {SUBMISSION: f'<{BASE}id/naltrexone> <{BASE}ontology#note> "submitted" .'})
+    with serving(own_store, sources_root, tmp_path / "second.log") as server:
         harvester.server = server.base
         harvester.harvest()
         assert (SUBMISSION, submitted) in harvester.applied
         assert len(harvester.graphs[SUBMISSION]) == 1
         assert_replica_equals(harvester, current_dump(server.base))
 
-    retracted = commit(store, {}, delete=[SUBMISSION])
-    with serving(store, sources_root, tmp_path / "third.log") as server:
+    retracted = commit(own_store, {}, delete=[SUBMISSION])
+    with serving(own_store, sources_root, tmp_path / "third.log") as server:
         harvester.server = server.base
         harvester.harvest()
         assert (SUBMISSION, retracted) in harvester.applied

@@ -46,15 +46,12 @@ SPARQL_JSON = "application/sparql-results+json"
 
 
 @pytest.fixture
-def curated(built_store: Path, sources_root: Path, tmp_path: Path, kgserver):
+def curated(own_store: Path, sources_root: Path, tmp_path: Path, add_curator):
     """A server of its own (it is written to) and a curator's token."""
-    store = tmp_path / "store"
-    shutil.copytree(built_store, store)
-    added = kgserver("curator", "add", "ada", "--store", store)
-    assert added.returncode == 0, added.stderr
+    token = add_curator("ada", "--store", own_store)
     log = tmp_path / "serve.log"
-    with serving(store, sources_root, log) as running:
-        yield running.base, added.stdout.strip().splitlines()[-1], log
+    with serving(own_store, sources_root, log) as running:
+        yield running.base, token, log
 
 
 def select(base: str, query: str) -> list[dict[str, str]]:

@@ -6,7 +6,6 @@ Each story serves a copy of the built store of its own, since the server writes 
 from __future__ import annotations
 
 import hashlib
-import shutil
 import threading
 from pathlib import Path
 
@@ -50,12 +49,6 @@ def version(base: str) -> int:
     return int(fetch(f"{base}/health").json()["version"])
 
 
-def add_curator(kgserver, store: Path, name: str) -> str:
-    result = kgserver("curator", "add", name, "--store", store)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
-
-
 def quads(kgserver, store: Path) -> set[str]:
     """Every quad of the store as N-Quads lines, those with blank nodes aside (their labels are not stable)."""
     result = kgserver("export", "--store", store)
@@ -64,26 +57,19 @@ def quads(kgserver, store: Path) -> set[str]:
 
 
 @pytest.fixture
-def store(built_store: Path, tmp_path: Path) -> Path:
-    location = tmp_path / "store"
-    shutil.copytree(built_store, location)
-    return location
-
-
-@pytest.fixture
-def server(store: Path, sources_root: Path, tmp_path: Path):
-    with serving(store, sources_root, tmp_path / "serve.log") as running:
+def server(own_store: Path, sources_root: Path, tmp_path: Path):
+    with serving(own_store, sources_root, tmp_path / "serve.log") as running:
         yield running.base
 
 
-def test_submitting_needs_the_token_of_an_active_curator(kgserver, store, server):
-    token = add_curator(kgserver, store, "ada")
+def test_submitting_needs_the_token_of_an_active_curator(kgserver, add_curator, own_store, server):
+    token = add_curator("ada", "--store", own_store)
     fixture = VALID / "claim-with-new-source.ttl"
     missing = send(server, "/submissions", fixture)
     assert missing.status == 401
     assert missing.headers["www-authenticate"].lower().startswith("bearer")
     assert send(server, "/submissions", fixture, token="not-a-token").status == 403
-    assert kgserver("curator", "revoke", "ada", "--store", store).returncode == 0
+    assert kgserver("curator", "revoke", "ada", "--store", own_store).returncode == 0
     revoked = send(server, "/submissions", fixture, token=token)
     assert revoked.status == 403
     assert "revoked" in revoked.text
@@ -91,8 +77,8 @@ def test_submitting_needs_the_token_of_an_active_curator(kgserver, store, server
     assert not ask(server, f"ASK {{ GRAPH ?g {{ <{NEW_CLAIM}> ?p ?o }} }}")
 
 
-def test_a_conforming_addition_is_accepted_and_queryable_at_once(kgserver, store, server):
-    token = add_curator(kgserver, store, "ada")
+def test_a_conforming_addition_is_accepted_and_queryable_at_once(add_curator, own_store, server):
+    token = add_curator("ada", "--store", own_store)
     before = version(server)
     answer = send(server, "/submissions", VALID / "claim-with-new-source.ttl", token=token)
     assert answer.status == 201, answer.text
@@ -120,8 +106,8 @@ def test_a_conforming_addition_is_accepted_and_queryable_at_once(kgserver, store
     assert any("No external identifier" in warning["message"] for warning in warned.json()["warnings"])
 
 
-def test_a_submissions_curator_text_is_attributed_to_the_submitting_curator(kgserver, store, server):
-    token = add_curator(kgserver, store, "ada")
+def test_a_submissions_curator_text_is_attributed_to_the_submitting_curator(add_curator, own_store, server):
+    token = add_curator("ada", "--store", own_store)
     answer = send(server, "/submissions", VALID / "claim-with-new-source.ttl", token=token)
     assert answer.status == 201, answer.text
 
@@ -136,11 +122,11 @@ def test_a_submissions_curator_text_is_attributed_to_the_submitting_curator(kgse
         {"who": f"{BASE}id/curator/ada"}]
 
 
-def test_a_violating_addition_is_refused_and_nothing_is_written(kgserver, store, sources_root, tmp_path):
-    token = add_curator(kgserver, store, "ada")
-    before = quads(kgserver, store)
+def test_a_violating_addition_is_refused_and_nothing_is_written(kgserver, add_curator, own_store, sources_root, tmp_path):
+    token = add_curator("ada", "--store", own_store)
+    before = quads(kgserver, own_store)
     fixture = INVALID / "06-source-year-after-claim.ttl"
-    with serving(store, sources_root, tmp_path / "serve.log") as running:
+    with serving(own_store, sources_root, tmp_path / "serve.log") as running:
         refused = send(running.base, "/submissions", fixture, token=token)
         assert refused.status == 422
         report = refused.json()
@@ -153,11 +139,11 @@ def test_a_violating_addition_is_refused_and_nothing_is_written(kgserver, store,
         as_page = send(running.base, "/submissions", fixture, token=token, accept="text/html")
         assert as_page.status == 422 and "nothing was stored" in as_page.text
         assert version(running.base) == 1
-    assert quads(kgserver, store) == before
+    assert quads(kgserver, own_store) == before
 
 
-def test_a_retraction_removes_the_triples_and_keeps_the_record(kgserver, store, server):
-    ada, grace = add_curator(kgserver, store, "ada"), add_curator(kgserver, store, "grace")
+def test_a_retraction_removes_the_triples_and_keeps_the_record(add_curator, own_store, server):
+    ada, grace = add_curator("ada", "--store", own_store), add_curator("grace", "--store", own_store)
     accepted = send(server, "/submissions", VALID / "claim-with-new-source.ttl", token=ada).json()
     submission_id = accepted["submission"].rsplit("/", 1)[-1]
     assert ask(server, f"ASK {{ GRAPH ?g {{ <{NEW_CLAIM}> ?p ?o }} }}")
@@ -185,8 +171,8 @@ def test_a_retraction_removes_the_triples_and_keeps_the_record(kgserver, store, 
     assert version(server) == accepted["version"] + 1
 
 
-def test_an_addition_sent_twice_is_refused_the_second_time_as_adding_nothing(kgserver, store, server, tmp_path):
-    ada = add_curator(kgserver, store, "ada")
+def test_an_addition_sent_twice_is_refused_the_second_time_as_adding_nothing(add_curator, own_store, server, tmp_path):
+    ada = add_curator("ada", "--store", own_store)
     fixture = VALID / "claim-with-new-source.ttl"
     accepted = send(server, "/submissions", fixture, token=ada)
     assert accepted.status == 201, accepted.text
@@ -212,13 +198,13 @@ def test_an_addition_sent_twice_is_refused_the_second_time_as_adding_nothing(kgs
 
 
 def test_an_addition_of_many_alike_blank_nodes_is_committed_promptly_with_the_standard_content_hash(
-    kgserver, store, server, tmp_path
+    add_curator, own_store, server, tmp_path
 ):
     """A ring of 200 blank nodes held the write lock 54 s while rdflib canonicalized it for the content hash."""
     from pyoxigraph import CanonicalizationAlgorithm, Dataset, RdfFormat, parse
     from pyoxigraph import serialize as write
 
-    token = add_curator(kgserver, store, "ada")
+    token = add_curator("ada", "--store", own_store)
     ring = tmp_path / "ring.ttl"
     ring.write_text("".join(f"_:b{i} <http://www.w3.org/2000/01/rdf-schema#seeAlso> _:b{(i + 1) % 200} .\n"
                             for i in range(200)))
@@ -238,10 +224,10 @@ def test_an_addition_of_many_alike_blank_nodes_is_committed_promptly_with_the_st
 
 
 def test_an_addition_whose_blank_nodes_cannot_be_put_in_order_in_time_is_refused_and_others_are_served_meanwhile(
-    kgserver, store, server, tmp_path
+    add_curator, own_store, server, tmp_path
 ):
     """RDFC-1.0 did not end in 40 s on this tree of 258 alike blank nodes, and held Python's lock meanwhile."""
-    token = add_curator(kgserver, store, "ada")
+    token = add_curator("ada", "--store", own_store)
     before = version(server)
     lines, counter = [], iter(range(1000))
 

@@ -76,12 +76,11 @@ def curated_store(built_store: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="module")
-def curated(curated_store: Path, sources_root: Path, kgserver) -> Iterator[tuple[str, str]]:
+def curated(curated_store: Path, sources_root: Path, add_curator) -> Iterator[tuple[str, str]]:
     """A server on that copy, and a curator's token."""
-    added = kgserver("curator", "add", "ada", "--store", curated_store)
-    assert added.returncode == 0, added.stderr
+    token = add_curator("ada", "--store", curated_store)
     with serving(curated_store, sources_root, curated_store.parent / "serve.log") as running:
-        yield running.base, added.stdout.strip().splitlines()[-1]
+        yield running.base, token
 
 
 def post(base: str, route: str, body: str, token: str | None = None, content_type: str = "text/turtle") -> Reply:

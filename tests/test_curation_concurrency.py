@@ -7,7 +7,6 @@ a refused one is stored at all.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,10 +45,8 @@ def submit(base: str, token: str, body: str) -> tuple[int, dict]:
     return reply.status, reply.json()
 
 
-def test_simultaneous_submissions_are_committed_one_at_a_time(kgserver, built_store, sources_root, tmp_path):
-    store = tmp_path / "store"
-    shutil.copytree(built_store, store)
-    token = kgserver("curator", "add", "ada", "--store", store).stdout.strip().splitlines()[-1]
+def test_simultaneous_submissions_are_committed_one_at_a_time(add_curator, own_store, sources_root, tmp_path):
+    token = add_curator("ada", "--store", own_store)
     bodies = {number: addition(number, conforming=number % 4 != 3) for number in range(CLIENTS)}
     start = threading.Barrier(CLIENTS)
 
@@ -57,7 +54,7 @@ def test_simultaneous_submissions_are_committed_one_at_a_time(kgserver, built_st
         start.wait()
         return submit(running.base, token, bodies[number])
 
-    with serving(store, sources_root, tmp_path / "serve.log", "--threads", str(CLIENTS)) as running:
+    with serving(own_store, sources_root, tmp_path / "serve.log", "--threads", str(CLIENTS)) as running:
         with ThreadPoolExecutor(CLIENTS) as pool:
             answers = dict(zip(bodies, pool.map(client, bodies), strict=True))
         final_version = int(fetch(f"{running.base}/health", timeout=30).json()["version"])
@@ -70,7 +67,7 @@ def test_simultaneous_submissions_are_committed_one_at_a_time(kgserver, built_st
     assert versions == sorted(set(versions)), "ids sort in commit order and versions never repeat"
     assert final_version == 1 + len(accepted) == max(versions)
 
-    snapshot = kgstore.open_read_only(store)
+    snapshot = kgstore.open_read_only(own_store)
     for number, answer in accepted.items():
         stored = kgstore.read_graph(snapshot, answer["graph"])
         assert isomorphic(stored, Graph().parse(data=bodies[number], format="turtle")), number

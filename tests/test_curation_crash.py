@@ -9,7 +9,6 @@ the store holds.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -94,11 +93,9 @@ def client(base: str, token: str, numbers: range, outcome: Outcome) -> None:
             outcome.answered[number] = reply.json()["graph"]
 
 
-def test_a_killed_server_leaves_every_submission_whole_or_absent(kgserver, built_store, sources_root, tmp_path):
-    store = tmp_path / "store"
-    shutil.copytree(built_store, store)
-    token = kgserver("curator", "add", "ada", "--store", store).stdout.strip().splitlines()[-1]
-    process, base = start_server(store, sources_root, tmp_path / "first.log")
+def test_a_killed_server_leaves_every_submission_whole_or_absent(add_curator, own_store, sources_root, tmp_path):
+    token = add_curator("ada", "--store", own_store)
+    process, base = start_server(own_store, sources_root, tmp_path / "first.log")
     outcome = Outcome({}, threading.Lock())
     threads = [
         threading.Thread(target=client, args=(base, token, range(i * PER_CLIENT, (i + 1) * PER_CLIENT), outcome))
@@ -117,12 +114,12 @@ def test_a_killed_server_leaves_every_submission_whole_or_absent(kgserver, built
     assert len(answered) >= KILL_AFTER
     assert len(answered) < CLIENTS * PER_CLIENT, "the kill came after every submission: nothing was tested"
 
-    with serving(store, sources_root, tmp_path / "second.log") as restarted:
+    with serving(own_store, sources_root, tmp_path / "second.log") as restarted:
         version = int(fetch(f"{restarted.base}/health", timeout=30).json()["version"])
     assert version >= 1 + len(answered)
 
     settings = Settings.from_env()
-    snapshot = kgstore.open_read_only(store)
+    snapshot = kgstore.open_read_only(own_store)
     state = changes.read_state(snapshot, settings)
     present = {graph.value for graph in snapshot.named_graphs()}
     assert set(state.live_graphs) | {settings.meta_graph} == present | {settings.meta_graph}

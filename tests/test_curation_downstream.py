@@ -9,7 +9,7 @@ import re
 import pytest
 from rdflib import Dataset, Graph, URIRef
 from serving import fetch
-from test_curation import BASE, VALID, add_curator, ask, send, server, store  # noqa: F401 (fixtures)
+from test_curation import BASE, VALID, ask, send, server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow  # follows a submission through a real server
 
@@ -35,8 +35,8 @@ def feed_graphs_since(base: str, version: int) -> set[str]:
     return set(re.findall(r"<http://purl.org/dc/terms/isVersionOf> <([^>]+)>", page))
 
 
-def test_a_submission_and_its_retraction_show_everywhere_at_once(kgserver, store, server):  # noqa: F811
-    token = add_curator(kgserver, store, "ada")
+def test_a_submission_and_its_retraction_show_everywhere_at_once(add_curator, own_store, server):  # noqa: F811
+    token = add_curator("ada", "--store", own_store)
     before = void_version(server)
     page_etag = fetch(f"{server}/").headers["etag"]
     assert not ask(server, f"ASK {{ <{CLAIM}> ?p ?o }}")  # answered, and kept by the response cache

@@ -62,7 +62,7 @@ def _timeless(graph: Graph) -> Graph:
 
 
 def test_a_build_into_an_engine_holds_what_a_built_store_holds_and_a_rebuild_keeps_submissions(
-    engine, kgserver, built_store, sources_root, tmp_path
+    engine, kgserver, add_curator, built_store, sources_root, tmp_path
 ):
     flags = engine
     built = kgserver("build", *flags)
@@ -76,7 +76,7 @@ def test_a_build_into_an_engine_holds_what_a_built_store_holds_and_a_rebuild_kee
     again = kgserver("build", *flags)
     assert again.returncode == 0 and "dataset version  1 (unchanged)" in again.stdout
 
-    token = kgserver("curator", "add", "ada", *flags).stdout.strip().splitlines()[-1]
+    token = add_curator("ada", *flags)
     with serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer:
         answer = fetch(f"{writer.base}/submissions", "POST", {"Content-Type": "text/turtle",
                        "Authorization": f"Bearer {token}", "Accept": "application/json"}, body=FIXTURE.read_bytes())

@@ -63,15 +63,13 @@ def _in_engine(engine: Engine, claim: str) -> bool:
     return int(reply.json()["results"]["bindings"][0]["n"]["value"]) > 0
 
 
-def test_a_writer_in_front_of_the_engine_accepts_refuses_and_retracts(writable_engine, kgserver, sources_root, tmp_path):
+def test_a_writer_in_front_of_the_engine_accepts_refuses_and_retracts(writable_engine, add_curator, sources_root, tmp_path):
     engine = writable_engine
     flags = ("--engine", engine.name, "--engine-url", engine.base)
     env = {"LDNKG_ENGINE_WRITER": "1", "LDNKG_STATE_DIR": str(tmp_path / "state")}
     if engine.credentials:
         env |= {"LDNKG_ENGINE_USER": engine.credentials[0], "LDNKG_ENGINE_PASSWORD": engine.credentials[1]}
-    added = kgserver("curator", "add", "ada", *flags, env=env)
-    assert added.returncode == 0, added.stderr
-    token = added.stdout.strip().splitlines()[-1]
+    token = add_curator("ada", *flags, env=env)
     headers = {"Content-Type": "text/turtle", "Authorization": f"Bearer {token}", "Accept": "application/json"}
     with serving(None, sources_root, tmp_path / "writer.log", *flags, env=env) as writer:
         before = int(fetch(f"{writer.base}/health").json()["version"])
@@ -100,14 +98,12 @@ def _engine_env(engine: Engine, state: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _curators_are_the_engines(engine: Engine, kgserver, flags: tuple[str, ...], servers: tuple[Server, Server],
+def _curators_are_the_engines(engine: Engine, kgserver, add_curator, flags: tuple[str, ...], servers: tuple[Server, Server],
                               tmp_path: Path) -> None:
     """Added from another machine's command line, a curator's token opens the writer, also through a frontend that
     forwards to it; revoked, it is refused at the next request. The engine keeps the token's hash; no frontend shows it."""
     elsewhere = _engine_env(engine, tmp_path / "another-machine")
-    added = kgserver("curator", "add", "hopper", *flags, env=elsewhere)
-    assert added.returncode == 0, added.stderr
-    token = added.stdout.strip().splitlines()[-1]
+    token = add_curator("hopper", *flags, env=elsewhere)
     again = kgserver("curator", "add", "hopper", *flags, env=elsewhere)
     assert again.returncode == 1 and "a curator named 'hopper' exists already" in again.stderr
     assert not list(tmp_path.glob("**/*.curators.json"))
@@ -210,7 +206,7 @@ def test_a_large_commit_is_bulk_loaded_into_staging_graphs_and_copied_in_one_ope
 
 
 def test_every_frontend_of_the_engine_shares_its_curators_finds_a_submission_and_forgets_its_retraction(
-    writable_engine, kgserver, sources_root, tmp_path
+    writable_engine, kgserver, add_curator, sources_root, tmp_path
 ):
     """Curators are the engine's, on every frontend at once (`_curators_are_the_engines`, on the same two servers to
     spare CI their start); search through the writer finds a submission at once, a second frontend, with its own
@@ -221,7 +217,7 @@ def test_every_frontend_of_the_engine_shares_its_curators_finds_a_submission_and
     writer_env = env | {"LDNKG_ENGINE_WRITER": "1"}
     if engine.credentials:
         writer_env |= {"LDNKG_ENGINE_USER": engine.credentials[0], "LDNKG_ENGINE_PASSWORD": engine.credentials[1]}
-    token = kgserver("curator", "add", "grace", *flags, env=writer_env).stdout.strip().splitlines()[-1]
+    token = add_curator("grace", *flags, env=writer_env)
     headers = {"Content-Type": "text/turtle", "Authorization": f"Bearer {token}", "Accept": "application/json"}
     doi = "10.1186/test-trial-report"
 
@@ -252,5 +248,5 @@ def test_every_frontend_of_the_engine_shares_its_curators_finds_a_submission_and
         assert f"{BASE}id/source/test-trial-report" not in found(writer.base)
         assert eventually(frontend.base, False) < 5
 
-        _curators_are_the_engines(engine, kgserver, flags, (writer, frontend), tmp_path)
+        _curators_are_the_engines(engine, kgserver, add_curator, flags, (writer, frontend), tmp_path)
     assert list((tmp_path / "state").glob("*/store.search-1"))  # the frontend kept an index of its own

@@ -138,7 +138,7 @@ def test_the_change_feed_says_the_store_is_unavailable_before_it_starts_an_answe
 
 
 def test_search_on_a_frontend_says_the_store_is_unavailable_and_catches_up_by_itself(
-    built_quads, kgserver, sources_root, tmp_path
+    built_quads, add_curator, sources_root, tmp_path
 ):
     """A frontend whose index is behind when the engine stops: 503 "the store is unavailable", then found again."""
     location, port = _loaded(built_quads, tmp_path / "engine"), free_port()
@@ -149,7 +149,7 @@ def test_search_on_a_frontend_says_the_store_is_unavailable_and_catches_up_by_it
         stoppable_oxigraph(location, port) as stop,
         serving(None, sources_root, tmp_path / "frontend.log", *flags, env=env) as frontend,
     ):
-        token = kgserver("curator", "add", "ada", *flags, env=env).stdout.strip().splitlines()[-1]
+        token = add_curator("ada", *flags, env=env)
         assert fetch(f"{frontend.base}/search", headers=JSON, params=doi).json()["hits"] == []  # its index: version 1
         with serving(None, sources_root, tmp_path / "writer.log", *flags, env={**env, "LDNKG_ENGINE_WRITER": "1"}) as writer:
             accepted = fetch(f"{writer.base}/submissions", "POST", {"Content-Type": "text/turtle", "Accept": "application/json",
@@ -258,13 +258,14 @@ def engine_with_data(name: str, quads: Path, folder: Path) -> Iterator[tuple[int
 
 
 @pytest.mark.parametrize("name", ["oxigraph", "virtuoso"])
-def test_a_commit_cut_off_on_its_way_to_the_engine_writes_nothing(name, built_quads, kgserver, sources_root, tmp_path):
+def test_a_commit_cut_off_on_its_way_to_the_engine_writes_nothing(name, built_quads, kgserver, add_curator, sources_root,
+                                                                   tmp_path):
     """The writer's update never arrives whole: the curator gets 503, and the engine and the version stay as they were."""
     with engine_with_data(name, built_quads, tmp_path / "engine") as (port, credentials, proxy):
         env = {**credentials, "LDNKG_STATE_DIR": str(tmp_path / "state")}
         flags = ("--engine", name, "--engine-url", f"http://127.0.0.1:{proxy.port}")
         direct = ("--engine", name, "--engine-url", f"http://127.0.0.1:{port}")
-        token = kgserver("curator", "add", "ada", *direct, env=env).stdout.strip().splitlines()[-1]  # an update: not cut
+        token = add_curator("ada", *direct, env=env)  # an update: not cut
         before = kgserver("export", *direct, env=env).stdout
         with serving(None, sources_root, tmp_path / "writer.log", *flags, env={**env, "LDNKG_ENGINE_WRITER": "1"}) as writer:
             version = fetch(f"{writer.base}/health").json()["version"]

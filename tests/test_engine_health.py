@@ -130,23 +130,17 @@ def test_a_frontend_whose_engine_stops_answering_answers_503_in_time_and_serves_
         assert again.status == 200 and again.json()["boolean"] is True
 
 
-def _curator(kgserver, flags: tuple[str, ...], env: dict[str, str]) -> str:
-    added = kgserver("curator", "add", "ada", *flags, env=env)
-    assert added.returncode == 0, added.stderr
-    return added.stdout.strip().splitlines()[-1]
-
-
 def _submit(server: Server, token: str):
     return fetch(f"{server.base}/submissions", "POST", {"Content-Type": "text/turtle", "Authorization": f"Bearer {token}",
                  "Accept": "application/json"}, body=SUBMISSION.read_bytes())
 
 
 def test_a_writer_that_lost_its_lease_says_so_on_health_while_a_readers_health_stays_ok(
-    built_quads, kgserver, sources_root, tmp_path
+    built_quads, add_curator, sources_root, tmp_path
 ):
     with engine_holding("oxigraph", built_quads, tmp_path / "engine") as engine:
         flags = ("--engine", "oxigraph", "--engine-url", engine.base)
-        token = _curator(kgserver, flags, {})
+        token = add_curator("ada", *flags)
         with (
             serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer,
             serving(None, sources_root, tmp_path / "reader.log", *flags) as reader,
@@ -174,13 +168,13 @@ def test_a_writer_that_lost_its_lease_says_so_on_health_while_a_readers_health_s
 
 
 def test_a_writer_whose_engine_no_longer_takes_its_credentials_says_so_on_health_and_in_its_log(
-    built_quads, kgserver, sources_root, tmp_path
+    built_quads, kgserver, add_curator, sources_root, tmp_path
 ):
     with engine_holding("virtuoso", built_quads, tmp_path / "engine") as engine:
         user, password = engine.credentials
         env = {"LDNKG_ENGINE_USER": user, "LDNKG_ENGINE_PASSWORD": password}
         flags = ("--engine", "virtuoso", "--engine-url", engine.base)
-        token = _curator(kgserver, flags, env)
+        token = add_curator("ada", *flags, env=env)
         wrong = kgserver("curator", "add", "bob", *flags, env={**env, "LDNKG_ENGINE_PASSWORD": "not-" + password})
         assert wrong.returncode != 0 and "refused the update (401): wrong credentials" in wrong.stderr, wrong.stderr
         log = tmp_path / "writer.log"

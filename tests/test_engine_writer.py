@@ -48,12 +48,10 @@ def _sees_claim(server) -> bool:
 
 
 def test_a_submission_through_the_writer_is_seen_through_a_reader_within_a_second(
-    engine, kgserver, sources_root, tmp_path
+    engine, add_curator, sources_root, tmp_path
 ):
     flags = ("--engine", "oxigraph", "--engine-url", engine)
-    added = kgserver("curator", "add", "ada", *flags)
-    assert added.returncode == 0, added.stderr
-    token = added.stdout.strip().splitlines()[-1]
+    token = add_curator("ada", *flags)
     with (
         serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer,
         serving(None, sources_root, tmp_path / "reader.log", *flags) as reader,
@@ -115,11 +113,11 @@ def _addition(n: int) -> bytes:
 
 @pytest.mark.skipif(not nginx_installed(), reason="nginx is not installed (make engines installs nginx-light)")
 def test_sixteen_concurrent_submissions_through_nginx_get_sixteen_versions_in_a_row(
-    engine, kgserver, sources_root, tmp_path
+    engine, add_curator, sources_root, tmp_path
 ):
     """Two frontends and the writer behind nginx: any of them takes a submission; the frontends forward theirs."""
     flags = ("--engine", "oxigraph", "--engine-url", engine)
-    token = kgserver("curator", "add", "grace", *flags).stdout.strip().splitlines()[-1]  # each test its own name: the engine keeps them
+    token = add_curator("grace", *flags)  # each test its own name: the engine keeps them
     with serving(None, sources_root, tmp_path / "writer.log", *flags, env={"LDNKG_ENGINE_WRITER": "1"}) as writer:
         env = {"LDNKG_ENGINE_WRITER_URL": writer.base}
         with (

@@ -144,12 +144,6 @@ def copy_store(built_store: Path, folder: Path) -> Path:
     return store
 
 
-def add_curator(kgserver, store: Path, name: str = "ada") -> str:
-    made = kgserver("curator", "add", name, "--store", store)
-    assert made.returncode == 0, made.stderr
-    return made.stdout.strip().splitlines()[-1]
-
-
 def dump_names(server: Server) -> list[str]:
     page = exchange(port_of(server), "GET", b"/dumps", {"Accept": b"text/html"})
     assert page.status == 200, page.body[:300]
@@ -221,10 +215,10 @@ def test_a_server_killed_during_dump_downloads_serves_whole_dumps_after_restart(
     assert listed <= set(names), f"files that are not dumps: {listed - set(names)}"
 
 
-def test_every_acknowledged_submission_survives_a_kill_during_writes(built_store, sources_root, tmp_path, kgserver):
+def test_every_acknowledged_submission_survives_a_kill_during_writes(built_store, sources_root, tmp_path, add_curator):
     """Short by design; tests/test_curation.py tells the longer crash story of the curation gate."""
     store = copy_store(built_store, tmp_path)
-    token = add_curator(kgserver, store)
+    token = add_curator("ada", "--store", store)
     acknowledged: dict[int, str] = {}
     with serving(store, sources_root, tmp_path / "first.log") as server:
         stop = threading.Event()
@@ -284,11 +278,11 @@ def test_a_request_at_an_older_version_does_not_remove_the_dumps_a_newer_one_jus
 # Disks: full, read-only
 # --------------------------------------------------------------------------------------------
 @pytest.fixture
-def full_disk_server(built_store, sources_root, tmp_path, kgserver) -> Iterator[tuple[Server, str, Path, Path]]:
+def full_disk_server(built_store, sources_root, tmp_path, add_curator) -> Iterator[tuple[Server, str, Path, Path]]:
     """A server whose store is on a 16 MB tmpfs, with one submission committed (the store is open for writing)."""
     with small_disk(tmp_path / "disk", 16) as disk:
         store = copy_store(built_store, disk)
-        token = add_curator(kgserver, store)
+        token = add_curator("ada", "--store", store)
         log = tmp_path / "serve.log"
         with serving(store, sources_root, log) as server:
             assert submit(server, token, addition(0)).status == 201
@@ -325,10 +319,10 @@ def test_once_space_is_freed_commits_work_again_without_a_restart(full_disk_serv
 
 
 def test_after_a_full_disk_and_a_restart_commits_work_and_nothing_is_partial(built_store, sources_root, tmp_path,
-                                                                            kgserver):
+                                                                            add_curator):
     with small_disk(tmp_path / "disk", 16) as disk:
         store = copy_store(built_store, disk)
-        token = add_curator(kgserver, store)
+        token = add_curator("ada", "--store", store)
         with serving(store, sources_root, tmp_path / "first.log") as server:
             assert submit(server, token, addition(0)).status == 201
             filler = fill(disk)
@@ -343,11 +337,11 @@ def test_after_a_full_disk_and_a_restart_commits_work_and_nothing_is_partial(bui
 
 
 def test_a_read_only_store_is_served_and_submissions_get_503_with_a_message(built_store, sources_root, tmp_path,
-                                                                           kgserver):
+                                                                           add_curator):
     # The server's temporary directory, where the index goes instead: short, as its sockets' paths are made there.
     with small_disk(tmp_path / "disk", 32) as disk, tempfile.TemporaryDirectory(prefix="kg-ro-") as temporary:
         store = copy_store(built_store, disk)
-        token = add_curator(kgserver, store)
+        token = add_curator("ada", "--store", store)
         remounted = subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=False, capture_output=True, text=True)
         assert remounted.returncode == 0, remounted.stderr
         log = tmp_path / "serve.log"

@@ -235,12 +235,10 @@ def test_rdflib_reads_a_graph_from_a_running_server(served_store, exported):
 
 
 @pytest.mark.slow
-def test_a_submission_moves_the_etags_of_what_it_changes_and_no_other(kgserver, built_store, sources_root, tmp_path):
+def test_a_submission_moves_the_etags_of_what_it_changes_and_no_other(add_curator, built_store, sources_root, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(built_store, store)
-    added = kgserver("curator", "add", "ada", "--store", store)
-    assert added.returncode == 0, added.stderr
-    token = added.stdout.strip().splitlines()[-1]
+    token = add_curator("ada", "--store", store)
     addition = VALID / "claim-with-new-source.ttl"
     with serving(store, sources_root, tmp_path / "serve.log") as server:
         before = {name: read(server.base, name) for name in (None, DATA, f"{BASE}graph/meta")}

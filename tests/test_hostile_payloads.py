@@ -68,12 +68,12 @@ def listener() -> Iterator[Listener]:
 
 
 @pytest.fixture(scope="module")
-def server(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory, kgserver):
+def server(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory, add_curator):
     """A server on a copy of the store, with a curator whose token the submission cases use."""
     folder = tmp_path_factory.mktemp("hostile")
     store = folder / "store"
     shutil.copytree(built_store, store)
-    token = kgserver("curator", "add", "ada", "--store", store).stdout.strip().splitlines()[-1]
+    token = add_curator("ada", "--store", store)
     with serving(store, sources_root, folder / "serve.log") as running:
         yield running, token
 

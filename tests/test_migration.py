@@ -33,7 +33,9 @@ def changed_in(run_query, store: Path) -> dict[str, int]:
     return {row["g"]: int(row["v"]) for row in rows}
 
 
-def test_a_submission_under_old_shapes_is_kept_and_reported_after_the_rebuild(kgserver, sources_root, run_query, tmp_path):
+def test_a_submission_under_old_shapes_is_kept_and_reported_after_the_rebuild(
+    kgserver, add_curator, sources_root, run_query, tmp_path
+):
     old = tmp_path / "old-sources"
     for folder in ("ontology", "graph", "shapes", "queries"):
         shutil.copytree(sources_root / folder, old / folder)
@@ -41,7 +43,7 @@ def test_a_submission_under_old_shapes_is_kept_and_reported_after_the_rebuild(kg
     store = tmp_path / "store"
     built = kgserver("build", "--store", store, root=old)
     assert built.returncode == 0, built.stdout + built.stderr
-    token = kgserver("curator", "add", "ada", "--store", store).stdout.strip().splitlines()[-1]
+    token = add_curator("ada", "--store", store)
 
     with serving(store, old, tmp_path / "serve.log") as running:
         answer = fetch(f"{running.base}/submissions", "POST",

@@ -276,12 +276,11 @@ def test_the_wikipedia_articles_page_says_its_claims_are_stated_in_it_and_that_n
 # A submission
 # --------------------------------------------------------------------------------------------
 @pytest.mark.slow  # a curator's submission is checked by HermiT
-def test_a_submissions_page_holds_its_reports_anchor_and_names_rdf_type_prefixed(built_store, sources_root, tmp_path, kgserver):
+def test_a_submissions_page_holds_its_reports_anchor_and_names_rdf_type_prefixed(built_store, sources_root, tmp_path,
+                                                                                  add_curator):
     store = tmp_path / "store"
     shutil.copytree(built_store, store)
-    added = kgserver("curator", "add", "ada", "--store", store)
-    assert added.returncode == 0, added.stderr
-    token = added.stdout.strip().splitlines()[-1]
+    token = add_curator("ada", "--store", store)
     with in_process(store, sources_root, env={"LDNKG_WARM_REASONER": "0"}) as app:
         addition = (Path(__file__).parent / "fixtures" / "valid" / "claim-with-new-source.ttl").read_bytes()
         answer = fetch(f"{app.base}/submissions", "POST", {"Content-Type": "text/turtle", "Accept": "application/json",

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serving import fetch, in_process, serving
-from test_curation import VALID, add_curator, send
+from test_curation import VALID, send
 
 BASE = "https://w3id.org/ldn-kg/"
 JSON = {"Accept": "application/json"}
@@ -224,10 +224,10 @@ def test_a_build_writes_the_index_beside_the_store(kgserver, sources_root: Path,
 
 
 @pytest.mark.slow
-def test_an_accepted_submission_is_found_at_once_and_a_retracted_one_no_longer(kgserver, built_store, sources_root, tmp_path):
+def test_an_accepted_submission_is_found_at_once_and_a_retracted_one_no_longer(add_curator, built_store, sources_root, tmp_path):
     store = tmp_path / "store"
     shutil.copytree(built_store, store)
-    token = add_curator(kgserver, store, "ada")
+    token = add_curator("ada", "--store", store)
     with serving(store, sources_root, tmp_path / "serve.log") as server:
         assert hits(server.base, "10.1186/test-trial-report") == []
         accepted = send(server.base, "/submissions", VALID / "claim-with-new-source.ttl", token=token)
@@ -255,10 +255,10 @@ def test_a_missing_index_is_rebuilt_when_the_server_starts(built_store, sources_
     assert (tmp_path / "store.search" / "kgserver-search.json").is_file()
 
 
-def test_an_index_behind_the_store_catches_up_from_the_changed_graphs(kgserver, built_store, sources_root, tmp_path, caplog):
+def test_an_index_behind_the_store_catches_up_from_the_changed_graphs(add_curator, built_store, sources_root, tmp_path, caplog):
     store = tmp_path / "store"
     shutil.copytree(built_store, store)
-    token = add_curator(kgserver, store, "ada")
+    token = add_curator("ada", "--store", store)
     with serving(store, sources_root, tmp_path / "serve.log") as server:  # writes the index at the store's version
         shutil.copytree(tmp_path / "store.search", tmp_path / "index-before")
         assert send(server.base, "/submissions", VALID / "claim-with-new-source.ttl", token=token).status == 201

@@ -73,12 +73,12 @@ def listener() -> Iterator[Listener]:
 
 @pytest.fixture(scope="module")
 def permissive(built_store: Path, sources_root: Path, tmp_path_factory: pytest.TempPathFactory, listener: Listener,
-               kgserver) -> Iterator[tuple[Server, str]]:
+               add_curator) -> Iterator[tuple[Server, str]]:
     """A server whose operator allow-listed every internal SERVICE target by mistake, with one curator."""
     folder = tmp_path_factory.mktemp("security")
     store = folder / "store"
     shutil.copytree(built_store, store)
-    token = kgserver("curator", "add", "ada", "--store", store).stdout.strip().splitlines()[-1]
+    token = add_curator("ada", "--store", store)
     allowed = " ".join(service_targets(listener).values())
     with serving(store, sources_root, folder / "serve.log", "--cors-origin", "https://app.example.org",
                  env={"LDNKG_SERVICE_ALLOW": allowed}) as server:
