@@ -214,7 +214,7 @@ class LiveDataset:
         with self._write_lock:
             if not self.location.embedded:
                 if self._writer_lock is None:
-                    raise UnavailableError(f"this server reads the store {self.location} holds and does not commit "
+                    raise UnavailableError("this server reads the engine's store and does not commit "
                                            "(another server holds the writer role); nothing was committed")
                 self._writer_lock.check()  # another machine's writer may have taken the role
                 self._state = changes.read_state(self.store, self.settings)  # what the engine holds now
@@ -276,8 +276,11 @@ class LiveDataset:
         return state
 
     def _commit_failed(self, why: str) -> None:
-        """Log why a commit failed, and keep it for /health until a commit succeeds."""
-        log.error("%s", why)
+        """Log why a commit failed, naming the engine, and keep it for /health until a commit succeeds.
+
+        /health and the curator's answer go to anyone: they say what failed, not where the engine is.
+        """
+        log.error("%s (%s)", why, self.location)
         self._commit_failure = (time.time(), why)
 
     def writer_status(self) -> dict[str, object]:
@@ -311,21 +314,20 @@ class LiveDataset:
         try:
             state = changes.commit(self.store, self.settings, replace, delete, previous=previous)
         except KgError as error:
-            self._commit_failed(f"commit to {self.location} failed: {error.message}")
+            self._commit_failed(f"the commit failed: {error.message}")
             try:  # the update may have been applied with its answer lost: the engine's version says
                 kept = changes.read_state(self.store, self.settings)
             except KgError:
-                raise UnavailableError(f"the store did not answer ({self.location}); whether the change was committed "
+                raise UnavailableError("the store did not answer; whether the change was committed "
                                        "is not known: look for it in /changes before sending it again") from None
             if kept.version == previous.version:
-                raise UnavailableError(f"the store could not be written ({self.location} did not take the commit); "
+                raise UnavailableError("the store could not be written (the engine did not take the commit); "
                                        "nothing was committed") from None
             self._read_at = time.monotonic()
             return kept  # it was applied: the answer was lost on the way back
         kept = changes.read_state(self.store, self.settings)
         if kept.version != state.version:
-            self._commit_failed(f"commit of version {state.version} to {self.location}: "
-                                f"the engine holds version {kept.version}")
+            self._commit_failed(f"the commit of version {state.version}: the engine holds version {kept.version}")
             raise UnavailableError(f"the store did not keep the commit (it holds version {kept.version}); "
                                    "the server's log says more")
         self._read_at = time.monotonic()

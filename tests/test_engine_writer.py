@@ -17,7 +17,7 @@ import pytest
 from balancer import nginx_in_front, nginx_installed
 from engines import oxigraph_server
 from rdflib import Graph
-from serving import fetch, serving
+from serving import fetch, free_port, serving
 
 from kgserver.errors import InputError, UnavailableError
 from kgserver.store.dialects import DIALECTS
@@ -62,6 +62,7 @@ def test_a_submission_through_the_writer_is_seen_through_a_reader_within_a_secon
         refused = fetch(f"{reader.base}/submissions", "POST", {"Content-Type": "text/turtle",
                         "Authorization": f"Bearer {token}", "Accept": "application/json"}, body=FIXTURE.read_bytes())
         assert refused.status == 503 and "does not commit" in refused.text
+        assert engine.removeprefix("http://") not in refused.text  # an answer to anyone does not say where the engine is
         assert _version(writer) == before
 
         answer = fetch(f"{writer.base}/submissions", "POST", {"Content-Type": "text/turtle",
@@ -82,6 +83,23 @@ def test_a_submission_through_the_writer_is_seen_through_a_reader_within_a_secon
                            {"Authorization": f"Bearer {token}", "Accept": "application/json"})
         assert retraction.status == 200, retraction.text
         assert not _sees_claim(writer) and _version(writer) == before + 2
+
+
+def test_a_frontend_whose_writer_cannot_be_reached_says_so_without_saying_where_it_is(
+    engine, add_curator, sources_root, tmp_path
+):
+    """The 503 goes to any curator (through nginx, to anyone): the writer's address is in the frontend's log only."""
+    flags = ("--engine", "oxigraph", "--engine-url", engine)
+    token = add_curator("dora", *flags)  # the engine is the module's: each story has a curator of its own
+    writer_url = f"http://127.0.0.1:{free_port()}"  # no one listens there
+    log = tmp_path / "frontend.log"
+    with serving(None, sources_root, log, *flags, env={"LDNKG_ENGINE_WRITER_URL": writer_url}) as frontend:
+        refused = fetch(f"{frontend.base}/submissions", "POST", {"Content-Type": "text/turtle",
+                        "Authorization": f"Bearer {token}", "Accept": "application/json"}, body=FIXTURE.read_bytes())
+        assert refused.status == 503 and refused.headers["retry-after"], refused.text
+        assert "the writer cannot be reached; nothing was committed" in refused.text
+        assert writer_url.removeprefix("http://") not in refused.text and "127.0.0.1" not in refused.text
+    assert f"the writer at {writer_url} cannot be reached" in log.read_text()
 
 
 def test_a_second_writer_cannot_start_while_one_holds_the_role_on_this_machine_or_another(engine, kgserver,

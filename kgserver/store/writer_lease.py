@@ -97,7 +97,7 @@ class WriterLease:
             self._write()
             current = self.read()
         if current is None or current.holder != self.holder:
-            self._lost = f"the lease in {self._where} is {current.holder if current else 'gone'}"
+            self._lost = f"the engine's lease is {current.holder if current else 'gone'}"
             log.error("writer role lost: %s", self._lost)
             raise UnavailableError(f"this server no longer holds the writer role ({self._lost}); nothing was committed")
 
@@ -127,7 +127,7 @@ class WriterLease:
         if self._lost:
             return f"this server no longer holds the writer role ({self._lost})"
         if self._write_error:
-            return f"this writer's lease in {self._where} was not renewed ({self._write_error})"
+            return f"this writer's lease in the engine was not renewed ({self._write_error})"
         return None
 
     def read(self) -> Lease | None:
@@ -162,7 +162,7 @@ class WriterLease:
             try:
                 current = self.read()
                 if current is not None and current.holder != self.holder:
-                    self._lost = f"the lease in {self._where} is {current.holder}"
+                    self._lost = f"the engine's lease is {current.holder}"
                     log.error("writer role lost: %s; this server commits no more", self._lost)
                     return
                 self._write()

@@ -11,6 +11,8 @@ the 503 says the submission may have been committed, since only the writer knows
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 from flask import Request, Response
 
@@ -19,6 +21,8 @@ from kgserver.errors import UnavailableError
 _SENT = ("authorization", "content-type", "accept")  # what the writer needs of the curator's request
 _RETURNED = ("content-type", "location", "retry-after", "www-authenticate")
 _CONNECT_SECONDS = 5.0
+
+log = logging.getLogger("kgserver.forwarding")
 
 
 class Forwarder:
@@ -38,12 +42,13 @@ class Forwarder:
             reply = self._client.request(
                 request.method, request.full_path.rstrip("?"), content=request.get_data(), headers=headers
             )
-        except httpx.ConnectError:
-            raise UnavailableError(f"the writer ({self.writer_url}) cannot be reached; nothing was committed",
-                                   retry_after=5) from None
-        except httpx.TransportError:
-            raise UnavailableError(f"the writer ({self.writer_url}) stopped answering; the submission may have been "
-                                   "committed: look for it in /changes before sending it again", retry_after=5) from None
+        except httpx.ConnectError as error:  # the client is told what happened; the log, where the writer is
+            log.warning("the writer at %s cannot be reached: %s", self.writer_url, error)
+            raise UnavailableError("the writer cannot be reached; nothing was committed", retry_after=5) from None
+        except httpx.TransportError as error:
+            log.warning("the writer at %s stopped answering: %s", self.writer_url, type(error).__name__)
+            raise UnavailableError("the writer stopped answering; the submission may have been committed: look for it "
+                                   "in /changes before sending it again", retry_after=5) from None
         response = Response(reply.content, status=reply.status_code)
         for name, value in reply.headers.items():
             if name.lower() in _RETURNED:
