@@ -208,10 +208,22 @@ def query(
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     result = kgstore.query(store, text, settings.prefixes)
     if format_name is None:
-        click.echo(formats.render_text(result, settings.prefixes))
+        _write_all(f"{formats.render_text(result, settings.prefixes)}\n".encode())
     else:
         formats.write_named(result, format_name, settings.prefixes, sys.stdout.buffer)
         sys.stdout.buffer.flush()
+
+
+def _write_all(data: bytes) -> None:
+    """Write all of `data` to stdout, so a reader that stops (`| head`) is a BrokenPipeError, hence status 141.
+
+    A single large write through sys.stdout that the reader's leaving cuts short is taken by
+    CPython as done (the rest is dropped, no error), which would end the command with status 0.
+    """
+    sys.stdout.flush()
+    left = memoryview(data)
+    while left:
+        left = left[os.write(sys.stdout.fileno(), left):]
 
 
 def _query_text(sparql: str | None, query_file: Path | None) -> str:
@@ -330,12 +342,16 @@ def _recheck_submissions(settings: Settings, store: kgstore.GraphStore) -> bool:
     "--format", "format_name", type=click.Choice([form.name for form in representations.offered("export-command")]),
     default=representations.offered("export-command")[0].name, show_default=True,
 )
-def export(store_dir: Path | None, engine: str | None, engine_url: str | None, format_name: str) -> None:
+@_pass_settings
+def export(settings: Settings, store_dir: Path | None, engine: str | None, engine_url: str | None, format_name: str) -> None:
     """Write every quad of the store to stdout, named graphs included.
 
     Example: kgserver export --store var/store > ldn-kg.nq
     """
-    store = StoreLocation.given(store_dir, engine, engine_url).open_reader()
+    location = StoreLocation.given(store_dir, engine, engine_url)
+    if not location.embedded:  # an engine never built into would be exported as nothing, with success
+        _require_dataset(location, settings)
+    store = location.open_reader()
     engine = representations.BY_NAME[format_name].engine
     assert isinstance(engine, RdfFormat)
     kgstore.export(store, sys.stdout.buffer, engine)
@@ -399,7 +415,7 @@ def _require_dataset(location: StoreLocation, settings: Settings) -> None:
             store.close()  # type: ignore[attr-defined]
     if version is None:
         raise InputError(f"{location} holds no LDN-KG dataset under {settings.base} (built with another LDNKG_BASE?); "
-                         f"serve it with the base it was built with, or build it: {_build_command(location)}")
+                         f"give the base it was built with, or build it: {_build_command(location)}")
 
 
 def _build_command(location: StoreLocation) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 from xml.sax import SAXParseException
 
 from rdflib import Dataset, Graph
@@ -154,11 +155,14 @@ def parse_bytes(data: bytes, fmt: str, base: str, name: str) -> Graph:
     """Parse RDF bytes in format `fmt` (named `name` in errors) offline: nothing is fetched.
 
     JSON-LD may only use inline contexts: a context given by reference (URL or file) is
-    refused rather than fetched. Quad formats are merged into one graph.
+    refused rather than fetched; RDF/XML may declare no external document type or entity, and
+    no entity built of others. Quad formats are merged into one graph.
     """
     data = data.removeprefix(_BOM)  # a UTF-8 byte order mark is text's, not the syntax's
     if fmt == "jsonld":
         _refuse_context_references(data, name)
+    if fmt == "rdfxml":  # a file given to the command is refused as the same body sent to the server
+        _refuse_entities(data, name)
     parser = PARSERS[fmt]
     # "core": only rdf, rdfs, owl, xsd bound beforehand, so the submitter's own prefixes keep their names
     # (rdflib's default binds schema: to https://schema.org/, and a curator's http://schema.org/ became schema1:)
@@ -212,3 +216,40 @@ def _first_bad_line(data: bytes, fmt: str) -> int | None:
 def _one_line(message: str) -> str:
     text = " ".join(message.split())
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+class _DeclarationsRead(Exception):
+    """The document type declaration (if any) has been read and found harmless."""
+
+
+def _refuse_entities(body: bytes, source: str) -> None:
+    """Read the RDF/XML prolog and refuse entities that would fetch a file or expand without bound."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    def doctype(_name: str, system_id: str | None, public_id: str | None, _internal: bool) -> None:
+        if system_id or public_id:
+            raise InputError(f"{source}: an external document type ('{system_id or public_id}') is refused")
+
+    def entity(
+        name: str, parameter: bool, value: str | None, _base: str | None,
+        system_id: str | None, public_id: str | None, _notation: str | None,
+    ) -> None:
+        if value is None or system_id or public_id:
+            raise InputError(f"{source}: external entity '{name}' refused; nothing is fetched")
+        if parameter or "&" in value or "%" in value:
+            raise InputError(f"{source}: entity '{name}' refers to other entities; nested entity expansion is refused")
+
+    def declarations_read(*_args: object) -> None:
+        raise _DeclarationsRead
+
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = entity
+    parser.EndDoctypeDeclHandler = declarations_read
+    parser.StartElementHandler = declarations_read
+    try:
+        parser.Parse(body, True)
+    except _DeclarationsRead:
+        return
+    except expat.ExpatError as error:
+        raise InputError(f"{source}:{error.lineno}: {expat.errors.messages[error.code]}") from None

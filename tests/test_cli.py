@@ -180,7 +180,9 @@ def test_validate_fetches_nothing_from_the_network(kgserver, tmp_path, listener,
     remote_context = kgserver("validate", tmp_path / "remote.jsonld")
     assert remote_context.returncode == 2
     assert "remote JSON-LD context" in one_error_line(remote_context)
-    kgserver("validate", tmp_path / "entity.rdf", root=mini_root)
+    entity = kgserver("validate", tmp_path / "entity.rdf", root=mini_root)  # refused as /validate refuses it
+    assert entity.returncode == 2
+    assert one_error_line(entity) == f"kgserver: error: {tmp_path / 'entity.rdf'}: external entity 'remote' refused; nothing is fetched"
     assert connections == []
 
 
@@ -313,6 +315,15 @@ def test_a_reader_that_stops_stops_the_query_quietly_with_sigpipes_status(built_
     assert process.stdout.readline()
     process.stdout.close()
     assert process.wait(timeout=30) == 141  # 128 + SIGPIPE, not 1 ("does not conform")
+    assert b"Traceback" not in process.stderr.read()
+
+
+def test_a_reader_that_stops_reading_the_table_ends_it_with_sigpipes_status_too(built_store):
+    """`kgserver query ... | head -1` on the terminal table, written at once (10,000 rows, about 800 KB): status 141 too."""
+    process = _query_process(built_store, CROSS_PRODUCT_ROWS)
+    assert process.stdout.readline().split() == [b"a", b"b", b"c", b"d", b"e", b"f"]
+    process.stdout.close()
+    assert process.wait(timeout=30) == 141  # it was 0: the rest of one large write was dropped without an error
     assert b"Traceback" not in process.stderr.read()
 
 

@@ -44,7 +44,7 @@ def test_a_taken_or_unsafe_name_is_refused_in_one_line(kgserver, own_store):
     assert "exists already" in duplicate.stderr
     for bad in ("Ada", "a b", "../x", "ada-", "ada/evil", "x" * 65):
         refused = kgserver("curator", "add", bad, "--store", own_store)
-        assert refused.returncode == 1, bad
+        assert refused.returncode == 2, bad  # bad input, as everywhere; 1 is the registry's refusal
         assert "is not a curator name" in refused.stderr
         assert "Traceback" not in refused.stderr
 

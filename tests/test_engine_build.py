@@ -3,8 +3,9 @@
 An operator builds into an empty engine and gets every graph a store directory gets, with
 its version; a second build of unchanged sources changes nothing; a curator's submission
 made through the writer survives a rebuild; a build while a writer holds the role is refused.
-`check` reads what the engine holds and says what it says of a built store; sources that do
-not conform then stop the build and the engine keeps what it served.
+`check`, `serve` and `export` refuse an engine never built into; `check` reads what the engine
+holds and says what it says of a built store; sources that do not conform then stop the build
+and the engine keeps what it served.
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ def test_check_reads_what_an_engine_holds_and_sources_that_do_not_conform_leave_
     unserved = kgserver("serve", *flags, "--port", "1")  # refused before it listens: the port is never tried
     assert unserved.returncode == 2 and "holds no LDN-KG dataset under https://w3id.org/ldn-kg/" in unserved.stderr
     assert f"build it: kgserver build {' '.join(flags)}" in unserved.stderr, unserved.stderr
+    unexported = kgserver("export", *flags)  # not an empty file and success
+    assert unexported.returncode == 2 and unexported.stdout == "", unexported.stderr
+    assert "holds no LDN-KG dataset under https://w3id.org/ldn-kg/" in unexported.stderr
     assert kgserver("build", *flags).returncode == 0
     elsewhere = kgserver("serve", *flags, "--port", "1", env={"LDNKG_BASE": "https://example.org/other/"})
     assert elsewhere.returncode == 2, elsewhere.stderr  # its gate would find no ontology or shapes and commit anything

@@ -71,9 +71,9 @@ def agent_iri(base: str, name: str) -> str:
 
 
 def check_name(name: str) -> str:
-    """Refuse names that could not be part of an IRI unchanged."""
+    """Refuse names that could not be part of an IRI unchanged: bad input (exit 2), not a refusal of the registry's (1)."""
     if not NAME_PATTERN.fullmatch(name):
-        raise CuratorError(f"'{name}' is not a curator name: use {_NAME_RULE}")
+        raise InputError(f"'{name}' is not a curator name: use {_NAME_RULE}")
     return name
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from typing import BinaryIO
-from xml.parsers import expat
 
 from pyoxigraph import NamedNode
 from rdflib import Graph, Literal, URIRef
@@ -60,8 +59,6 @@ def parse_payload(body: bytes, fmt: str, base: str) -> Graph:
         body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InputError(f"the request body is not UTF-8 (invalid byte at offset {error.start})") from None
-    if fmt == "rdfxml":
-        _refuse_entities(body)
     graph = parse_bytes(body, fmt, base, _NAME)
     if len(graph) == 0:
         if fmt == "jsonld" and b'"@graph"' in body:
@@ -87,40 +84,3 @@ def _refuse_what_rdf_forbids(graph: Graph) -> None:
                     NamedNode(str(term))
                 except ValueError:
                     raise InputError(f"{_NAME}: <{term!s}> is not a valid IRI") from None
-
-
-class _DeclarationsRead(Exception):
-    """The document type declaration (if any) has been read and found harmless."""
-
-
-def _refuse_entities(body: bytes) -> None:
-    """Read the RDF/XML prolog and refuse entities that would fetch a file or expand without bound."""
-    parser = expat.ParserCreate()
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-
-    def doctype(_name: str, system_id: str | None, public_id: str | None, _internal: bool) -> None:
-        if system_id or public_id:
-            raise InputError(f"{_NAME}: an external document type ('{system_id or public_id}') is refused")
-
-    def entity(
-        name: str, parameter: bool, value: str | None, _base: str | None,
-        system_id: str | None, public_id: str | None, _notation: str | None,
-    ) -> None:
-        if value is None or system_id or public_id:
-            raise InputError(f"{_NAME}: external entity '{name}' refused; nothing is fetched")
-        if parameter or "&" in value or "%" in value:
-            raise InputError(f"{_NAME}: entity '{name}' refers to other entities; nested entity expansion is refused")
-
-    def declarations_read(*_args: object) -> None:
-        raise _DeclarationsRead
-
-    parser.StartDoctypeDeclHandler = doctype
-    parser.EntityDeclHandler = entity
-    parser.EndDoctypeDeclHandler = declarations_read
-    parser.StartElementHandler = declarations_read
-    try:
-        parser.Parse(body, True)
-    except _DeclarationsRead:
-        return
-    except expat.ExpatError as error:
-        raise InputError(f"{_NAME}:{error.lineno}: {expat.errors.messages[error.code]}") from None
