@@ -109,6 +109,8 @@ def test_a_type_filter_finds_the_things_of_its_subclasses_too(app_base: str) -> 
 def test_a_results_page_past_the_last_is_404_and_one_past_the_deepest_a_400_about_pages(app_base: str) -> None:
     past = fetch(f"{app_base}/search", headers={"Accept": "text/html"}, params={"q": "naltrexone", "page": "500"})
     assert past.status == 404 and "no page 500" in past.text
+    assert past.headers["content-type"].startswith("text/html")  # a reader gets the search page, saying so
+    assert '<form class="search-page"' in past.text and 'href="/search?q=naltrexone">the first page</a>' in past.text
     deepest = fetch(f"{app_base}/search", headers={"Accept": "text/html"}, params={"q": "naltrexone", "page": "100000"})
     assert deepest.status == 400 and "page must be between 1 and" in deepest.text
 

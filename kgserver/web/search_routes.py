@@ -56,12 +56,15 @@ def search_blueprint(settings: Settings, search: LiveSearch) -> Blueprint:
         limit, offset = _paging()
         types = type_filter()
         results = queries.search(search.searcher(), text, limit=limit, offset=offset, types=types) if text else None
-        if results is not None and offset and offset >= results.total:
+        past = results is not None and offset and offset >= results.total
+        if past and form.name != "html":
             raise NotFound(_past_the_last(text, results.total, limit, offset))
-        if form.name == "html":
-            return render_template("search.html", text=text, results=results, types=types, limit=limit,
+        if form.name == "html":  # past the last page, a reader gets the page saying so, with a way back to the first
+            page = render_template("search.html", text=text, results=results, types=types, limit=limit,
                                    page=offset // limit + 1, href=lambda iri: local_href(iri, settings),
-                                   filter_args=lambda iri: {"q": text, "type": iri})
+                                   filter_args=lambda iri: {"q": text, "type": iri},
+                                   past_the_last=_past_the_last(text, results.total, limit, offset) if past else None)
+            return Response(page, status=404 if past else 200, mimetype="text/html")
         body = {
             "query": text,
             "total": results.total if results else 0,
