@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from json.encoder import encode_basestring
 from typing import BinaryIO
@@ -366,15 +366,24 @@ def _jsonld_curie(iri: str, prefixes: Mapping[str, str]) -> str:
 _WITHOUT_TRIPLE_TERMS = frozenset({RdfFormat.JSON_LD, RdfFormat.RDF_XML})
 
 
-def write_triples(triples: Sequence[Triple], fmt: RdfFormat, output: BinaryIO, prefixes: Mapping[str, str]) -> None:
+def write_triples(triples: Iterable[Triple], fmt: RdfFormat, output: BinaryIO, prefixes: Mapping[str, str]) -> None:
     """Write CONSTRUCT/DESCRIBE triples; dataset formats (N-Quads, TriG) get them in the default graph.
 
-    JSON-LD and RDF/XML have no RDF 1.2 triple terms: a graph holding one is a 406, before a byte is written.
+    JSON-LD and RDF/XML have no RDF 1.2 triple terms: a graph holding one is a 406, raised as the
+    first is met, so `output` must be one whose bytes are dropped with it (a spool, a buffer).
     """
-    if fmt in _WITHOUT_TRIPLE_TERMS and any(isinstance(t.subject, Triple) or isinstance(t.object, Triple) for t in triples):
-        raise NotAcceptableError(f"{_media_type(fmt)} cannot carry the RDF 1.2 triple terms this answer holds; "
-                                 "ask for Turtle, N-Triples or another RDF 1.2 form")
-    items: Sequence[Triple] | list[Quad] = triples
+    items: Iterable[Triple] | Iterable[Quad] = triples
+    if fmt in _WITHOUT_TRIPLE_TERMS:
+        items = _without_triple_terms(triples, fmt)
     if fmt.supports_datasets:
-        items = [Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in triples]
+        items = (Quad(t.subject, t.predicate, t.object, DefaultGraph()) for t in items)  # type: ignore[union-attr]
     serialize(items, output, fmt, prefixes=dict(prefixes))
+
+
+def _without_triple_terms(triples: Iterable[Triple], fmt: RdfFormat) -> Iterator[Triple]:
+    """The triples, as long as none holds a triple term: the first one met is a 406."""
+    for triple in triples:
+        if isinstance(triple.subject, Triple) or isinstance(triple.object, Triple):
+            raise NotAcceptableError(f"{_media_type(fmt)} cannot carry the RDF 1.2 triple terms this answer holds; "
+                                     "ask for Turtle, N-Triples or another RDF 1.2 form")
+        yield triple

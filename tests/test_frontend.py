@@ -42,6 +42,7 @@ from rdflib.compare import isomorphic
 from serving import fetch, serving, serving_engine
 
 from conftest import OXIGRAPH_TIMEOUT_SECONDS
+from kgserver.spool import SPOOL_BYTES
 from kgserver.store.dialects import DIALECTS
 from kgserver.store.remote import RemoteStore
 
@@ -151,6 +152,55 @@ def test_a_select_over_the_row_cap_is_cut_at_it_through_the_frontend_as_on_the_e
         answer = reply.json()
         assert answer["head"]["vars"] == ["a", "b"]
         assert len(answer["results"]["bindings"]) == int(reply.headers["x-sparql-row-cap"])
+
+
+RAISED_CAP = 50_000  # the pairs of things of one type come to 90,553 rows (4.9 MB of JSON for 30,000)
+
+
+@pytest.fixture(scope="module")
+def raised_frontend(engine, sources_root, tmp_path_factory):
+    with serving_engine(engine, sources_root, tmp_path_factory.mktemp("raised"), "--row-cap", str(RAISED_CAP)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def raised_embedded(built_store, sources_root, tmp_path_factory):
+    with serving(built_store, sources_root, tmp_path_factory.mktemp("raised-embedded") / "serve.log",
+                 "--row-cap", str(RAISED_CAP)) as server:
+        yield server
+
+
+def test_an_answer_of_megabytes_under_a_raised_row_cap_comes_whole_through_the_frontend_as_on_the_embedded_server(
+    raised_frontend, raised_embedded
+):
+    """An operator raised the row cap, and a researcher's answers run to megabytes. Each is held on disk, not in memory,
+    until its last row has been counted (kgserver/spool.py: past 4 MB), then comes whole: the same rows from both
+    servers in JSON (through the frontend, the engine's own bytes sent on) and in CSV (written again); cut at the
+    cap, exactly the cap's rows (through the frontend, written again from the engine's first rows); a graph too."""
+    uncut = "SELECT ?a ?b WHERE { ?a a ?t . ?b a ?t FILTER(isIRI(?a) && isIRI(?b) && STR(?a) < STR(?b)) }"  # all, under the cap
+    cut = "SELECT ?a ?b WHERE { ?a a ?t . ?b a ?t }"
+    graph = "CONSTRUCT { ?a <urn:x-test:sameTypeAs> ?b } WHERE { ?a a ?t . ?b a ?t . ?b a ?u }"
+    answers = {}
+    for server in (raised_frontend, raised_embedded):
+        def ask(text: str, accept: str):
+            reply = fetch(server.sparql, headers={"Accept": accept}, params={"query": text}, timeout=120)
+            assert reply.status == 200, reply.text
+            assert len(reply.body) > SPOOL_BYTES  # held in a file while counted
+            return reply
+
+        whole = ask(uncut, "application/sparql-results+json")
+        assert "x-sparql-truncated" not in whole.headers
+        rows = sorted((row["a"]["value"], row["b"]["value"]) for row in whole.json()["results"]["bindings"])
+        table = ask(uncut, "text/csv").text.splitlines()
+        assert table[0] == "a,b" and sorted(tuple(line.split(",")) for line in table[1:]) == rows
+        capped = ask(cut, "application/sparql-results+json")
+        assert capped.headers["x-sparql-truncated"] == "true"
+        assert len(capped.json()["results"]["bindings"]) == RAISED_CAP
+        triples = ask(graph, "application/n-triples")
+        assert triples.headers["x-sparql-truncated"] == "true" and len(triples.text.splitlines()) == RAISED_CAP
+        answers[server.base] = rows
+    assert 40_000 < len(rows) < RAISED_CAP  # 43,994: all of them, under the cap
+    assert len(set(map(tuple, answers.values()))) == 1
 
 
 def test_a_select_comes_as_the_engine_wrote_it_in_the_standards_terms(frontend, engine):

@@ -491,7 +491,7 @@ def test_a_select_sent_on_as_the_engine_wrote_it_counts_its_rows_and_is_freed_on
     text = "SELECT ?s ?p ?o WHERE { ?s ?p ?o FILTER(isIRI(?s) && isIRI(?o)) } ORDER BY ?s ?p ?o LIMIT 30"
     passed = kgstore.select_json(remote, text)
     assert passed is not None and passed.variables == ["s", "p", "o"] and passed.count(100) == 30
-    body = b"".join(passed.body())
+    body = passed.body().value()
     passed.close()
     rows = json.loads(body)["results"]["bindings"]
     assert _rows(parse_query_results(body, format=QueryResultsFormat.JSON)) == _rows(kgstore.query(embedded, text))

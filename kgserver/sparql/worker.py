@@ -4,10 +4,11 @@ pyoxigraph cannot cancel a running query, so queries run in processes that the g
 (execution.py) can kill. Each process serialises its answer itself and sends it in chunks,
 so the web process never holds a large result whole.
 
-The row cap is never applied silently: the process reads up to cap+1 solutions (or triples)
-before it writes anything, so the response headers can say whether the cap was hit
-(`X-SPARQL-Truncated: true`). Those at most cap+1 rows are the only part of a result that
-is held in memory.
+The row cap is never applied silently: the process serialises up to cap rows, and reads
+one more, before it sends anything, so the response headers can say whether the cap was hit
+(`X-SPARQL-Truncated: true`). The serialised answer is held meanwhile in a spool
+(kgserver/spool.py): in memory while small, in a temporary file past 4 MB, so a raised row
+cap does not raise a process's memory with it.
 
 Messages to the gate: ("ready", cpu) once the store is open; then per job either
 ("whole", Head, body, cpu) for an answer that fits one chunk, or ("head", Head), ("data", bytes)...,
@@ -21,9 +22,8 @@ import ctypes
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +34,7 @@ from kgserver import formats, representations
 from kgserver import store as kgstore
 from kgserver.errors import InputError, KgError
 from kgserver.sparql import paging
+from kgserver.spool import Spool
 from kgserver.store.location import StoreLocation
 
 CHUNK_BYTES = 256 * 1024
@@ -71,43 +72,34 @@ class Sender(Protocol):
     def send(self, message: Any) -> None: ...
 
 
-class _ChunkWriter:
-    """A binary file-like object that sends what is written over the pipe, head first, in chunks.
+def _send(conn: Sender, head: Head, body: Spool, clock: Callable[[], float]) -> None:
+    """Send a held answer: one "whole" message when it is smaller than a chunk (one wake-up of the web process,
+    not three), else its head, its body in chunks and its end."""
+    if body.size < CHUNK_BYTES:
+        conn.send(("whole", head, body.value(), clock()))
+        return
+    conn.send(("head", head))
+    for chunk in body.chunks(CHUNK_BYTES):
+        conn.send(("data", chunk))
+    conn.send(("done", clock()))
 
-    A body smaller than one chunk goes with its head as one "whole" message, so a small
-    answer costs the web process one wake-up rather than three.
-    """
 
-    def __init__(self, conn: Sender, head: Head, clock: Callable[[], float]) -> None:
-        self._conn = conn
-        self._clock = clock
-        self._head: Head | None = head
-        self._buffer = bytearray()
+class _Capped:
+    """Rows read up to the cap; one more is read, not passed on, so the head can say whether the cap cut them."""
 
-    def write(self, data: bytes) -> int:
-        self._buffer += data
-        if len(self._buffer) >= CHUNK_BYTES:
-            self._send_head()
-            self._conn.send(("data", bytes(self._buffer)))
-            self._buffer.clear()
-        return len(data)
+    def __init__(self, rows: Iterable[Any], cap: int) -> None:
+        self._rows = rows
+        self._cap = cap
+        self.count = 0
+        self.truncated = False
 
-    def flush(self) -> None:
-        """Nothing to do: the body is sent in chunks as it grows, and its end by `finish`."""
-
-    def finish(self) -> None:
-        """Send what is left and mark the end, in one message when the head has not gone yet."""
-        if self._head is not None:
-            self._conn.send(("whole", self._head, bytes(self._buffer), self._clock()))
-            return
-        if self._buffer:
-            self._conn.send(("data", bytes(self._buffer)))
-        self._conn.send(("done", self._clock()))
-
-    def _send_head(self) -> None:
-        if self._head is not None:
-            self._conn.send(("head", self._head))
-            self._head = None
+    def __iter__(self) -> Iterator[Any]:
+        for row in self._rows:
+            if self.count == self._cap:
+                self.truncated = True
+                return
+            self.count += 1
+            yield row
 
 
 def _die_with_parent() -> None:
@@ -210,40 +202,38 @@ def _run(
     if fmt.is_graph != (not isinstance(result, (tuple, QueryBoolean))):
         raise InputError("the query's form (SELECT, ASK, CONSTRUCT or DESCRIBE) could not be read from its text "
                          "before it ran; write its keyword plainly, outside comments, strings and IRIs")
-    if isinstance(result, QueryBoolean):
-        writer = _ChunkWriter(conn, Head(fmt.media_type, 1, False), clock)
-        formats.write_boolean(result, fmt.engine, writer)  # type: ignore[arg-type]
-    elif isinstance(result, tuple):
-        variables, solutions = result
-        rows = list(islice(solutions, job.row_cap + 1))
-        truncated = len(rows) > job.row_cap
-        del rows[job.row_cap :]
-        writer = _ChunkWriter(conn, Head(fmt.media_type, len(rows), truncated, paged), clock)
-        formats.write_solutions(variables, rows, fmt.engine, writer)  # type: ignore[arg-type]
-    else:
-        triples = list(islice(result, job.row_cap + 1))
-        truncated = len(triples) > job.row_cap
-        del triples[job.row_cap :]
-        writer = _ChunkWriter(conn, Head(fmt.media_type, len(triples), truncated), clock)
-        formats.write_triples(triples, fmt.engine, writer, prefixes)  # type: ignore[arg-type]
-    writer.finish()
+    body = Spool()
+    try:
+        if isinstance(result, QueryBoolean):
+            formats.write_boolean(result, fmt.engine, body)  # type: ignore[arg-type]
+            head = Head(fmt.media_type, 1, False)
+        elif isinstance(result, tuple):
+            variables, solutions = result
+            rows = _Capped(solutions, job.row_cap)
+            formats.write_solutions(variables, rows, fmt.engine, body)  # type: ignore[arg-type]
+            head = Head(fmt.media_type, rows.count, rows.truncated, paged)
+        else:
+            triples = _Capped(result, job.row_cap)
+            formats.write_triples(triples, fmt.engine, body, prefixes)  # type: ignore[arg-type]
+            head = Head(fmt.media_type, triples.count, triples.truncated)
+        _send(conn, head, body, clock)
+    finally:
+        body.close()
 
 
 def _send_on(passed: kgstore.JsonSolutions, job: Job, media_type: str, conn: Sender, clock: Callable[[], float]) -> None:
     """An engine's JSON answer of at most cap rows as it came; one cut at the cap written again from its first rows."""
+    rewritten = Spool()
     try:
         rows = passed.count(job.row_cap + 1)
         if rows <= job.row_cap:
-            pieces = passed.body()  # read to its end and checked before a byte is sent
-            writer = _ChunkWriter(conn, Head(media_type, rows, False), clock)
-            for piece in pieces:
-                writer.write(piece)
+            _send(conn, Head(media_type, rows, False), passed.body(), clock)  # read to its end and checked first
         else:
-            writer = _ChunkWriter(conn, Head(media_type, job.row_cap, True), clock)
-            formats.write_solutions(passed.variables, passed.first(job.row_cap), QueryResultsFormat.JSON, writer)  # type: ignore[arg-type]
+            formats.write_solutions(passed.variables, passed.first(job.row_cap), QueryResultsFormat.JSON, rewritten)  # type: ignore[arg-type]
+            _send(conn, Head(media_type, job.row_cap, True), rewritten, clock)
     finally:
+        rewritten.close()
         passed.close()
-    writer.finish()
 
 
 Answer = QueryBoolean | QueryTriples | tuple[list[str], Iterable[Sequence[Any]]]
