@@ -368,6 +368,41 @@ def test_row_cap_applies_to_construct(server):
     assert reply.headers["x-sparql-truncated"] == "true"
 
 
+def test_an_answer_its_reader_stops_taking_past_the_time_limit_ends_cut_not_whole_and_the_log_says_so(plain):
+    """The time limit counts the sending too. A client asks for 40 MB (10,000 triples of 4 KB), reads the head, then
+    takes nothing for longer than its `timeout=`: the server stops the query process once the limit passes, and the
+    connection closes before the body's end, so the client cannot take the part it got for the whole. The operator's
+    log says so in one line, not waitress's traceback of an unexpected error."""
+    padded = ("CONSTRUCT { ?a <urn:x-test:with> ?x } WHERE { ?a a ?t . ?b a ?t "
+              f'BIND(CONCAT(STR(?b), "{"x" * 4000}") AS ?x) }}')
+    assert query(plain, "ASK {}").status == 200  # a query process is up: the limit is all the big answer's
+    target = urlsplit(plain.sparql)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+    try:
+        asked = time.monotonic()  # the head comes in 0.4-0.6 s on a quiet machine, the rest waits for the client
+        connection.request("POST", target.path, body=f"query={quote(padded)}&timeout=5",
+                           headers={"Content-Type": FORM, "Accept": "application/n-triples"})
+        reply = connection.getresponse()
+        assert reply.status == 200 and reply.getheader("x-sparql-truncated") == "true", reply.read()
+        time.sleep(asked + 6 - time.monotonic())  # the limit passes while the server waits for the client to take more
+        with pytest.raises(http.client.IncompleteRead) as cut:
+            reply.read()
+        assert 0 < len(cut.value.partial) < 10_000 * 4000
+    finally:
+        connection.close()
+    log = _until_logged(plain, "cut short after its head")
+    assert "/sparql cut short after its head, the connection closed: " in log
+    assert "Traceback" not in log and "Exception while serving" not in log
+
+
+def _until_logged(server: Server, words: str, seconds: float = 10) -> str:
+    """The server's log once it holds `words` (or as it is after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while words not in (log := server.log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return log
+
+
 # --- formats and negotiation ----------------------------------------------------------------
 
 SELECT_TYPES = {

@@ -20,6 +20,7 @@ from waitress.server import create_server
 from waitress.task import WSGITask
 
 from kgserver.config import ServerSettings, Settings
+from kgserver.errors import KgError
 from kgserver.store.location import StoreLocation
 from kgserver.web.app import create_app
 
@@ -150,4 +151,21 @@ def _log_to_stderr() -> None:
     logger = logging.getLogger("kgserver")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    logging.getLogger("waitress").addHandler(handler)
+    waitress = logging.getLogger("waitress")
+    waitress.addHandler(handler)
+    waitress.addFilter(_one_line_for_a_cut_answer)
+
+
+def _one_line_for_a_cut_answer(record: logging.LogRecord) -> bool:
+    """Waitress's traceback for an answer cut after its head had gone (the time limit passed while a slow client
+    read, the engine went away) becomes one line saying so: the cut is kgserver's own, not a fault to debug.
+
+    Waitress then closes the connection before the body's end, which is how the client learns
+    that the answer is not whole. Any other exception keeps its traceback.
+    """
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, KgError):
+        path = record.getMessage().removeprefix("Exception while serving ")
+        record.msg, record.args = "%s cut short after its head, the connection closed: %s", (path, error.message)
+        record.exc_info = record.exc_text = None
+    return True
