@@ -175,11 +175,12 @@ def test_an_answer_of_megabytes_under_a_raised_row_cap_comes_whole_through_the_f
 ):
     """An operator raised the row cap, and a researcher's answers run to megabytes. Each is held on disk, not in memory,
     until its last row has been counted (kgserver/spool.py: past 4 MB), then comes whole: the same rows from both
-    servers in JSON (through the frontend, the engine's own bytes sent on) and in CSV (written again); cut at the
-    cap, exactly the cap's rows (through the frontend, written again from the engine's first rows); a graph too."""
+    servers (through the frontend, the engine's own bytes sent on; from the embedded server, written by a query
+    process); cut at the cap, exactly the cap's rows (through the frontend, written again from the engine's first
+    rows); a graph too."""
     uncut = "SELECT ?a ?b WHERE { ?a a ?t . ?b a ?t FILTER(isIRI(?a) && isIRI(?b) && STR(?a) < STR(?b)) }"  # all, under the cap
     cut = "SELECT ?a ?b WHERE { ?a a ?t . ?b a ?t }"
-    graph = "CONSTRUCT { ?a <urn:x-test:sameTypeAs> ?b } WHERE { ?a a ?t . ?b a ?t . ?b a ?u }"
+    graph = "CONSTRUCT { ?a <urn:x-test:sameTypeAs> ?b } WHERE { ?a a ?t . ?b a ?t }"  # 70,536 distinct
     answers = {}
     for server in (raised_frontend, raised_embedded):
         def ask(text: str, accept: str):
@@ -191,8 +192,6 @@ def test_an_answer_of_megabytes_under_a_raised_row_cap_comes_whole_through_the_f
         whole = ask(uncut, "application/sparql-results+json")
         assert "x-sparql-truncated" not in whole.headers
         rows = sorted((row["a"]["value"], row["b"]["value"]) for row in whole.json()["results"]["bindings"])
-        table = ask(uncut, "text/csv").text.splitlines()
-        assert table[0] == "a,b" and sorted(tuple(line.split(",")) for line in table[1:]) == rows
         capped = ask(cut, "application/sparql-results+json")
         assert capped.headers["x-sparql-truncated"] == "true"
         assert len(capped.json()["results"]["bindings"]) == RAISED_CAP
