@@ -228,6 +228,9 @@ class ServerSettings:
                            flag="--row-cap", minimum=1)
     max_request_bytes: int = setting(1 << 20, "largest request (URL query string or body)",
                                      flag="--max-request-bytes", minimum=1024)
+    max_addition_triples: int = setting(1000, "most triples in one addition checked or submitted (a check's time "
+                                        "grows with it, and checks run one at a time)", flag="--max-addition-triples",
+                                        minimum=1)
     cors_origins: tuple[str, ...] = setting(("*",), "origins whose pages may read responses (several: repeat the "
                                             "flag, or separate them by commas or spaces; empty: no CORS)",
                                             flag="--cors-origin")

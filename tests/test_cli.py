@@ -186,6 +186,17 @@ def test_validate_fetches_nothing_from_the_network(kgserver, tmp_path, listener,
     assert connections == []
 
 
+def test_validate_refuses_a_file_of_thousands_of_prefixes_as_validate_on_the_server_does(kgserver, tmp_path, mini_root):
+    """Each prefix declared costs rdflib's parser more than the last: 20,000 took minutes, so more than 1,000 is refused."""
+    declared = "".join(f"@prefix p{i}: <http://example.org/{i}#> .\n" for i in range(20_000))
+    (tmp_path / "prefixes.ttl").write_text(declared + GOOD_ADDITION)
+    refused = kgserver("validate", tmp_path / "prefixes.ttl", root=mini_root)
+    assert refused.returncode == 2
+    assert one_error_line(refused) == (f"kgserver: error: {tmp_path / 'prefixes.ttl'}: it declares more than 1,000 "
+                                       "namespace prefixes; a document needs a few (each one declared costs the parser "
+                                       "more than the last)")
+
+
 def test_validate_without_java_says_how_to_install_it(kgserver, tmp_path):
     (tmp_path / "a.ttl").write_text(GOOD_ADDITION)
     result = kgserver("validate", tmp_path / "a.ttl", env={"PATH": str(Path(sys.executable).parent)})

@@ -21,6 +21,10 @@ from kgserver.errors import InputError, PayloadTooLargeError, UnsupportedMediaTy
 from kgserver.parsing import parse_bytes
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NAMESPACE = re.compile(r"^.*[/#:]|")  # an IRI up to its last /, # or :, as a prefix would stand for it
+# pySHACL and the report give each namespace they meet a prefix, and rdflib's namespace manager
+# walks those bound before each time: 20,000 properties in as many namespaces held /validate for 75 s.
+MAX_NAMESPACES = 1000
 
 _CHARSETS = frozenset({"utf-8", "utf8"})
 _CHUNK = 64 << 10
@@ -51,8 +55,8 @@ def read_body(stream: BinaryIO, limit: int) -> bytes:
         chunks.append(chunk)
 
 
-def parse_payload(body: bytes, fmt: str, base: str) -> Graph:
-    """The addition in `body` as a graph, or a 400 that says what is wrong with it."""
+def parse_payload(body: bytes, fmt: str, base: str, most_triples: int) -> Graph:
+    """The addition in `body` as a graph, or a 400 (413 past `most_triples`) that says what is wrong with it."""
     if not body.strip():
         raise InputError("the request body is empty; send the addition as RDF")
     try:
@@ -65,14 +69,18 @@ def parse_payload(body: bytes, fmt: str, base: str) -> Graph:
             raise InputError("the request body holds no triples in the default graph: a JSON-LD @graph with its own "
                              "@id is a named graph, and an addition is read from the default graph only")
         raise InputError("the request body holds no triples")
+    if len(graph) > most_triples:  # a check's time grows with the addition: 2,000 new nodes took 4 s, holding pySHACL
+        raise PayloadTooLargeError(f"the addition holds {len(graph):,} triples; this server checks at most "
+                                   f"{most_triples:,} in one (--max-addition-triples): send it in parts")
     _refuse_what_rdf_forbids(graph)
     return graph
 
 
 def _refuse_what_rdf_forbids(graph: Graph) -> None:
     """Refuse triples some parsers let through but RDF does not have (literal subjects or predicates,
-    IRIs that are not valid IRIs), and literals with control characters, which no curated text
-    needs and the reasoner's XML cannot carry."""
+    IRIs that are not valid IRIs), literals with control characters, which no curated text
+    needs and the reasoner's XML cannot carry, and IRIs in more than MAX_NAMESPACES namespaces."""
+    namespaces: set[str] = set()
     for subject, predicate, obj in graph:
         if isinstance(subject, Literal) or not isinstance(predicate, URIRef):
             raise InputError(f"{_NAME}: a triple has a literal as its subject or predicate ({subject!s} {predicate!s})")
@@ -84,3 +92,8 @@ def _refuse_what_rdf_forbids(graph: Graph) -> None:
                     NamedNode(str(term))
                 except ValueError:
                     raise InputError(f"{_NAME}: <{term!s}> is not a valid IRI") from None
+                namespaces.add(_NAMESPACE.match(term).group())  # type: ignore[union-attr]  # "" at the least
+    if len(namespaces) > MAX_NAMESPACES:
+        raise InputError(f"{_NAME}: its IRIs lie in {len(namespaces):,} namespaces; an addition may use at most "
+                         f"{MAX_NAMESPACES:,} (the report names each one's terms with a prefix, and each costs more "
+                         "than the last)")

@@ -116,7 +116,7 @@ def _addition(settings: Settings, limits: ServerSettings) -> Graph:
     """The addition in the request body: media type first, then the body within the limit, then a safe parse."""
     fmt = payloads.payload_format(request.content_type)
     body = payloads.read_body(request.stream, limits.max_request_bytes)
-    return payloads.parse_payload(body, fmt, settings.base)
+    return payloads.parse_payload(body, fmt, settings.base, limits.max_addition_triples)
 
 
 def _report_response(report: ValidationReport, form: str, status: int, settings: Settings) -> Response:
