@@ -11,10 +11,14 @@ engine's bytes). Past SPOOL_BYTES the held body goes to a file in the temporary 
 
 from __future__ import annotations
 
+import errno
 import tempfile
 from collections.abc import Iterator
 from typing import IO
 
+from kgserver.errors import UnavailableError
+
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 SPOOL_BYTES = 4 << 20  # the response cache keeps answers up to this size too (config.cache_entry_bytes)
 
 
@@ -26,8 +30,15 @@ class Spool:
         self.size = 0
 
     def write(self, data: bytes) -> int:
-        """Hold `data` after what is held."""
-        self._file.write(data)
+        """Hold `data` after what is held; a temporary directory with no room left is a 503, not an internal error."""
+        try:
+            self._file.write(data)
+        except OSError as error:
+            if error.errno not in _NO_ROOM:
+                raise
+            raise UnavailableError("the server has no room left in its temporary directory to hold this answer while "
+                                   f"its rows are counted (answers past {SPOOL_BYTES >> 20} MB are held on disk); ask "
+                                   "for fewer rows, or try again later") from None
         self.size += len(data)
         return len(data)
 

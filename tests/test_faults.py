@@ -318,6 +318,28 @@ def test_once_space_is_freed_commits_work_again_without_a_restart(full_disk_serv
     assert holds_in_full(server, json.loads(accepted.body)["graph"], addition(2))
 
 
+def test_an_answer_with_no_room_left_to_hold_it_is_a_503_that_says_so_and_small_answers_go_on(
+    built_store, sources_root, tmp_path
+):
+    """Answers past 4 MB are held in the temporary directory while their rows are counted (kgserver/spool.py). With
+    that directory on a 1 MB disk, a 40 MB answer is a 503 that names the lack of room, not an internal error (500);
+    an answer that fits in memory is answered as before."""
+    padded = ("CONSTRUCT { ?a <urn:x-test:with> ?x } WHERE { ?a a ?t . ?b a ?t "
+              f'BIND(CONCAT(STR(?b), "{"x" * 4000}") AS ?x) }}')  # 10,000 triples (the row cap) of 4 KB
+    with (
+        small_disk(tmp_path / "tmp", 1) as disk,
+        serving(built_store, sources_root, tmp_path / "serve.log",
+                env={"TMPDIR": str(disk), "LDNKG_WARM_REASONER": "0"}) as server,
+    ):
+        body = urllib.parse.urlencode({"query": padded}).encode()
+        refused = exchange(port_of(server), "POST", b"/sparql", {"Content-Type": b"application/x-www-form-urlencoded",
+                                                                  "Accept": b"application/n-triples"}, body)
+        assert refused.status == 503, refused.body[:300]
+        assert b"no room left in its temporary directory to hold this answer" in refused.body
+        assert refused.headers.get("retry-after")
+        assert len(select(server, "SELECT ?s WHERE { ?s a ?t } LIMIT 100")) == 100
+
+
 def test_after_a_full_disk_and_a_restart_commits_work_and_nothing_is_partial(built_store, sources_root, tmp_path,
                                                                             add_curator):
     with small_disk(tmp_path / "disk", 16) as disk:
