@@ -231,6 +231,9 @@ class ServerSettings:
     max_addition_triples: int = setting(1000, "most triples in one addition checked or submitted (a check's time "
                                         "grows with it, and checks run one at a time)", flag="--max-addition-triples",
                                         minimum=1)
+    check_budget: float = setting(30.0, "seconds of CPU a client may spend per minute having additions checked or "
+                                  "submitted (past it: 429 with Retry-After; 0: no limit)", flag="--check-budget",
+                                  minimum=0)
     cors_origins: tuple[str, ...] = setting(("*",), "origins whose pages may read responses (several: repeat the "
                                             "flag, or separate them by commas or spaces; empty: no CORS)",
                                             flag="--cors-origin")

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow  # sends hostile payloads to a real server
 
 ID = "https://w3id.org/ldn-kg/id/"
 LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 RDF_XML_OPEN = (
     '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
     'xmlns:rdfs="http://www.w3.org/2000/01/rdf-schema#">'
@@ -207,6 +208,30 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit(server):
     status, sent = exchange(port, head, (chunk for _ in range(800)))  # 50 MB, never terminated
     assert status == 413
     assert sent < 800 * len(chunk)
+
+
+def test_a_client_that_sends_checks_in_a_loop_is_held_to_its_share_and_another_is_not(
+    built_store, sources_root, tmp_path
+):
+    """Checks run one at a time, so a client sending large additions in a loop would make every curator wait. With
+    --check-budget 1 (seconds of CPU a minute), its checks are answered until it has used its second, then refused
+    with 429 and Retry-After; another client's check is answered meanwhile."""
+    large = "".join(f"<{ID}n{i}> <{RDF_TYPE}> <https://w3id.org/ldn-kg/ontology#Condition> .\n"
+                    for i in range(1_000)).encode()
+    small = (Path(__file__).parent / "fixtures" / "valid" / "claim-with-new-source.ttl").read_bytes()
+    with serving(built_store, sources_root, tmp_path / "serve.log", "--check-budget", "1") as running:
+        def check(body: bytes, agent: str, content_type: str):
+            return fetch(f"{running.base}/validate", "POST", {"Content-Type": content_type, "User-Agent": agent,
+                                                              "Accept": "application/json"}, body=body, timeout=60)
+
+        answers = []
+        while len(answers) < 20 and (not answers or answers[-1].status == 200):  # each takes 0.2 s of CPU at least
+            answers.append(check(large, "looping/1", "application/n-triples"))
+        refused = answers[-1]
+        assert refused.status == 429 and len(answers) > 1, [answer.status for answer in answers]
+        assert "this client has used its 1 s of checking per minute" in refused.text
+        assert int(refused.headers["retry-after"]) >= 1
+        assert check(small, "another/1", "text/turtle").status == 200
 
 
 def test_the_server_is_well_after_all_that(server, listener):

@@ -23,10 +23,12 @@ from werkzeug.exceptions import Unauthorized
 from kgserver import representations
 from kgserver.config import ServerSettings, Settings
 from kgserver.curation import payloads, reports, submissions
+from kgserver.curation.budget import CheckBudget
 from kgserver.curation.checks import Checker
 from kgserver.curation.curators import Curator, Registry, agent_iri, authenticate
 from kgserver.curation.engine_curators import open_registry
 from kgserver.dataset import LiveDataset
+from kgserver.sparql.scheduling import client_key
 from kgserver.validation import ValidationReport
 from kgserver.web.forwarding import Forwarder
 
@@ -40,13 +42,15 @@ def curation_blueprint(
     blueprint = Blueprint("curation", __name__)
     settings = checker.settings
     registry = open_registry(dataset.location, lambda: dataset.store)
+    budget = CheckBudget(limits.check_budget)
 
     @blueprint.post("/validate")
     def validate() -> Response:
         """The report on an addition, always 200: nothing is stored, so nothing was refused."""
         form = representations.choose("reports", request.headers.get("Accept")).name
-        addition = _addition(settings, limits)
-        return _report_response(checker.check(dataset.store, addition), form, 200, settings)
+        with budget.spending(_client()):
+            report = checker.check(dataset.store, _addition(settings, limits))
+        return _report_response(report, form, 200, settings)
 
     @blueprint.post("/submissions")
     def submit() -> Response:
@@ -56,8 +60,8 @@ def curation_blueprint(
         received = datetime.now(UTC)
         curator = _curator(registry)
         form = representations.choose("reports", request.headers.get("Accept")).name
-        addition = _addition(settings, limits)
-        outcome = submissions.submit(dataset, checker, curator.name, addition, received)
+        with budget.spending(_client()):
+            outcome = submissions.submit(dataset, checker, curator.name, _addition(settings, limits), received)
         if isinstance(outcome, submissions.Rejected):
             return _report_response(outcome.report, form, 422, settings)
         iris = outcome.iris
@@ -99,6 +103,11 @@ def curation_blueprint(
         )
 
     return blueprint
+
+
+def _client() -> str:
+    """Whose checking this is: the curator's token, else the address and User-Agent (as for heavy queries)."""
+    return client_key(request.remote_addr, request.user_agent.string, request.headers.get("Authorization"))
 
 
 def _curator(registry: Registry) -> Curator:
