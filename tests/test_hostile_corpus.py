@@ -352,5 +352,6 @@ def test_a_query_chained_so_long_the_engine_gives_up_gets_400_and_the_endpoint_c
 
 def test_after_the_whole_corpus_the_store_holds_exactly_what_it_held(target):
     assert fingerprint(target.server) == target.fingerprint
-    assert health(target.server) == {**health(target.server), "status": "ok", "version": target.version}
+    now = health(target.server)  # read once: its query pool may shrink between two reads (it did in a clean clone)
+    assert (now["status"], now["version"]) == ("ok", target.version)
     assert target.listener.connections == []
