@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from kgserver.errors import TooManyRequestsError
 
 _WINDOW_SECONDS = 60.0
+_KEPT_BEFORE_SWEEP = 1024  # a client may name itself anew with each request (its User-Agent): its entry must not stay
 
 
 class CheckBudget:
@@ -70,3 +71,6 @@ class CheckBudget:
         with self._lock:
             now = self._clock()
             self._spent[client] = (self._owed(client, now) + seconds, now)
+            if len(self._spent) > _KEPT_BEFORE_SWEEP:  # clients that never came back: forget those whose bucket is full
+                for other in list(self._spent):
+                    self._owed(other, now)
