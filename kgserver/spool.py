@@ -64,3 +64,9 @@ class Spool:
     def close(self) -> None:
         """Let go of what is held; a file on disk is removed."""
         self._file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

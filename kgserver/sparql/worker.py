@@ -202,8 +202,7 @@ def _run(
     if fmt.is_graph != (not isinstance(result, (tuple, QueryBoolean))):
         raise InputError("the query's form (SELECT, ASK, CONSTRUCT or DESCRIBE) could not be read from its text "
                          "before it ran; write its keyword plainly, outside comments, strings and IRIs")
-    body = Spool()
-    try:
+    with Spool() as body:
         if isinstance(result, QueryBoolean):
             formats.write_boolean(result, fmt.engine, body)  # type: ignore[arg-type]
             head = Head(fmt.media_type, 1, False)
@@ -217,22 +216,19 @@ def _run(
             formats.write_triples(triples, fmt.engine, body, prefixes)  # type: ignore[arg-type]
             head = Head(fmt.media_type, triples.count, triples.truncated)
         _send(conn, head, body, clock)
-    finally:
-        body.close()
 
 
 def _send_on(passed: kgstore.JsonSolutions, job: Job, media_type: str, conn: Sender, clock: Callable[[], float]) -> None:
     """An engine's JSON answer of at most cap rows as it came; one cut at the cap written again from its first rows."""
-    rewritten = Spool()
     try:
         rows = passed.count(job.row_cap + 1)
         if rows <= job.row_cap:
             _send(conn, Head(media_type, rows, False), passed.body(), clock)  # read to its end and checked first
-        else:
+            return
+        with Spool() as rewritten:  # only a cut answer is written again
             formats.write_solutions(passed.variables, passed.first(job.row_cap), QueryResultsFormat.JSON, rewritten)  # type: ignore[arg-type]
             _send(conn, Head(media_type, job.row_cap, True), rewritten, clock)
     finally:
-        rewritten.close()
         passed.close()
 
 
