@@ -709,9 +709,14 @@ def test_relative_iris_resolve_against_the_endpoint(server):
 
 
 def test_when_every_query_process_is_busy_the_answer_is_503_soon(built_store, sources_root, tmp_path):
-    """One query process, held by a runaway query: the next query waits the queue time, then 503."""
+    """One query process, held by a runaway query: the next query waits the queue time, then 503.
+
+    The runaway stays light (--heavy-after past its time limit): a heavy one gives its place up,
+    and the ASK, arriving at 0.3 s and waiting 0.3 s, found a process when the runaway turned
+    heavy at 0.5 s of CPU (4 runs in 15).
+    """
     with serving(built_store, sources_root, tmp_path / "stderr.log", "--query-workers", "1", "--max-query-workers", "1",
-                env={"LDNKG_QUEUE_WAIT": "0.3"}) as single:
+                 "--heavy-after", "5", env={"LDNKG_QUEUE_WAIT": "0.3"}) as single:
         thread = threading.Thread(target=query, args=(single, CROSS_PRODUCT), kwargs={"timeout": "1.5"})
         thread.start()
         time.sleep(0.3)
