@@ -220,11 +220,12 @@ class QueryGate:
         try:
             while True:
                 until = ticket.deadline if ticket.heavy else min(ticket.deadline, ticket.check_heavy)
-                if worker.conn.poll(max(0.0, until - time.monotonic())):
-                    return worker.conn.recv()
+                ready = worker.conn.poll(max(0.0, until - time.monotonic()))
                 now = time.monotonic()
-                if now >= ticket.deadline:
+                if now >= ticket.deadline:  # also when a message is ready: a process sending fast never waits for poll
                     raise QueryTimeoutError(f"query exceeded the {timeout:g} s time limit and was stopped")
+                if ready:
+                    return worker.conn.recv()
                 used = worker.cpu_since_last_job()
                 if used is not None and used < self._limits.heavy_after:
                     ticket.check_heavy = now + max(self._limits.heavy_after - used, _RECHECK_SECONDS)
